@@ -1,0 +1,33 @@
+# The two commands of the README. Each sets up its own virtual environment on first use.
+PYTHON ?= python3
+VENV := .venv
+DEMO_VENV := .venv-demo
+SOURCES := pyproject.toml $(shell find gumbelkit -name '*.py')
+
+.PHONY: demo test lint clean
+
+$(DEMO_VENV)/.installed: $(SOURCES)
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install --quiet .
+	touch $@
+
+## demo: install gumbelkit with NumPy only and run `gumbelkit demo`
+demo: $(DEMO_VENV)/.installed
+	$(DEMO_VENV)/bin/gumbelkit demo
+
+# torch is pinned through constraints.txt (a CPU build), never in the package's dependencies.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e ".[test,torch,jax,dask]"
+	touch $@
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check gumbelkit tests
+	$(VENV)/bin/mypy --strict gumbelkit
+
+## test: install every backend this machine can run, then lint, type-check and run all tests
+test: lint
+	$(VENV)/bin/python -m pytest tests
+
+clean:
+	rm -rf $(VENV) $(DEMO_VENV) build dist *.egg-info

@@ -1,0 +1,154 @@
+"""Parameter checks: every bad argument gets an error that names it and what was expected.
+
+Checks here look only at Python values, shapes and dtypes, never at array data, so they cost no
+device sync and work under every trace. Data checks (``validate=True``) live in
+:func:`check_rows_valid`.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+from gumbelkit.backends import Adapter
+
+Array = Any
+Namespace = Any
+
+ESTIMATORS = ("st",)
+
+
+def _type_name(x: object) -> str:
+    return f"{type(x).__module__}.{type(x).__qualname__}".removeprefix("builtins.")
+
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def check_shape(shape: object, argument: str) -> tuple[int, ...]:
+    """Return ``shape`` as a tuple of non-negative ints (an int means a 1-d shape)."""
+    if _is_int(shape):
+        shape = (shape,)
+    if not isinstance(shape, Sequence) or not all(_is_int(n) for n in shape):
+        raise TypeError(f"{argument} must be an int or a tuple of ints; got {shape!r}")
+    dims = tuple(int(n) for n in shape)
+    if any(n < 0 for n in dims):
+        raise ValueError(f"{argument} must have non-negative sizes; got {dims}")
+    return dims
+
+
+def check_bool(value: object, argument: str) -> bool:
+    """Return ``value`` if it is a bool, else raise ``TypeError`` naming ``argument``."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{argument} must be True or False; got {value!r}")
+    return value
+
+
+def check_axis(axis: object, ndim: int) -> int:
+    """Return ``axis`` as a non-negative axis of an ``ndim``-dimensional ``logits``."""
+    if not _is_int(axis):
+        raise TypeError(f"axis must be an int; got {axis!r}")
+    if not -ndim <= int(axis) < ndim:  # type: ignore[call-overload]
+        raise ValueError(
+            f"axis must be in [-{ndim}, {ndim}) for {ndim}-dimensional logits; got {axis}"
+        )
+    return int(axis) % ndim  # type: ignore[call-overload]
+
+
+def check_logits(logits: Array, axis: object, xp: Namespace) -> int:
+    """Check the dtype, rank and class axis of ``logits``; return the normalised axis."""
+    if not xp.isdtype(logits.dtype, "real floating"):
+        raise TypeError(
+            "logits must have a real floating dtype (float16, bfloat16, float32 or float64); "
+            f"got {logits.dtype}"
+        )
+    if logits.ndim == 0:
+        raise ValueError("logits must have at least one dimension, the class axis; got a scalar")
+    normalised = check_axis(axis, logits.ndim)
+    if logits.shape[normalised] == 0:
+        raise ValueError(
+            f"logits must have at least one class along axis {axis}; got shape {logits.shape}"
+        )
+    return normalised
+
+
+def check_real(value: object, argument: str, *, positive: bool = False) -> float:
+    """Return ``value`` as a finite float (positive if asked), else raise naming ``argument``."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{argument} must be a real number; got {_type_name(value)}")
+    number = float(value)
+    if not math.isfinite(number) or (positive and number <= 0):
+        expected = "a positive finite number" if positive else "a finite number"
+        raise ValueError(f"{argument} must be {expected}; got {number}")
+    return number
+
+
+def check_estimator(estimator: object) -> str:
+    """Return ``estimator`` if it is a supported gradient estimator."""
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {', '.join(map(repr, ESTIMATORS))}; "
+                         f"got {estimator!r}")
+    return estimator  # type: ignore[return-value]
+
+
+def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:
+    """Return the broadcast of ``shapes``, or None where they do not broadcast."""
+    ndim = max((len(s) for s in shapes), default=0)
+    result = []
+    for i in range(-ndim, 0):
+        sizes = {s[i] for s in shapes if len(s) >= -i} - {1}
+        if len(sizes) > 1:
+            return None
+        result.append(sizes.pop() if sizes else 1)
+    return tuple(result)
+
+
+def check_array_argument(
+    x: Array, argument: str, adapter: Adapter, xp: Namespace, target_shape: tuple[int, ...]
+) -> None:
+    """Check that ``x`` is a real floating array of ``adapter``'s library that broadcasts to
+    ``target_shape`` without changing it."""
+    if not adapter.matches(x):
+        raise TypeError(
+            f"{argument} must be an array of the same library as logits ({adapter.name}); "
+            f"got {_type_name(x)}"
+        )
+    if not xp.isdtype(x.dtype, "real floating"):
+        raise TypeError(f"{argument} must have a real floating dtype; got {x.dtype}")
+    if broadcast_shapes(tuple(x.shape), target_shape) != target_shape:
+        raise ValueError(
+            f"{argument} of shape {tuple(x.shape)} does not broadcast to {target_shape}"
+        )
+
+
+def concrete_bool(flag: Array, argument: str) -> bool:
+    """Read a boolean array scalar, explaining why this fails under a trace."""
+    try:
+        return bool(flag)
+    except Exception as exc:  # JAX raises ConcretizationTypeError, torch.func a RuntimeError
+        raise TypeError(
+            f"checking {argument} reads array data, which is impossible under a trace "
+            "(jax.jit, jax.vmap, torch.func); call with validate=False there"
+        ) from exc
+
+
+def check_rows_valid(logits: Array, axis: int, xp: Namespace) -> None:
+    """Raise ``ValueError`` naming the first row of ``logits`` with a NaN or no finite value."""
+    row_max = xp.max(logits, axis=axis)
+    bad = xp.logical_not(xp.isfinite(row_max))
+    if not concrete_bool(xp.any(bad), "logits"):
+        return
+    flat = int(xp.argmax(xp.astype(xp.reshape(bad, (-1,)), xp.int8)))
+    shape = tuple(row_max.shape)
+    row = []
+    for size in reversed(shape):
+        flat, position = divmod(flat, size)
+        row.append(position)
+    raise ValueError(
+        f"logits row {tuple(reversed(row))} (index without axis {axis}) has a NaN, a +inf, "
+        "or no finite value; every row needs finite logits (-inf masks a class)"
+    )
+

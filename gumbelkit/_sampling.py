@@ -1,0 +1,341 @@
+"""The public samplers: argument checks and adapter lookup around the array-agnostic core."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gumbelkit import _core
+from gumbelkit._checks import (
+    check_array_argument,
+    check_bool,
+    check_estimator,
+    check_logits,
+    check_real,
+    check_rows_valid,
+    check_shape,
+    concrete_bool,
+)
+from gumbelkit.backends import (
+    Adapter,
+    backend_for,
+    backend_for_namespace,
+    backend_for_rng,
+    get_backend,
+)
+
+Array = Any
+Namespace = Any
+
+__all__ = ["gumbel", "gumbel_max", "gumbel_softmax"]
+
+
+def _device(x: Array) -> Any:
+    from array_api_compat import device
+
+    return device(x)
+
+
+def _compute_dtype(dtype: Any, xp: Namespace) -> Any:
+    """Noise and softmax run in float32, or float64 for float64 input (never lower)."""
+    return xp.float64 if dtype == xp.float64 else xp.float32
+
+
+def _draw_gumbel(
+    adapter: Adapter, xp: Namespace, rng: object, shape: tuple[int, ...], dtype: Any, device: Any
+) -> Array:
+    source = adapter.make_rng(rng, device)
+    u, _ = adapter.uniform(source, shape, dtype, device)
+    return _core.gumbel_from_uniform(u, xp)
+
+
+def gumbel(
+    shape: int | tuple[int, ...],
+    *,
+    loc: float = 0.0,
+    scale: float = 1.0,
+    dtype: Any = None,
+    device: Any = None,
+    rng: object = None,
+    xp: Namespace = None,
+) -> Array:
+    """Draw Gumbel noise: ``loc - scale * log(-log(U))`` with ``U`` uniform on ``(0, 1)``.
+
+    Parameters
+    ----------
+    shape : int or tuple of int
+        Shape of the result.
+    loc, scale : float, optional
+        Location and (positive) scale; the standard Gumbel has 0 and 1.
+    dtype : dtype, optional
+        A real floating dtype of the namespace; default its default floating dtype. Noise is
+        computed in float32 (float64 for float64) and cast, so float16 and bfloat16 noise keeps
+        the float32 tails up to the final rounding.
+    device : device, optional
+        Device of the result; default the namespace's default device.
+    rng : None, int, or a native generator or key, optional
+        The random source (see the README's table); ``None`` uses fresh entropy, or the global
+        generator for PyTorch and CuPy. JAX needs a key or a seed.
+    xp : namespace, optional
+        Array namespace of the result, e.g. ``numpy``, ``torch`` or ``jax.numpy``. Default: the
+        library of ``rng`` when it is a native generator or key, else NumPy.
+
+    Returns
+    -------
+    array
+        Finite Gumbel noise of the given shape: every value lies between the tails set by the
+        smallest normal uniform and the largest uniform below 1.
+
+    Examples
+    --------
+    >>> import gumbelkit as gk
+    >>> gk.gumbel((2, 3), rng=0).shape
+    (2, 3)
+    """
+    dims = check_shape(shape, "shape")
+    loc = check_real(loc, "loc")
+    scale = check_real(scale, "scale", positive=True)
+    if xp is not None:
+        adapter = backend_for_namespace(xp)
+    else:
+        adapter = backend_for_rng(rng) or get_backend("numpy")
+    namespace = adapter.namespace(None)
+    if dtype is None:
+        dtype = namespace.__array_namespace_info__().default_dtypes(device=device)["real floating"]
+    try:
+        floating = namespace.isdtype(dtype, "real floating")
+    except Exception:
+        floating = False
+    if not floating:
+        raise TypeError(f"dtype must be a real floating dtype of {adapter.name}; got {dtype!r}")
+    noise = _draw_gumbel(
+        adapter, namespace, rng, dims, _compute_dtype(dtype, namespace), device
+    )
+    if scale != 1.0:
+        noise = noise * scale
+    if loc != 0.0:
+        noise = noise + loc
+    return namespace.astype(noise, dtype, copy=False)
+
+
+class _Prepared:
+    """The checked arguments shared by ``gumbel_softmax`` and ``gumbel_max``."""
+
+    def __init__(
+        self,
+        logits: Array,
+        axis: object,
+        rng: object,
+        noise: Array | None,
+        sample_shape: object,
+        validate: object,
+    ) -> None:
+        self.adapter = backend_for(logits, argument="logits")
+        self.xp = self.adapter.namespace(logits)
+        self.axis = check_logits(logits, axis, self.xp)
+        self.sample_shape = check_shape(sample_shape, "sample_shape")
+        self.validate = check_bool(validate, "validate")
+        self.out_shape = self.sample_shape + tuple(logits.shape)
+        self.num_classes = int(logits.shape[self.axis])
+        self.device = _device(logits)
+        self.compute_dtype = _compute_dtype(logits.dtype, self.xp)
+        if noise is not None:
+            if rng is not None:
+                raise ValueError(
+                    "noise and rng are exclusive: pass precomputed noise, or an rng to draw it"
+                )
+            check_array_argument(noise, "noise", self.adapter, self.xp, self.out_shape)
+        if self.validate:
+            check_rows_valid(logits, self.axis, self.xp)
+        self.logits = logits
+        self.rng = rng
+        self.noise = noise
+        # The class axis of the output, counted from the end: sample_shape does not move it.
+        self.out_axis = self.axis - logits.ndim
+
+    def perturbed_logits(self) -> Array:
+        """Return ``logits + G`` in the compute dtype, with the output's shape."""
+        xp = self.xp
+        logits = xp.astype(self.logits, self.compute_dtype, copy=False)
+        if self.noise is not None:
+            noise = xp.astype(self.noise, self.compute_dtype, copy=False)
+        else:
+            noise = _draw_gumbel(
+                self.adapter, xp, self.rng, self.out_shape, self.compute_dtype, self.device
+            )
+        z = logits + noise
+        if tuple(z.shape) != self.out_shape:
+            z = xp.broadcast_to(z, self.out_shape)
+        return z
+
+    def row_temperature(self, tau: object) -> tuple[float | Array, Array | None]:
+        """Return ``tau`` ready to divide the output (class axis kept) and its validity mask.
+
+        A float is checked now. An array is checked now where reading it is free (host memory,
+        no trace) or ``validate=True`` asks for it; elsewhere a row with a non-positive or
+        non-finite temperature comes out NaN, like any invalid row.
+        """
+        if not hasattr(tau, "shape"):
+            return check_real(tau, "tau", positive=True), None
+        xp = self.xp
+        row_shape = tuple(d for i, d in enumerate(self.logits.shape) if i != self.axis)
+        check_array_argument(tau, "tau", self.adapter, xp, row_shape)
+        tau_ok = xp.logical_and(xp.isfinite(tau), tau > 0)
+        if (self.validate or self.adapter.is_host_readable(tau)) and not concrete_bool(
+            xp.all(tau_ok), "tau"
+        ):
+            raise ValueError("tau must be positive and finite in every row; got a value <= 0, "
+                             "NaN or inf")
+        # tau aligns with the trailing dimensions of the row shape; put the class axis back.
+        trailing = len(row_shape) - self.axis
+        tau = xp.astype(tau, self.compute_dtype, copy=False)
+        if tau.ndim > trailing:
+            at = tau.ndim - trailing
+            tau = xp.expand_dims(tau, axis=at)
+            tau_ok = xp.expand_dims(tau_ok, axis=at)
+        # A NaN temperature turns its whole row NaN in the softmax.
+        return xp.where(tau_ok, tau, self.nan()), tau_ok
+
+    def nan(self) -> Array:
+        """Return a NaN scalar array in the compute dtype on the logits' device."""
+        return self.xp.asarray(float("nan"), dtype=self.compute_dtype, device=self.device)
+
+    def row_is_valid(self, z: Array) -> Array:
+        """Return, with the class axis kept, whether each output row has a finite maximum."""
+        return self.xp.isfinite(self.xp.max(z, axis=self.out_axis, keepdims=True))
+
+
+def gumbel_softmax(
+    logits: Array,
+    *,
+    tau: float | Array = 1.0,
+    hard: bool = False,
+    axis: int = -1,
+    rng: object = None,
+    noise: Array | None = None,
+    sample_shape: int | tuple[int, ...] = (),
+    estimator: str = "st",
+    validate: bool = False,
+) -> Array:
+    """Draw a relaxed one-hot sample ``softmax((logits + G) / tau)`` (Gumbel-Softmax, Concrete).
+
+    Parameters
+    ----------
+    logits : array
+        Unnormalised log-probabilities, classes along ``axis``; any real floating dtype. A
+        ``-inf`` entry masks its class: probability exactly 0, never drawn, gradient exactly 0.
+    tau : float or array, optional
+        Temperature, positive and finite: a float, or an array that broadcasts against
+        ``logits`` with ``axis`` removed (one temperature per row).
+    hard : bool, optional
+        Return an exactly one-hot sample (ties go to the first index) whose gradient is that of
+        the soft sample (the straight-through Gumbel-Softmax estimator).
+    axis : int, optional
+        The class axis of ``logits``.
+    rng : None, int, or a native generator or key, optional
+        The random source; exclusive with ``noise``.
+    noise : array, optional
+        Precomputed standard Gumbel noise that broadcasts to the output shape, for common
+        random numbers and reproducible comparisons; exclusive with ``rng``.
+    sample_shape : int or tuple of int, optional
+        Independent samples per logits row; the output shape is ``sample_shape + logits.shape``.
+    estimator : {"st"}, optional
+        The gradient estimator of the hard sample: "st" is straight-through Gumbel-Softmax.
+    validate : bool, optional
+        Read the data (a device sync; eager only) and raise ``ValueError`` for a row with a NaN
+        or no finite logit, or a temperature that is not positive and finite.
+
+    Returns
+    -------
+    array
+        The sample, with the dtype, device and namespace of ``logits``. Noise and softmax are
+        computed in float32 (float64 for float64 logits). Rows with a NaN, a ``+inf`` or no
+        finite logit come out NaN.
+
+    Examples
+    --------
+    >>> import numpy as np, gumbelkit as gk
+    >>> y = gk.gumbel_softmax(np.array([[0.1, 0.5, 0.4]]), tau=0.5, rng=0)
+    >>> bool(abs(y.sum() - 1) < 1e-12)
+    True
+    """
+    prepared = _Prepared(logits, axis, rng, noise, sample_shape, validate)
+    hard = check_bool(hard, "hard")
+    check_estimator(estimator)
+    tau, tau_ok = prepared.row_temperature(tau)
+    xp, adapter, out_axis = prepared.xp, prepared.adapter, prepared.out_axis
+
+    z = prepared.perturbed_logits()
+    if hard:
+        index = xp.argmax(z, axis=out_axis)
+        out = _core.one_hot(index, prepared.num_classes, z.ndim + out_axis, z.dtype, xp)
+        if adapter.supports_autodiff:
+            soft = _core.tempered_softmax(
+                z, tau, out_axis, xp=xp, stop_gradient=adapter.stop_gradient
+            )
+            out = _core.straight_through(out, soft, adapter.stop_gradient)
+        else:
+            # Without autodiff the straight-through bracket is 0 and only marks invalid rows.
+            valid = prepared.row_is_valid(z)
+            if tau_ok is not None:
+                valid = xp.logical_and(valid, tau_ok)
+            out = xp.where(valid, out, prepared.nan())
+    else:
+        out = _core.tempered_softmax(z, tau, out_axis, xp=xp, stop_gradient=adapter.stop_gradient)
+    return xp.astype(out, logits.dtype, copy=False)
+
+
+def gumbel_max(
+    logits: Array,
+    *,
+    axis: int = -1,
+    rng: object = None,
+    noise: Array | None = None,
+    sample_shape: int | tuple[int, ...] = (),
+    keepdims: bool = False,
+    validate: bool = False,
+) -> Array:
+    """Draw categorical indices ``argmax(logits + G)`` (the Gumbel-Max trick).
+
+    Parameters
+    ----------
+    logits : array
+        Unnormalised log-probabilities, classes along ``axis``; a ``-inf`` entry is never drawn.
+    axis : int, optional
+        The class axis of ``logits``.
+    rng : None, int, or a native generator or key, optional
+        The random source; exclusive with ``noise``.
+    noise : array, optional
+        Precomputed standard Gumbel noise that broadcasts to ``sample_shape + logits.shape``.
+    sample_shape : int or tuple of int, optional
+        Independent draws per row; the output shape is ``sample_shape`` + the row shape.
+    keepdims : bool, optional
+        Keep the class axis with size 1.
+    validate : bool, optional
+        Read the data (a device sync; eager only) and raise ``ValueError`` for a row with a NaN
+        or no finite logit.
+
+    Returns
+    -------
+    array
+        Integer indices in the namespace's default index dtype, on the device of ``logits``. A
+        row with a NaN, a ``+inf`` or no finite logit gives the number of classes, an index that
+        is never a valid class.
+
+    Examples
+    --------
+    >>> import numpy as np, gumbelkit as gk
+    >>> gk.gumbel_max(np.log(np.array([0.2, 0.8])), sample_shape=(5,), rng=0).shape
+    (5,)
+    """
+    prepared = _Prepared(logits, axis, rng, noise, sample_shape, validate)
+    keepdims = check_bool(keepdims, "keepdims")
+    xp, out_axis = prepared.xp, prepared.out_axis
+    index = xp.argmax(prepared.perturbed_logits(), axis=out_axis, keepdims=True)
+    # Validity depends on the logits only, so check them once, not once per sample.
+    valid = xp.isfinite(xp.max(logits, axis=prepared.axis, keepdims=True))
+    invalid_index = xp.asarray(prepared.num_classes, dtype=index.dtype, device=prepared.device)
+    index = xp.where(valid, index, invalid_index)
+    if not keepdims:
+        index = xp.squeeze(index, axis=out_axis)
+    return index
+

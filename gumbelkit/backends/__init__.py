@@ -1,0 +1,308 @@
+"""Backend adapters: what the array API standard lacks, one small module per library.
+
+The array API standard has no random numbers and no autograd. An adapter supplies exactly
+those two things for one array library, plus a few facts about its arrays; everything else in
+gumbelkit is written once against the standard.
+
+An adapter is any object (a module works) with the members of :class:`Adapter`. The built-in
+adapters live in this package and are imported lazily, the first time an array of their library
+is seen: a cheap predicate from array-api-compat, which looks only at ``sys.modules``, decides
+whether the library can be involved at all, so gumbelkit never imports a framework the user has
+not imported.
+
+Third-party libraries register their own adapter with :func:`register_backend`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Protocol, runtime_checkable
+
+import array_api_compat as compat
+
+__all__ = [
+    "Adapter",
+    "available_backends",
+    "backend_for",
+    "backend_for_namespace",
+    "backend_for_rng",
+    "get_backend",
+    "register_backend",
+    "unregister_backend",
+]
+
+Array = Any
+Namespace = Any
+Device = Any
+DType = Any
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """The contract every backend adapter fulfils.
+
+    Attributes
+    ----------
+    name : str
+        Short name of the library, e.g. ``"torch"``. Used by ``GUMBELKIT_BACKEND`` and in
+        messages.
+    supports_autodiff : bool
+        Whether the library differentiates through array operations. Where it does not, the
+        straight-through combination ``hard + (soft - stop_gradient(soft))`` is skipped: its
+        value is ``hard`` and nothing would ever read its gradient.
+    """
+
+    name: str
+    supports_autodiff: bool
+
+    def matches(self, x: object) -> bool:
+        """Return whether ``x`` is an array of this library (never imports it)."""
+        ...
+
+    def namespace(self, x: Array) -> Namespace:
+        """Return the array-API namespace of ``x``."""
+        ...
+
+    def owns_rng(self, rng: object) -> bool:
+        """Return whether ``rng`` is a native random source of this library."""
+        ...
+
+    def make_rng(self, rng: object, device: Device) -> Any:
+        """Turn ``None``, an int seed or a native generator into the native random source.
+
+        Raise ``TypeError`` naming ``rng`` for anything else, and ``ValueError`` for a
+        generator that lives on another device than ``device``.
+        """
+        ...
+
+    def uniform(
+        self, rng: Any, shape: tuple[int, ...], dtype: DType, device: Device
+    ) -> tuple[Array, Any]:
+        """Draw uniforms in the open interval ``(0, 1)``.
+
+        Every value is at least ``finfo(dtype).smallest_normal`` and below 1. ``dtype`` is
+        float32 or float64. Returns the uniforms and the random source to use for the next
+        draw (the same object for stateful generators, a new key for functional ones).
+        """
+        ...
+
+    def stop_gradient(self, x: Array) -> Array:
+        """Return ``x`` with a zero derivative (identity where there is no autodiff)."""
+        ...
+
+    def is_host_readable(self, x: Array) -> bool:
+        """Return whether reading the values of ``x`` costs no device sync and no trace break.
+
+        Parameter arrays (a per-row ``tau``) are checked eagerly only where this is true or
+        where the caller asked for ``validate=True``.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class _BuiltinEntry:
+    """A built-in adapter, known by name and by cheap predicates, imported on first use."""
+
+    name: str
+    module: str
+    is_array: Callable[[object], bool]
+    maybe_rng: Callable[[object], bool]
+
+
+def _module_loaded(prefix: str) -> Callable[[object], bool]:
+    """Return a predicate: could ``rng`` belong to the library ``prefix`` (already imported)?"""
+
+    def predicate(rng: object) -> bool:
+        return type(rng).__module__.split(".")[0] == prefix
+
+    return predicate
+
+
+def _is_array_api_strict_array(x: object) -> bool:
+    # array-api-compat has a namespace predicate for array-api-strict but no array predicate.
+    return type(x).__module__.split(".")[0] == "array_api_strict"
+
+
+def _is_jax_key(rng: object) -> bool:
+    return compat.is_jax_array(rng)
+
+
+# Order matters only for speed: NumPy first, as the most common array.
+_BUILTINS: tuple[_BuiltinEntry, ...] = (
+    _BuiltinEntry("numpy", "gumbelkit.backends.numpy", compat.is_numpy_array,
+                  _module_loaded("numpy")),
+    _BuiltinEntry("torch", "gumbelkit.backends.torch", compat.is_torch_array,
+                  _module_loaded("torch")),
+    _BuiltinEntry("jax", "gumbelkit.backends.jax", compat.is_jax_array, _is_jax_key),
+    _BuiltinEntry("cupy", "gumbelkit.backends.cupy", compat.is_cupy_array,
+                  _module_loaded("cupy")),
+    _BuiltinEntry("dask", "gumbelkit.backends.dask", compat.is_dask_array,
+                  _module_loaded("dask")),
+    _BuiltinEntry("array_api_strict", "gumbelkit.backends.array_api_strict",
+                  _is_array_api_strict_array, lambda rng: False),
+)
+_BUILTIN_BY_NAME = {entry.name: entry for entry in _BUILTINS}
+
+_registered: list[Adapter] = []
+_by_type: dict[type, Adapter] = {}
+_lock = threading.Lock()
+
+
+def _load(entry: _BuiltinEntry) -> Adapter:
+    module: ModuleType = importlib.import_module(entry.module)
+    return module  # type: ignore[return-value]  # a module satisfies the protocol
+
+
+def register_backend(adapter: Adapter) -> None:
+    """Register an adapter for an array library gumbelkit does not know.
+
+    Registered adapters are consulted before the built-in ones, newest first, so a registration
+    can also replace a built-in adapter for the arrays it matches.
+
+    Parameters
+    ----------
+    adapter : Adapter
+        An object or module with the members of :class:`Adapter`.
+
+    Raises
+    ------
+    TypeError
+        If ``adapter`` lacks a member of the contract.
+
+    Examples
+    --------
+    >>> import gumbelkit.backends as gb
+    >>> gb.register_backend(my_adapter)  # doctest: +SKIP
+    """
+    missing = [
+        member
+        for member in (*_CONTRACT_METHODS, "name", "supports_autodiff")
+        if not hasattr(adapter, member)
+    ]
+    if missing:
+        raise TypeError(
+            f"adapter must provide {', '.join(missing)} (see gumbelkit.backends.Adapter)"
+        )
+    with _lock:
+        _registered.insert(0, adapter)
+        _by_type.clear()
+
+
+_CONTRACT_METHODS = (
+    "matches",
+    "namespace",
+    "owns_rng",
+    "make_rng",
+    "uniform",
+    "stop_gradient",
+    "is_host_readable",
+)
+
+
+def unregister_backend(adapter: Adapter) -> None:
+    """Remove an adapter added with :func:`register_backend` (used by tests)."""
+    with _lock:
+        _registered.remove(adapter)
+        _by_type.clear()
+
+
+def _find(x: object) -> Adapter | None:
+    for adapter in _registered:
+        if adapter.matches(x):
+            return adapter
+    for entry in _BUILTINS:
+        if entry.is_array(x):
+            return _load(entry)
+    return None
+
+
+def backend_for(x: object, *, argument: str = "logits") -> Adapter:
+    """Return the adapter for the array ``x``.
+
+    Parameters
+    ----------
+    x : array
+        An array of any supported or registered library.
+    argument : str
+        The name of the argument ``x`` was passed as, for the error message.
+
+    Raises
+    ------
+    TypeError
+        If no adapter matches ``x``.
+    """
+    # Lock-free fast path: a dict read is atomic, and this keeps the lookup traceable by
+    # torch.compile without a graph break.
+    adapter = _by_type.get(type(x))
+    if adapter is not None:
+        return adapter
+    found = _find(x)
+    if found is None:
+        raise TypeError(
+            f"{argument} must be an array of a supported library (numpy, torch, jax, cupy, "
+            f"dask, array_api_strict) or of one registered with register_backend; "
+            f"got {type(x).__module__}.{type(x).__qualname__}"
+        )
+    with _lock:
+        _by_type.setdefault(type(x), found)
+    return found
+
+
+def backend_for_namespace(xp: Namespace) -> Adapter:
+    """Return the adapter for an array namespace such as ``numpy`` or ``torch``."""
+    try:
+        probe = xp.empty((0,))
+    except Exception as exc:
+        raise TypeError(
+            f"xp must be an array namespace (a module such as numpy, torch or jax.numpy); got {xp!r}"
+        ) from exc
+    return backend_for(probe, argument="xp")
+
+
+def backend_for_rng(rng: object) -> Adapter | None:
+    """Return the adapter whose native random source ``rng`` is, or None (ints, None)."""
+    if rng is None or isinstance(rng, int):
+        return None
+    for adapter in _registered:
+        if adapter.owns_rng(rng):
+            return adapter
+    for entry in _BUILTINS:
+        if entry.maybe_rng(rng):
+            adapter = _load(entry)
+            if adapter.owns_rng(rng):
+                return adapter
+    return None
+
+
+def get_backend(name: str) -> Adapter:
+    """Return an adapter by name: a built-in name, a registered adapter's name, or ``module:attr``.
+
+    Raises
+    ------
+    ValueError
+        If no adapter has that name.
+    """
+    for adapter in _registered:
+        if adapter.name == name:
+            return adapter
+    if name in _BUILTIN_BY_NAME:
+        return _load(_BUILTIN_BY_NAME[name])
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        adapter = getattr(importlib.import_module(module_name), attr)
+        if not isinstance(adapter, Adapter):
+            raise ValueError(f"{name} is not a gumbelkit adapter (see gumbelkit.backends.Adapter)")
+        return adapter
+    known = ", ".join([*(a.name for a in _registered), *_BUILTIN_BY_NAME])
+    raise ValueError(f"unknown backend {name!r}; expected one of {known} or 'module:attr'")
+
+
+def available_backends() -> Sequence[str]:
+    """Names of the built-in backends whose library is installed (imports nothing)."""
+    from importlib.util import find_spec
+
+    return [entry.name for entry in _BUILTINS if find_spec(entry.name) is not None]

@@ -1,0 +1,41 @@
+"""Helpers shared by the adapter modules (no framework imports here)."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+__all__ = ["check_seed", "is_seed", "open_unit_bounds", "rng_type_error"]
+
+
+def is_seed(rng: object) -> bool:
+    """Return whether ``rng`` is an integer seed (``bool`` is not a seed)."""
+    return isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_))
+
+
+def check_seed(rng: object) -> int:
+    """Return ``rng`` as an int seed in ``[0, 2**64)``, or raise ``ValueError`` naming ``rng``."""
+    seed = int(rng)  # type: ignore[call-overload]
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"rng as an int seed must lie in [0, 2**64); got {seed}")
+    return seed
+
+
+def rng_type_error(backend: str, accepted: str, rng: object) -> TypeError:
+    """Build the ``TypeError`` for an ``rng`` of the wrong kind."""
+    return TypeError(
+        f"rng for {backend} arrays must be {accepted}; "
+        f"got {type(rng).__module__}.{type(rng).__qualname__}"
+    )
+
+
+def open_unit_bounds(finfo: Any) -> tuple[float, float]:
+    """Return ``(tiny, u_max)``: the smallest normal and the largest float below 1.
+
+    Uniforms clipped to this range give finite Gumbel noise: ``-log(-log(tiny))`` and
+    ``-log(-log(u_max))`` are both finite. ``tiny`` is the smallest *normal* number because
+    accelerators may flush subnormals to zero.
+    """
+    return float(finfo.smallest_normal), 1.0 - float(finfo.eps) / 2

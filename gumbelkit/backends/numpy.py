@@ -1,0 +1,70 @@
+"""The NumPy adapter: ``numpy.random.Generator`` uniforms, no autodiff."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat
+import array_api_compat.numpy as xp_numpy
+import numpy as np
+
+from gumbelkit.backends._common import check_seed, is_seed, rng_type_error
+
+name = "numpy"
+supports_autodiff = False
+
+_ACCEPTED_RNG = "None, an int seed, or a numpy.random.Generator, BitGenerator or SeedSequence"
+
+
+def matches(x: object) -> bool:
+    """Return whether ``x`` is a NumPy array."""
+    return array_api_compat.is_numpy_array(x)
+
+
+def namespace(x: Any) -> Any:
+    """Return array-api-compat's NumPy namespace."""
+    return xp_numpy
+
+
+def owns_rng(rng: object) -> bool:
+    """Return whether ``rng`` is a NumPy random source."""
+    return isinstance(rng, (np.random.Generator, np.random.BitGenerator, np.random.SeedSequence))
+
+
+def to_numpy_generator(rng: object, backend: str = name) -> np.random.Generator:
+    """Turn ``None`` / a seed / a NumPy random source into a ``numpy.random.Generator``."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, (np.random.BitGenerator, np.random.SeedSequence)):
+        return np.random.default_rng(rng)
+    if is_seed(rng):
+        return np.random.default_rng(check_seed(rng))
+    raise rng_type_error(backend, _ACCEPTED_RNG, rng)
+
+
+def make_rng(rng: object, device: Any) -> np.random.Generator:
+    """Return a ``numpy.random.Generator``; ``None`` draws fresh OS entropy."""
+    return to_numpy_generator(rng)
+
+
+def uniform(
+    rng: np.random.Generator, shape: tuple[int, ...], dtype: Any, device: Any
+) -> tuple[np.ndarray, np.random.Generator]:
+    """Draw uniforms in ``[tiny, 1 - 2**-24]`` (float32) or ``[tiny, 1 - 2**-53]`` (float64).
+
+    ``Generator.random`` already stays below 1 (it returns ``k * 2**-24`` or ``k * 2**-53``);
+    only 0 must be lifted to the smallest normal.
+    """
+    u = np.asarray(rng.random(shape, dtype=dtype))
+    np.maximum(u, np.finfo(u.dtype).smallest_normal, out=u)
+    return u, rng
+
+
+def stop_gradient(x: Any) -> Any:
+    """Return ``x``: NumPy has no autodiff."""
+    return x
+
+
+def is_host_readable(x: Any) -> bool:
+    """Return True: NumPy arrays live in host memory."""
+    return True

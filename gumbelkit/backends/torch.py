@@ -1,0 +1,90 @@
+"""The PyTorch adapter: ``torch.rand`` with a ``torch.Generator``, ``detach`` as stop-gradient."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat
+import array_api_compat.torch as xp_torch
+import torch
+
+from gumbelkit.backends._common import check_seed, is_seed, open_unit_bounds, rng_type_error
+
+name = "torch"
+supports_autodiff = True
+
+
+def matches(x: object) -> bool:
+    """Return whether ``x`` is a ``torch.Tensor``."""
+    return array_api_compat.is_torch_array(x)
+
+
+def namespace(x: Any) -> Any:
+    """Return array-api-compat's PyTorch namespace."""
+    return xp_torch
+
+
+def owns_rng(rng: object) -> bool:
+    """Return whether ``rng`` is a ``torch.Generator``."""
+    return isinstance(rng, torch.Generator)
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    # torch.device("cuda") and torch.device("cuda:0") name the same device when 0 is current.
+    if a.type != b.type:
+        return False
+    if a.type == "cpu" or a.index == b.index:
+        return True
+    current = torch.cuda.current_device() if a.type == "cuda" else 0
+    return (a.index if a.index is not None else current) == (
+        b.index if b.index is not None else current
+    )
+
+
+def make_rng(rng: object, device: Any) -> torch.Generator | None:
+    """Return a ``torch.Generator`` on ``device``, or None for the device's global generator.
+
+    ``None`` keeps PyTorch's global generator, so ``torch.manual_seed`` makes calls
+    reproducible exactly as with ``torch.nn.functional.gumbel_softmax``.
+    """
+    if rng is None:
+        return None
+    device = torch.get_default_device() if device is None else torch.device(device)
+    if isinstance(rng, torch.Generator):
+        if not _same_device(rng.device, device):
+            raise ValueError(
+                f"rng is a torch.Generator on {rng.device}, but the arrays are on {device}; "
+                f"create it with torch.Generator(device={str(device)!r})"
+            )
+        return rng
+    if is_seed(rng):
+        generator = torch.Generator(device=device)
+        generator.manual_seed(check_seed(rng))
+        return generator
+    raise rng_type_error(name, "None, an int seed, or a torch.Generator on the arrays' device", rng)
+
+
+def uniform(
+    rng: torch.Generator | None, shape: tuple[int, ...], dtype: Any, device: Any
+) -> tuple[torch.Tensor, torch.Generator | None]:
+    """Draw uniforms in ``[tiny, 1)`` with ``torch.rand``.
+
+    ``torch.rand`` is half-open ``[0, 1)`` on every device PyTorch documents, but the clamp
+    also guards the top end: cuRAND natively produces ``(0, 1]``.
+    """
+    u = torch.rand(shape, generator=rng, dtype=dtype, device=device)
+    tiny, u_max = open_unit_bounds(torch.finfo(dtype))
+    return u.clamp_(tiny, u_max), rng
+
+
+def stop_gradient(x: Any) -> Any:
+    """Return ``x.detach()``."""
+    return x.detach()
+
+
+def is_host_readable(x: Any) -> bool:
+    """Return whether ``x`` is a concrete CPU tensor outside ``torch.compile`` and ``torch.func``."""
+    if torch.compiler.is_compiling() or x.device.type != "cpu":
+        return False
+    # Tensors inside torch.func transforms are wrappers whose values cannot be read.
+    return not torch._C._functorch.is_functorch_wrapped_tensor(x)

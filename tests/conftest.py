@@ -1,0 +1,87 @@
+"""One ``xp`` fixture parametrizes every test over the installed backends.
+
+A backend that cannot run here is skipped with the reason, never silently passed. Set
+``GUMBELKIT_TEST_DEVICE=cuda`` to run the PyTorch tests on a GPU.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from enum import Enum
+from types import ModuleType
+
+import pytest
+
+
+class Backend(Enum):
+    """The built-in backends and the module a test uses to build arrays."""
+
+    NUMPY = "numpy", "numpy"
+    ARRAY_API_STRICT = "array_api_strict", "array_api_strict"
+    TORCH = "torch", "torch"
+    JAX = "jax", "jax.numpy"
+    DASK = "dask", "dask.array"
+    CUPY = "cupy", "cupy"
+
+    def __init__(self, adapter_name: str, module: str) -> None:
+        self.adapter_name = adapter_name
+        self.module_name = module
+
+    @property
+    def pytest_id(self) -> str:
+        return self.adapter_name
+
+
+def _skip_reason(backend: Backend) -> str | None:
+    """Return why ``backend`` cannot run on this machine, or None."""
+    try:
+        importlib.import_module(backend.module_name)
+    except ImportError as exc:
+        hint = " (it needs a CUDA GPU)" if backend is Backend.CUPY else ""
+        return f"{backend.adapter_name} is not installed{hint}: {exc}"
+    if backend is Backend.CUPY:
+        import cupy
+
+        try:
+            if cupy.cuda.runtime.getDeviceCount() == 0:
+                return "CuPy is installed but no CUDA GPU is present"
+        except Exception as exc:
+            return f"CuPy is installed but no CUDA GPU is usable: {exc}"
+    return None
+
+
+def _configure(backend: Backend) -> None:
+    if backend is Backend.JAX:
+        import jax
+
+        # float64 tests need x64; float32 stays the dtype of float32 inputs.
+        jax.config.update("jax_enable_x64", True)
+    if backend is Backend.TORCH and os.environ.get("GUMBELKIT_TEST_DEVICE"):
+        import torch
+
+        torch.set_default_device(os.environ["GUMBELKIT_TEST_DEVICE"])
+
+
+def backend_params(*backends: Backend) -> list[object]:
+    """Return pytest params for ``backends`` (default: all), each skipped with its reason."""
+    params = []
+    for backend in backends or tuple(Backend):
+        reason = _skip_reason(backend)
+        marks = [pytest.mark.skip(reason=reason)] if reason else []
+        params.append(pytest.param(backend, id=backend.pytest_id, marks=marks))
+    return params
+
+
+@pytest.fixture(params=backend_params())
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """The backend under test."""
+    selected: Backend = request.param
+    _configure(selected)
+    return selected
+
+
+@pytest.fixture
+def xp(backend: Backend) -> ModuleType:
+    """The array module of the backend under test (``numpy``, ``torch``, ``jax.numpy``...)."""
+    return importlib.import_module(backend.module_name)
