@@ -55,7 +55,8 @@ def check_axis(axis: object, ndim: int) -> int:
         raise ValueError(
             f"axis must be in [-{ndim}, {ndim}) for {ndim}-dimensional logits; got {axis}"
         )
-    return int(axis) % ndim  # type: ignore[call-overload]
+    normalised: int = int(axis) % ndim  # type: ignore[call-overload]
+    return normalised
 
 
 def check_logits(logits: Array, axis: object, xp: Namespace) -> int:
@@ -91,7 +92,7 @@ def check_estimator(estimator: object) -> str:
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {', '.join(map(repr, ESTIMATORS))}; "
                          f"got {estimator!r}")
-    return estimator  # type: ignore[return-value]
+    return str(estimator)
 
 
 def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:
@@ -109,8 +110,10 @@ def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:
 def check_array_argument(
     x: Array, argument: str, adapter: Adapter, xp: Namespace, target_shape: tuple[int, ...]
 ) -> None:
-    """Check that ``x`` is a real floating array of ``adapter``'s library that broadcasts to
-    ``target_shape`` without changing it."""
+    """Check that ``x`` is a real floating array of ``adapter``'s library.
+
+    It must also broadcast to ``target_shape`` without changing it.
+    """
     if not adapter.matches(x):
         raise TypeError(
             f"{argument} must be an array of the same library as logits ({adapter.name}); "

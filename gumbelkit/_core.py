@@ -69,7 +69,7 @@ def one_hot(index: Array, num_classes: int, axis: int, dtype: Any, xp: Namespace
 def straight_through(
     hard: Array, soft: Array, stop_gradient: Callable[[Array], Array]
 ) -> Array:
-    """Return ``hard + (soft - stop_gradient(soft))``: the value of ``hard``, the gradient of ``soft``.
+    """Return ``hard + (soft - stop_gradient(soft))``: ``hard``'s value, ``soft``'s gradient.
 
     For finite ``soft`` the bracket is exactly 0, so the forward value is exactly ``hard``.
     A NaN in ``soft`` (an invalid row) propagates to the output.

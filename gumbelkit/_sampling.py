@@ -90,6 +90,7 @@ def gumbel(
     >>> import gumbelkit as gk
     >>> gk.gumbel((2, 3), rng=0).shape
     (2, 3)
+
     """
     dims = check_shape(shape, "shape")
     loc = check_real(loc, "loc")
@@ -167,7 +168,7 @@ class _Prepared:
             z = xp.broadcast_to(z, self.out_shape)
         return z
 
-    def row_temperature(self, tau: object) -> tuple[float | Array, Array | None]:
+    def row_temperature(self, tau: float | Array) -> tuple[float | Array, Array | None]:
         """Return ``tau`` ready to divide the output (class axis kept) and its validity mask.
 
         A float is checked now. An array is checked now where reading it is free (host memory,
@@ -257,31 +258,42 @@ def gumbel_softmax(
     >>> y = gk.gumbel_softmax(np.array([[0.1, 0.5, 0.4]]), tau=0.5, rng=0)
     >>> bool(abs(y.sum() - 1) < 1e-12)
     True
+
     """
     prepared = _Prepared(logits, axis, rng, noise, sample_shape, validate)
     hard = check_bool(hard, "hard")
     check_estimator(estimator)
     tau, tau_ok = prepared.row_temperature(tau)
-    xp, adapter, out_axis = prepared.xp, prepared.adapter, prepared.out_axis
-
-    z = prepared.perturbed_logits()
-    if hard:
-        index = xp.argmax(z, axis=out_axis)
-        out = _core.one_hot(index, prepared.num_classes, z.ndim + out_axis, z.dtype, xp)
-        if adapter.supports_autodiff:
-            soft = _core.tempered_softmax(
-                z, tau, out_axis, xp=xp, stop_gradient=adapter.stop_gradient
-            )
-            out = _core.straight_through(out, soft, adapter.stop_gradient)
-        else:
-            # Without autodiff the straight-through bracket is 0 and only marks invalid rows.
-            valid = prepared.row_is_valid(z)
-            if tau_ok is not None:
-                valid = xp.logical_and(valid, tau_ok)
-            out = xp.where(valid, out, prepared.nan())
+    # NumPy warns about the deliberate infinities of a tiny tau or an invalid row.
+    errstate = getattr(prepared.adapter, "errstate", None)
+    if errstate is None:
+        out = _relaxed_sample(prepared, tau, tau_ok, hard)
     else:
-        out = _core.tempered_softmax(z, tau, out_axis, xp=xp, stop_gradient=adapter.stop_gradient)
-    return xp.astype(out, logits.dtype, copy=False)
+        with errstate():
+            out = _relaxed_sample(prepared, tau, tau_ok, hard)
+    return prepared.xp.astype(out, logits.dtype, copy=False)
+
+
+def _relaxed_sample(
+    prepared: _Prepared, tau: float | Array, tau_ok: Array | None, hard: bool
+) -> Array:
+    """Return the soft or straight-through hard sample, in the compute dtype."""
+    xp, adapter, out_axis = prepared.xp, prepared.adapter, prepared.out_axis
+    z = prepared.perturbed_logits()
+    if not hard:
+        return _core.tempered_softmax(
+            z, tau, out_axis, xp=xp, stop_gradient=adapter.stop_gradient
+        )
+    index = xp.argmax(z, axis=out_axis)
+    one_hot = _core.one_hot(index, prepared.num_classes, z.ndim + out_axis, z.dtype, xp)
+    if adapter.supports_autodiff:
+        soft = _core.tempered_softmax(z, tau, out_axis, xp=xp, stop_gradient=adapter.stop_gradient)
+        return _core.straight_through(one_hot, soft, adapter.stop_gradient)
+    # Without autodiff the straight-through bracket is 0 and would only mark invalid rows.
+    valid = prepared.row_is_valid(z)
+    if tau_ok is not None:
+        valid = xp.logical_and(valid, tau_ok)
+    return xp.where(valid, one_hot, prepared.nan())
 
 
 def gumbel_max(
@@ -326,6 +338,7 @@ def gumbel_max(
     >>> import numpy as np, gumbelkit as gk
     >>> gk.gumbel_max(np.log(np.array([0.2, 0.8])), sample_shape=(5,), rng=0).shape
     (5,)
+
     """
     prepared = _Prepared(logits, axis, rng, noise, sample_shape, validate)
     keepdims = check_bool(keepdims, "keepdims")

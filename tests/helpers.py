@@ -56,3 +56,26 @@ def np_softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
 def np_gumbel(u: np.ndarray) -> np.ndarray:
     """Gumbel noise from uniforms in float64, independent of gumbelkit."""
     return -np.log(-np.log(np.asarray(u, dtype=np.float64)))
+
+
+def native_dtype(xp: Any, name: str) -> Any:
+    """Return the dtype ``name`` of the array module ``xp``, or skip where it has none."""
+    import pytest
+
+    if xp.__name__ == "dask.array":
+        xp = np
+    if not hasattr(xp, name):
+        pytest.skip(f"{xp.__name__} has no {name} dtype")
+    return getattr(xp, name)
+
+
+def make(xp: Any, data: Any, dtype: str = "float64") -> Any:
+    """Build an array of module ``xp`` from NumPy data, in the dtype named ``dtype``."""
+    values = np.asarray(data)
+    if xp.__name__ == "dask.array":
+        return xp.from_array(values.astype(native_dtype(np, dtype)), chunks=-1)
+    if xp.__name__ == "torch" and dtype in ("bfloat16", "float16"):
+        return xp.asarray(values.astype(np.float32)).to(native_dtype(xp, dtype))
+    if xp.__name__ == "array_api_strict" and values.dtype == object:
+        raise TypeError("array_api_strict arrays need numeric data")
+    return xp.asarray(values, dtype=native_dtype(xp, dtype))

@@ -24,6 +24,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import array_api_compat as compat
 
+from gumbelkit.backends._common import is_array_api_strict_array
+
 __all__ = [
     "Adapter",
     "available_backends",
@@ -54,6 +56,7 @@ class Adapter(Protocol):
         Whether the library differentiates through array operations. Where it does not, the
         straight-through combination ``hard + (soft - stop_gradient(soft))`` is skipped: its
         value is ``hard`` and nothing would ever read its gradient.
+
     """
 
     name: str
@@ -114,17 +117,12 @@ class _BuiltinEntry:
 
 
 def _module_loaded(prefix: str) -> Callable[[object], bool]:
-    """Return a predicate: could ``rng`` belong to the library ``prefix`` (already imported)?"""
+    """Return a predicate telling whether ``rng`` may belong to the library ``prefix``."""
 
     def predicate(rng: object) -> bool:
         return type(rng).__module__.split(".")[0] == prefix
 
     return predicate
-
-
-def _is_array_api_strict_array(x: object) -> bool:
-    # array-api-compat has a namespace predicate for array-api-strict but no array predicate.
-    return type(x).__module__.split(".")[0] == "array_api_strict"
 
 
 def _is_jax_key(rng: object) -> bool:
@@ -143,7 +141,7 @@ _BUILTINS: tuple[_BuiltinEntry, ...] = (
     _BuiltinEntry("dask", "gumbelkit.backends.dask", compat.is_dask_array,
                   _module_loaded("dask")),
     _BuiltinEntry("array_api_strict", "gumbelkit.backends.array_api_strict",
-                  _is_array_api_strict_array, lambda rng: False),
+                  is_array_api_strict_array, lambda rng: False),
 )
 _BUILTIN_BY_NAME = {entry.name: entry for entry in _BUILTINS}
 
@@ -154,7 +152,7 @@ _lock = threading.Lock()
 
 def _load(entry: _BuiltinEntry) -> Adapter:
     module: ModuleType = importlib.import_module(entry.module)
-    return module  # type: ignore[return-value]  # a module satisfies the protocol
+    return module  # a module satisfies the protocol
 
 
 def register_backend(adapter: Adapter) -> None:
@@ -177,6 +175,7 @@ def register_backend(adapter: Adapter) -> None:
     --------
     >>> import gumbelkit.backends as gb
     >>> gb.register_backend(my_adapter)  # doctest: +SKIP
+
     """
     missing = [
         member
@@ -234,6 +233,7 @@ def backend_for(x: object, *, argument: str = "logits") -> Adapter:
     ------
     TypeError
         If no adapter matches ``x``.
+
     """
     # Lock-free fast path: a dict read is atomic, and this keeps the lookup traceable by
     # torch.compile without a graph break.
@@ -258,7 +258,8 @@ def backend_for_namespace(xp: Namespace) -> Adapter:
         probe = xp.empty((0,))
     except Exception as exc:
         raise TypeError(
-            f"xp must be an array namespace (a module such as numpy, torch or jax.numpy); got {xp!r}"
+            f"xp must be an array namespace (a module such as numpy, torch or jax.numpy); "
+            f"got {xp!r}"
         ) from exc
     return backend_for(probe, argument="xp")
 
@@ -285,6 +286,7 @@ def get_backend(name: str) -> Adapter:
     ------
     ValueError
         If no adapter has that name.
+
     """
     for adapter in _registered:
         if adapter.name == name:

@@ -7,7 +7,20 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_seed", "is_seed", "open_unit_bounds", "rng_type_error"]
+__all__ = [
+    "check_seed",
+    "is_array_api_strict_array",
+    "is_seed",
+    "open_unit_bounds",
+    "rng_type_error",
+]
+
+
+def is_array_api_strict_array(x: object) -> bool:
+    """Return whether ``x`` is an array-api-strict array, without importing the library."""
+    # array-api-compat has a namespace predicate for array-api-strict but no array predicate,
+    # and array-api-strict does not export its array class.
+    return type(x).__module__.split(".")[0] == "array_api_strict"
 
 
 def is_seed(rng: object) -> bool:
@@ -17,7 +30,7 @@ def is_seed(rng: object) -> bool:
 
 def check_seed(rng: object) -> int:
     """Return ``rng`` as an int seed in ``[0, 2**64)``, or raise ``ValueError`` naming ``rng``."""
-    seed = int(rng)  # type: ignore[call-overload]
+    seed: int = int(rng)  # type: ignore[call-overload]
     if not 0 <= seed < 2**64:
         raise ValueError(f"rng as an int seed must lie in [0, 2**64); got {seed}")
     return seed

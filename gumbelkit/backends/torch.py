@@ -83,7 +83,7 @@ def stop_gradient(x: Any) -> Any:
 
 
 def is_host_readable(x: Any) -> bool:
-    """Return whether ``x`` is a concrete CPU tensor outside ``torch.compile`` and ``torch.func``."""
+    """Return whether ``x`` is a concrete CPU tensor, outside torch.compile and torch.func."""
     if torch.compiler.is_compiling() or x.device.type != "cpu":
         return False
     # Tensors inside torch.func transforms are wrappers whose values cannot be read.

@@ -1,0 +1,207 @@
+"""The adapter registry: lazy discovery, lookup, and third-party registration."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from helpers import make, np_gumbel, np_softmax, to_numpy
+from scipy import stats
+
+import gumbelkit as gk
+from gumbelkit import backends
+
+FRAMEWORKS = ("torch", "jax", "dask", "cupy", "array_api_strict", "tensorflow")
+
+
+def test_import_imports_no_framework():
+    code = (
+        "import sys, gumbelkit, numpy as np\n"
+        "gumbelkit.gumbel_softmax(np.zeros((2, 3)), rng=0)\n"
+        "gumbelkit.gumbel_max(np.zeros(3), rng=0)\n"
+        f"print(sorted(m for m in {FRAMEWORKS!r} if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_adapter_lookup_finds_each_backend(xp, backend):
+    logits = make(xp, [0.0, 1.0])
+    adapter = backends.backend_for(logits)
+    assert adapter.name == backend.adapter_name
+    assert backends.get_backend(backend.adapter_name) is adapter
+    assert backends.backend_for_namespace(xp) is adapter
+
+
+def test_lookup_is_safe_under_threads(xp):
+    logits = make(xp, [0.0, 1.0])
+    backends._by_type.clear()
+    found: list[object] = []
+
+    def look() -> None:
+        for _ in range(200):
+            found.append(backends.backend_for(logits))
+
+    threads = [threading.Thread(target=look) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(found) == 1600
+    assert len({id(a) for a in found}) == 1
+
+
+def test_unknown_backend_name():
+    with pytest.raises(ValueError, match="unknown backend 'tensorflow'; expected one of"):
+        backends.get_backend("tensorflow")
+
+
+def test_available_backends_lists_numpy():
+    assert "numpy" in backends.available_backends()
+
+
+class _Box:
+    """A toy third-party array library: a NumPy array in a box, with its own namespace."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = np.asarray(values)
+
+    shape = property(lambda self: self.values.shape)
+    ndim = property(lambda self: self.values.ndim)
+    dtype = property(lambda self: self.values.dtype)
+    device = property(lambda self: "cpu")
+
+
+def _box_namespace() -> SimpleNamespace:
+    """The few array-API functions gumbelkit's core needs, for boxes."""
+    import array_api_compat.numpy as xnp
+
+    def lift(function):
+        def boxed(*args, **kwargs):
+            args = [a.values if isinstance(a, _Box) else a for a in args]
+            result = function(*args, **kwargs)
+            return _Box(result) if isinstance(result, np.ndarray | np.generic) else result
+        return boxed
+
+    names = ["log", "exp", "max", "sum", "argmax", "astype", "reshape", "arange", "expand_dims",
+             "isfinite", "where", "asarray", "broadcast_to", "logical_and", "squeeze", "isdtype",
+             "empty", "all", "any", "logical_not"]
+    namespace = SimpleNamespace(**{n: lift(getattr(xnp, n)) for n in names})
+    namespace.float32, namespace.float64 = np.float32, np.float64
+    namespace.int8 = np.int8
+    for op in ("__add__", "__sub__", "__truediv__", "__neg__", "__eq__", "__gt__", "__mul__",
+               "__bool__", "__int__"):
+        def method(self, *other, _op=op):
+            other = [o.values if isinstance(o, _Box) else o for o in other]
+            result = getattr(self.values, _op)(*other)
+            return _Box(result) if isinstance(result, np.ndarray | np.generic) else result
+        setattr(_Box, op, method)
+    return namespace
+
+
+class BoxAdapter:
+    """A complete third-party adapter, registered at run time."""
+
+    name = "box"
+    supports_autodiff = False
+
+    def __init__(self) -> None:
+        self.namespace_ = _box_namespace()
+        self.draws = 0
+
+    def matches(self, x: object) -> bool:
+        return isinstance(x, _Box)
+
+    def namespace(self, x: object) -> SimpleNamespace:
+        return self.namespace_
+
+    def owns_rng(self, rng: object) -> bool:
+        return False
+
+    def make_rng(self, rng: object, device: object) -> np.random.Generator:
+        if rng is not None and not isinstance(rng, int):
+            raise TypeError("rng for box arrays must be None or an int seed")
+        return np.random.default_rng(rng)
+
+    def uniform(self, rng, shape, dtype, device):
+        self.draws += 1
+        u = rng.random(shape, dtype=dtype)
+        return _Box(np.maximum(u, np.finfo(dtype).smallest_normal)), rng
+
+    def stop_gradient(self, x):
+        return x
+
+    def is_host_readable(self, x: object) -> bool:
+        return True
+
+
+@pytest.fixture
+def box_adapter():
+    adapter = BoxAdapter()
+    gk.register_backend(adapter)
+    yield adapter
+    backends.unregister_backend(adapter)
+
+
+def test_registered_adapter_runs_the_api(box_adapter):
+    base = np.log(np.array([[0.2, 0.3, 0.5]]))
+    g = np_gumbel(np.random.default_rng(0).uniform(size=(1, 3)))
+    soft = gk.gumbel_softmax(_Box(base), tau=0.5, noise=_Box(g))
+    assert isinstance(soft, _Box)
+    np.testing.assert_allclose(soft.values, np_softmax((base + g) / 0.5), rtol=1e-12)
+    hard = gk.gumbel_softmax(_Box(base), hard=True, rng=1)
+    assert isinstance(hard, _Box)
+    assert sorted(hard.values.ravel()) == [0.0, 0.0, 1.0]
+    assert backends.get_backend("box") is box_adapter
+    # The registered adapter draws the noise, and its samples follow the law (alpha = 1e-6).
+    draws_before = box_adapter.draws
+    index = gk.gumbel_max(_Box(base), rng=2, sample_shape=(50_000,))
+    assert box_adapter.draws == draws_before + 1
+    counts = np.bincount(index.values.ravel(), minlength=3)
+    assert stats.chisquare(counts, 50_000 * np.array([0.2, 0.3, 0.5])).pvalue > 1e-6
+    with pytest.raises(TypeError, match="rng for box arrays"):
+        gk.gumbel_max(_Box(base), rng="x")
+
+
+def test_registered_adapter_takes_precedence(box_adapter):
+    class Shadow(BoxAdapter):
+        name = "numpy-shadow"
+
+        def matches(self, x: object) -> bool:
+            return isinstance(x, np.ndarray)
+
+        def namespace(self, x: object):
+            import array_api_compat.numpy as xnp
+            return xnp
+
+        def uniform(self, rng, shape, dtype, device):
+            self.draws += 1
+            return np.maximum(rng.random(shape, dtype=dtype), 1e-30), rng
+
+    shadow = Shadow()
+    gk.register_backend(shadow)
+    try:
+        out = gk.gumbel_softmax(np.zeros(3), rng=0)
+        assert shadow.draws == 1
+        assert np.isclose(to_numpy(out).sum(), 1.0)
+    finally:
+        backends.unregister_backend(shadow)
+    assert backends.backend_for(np.zeros(3)).name == "numpy"
+
+
+def test_register_rejects_an_incomplete_adapter():
+    with pytest.raises(TypeError, match="adapter must provide .*uniform"):
+        gk.register_backend(SimpleNamespace(name="broken", matches=lambda x: False))
+
+
+def test_get_backend_by_module_attribute():
+    import gumbelkit.backends.numpy as numpy_adapter
+
+    assert backends.get_backend("gumbelkit.backends:numpy") is numpy_adapter
+    with pytest.raises(ValueError, match="gumbelkit:gumbel is not a gumbelkit adapter"):
+        backends.get_backend("gumbelkit:gumbel")
