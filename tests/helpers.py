@@ -39,7 +39,7 @@ def assert_same_namespace_device(out: Any, like: Any) -> None:
 
 def assert_close(actual: Any, desired: Any, *, like: Any = None, rtol: float = 1e-7,
                  atol: float = 0.0) -> None:
-    """Assert closeness in NumPy, and (given ``like``) the namespace, device and dtype of ``like``."""
+    """Assert closeness in NumPy and, given ``like``, its namespace, device and dtype."""
     if like is not None:
         assert_same_namespace_device(actual, like)
         assert actual.dtype == like.dtype, f"dtype {actual.dtype} != {like.dtype}"

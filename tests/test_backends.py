@@ -195,7 +195,7 @@ def test_registered_adapter_takes_precedence(box_adapter):
 
 
 def test_register_rejects_an_incomplete_adapter():
-    with pytest.raises(TypeError, match="adapter must provide .*uniform"):
+    with pytest.raises(TypeError, match=r"adapter must provide .*uniform"):
         gk.register_backend(SimpleNamespace(name="broken", matches=lambda x: False))
 
 
