@@ -6,6 +6,7 @@ adapter's ``stop_gradient``) explicitly and never asks which library it runs on.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +16,9 @@ Namespace = Any
 __all__ = [
     "gumbel_from_uniform",
     "one_hot",
+    "representable_temperature",
     "straight_through",
+    "temperature_bounds",
     "tempered_softmax",
 ]
 
@@ -39,16 +42,46 @@ def tempered_softmax(
 ) -> Array:
     """Return ``softmax(z / tau)`` along ``axis``, computed as ``softmax((z - max z) / tau)``.
 
-    Shifting before dividing keeps every intermediate finite for any ``tau > 0``: the shifted
-    values are at most 0, so a tiny ``tau`` sends them to ``-inf`` (whose exponential is 0)
-    rather than overflowing ``z / tau`` to ``+inf`` and producing ``inf - inf``. The shift
-    carries no gradient (it cancels exactly), and a ``-inf`` entry of ``z`` gets probability
-    exactly 0 and gradient exactly 0. A row whose maximum is not finite (NaN, all ``-inf``, or
-    ``+inf``) comes out all NaN.
+    ``tau`` must be positive, finite and representable in ``z``'s dtype (see
+    :func:`representable_temperature`). Shifting before dividing keeps every intermediate
+    finite: the shifted values are at most 0, so a tiny ``tau`` sends them to ``-inf`` (whose
+    exponential is 0) rather than overflowing ``z / tau`` to ``+inf`` and producing
+    ``inf - inf``. The shift carries no gradient (it cancels exactly), and a ``-inf`` entry of
+    ``z`` gets probability exactly 0 and gradient exactly 0. A row whose maximum is not finite
+    (NaN, all ``-inf``, or ``+inf``) comes out all NaN.
+
+    An array ``tau`` may itself be differentiated. There a masked entry would contribute
+    ``0 * (-inf)`` = NaN to the gradient of ``tau`` (the derivative of ``shifted / tau`` is
+    ``-shifted / tau**2``), so masked entries are kept out of the division.
     """
-    row_max = stop_gradient(xp.max(z, axis=axis, keepdims=True))
-    e = xp.exp((z - row_max) / tau)
+    shifted = z - stop_gradient(xp.max(z, axis=axis, keepdims=True))
+    if isinstance(tau, float):
+        scaled = shifted / tau
+    else:
+        masked = shifted == -math.inf
+        safe = xp.where(masked, xp.zeros_like(shifted), shifted)
+        scaled = xp.where(masked, shifted, safe / tau)
+    e = xp.exp(scaled)
     return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+def temperature_bounds(dtype_info: Any) -> tuple[float, float]:
+    """Return the range ``[tiny, 1 / tiny]`` that a temperature is clamped to.
+
+    ``tiny`` is the compute dtype's smallest normal number. A temperature below it would round
+    to 0 in that dtype (``0 / 0`` is NaN at the row maximum); one above ``1 / tiny`` has a
+    subnormal reciprocal, which compilers that divide by multiplying with the reciprocal (XLA)
+    flush to 0, giving ``-inf * 0`` = NaN at a masked entry. At either bound the sample has
+    reached its limit already: one-hot, or uniform over the unmasked classes.
+    """
+    tiny = float(dtype_info.smallest_normal)
+    return tiny, 1.0 / tiny
+
+
+def representable_temperature(tau: float, dtype_info: Any) -> float:
+    """Return the Python float ``tau`` clamped to :func:`temperature_bounds`."""
+    low, high = temperature_bounds(dtype_info)
+    return min(max(tau, low), high)
 
 
 def one_hot(index: Array, num_classes: int, axis: int, dtype: Any, xp: Namespace) -> Array:

@@ -175,20 +175,25 @@ class _Prepared:
         no trace) or ``validate=True`` asks for it; elsewhere a row with a non-positive or
         non-finite temperature comes out NaN, like any invalid row.
         """
-        if not hasattr(tau, "shape"):
-            return check_real(tau, "tau", positive=True), None
         xp = self.xp
+        dtype_info = xp.finfo(self.compute_dtype)
+        if not hasattr(tau, "shape"):
+            checked = check_real(tau, "tau", positive=True)
+            return _core.representable_temperature(checked, dtype_info), None
         row_shape = tuple(d for i, d in enumerate(self.logits.shape) if i != self.axis)
         check_array_argument(tau, "tau", self.adapter, xp, row_shape)
         tau_ok = xp.logical_and(xp.isfinite(tau), tau > 0)
-        if (self.validate or self.adapter.is_host_readable(tau)) and not concrete_bool(
+        # Ask about tau_ok, not tau: a concrete tau captured by jax.jit yields a traced mask.
+        if (self.validate or self.adapter.is_host_readable(tau_ok)) and not concrete_bool(
             xp.all(tau_ok), "tau"
         ):
             raise ValueError("tau must be positive and finite in every row; got a value <= 0, "
                              "NaN or inf")
         # tau aligns with the trailing dimensions of the row shape; put the class axis back.
         trailing = len(row_shape) - self.axis
-        tau = xp.astype(tau, self.compute_dtype, copy=False)
+        tau = xp.clip(
+            xp.astype(tau, self.compute_dtype, copy=False), *_core.temperature_bounds(dtype_info)
+        )
         if tau.ndim > trailing:
             at = tau.ndim - trailing
             tau = xp.expand_dims(tau, axis=at)
@@ -263,22 +268,21 @@ def gumbel_softmax(
     prepared = _Prepared(logits, axis, rng, noise, sample_shape, validate)
     hard = check_bool(hard, "hard")
     check_estimator(estimator)
-    tau, tau_ok = prepared.row_temperature(tau)
-    # NumPy warns about the deliberate infinities of a tiny tau or an invalid row.
+    # NumPy warns about the deliberate infinities of a tiny tau or an invalid row, and about
+    # a huge tau array overflowing its cast before it is clamped.
     errstate = getattr(prepared.adapter, "errstate", None)
     if errstate is None:
-        out = _relaxed_sample(prepared, tau, tau_ok, hard)
+        out = _relaxed_sample(prepared, tau, hard)
     else:
         with errstate():
-            out = _relaxed_sample(prepared, tau, tau_ok, hard)
+            out = _relaxed_sample(prepared, tau, hard)
     return prepared.xp.astype(out, logits.dtype, copy=False)
 
 
-def _relaxed_sample(
-    prepared: _Prepared, tau: float | Array, tau_ok: Array | None, hard: bool
-) -> Array:
+def _relaxed_sample(prepared: _Prepared, tau: float | Array, hard: bool) -> Array:
     """Return the soft or straight-through hard sample, in the compute dtype."""
     xp, adapter, out_axis = prepared.xp, prepared.adapter, prepared.out_axis
+    tau, tau_ok = prepared.row_temperature(tau)
     z = prepared.perturbed_logits()
     if not hard:
         return _core.tempered_softmax(

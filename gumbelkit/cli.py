@@ -1,4 +1,4 @@
-"""The ``gumbelkit`` command."""
+"""gumbelkit: Gumbel-Softmax and Gumbel-Max for every array library."""
 
 from __future__ import annotations
 

@@ -104,23 +104,62 @@ def test_extreme_logits_never_give_nan(xp, dtype):
         assert np.all(np.isfinite(out))
 
 
-@pytest.mark.parametrize("tau", [1e-300, 1e-38, 1e-6])
-def test_tiny_temperature_gives_the_hard_sample(xp, tau):
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("tau", [1e-300, 1e-45, 1e-38, 1e-6])
+def test_tiny_temperature_gives_the_hard_sample(xp, tau, dtype):
     # F4 of MATH.md: tau -> 0 gives one_hot(argmax(logits + G)); shifting before dividing
     # keeps this finite where logits / tau would overflow.
     base = np.array([[0.1, 0.5, 0.4], [2.0, -1.0, 3.0]])
     g = np.array([[0.3, -0.2, 0.1], [1.0, 0.5, -0.5]])
-    logits, noise = make(xp, base), make(xp, g)
+    logits, noise = make(xp, base, dtype), make(xp, g, dtype)
     expected = np.eye(3)[np.argmax(base + g, axis=-1)]
     assert_close(gk.gumbel_softmax(logits, tau=tau, noise=noise), expected, like=logits)
     assert_close(gk.gumbel_softmax(logits, tau=tau, noise=noise, hard=True), expected,
                  like=logits)
 
 
-def test_huge_temperature_gives_the_uniform_vector(xp):
-    logits = make(xp, [[0.1, 0.5, 0.4, -3.0]])
-    out = gk.gumbel_softmax(logits, tau=1e300, rng=0)
-    assert_close(out, np.full((1, 4), 0.25), like=logits, rtol=1e-12)
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_huge_temperature_gives_the_uniform_vector(xp, dtype):
+    # 1e300 overflows float32; it must act as the largest float32, not as inf (-inf / inf).
+    logits = make(xp, [[0.1, 0.5, 0.4, -3.0, -np.inf]], dtype)
+    for tau in (1e300, make(xp, [1e300], "float64")):
+        out = gk.gumbel_softmax(logits, tau=tau, rng=0)
+        rtol = 1e-12 if dtype == "float64" else 1e-3
+        np.testing.assert_allclose(computed(out), [[0.25, 0.25, 0.25, 0.25, 0.0]], rtol=rtol)
+
+
+@pytest.mark.parametrize("backend_name", ["torch", "jax"])
+def test_tau_array_gradient_has_no_nan_with_masks(backend_name):
+    # d/dtau of (z - max z) / tau is -(z - max z) / tau**2, infinite at a masked entry; its
+    # weight there is 0, and 0 * inf must not leak a NaN into the gradient of tau.
+    base = np.array([[0.2, -np.inf, 1.0], [0.5, 0.1, -0.3]])
+    g = np.array([[0.3, 0.1, -0.2], [0.0, 0.4, 0.2]])
+    tau0 = np.array([0.7, 1.3])
+    weights = np.array([1.0, 2.0, 3.0])
+
+    def loss(tau: np.ndarray) -> float:
+        y = np_softmax((base + g) / tau[:, None])
+        return float(np.sum(y * weights))
+
+    step = 1e-6
+    expected = [(loss(tau0 + step * e) - loss(tau0 - step * e)) / (2 * step) for e in np.eye(2)]
+    if backend_name == "torch":
+        torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+        tau = torch.tensor(tau0, requires_grad=True)
+        out = gk.gumbel_softmax(torch.tensor(base), tau=tau, noise=torch.tensor(g))
+        (out * torch.tensor(weights)).sum().backward()
+        gradient = tau.grad.numpy()
+    else:
+        jax = pytest.importorskip("jax", reason="JAX is not installed")
+        jax.config.update("jax_enable_x64", True)
+        jnp = jax.numpy
+
+        def jax_loss(tau):
+            out = gk.gumbel_softmax(jnp.asarray(base), tau=tau, noise=jnp.asarray(g))
+            return jnp.sum(out * jnp.asarray(weights))
+
+        gradient = np.asarray(jax.grad(jax_loss)(jnp.asarray(tau0)))
+    np.testing.assert_allclose(gradient, expected, rtol=1e-6)
 
 
 def test_shift_invariance(xp):

@@ -50,8 +50,8 @@ class Adapter(Protocol):
     Attributes
     ----------
     name : str
-        Short name of the library, e.g. ``"torch"``. Used by ``GUMBELKIT_BACKEND`` and in
-        messages.
+        Short name of the library, e.g. ``"torch"``: selects the adapter by name
+        (:func:`get_backend`) and appears in messages.
     supports_autodiff : bool
         Whether the library differentiates through array operations. Where it does not, the
         straight-through combination ``hard + (soft - stop_gradient(soft))`` is skipped: its

@@ -29,10 +29,13 @@ def is_seed(rng: object) -> bool:
 
 
 def check_seed(rng: object) -> int:
-    """Return ``rng`` as an int seed in ``[0, 2**64)``, or raise ``ValueError`` naming ``rng``."""
+    """Return ``rng`` as an int seed in ``[0, 2**63)``, or raise ``ValueError`` naming ``rng``.
+
+    The range is the one every backend accepts (JAX keys take a signed 64-bit seed).
+    """
     seed: int = int(rng)  # type: ignore[call-overload]
-    if not 0 <= seed < 2**64:
-        raise ValueError(f"rng as an int seed must lie in [0, 2**64); got {seed}")
+    if not 0 <= seed < 2**63:
+        raise ValueError(f"rng as an int seed must lie in [0, 2**63); got {seed}")
     return seed
 
 

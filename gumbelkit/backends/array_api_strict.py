@@ -13,7 +13,6 @@ import array_api_strict as xp_strict
 import numpy as np
 
 from gumbelkit.backends._common import is_array_api_strict_array
-from gumbelkit.backends.numpy import owns_rng as _owns_numpy_rng
 from gumbelkit.backends.numpy import to_numpy_generator
 
 name = "array_api_strict"
@@ -31,8 +30,8 @@ def namespace(x: Any) -> Any:
 
 
 def owns_rng(rng: object) -> bool:
-    """Return whether ``rng`` is a NumPy random source (array-api-strict has none)."""
-    return _owns_numpy_rng(rng)
+    """Return False: array-api-strict has no random source of its own (NumPy's serve it)."""
+    return False
 
 
 def make_rng(rng: object, device: Any) -> np.random.Generator:
