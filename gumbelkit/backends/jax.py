@@ -29,32 +29,42 @@ def namespace(x: Any) -> Any:
     return jnp
 
 
-def _is_key(rng: object) -> bool:
-    if not array_api_compat.is_jax_array(rng) and not hasattr(rng, "dtype"):
-        return False
-    dtype = getattr(rng, "dtype", None)
-    if dtype is None:
-        return False
-    if jnp.issubdtype(dtype, jax.dtypes.prng_key):
-        return True
-    # A raw key from jax.random.PRNGKey: uint32 of shape (2,) (or (..., 2) when batched).
-    return bool(dtype == jnp.uint32 and getattr(rng, "ndim", 0) >= 1 and rng.shape[-1] == 2)  # type: ignore[attr-defined]
+def _is_typed_key(rng: Any) -> bool:
+    return bool(jnp.issubdtype(rng.dtype, jax.dtypes.prng_key))
+
+
+def _is_raw_key(rng: Any) -> bool:
+    # jax.random.PRNGKey's default (threefry) key: uint32 of shape (..., 2).
+    return bool(rng.dtype == jnp.uint32 and rng.ndim >= 1 and rng.shape[-1] == 2)
 
 
 def owns_rng(rng: object) -> bool:
-    """Return whether ``rng`` is a JAX PRNG key (typed or raw uint32)."""
-    return array_api_compat.is_jax_array(rng) and _is_key(rng)
+    """Return whether ``rng`` is a JAX PRNG key (typed, or a raw threefry uint32 pair)."""
+    return array_api_compat.is_jax_array(rng) and (_is_typed_key(rng) or _is_raw_key(rng))
 
 
 def make_rng(rng: object, device: Any) -> Any:
-    """Return a JAX key; an int seed becomes ``jax.random.key(seed)``."""
+    """Return a single JAX key; an int seed becomes ``jax.random.key(seed)``.
+
+    Without ``jax_enable_x64``, ``jax.random.key`` keeps only the low 32 bits of a seed, so a
+    larger seed has its high bits folded in: seeds that differ still give different streams.
+    """
     if rng is None:
         raise TypeError(f"rng for jax arrays must be {_ACCEPTED_RNG}; got None")
     if is_seed(rng):
-        return jax.random.key(check_seed(rng))
-    if array_api_compat.is_jax_array(rng) and _is_key(rng):
-        return rng
-    raise rng_type_error(name, _ACCEPTED_RNG, rng)
+        seed = check_seed(rng)
+        if seed < 2**32 or jax.config.read("jax_enable_x64"):
+            return jax.random.key(seed)
+        return jax.random.fold_in(jax.random.key(seed % 2**32), seed >> 32)
+    if not owns_rng(rng):
+        raise rng_type_error(name, _ACCEPTED_RNG, rng)
+    key: Any = rng
+    if key.shape != (() if _is_typed_key(key) else (2,)):
+        raise TypeError(
+            f"rng must be a single JAX key; got keys of shape {key.shape}: map over a batch "
+            "of keys with jax.vmap"
+        )
+    return key
 
 
 def uniform(rng: Any, shape: tuple[int, ...], dtype: Any, device: Any) -> tuple[Any, Any]:
