@@ -97,7 +97,8 @@ def check_estimator(estimator: object) -> str:
 
 def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:
     """Return the broadcast of ``shapes``, or None where they do not broadcast."""
-    ndim = max((len(s) for s in shapes), default=0)
+    # Not max(..., default=0): torch.compile cannot trace the default keyword.
+    ndim = max([0, *(len(s) for s in shapes)])
     result = []
     for i in range(-ndim, 0):
         sizes = {s[i] for s in shapes if len(s) >= -i} - {1}

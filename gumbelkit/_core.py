@@ -84,7 +84,9 @@ def representable_temperature(tau: float, dtype_info: Any) -> float:
     return min(max(tau, low), high)
 
 
-def one_hot(index: Array, num_classes: int, axis: int, dtype: Any, xp: Namespace) -> Array:
+def one_hot(
+    index: Array, num_classes: int, axis: int, dtype: Any, xp: Namespace, *, device: Any = None
+) -> Array:
     """Return a one-hot array with the classes along ``axis`` (a non-negative axis of the result).
 
     ``index`` has the result's shape without ``axis``. Entries outside ``[0, num_classes)``
@@ -93,8 +95,10 @@ def one_hot(index: Array, num_classes: int, axis: int, dtype: Any, xp: Namespace
     ndim = index.ndim + 1
     class_shape = [1] * ndim
     class_shape[axis] = num_classes
+    if device is None:
+        device = _device(index)
     classes = xp.reshape(
-        xp.arange(num_classes, dtype=index.dtype, device=_device(index)), tuple(class_shape)
+        xp.arange(num_classes, dtype=index.dtype, device=device), tuple(class_shape)
     )
     return xp.astype(xp.expand_dims(index, axis=axis) == classes, dtype)
 

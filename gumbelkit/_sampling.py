@@ -29,7 +29,11 @@ Namespace = Any
 __all__ = ["gumbel", "gumbel_max", "gumbel_softmax"]
 
 
-def _device(x: Array) -> Any:
+def _device(x: Array, adapter: Adapter | None = None) -> Any:
+    # An adapter may read the device itself: array_api_compat.device calls lru_cache-wrapped
+    # predicates, on which torch.compile warns.
+    if adapter is not None and hasattr(adapter, "device"):
+        return adapter.device(x)
     from array_api_compat import device
 
     return device(x)
@@ -137,7 +141,7 @@ class _Prepared:
         self.validate = check_bool(validate, "validate")
         self.out_shape = self.sample_shape + tuple(logits.shape)
         self.num_classes = int(logits.shape[self.axis])
-        self.device = _device(logits)
+        self.device = _device(logits, self.adapter)
         self.compute_dtype = _compute_dtype(logits.dtype, self.xp)
         if noise is not None:
             if rng is not None:
@@ -289,7 +293,9 @@ def _relaxed_sample(prepared: _Prepared, tau: float | Array, hard: bool) -> Arra
             z, tau, out_axis, xp=xp, stop_gradient=adapter.stop_gradient
         )
     index = xp.argmax(z, axis=out_axis)
-    one_hot = _core.one_hot(index, prepared.num_classes, z.ndim + out_axis, z.dtype, xp)
+    one_hot = _core.one_hot(
+        index, prepared.num_classes, z.ndim + out_axis, z.dtype, xp, device=prepared.device
+    )
     if adapter.supports_autodiff:
         soft = _core.tempered_softmax(z, tau, out_axis, xp=xp, stop_gradient=adapter.stop_gradient)
         return _core.straight_through(one_hot, soft, adapter.stop_gradient)

@@ -94,6 +94,7 @@ def _box_namespace() -> SimpleNamespace:
     namespace = SimpleNamespace(**{n: lift(getattr(xnp, n)) for n in names})
     namespace.float32, namespace.float64 = np.float32, np.float64
     namespace.int8 = np.int8
+    namespace.finfo, namespace.clip = np.finfo, lift(xnp.clip)
     for op in ("__add__", "__sub__", "__truediv__", "__neg__", "__eq__", "__gt__", "__mul__",
                "__bool__", "__int__"):
         def method(self, *other, _op=op):

@@ -16,6 +16,7 @@ Third-party libraries register their own adapter with :func:`register_backend`.
 from __future__ import annotations
 
 import importlib
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,10 @@ DType = Any
 @runtime_checkable
 class Adapter(Protocol):
     """The contract every backend adapter fulfils.
+
+    Two further members are optional: ``device(x)`` returns the device of ``x`` (default:
+    ``array_api_compat.device``), and ``errstate()`` returns a context manager that silences
+    floating-point warnings around deliberate infinities (NumPy's ``errstate``).
 
     Attributes
     ----------
@@ -114,6 +119,8 @@ class _BuiltinEntry:
     module: str
     is_array: Callable[[object], bool]
     maybe_rng: Callable[[object], bool]
+    # A loader torch.compile can trace (it cannot trace importlib.import_module).
+    load: Callable[[], ModuleType] | None = None
 
 
 def _module_loaded(prefix: str) -> Callable[[object], bool]:
@@ -129,12 +136,26 @@ def _is_jax_key(rng: object) -> bool:
     return compat.is_jax_array(rng)
 
 
-# Order matters only for speed: NumPy first, as the most common array.
+def _is_torch_tensor(x: object) -> bool:
+    # Plain isinstance: array_api_compat's predicates are lru_cache-wrapped, and torch.compile
+    # warns when it traces one.
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def _load_torch() -> ModuleType:
+    from gumbelkit.backends import torch as adapter
+
+    return adapter
+
+
+# PyTorch first: its lookup can run under torch.compile, which must not reach the
+# lru_cache-wrapped array_api_compat predicates of the other entries.
 _BUILTINS: tuple[_BuiltinEntry, ...] = (
+    _BuiltinEntry("torch", "gumbelkit.backends.torch", _is_torch_tensor,
+                  _module_loaded("torch"), _load_torch),
     _BuiltinEntry("numpy", "gumbelkit.backends.numpy", compat.is_numpy_array,
                   _module_loaded("numpy")),
-    _BuiltinEntry("torch", "gumbelkit.backends.torch", compat.is_torch_array,
-                  _module_loaded("torch")),
     _BuiltinEntry("jax", "gumbelkit.backends.jax", compat.is_jax_array, _is_jax_key),
     _BuiltinEntry("cupy", "gumbelkit.backends.cupy", compat.is_cupy_array,
                   _module_loaded("cupy")),
@@ -151,7 +172,9 @@ _lock = threading.Lock()
 
 
 def _load(entry: _BuiltinEntry) -> Adapter:
-    module: ModuleType = importlib.import_module(entry.module)
+    module: ModuleType = (
+        entry.load() if entry.load is not None else importlib.import_module(entry.module)
+    )
     return module  # a module satisfies the protocol
 
 
@@ -247,8 +270,8 @@ def backend_for(x: object, *, argument: str = "logits") -> Adapter:
             f"dask, array_api_strict) or of one registered with register_backend; "
             f"got {type(x).__module__}.{type(x).__qualname__}"
         )
-    with _lock:
-        _by_type.setdefault(type(x), found)
+    # dict.setdefault is atomic; a lock here is untraceable by torch.compile.
+    _by_type.setdefault(type(x), found)
     return found
 
 

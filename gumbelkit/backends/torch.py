@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import array_api_compat
 import array_api_compat.torch as xp_torch
 import torch
 
@@ -16,7 +15,9 @@ supports_autodiff = True
 
 def matches(x: object) -> bool:
     """Return whether ``x`` is a ``torch.Tensor``."""
-    return array_api_compat.is_torch_array(x)
+    # Not array_api_compat.is_torch_array: it is lru_cache-wrapped, and torch.compile warns
+    # when it traces one.
+    return isinstance(x, torch.Tensor)
 
 
 def namespace(x: Any) -> Any:
@@ -74,7 +75,13 @@ def uniform(
     """
     u = torch.rand(shape, generator=rng, dtype=dtype, device=device)
     tiny, u_max = open_unit_bounds(torch.finfo(dtype))
-    return u.clamp_(tiny, u_max), rng
+    # Out of place: clamp_ has no torch.func.vmap batching rule and warns there.
+    return torch.clamp(u, tiny, u_max), rng
+
+
+def device(x: Any) -> Any:
+    """Return ``x.device`` (array_api_compat.device is not traceable without a warning)."""
+    return x.device
 
 
 def stop_gradient(x: Any) -> Any:
