@@ -58,11 +58,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     demo_parser.add_argument("--samples", type=int, default=100_000, help="default 100000")
     demo_parser.add_argument("--seed", type=int, default=None, help="default: fresh entropy")
+    check_parser = commands.add_parser(
+        "check", help="run the statistical conformance suite and print a table of verdicts"
+    )
+    check_parser.add_argument(
+        "--backend", default=None,
+        help="comma-separated backends (numpy, torch, jax, dask, array_api_strict, cupy, or "
+             "module:attr of a registered adapter); default: every installed one",
+    )
+    check_parser.add_argument("--thorough", action="store_true", help="10x the samples")
+    check_parser.add_argument("--fresh-seeds", action="store_true",
+                              help="draw seeds from OS entropy (printed on failure)")
+    check_parser.add_argument("--seed", type=int, default=None, help="replay with this seed")
+    check_parser.add_argument("-k", dest="select", default=None,
+                              help="run only tests matching this pytest -k expression")
     args = parser.parse_args(argv)
     if args.command == "demo":
         if args.samples < 1:
             parser.error("--samples must be a positive integer")
         return demo(args.samples, args.seed)
+    if args.command == "check":
+        from gumbelkit._check import CheckError, run_check
+
+        try:
+            return run_check(args.backend, args.thorough, args.fresh_seeds, args.seed,
+                             args.select)
+        except CheckError as exc:
+            print(f"gumbelkit check: {exc}", file=sys.stderr)
+            return 2
     return 2  # pragma: no cover  (argparse rejects unknown commands)
 
 

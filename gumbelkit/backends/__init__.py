@@ -35,6 +35,7 @@ __all__ = [
     "backend_for_rng",
     "get_backend",
     "register_backend",
+    "registered_backends",
     "unregister_backend",
 ]
 
@@ -230,6 +231,11 @@ def unregister_backend(adapter: Adapter) -> None:
     with _lock:
         _registered.remove(adapter)
         _by_type.clear()
+
+
+def registered_backends() -> tuple[Adapter, ...]:
+    """Return the adapters added with :func:`register_backend`, newest first."""
+    return tuple(_registered)
 
 
 def _find(x: object) -> Adapter | None:
