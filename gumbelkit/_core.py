@@ -85,18 +85,16 @@ def representable_temperature(tau: float, dtype_info: Any) -> float:
 
 
 def one_hot(
-    index: Array, num_classes: int, axis: int, dtype: Any, xp: Namespace, *, device: Any = None
+    index: Array, num_classes: int, axis: int, dtype: Any, xp: Namespace, *, device: Any
 ) -> Array:
     """Return a one-hot array with the classes along ``axis`` (a non-negative axis of the result).
 
-    ``index`` has the result's shape without ``axis``. Entries outside ``[0, num_classes)``
-    give an all-zero row.
+    ``index`` has the result's shape without ``axis`` and lives on ``device``. Entries outside
+    ``[0, num_classes)`` give an all-zero row.
     """
     ndim = index.ndim + 1
     class_shape = [1] * ndim
     class_shape[axis] = num_classes
-    if device is None:
-        device = _device(index)
     classes = xp.reshape(
         xp.arange(num_classes, dtype=index.dtype, device=device), tuple(class_shape)
     )
@@ -113,8 +111,3 @@ def straight_through(
     """
     return hard + (soft - stop_gradient(soft))
 
-
-def _device(x: Array) -> Any:
-    from array_api_compat import device
-
-    return device(x)
