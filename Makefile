@@ -22,12 +22,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check gumbelkit tests
+	$(VENV)/bin/ruff check gumbelkit tests conformance
 	$(VENV)/bin/mypy --strict gumbelkit
 
-## test: install every backend this machine can run, then lint, type-check and run all tests
+## test: install every backend this machine can run, then lint, type-check, run the unit tests
+## and the statistical conformance suite on every installed backend
 test: lint
-	$(VENV)/bin/python -m pytest tests
+	$(VENV)/bin/python -m pytest tests conformance
 
 clean:
 	rm -rf $(VENV) $(DEMO_VENV) build dist *.egg-info

@@ -1,0 +1,633 @@
+"""The registry of test designs: each conformance test's sample size and the bias it detects.
+
+A test reads its sample size from here (``designs.NOISE.scaled(factor)``); ``test_stats.py``
+checks every entry of :data:`DESIGNS` for power >= 0.99 at ``ALPHA``, by formula and by
+simulation from the biased law. Adding a sampler's exact law to the suite is: one design here,
+one test that draws ``design.n`` samples and calls ``stats.check``.
+
+Every exact law here is computed in float64 with NumPy/SciPy from the parameters alone, never
+from gumbelkit; every ``simulate_biased`` draws from the biased law with NumPy (multinomial
+counts or direct draws), so it stays cheap.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from scipy import special
+from scipy import stats as scipy_stats
+
+from conformance.stats import (
+    ALPHA,
+    Design,
+    binomial_pvalue,
+    chisquare_gof,
+    chisquare_power,
+    gumbel_cdf,
+    ks_1samp,
+    ks_power,
+    logistic_cdf,
+    smallest_n,
+)
+
+DESIGNS: dict[str, Design] = {}
+
+
+def register(design: Design) -> Design:
+    """Add ``design`` to :data:`DESIGNS` and return it."""
+    if design.name in DESIGNS:
+        raise ValueError(f"design {design.name!r} is registered twice")
+    DESIGNS[design.name] = design
+    return design
+
+
+# --- exact laws ---------------------------------------------------------------------------
+
+
+def softmax64(logits: np.ndarray) -> np.ndarray:
+    """Return softmax over the last axis in float64; a ``-inf`` logit gets probability 0."""
+    return np.asarray(special.softmax(np.asarray(logits, dtype=np.float64), axis=-1))
+
+
+def uniform_cdf(u: np.ndarray) -> np.ndarray:
+    """The Uniform(0, 1) CDF (for probability-integral transforms)."""
+    return np.clip(np.asarray(u, dtype=np.float64), 0.0, 1.0)
+
+
+def gumbel_edges(bins: int) -> np.ndarray:
+    """Return the ``bins - 1`` inner edges of ``bins`` equally likely standard Gumbel cells."""
+    return np.asarray(-np.log(-np.log(np.arange(1, bins) / bins)))
+
+
+def cell_probabilities(cdf: Callable[[np.ndarray], np.ndarray], edges: np.ndarray) -> np.ndarray:
+    """Return the probabilities of the cells ``(-inf, e_0], (e_0, e_1], ..., (e_last, inf)``."""
+    return np.diff(np.concatenate([[0.0], cdf(np.asarray(edges, dtype=np.float64)), [1.0]]))
+
+
+def cell_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Count ``values`` in the cells of :func:`cell_probabilities`."""
+    index = np.searchsorted(edges, np.asarray(values, dtype=np.float64).ravel(), side="left")
+    return np.bincount(index, minlength=len(edges) + 1)
+
+
+def category_counts(indices: np.ndarray, num_cells: int) -> np.ndarray:
+    """Count integer ``indices`` in ``num_cells`` cells plus a last cell for anything out of
+    range (an invalid index, probability 0: see :func:`with_impossible_cell`)."""
+    indices = np.asarray(indices).ravel()
+    valid = (indices >= 0) & (indices < num_cells)
+    counts = np.bincount(indices[valid].astype(np.int64), minlength=num_cells)
+    return np.append(counts, np.count_nonzero(~valid))
+
+
+def with_impossible_cell(p: np.ndarray) -> np.ndarray:
+    """Return the flattened ``p`` with a last cell of probability 0 (see category_counts)."""
+    return np.append(np.asarray(p, dtype=np.float64).ravel(), 0.0)
+
+
+def concrete_pit(logit_y: np.ndarray, log_alpha: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """The binary Concrete CDF at ``y``, from ``logit y``: ``sigma(tau logit y - log_alpha)``.
+
+    Taking the logit as ``log y_1 - log y_2`` from both coordinates of a sample keeps it exact
+    where ``y_1`` rounds to 1 in float32.
+    """
+    return np.asarray(special.expit(tau * np.asarray(logit_y, dtype=np.float64) - log_alpha))
+
+
+def half_values(dtype: str) -> np.ndarray:
+    """Return every finite value of ``float16`` or ``bfloat16``, sorted, in float64."""
+    bits = np.arange(2**16, dtype=np.uint32)
+    if dtype == "float16":
+        values = bits.astype(np.uint16).view(np.float16)
+    elif dtype == "bfloat16":
+        # bfloat16 is the upper half of a float32.
+        values = (bits << 16).view(np.float32)
+    else:
+        raise ValueError(f"not a half-precision dtype: {dtype!r}")
+    return np.unique(values[np.isfinite(values)].astype(np.float64))
+
+
+def round_to(x: np.ndarray, dtype: str) -> np.ndarray:
+    """Round float64 ``x`` as the subjects build half-precision arrays: to float32, then to
+    ``dtype`` with round to nearest even; return float64."""
+    x32 = np.asarray(x, dtype=np.float32)
+    if dtype == "float16":
+        return x32.astype(np.float16).astype(np.float64)
+    if dtype != "bfloat16":
+        raise ValueError(f"not a half-precision dtype: {dtype!r}")
+    bits = x32.view(np.uint32)
+    bits = (bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))) & np.uint32(
+        0xFFFF0000
+    )
+    return bits.view(np.float32).astype(np.float64)
+
+
+def rounding_edges(points: np.ndarray, dtype: str) -> np.ndarray:
+    """Move each point to the nearest rounding boundary of ``dtype`` at or above it.
+
+    A boundary is the midpoint between two neighbouring representable values: round to
+    nearest sends everything below it to the lower one and everything above to the upper one,
+    so a cell between two boundaries has the exact probability of the unrounded law, and a
+    rounded value (never a midpoint) falls in one cell unambiguously.
+    """
+    grid = half_values(dtype)
+    upper = np.searchsorted(grid, np.asarray(points, dtype=np.float64), side="right")
+    return np.unique((grid[upper - 1] + grid[upper]) / 2)
+
+
+# --- design constructors --------------------------------------------------------------------
+
+
+def biased_categorical(p: np.ndarray, relative: float, index: int = 0) -> np.ndarray:
+    """Return ``p`` with class ``index`` scaled by ``1 + relative``, the excess removed evenly
+    from the other classes (MATH.md 11.2)."""
+    q = np.asarray(p, dtype=np.float64).copy()
+    excess = q[index] * relative
+    q[index] += excess
+    others = np.arange(len(q)) != index
+    q[others] -= excess * q[others] / q[others].sum()
+    return q
+
+
+def chisquare_design(name: str, p: np.ndarray, q: np.ndarray, detects: str) -> Design:
+    """A chi-square goodness-of-fit design of law ``p`` against the biased law ``q``.
+
+    Cells of probability 0 under ``p`` must have probability 0 under ``q`` too; they drop out
+    of the power (the test itself fails outright on a count there).
+    """
+    p, q = np.asarray(p, dtype=np.float64).ravel(), np.asarray(q, dtype=np.float64).ravel()
+    if np.any(q[p == 0] > 0):
+        raise ValueError("the biased law puts mass on a cell of probability 0")
+    p, q = p[p > 0], q[p > 0]
+
+    def power(n: int) -> float:
+        return chisquare_power(n, p, q)
+
+    def simulate(rng: np.random.Generator, n: int) -> float:
+        return chisquare_gof(rng.multinomial(n, q), p)[1]
+
+    return register(Design(name, smallest_n(power), detects, power, simulate))
+
+
+def categorical_design(
+    name: str, p: np.ndarray, relative: float, detects: str, index: int = 0
+) -> Design:
+    """A chi-square design against a relative bias on class ``index`` of ``p``."""
+    return chisquare_design(name, p, biased_categorical(p, relative, index), detects)
+
+
+def ks_design(
+    name: str,
+    cdf: Callable[[np.ndarray], np.ndarray],
+    biased_cdf: Callable[[np.ndarray], np.ndarray],
+    biased_sampler: Callable[[np.random.Generator, int], np.ndarray],
+    grid: np.ndarray,
+    detects: str,
+) -> Design:
+    """A one-sample KS design against a biased law at sup-distance measured on ``grid``."""
+    sup_distance = float(np.max(np.abs(cdf(grid) - biased_cdf(grid))))
+
+    def power(n: int) -> float:
+        return ks_power(n, sup_distance)
+
+    def simulate(rng: np.random.Generator, n: int) -> float:
+        return ks_1samp(biased_sampler(rng, n), cdf)[1]
+
+    return register(Design(name, smallest_n(power), detects, power, simulate))
+
+
+def binomial_power(n: int, p: float, q: float, *, alpha: float = ALPHA) -> float:
+    """Exact power of the two-sided binomial test of ``p`` (stats.binomial_pvalue) under ``q``.
+
+    The rejection region is that of SciPy's ``binomtest``: the p-value of ``k`` is the null
+    mass of every outcome no more likely than ``k``. It is computed on the null mean +- 15
+    standard deviations; everything outside (null mass < 1e-40) is rejected.
+    """
+    spread = 15.0 * math.sqrt(n * p * (1.0 - p)) + 10.0
+    low, high = max(0, math.floor(n * p - spread)), min(n, math.ceil(n * p + spread))
+    k = np.arange(low, high + 1)
+    pmf = scipy_stats.binom.pmf(k, n, p)
+    ascending = np.sort(pmf)
+    cumulative = np.cumsum(ascending)
+    pvalues = cumulative[np.searchsorted(ascending, pmf * (1 + 1e-7), side="right") - 1]
+    rejected = pvalues <= alpha
+    outside = scipy_stats.binom.cdf(low - 1, n, q) + scipy_stats.binom.sf(high, n, q)
+    return float(np.sum(scipy_stats.binom.pmf(k[rejected], n, q)) + outside)
+
+
+def binomial_design(name: str, p: float, relative: float, detects: str) -> Design:
+    """An exact binomial design for a class of probability ``p`` against a relative error of
+    ``relative`` either way (the power is that of the weaker direction)."""
+    low, high = p * (1.0 - relative), p * (1.0 + relative)
+
+    def power(n: int) -> float:
+        return min(binomial_power(n, p, low), binomial_power(n, p, high))
+
+    n = smallest_n(power, start=10_000)
+    weaker = low if binomial_power(n, p, low) <= binomial_power(n, p, high) else high
+
+    def simulate(rng: np.random.Generator, n: int) -> float:
+        return binomial_pvalue(int(rng.binomial(n, weaker)), n, p)
+
+    return register(Design(name, n, detects, power, simulate))
+
+
+def temperature_error_cdf(log_alpha: float, error: float) -> Callable[[np.ndarray], np.ndarray]:
+    """The CDF, at a probability-integral transform ``u``, of a binary Concrete drawn with
+    temperature ``tau * (1 + error)`` and transformed with the CDF of temperature ``tau``
+    (the same for every ``tau``): ``sigma((1 + error) * (logit u + log_alpha) - log_alpha)``."""
+
+    def cdf(u: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            x = special.logit(np.asarray(u, dtype=np.float64))
+        return np.asarray(special.expit((1.0 + error) * (x + log_alpha) - log_alpha))
+
+    return cdf
+
+
+# --- Gumbel noise (test_gumbel.py) ----------------------------------------------------------
+
+GUMBEL_GRID = np.linspace(-5.0, 20.0, 20_001)
+UNIT_GRID = np.linspace(0.0, 1.0, 100_001)
+
+NOISE = ks_design(
+    "noise-gumbel-cdf",
+    gumbel_cdf,
+    lambda x: gumbel_cdf(x, loc=0.01),
+    lambda rng, n: rng.gumbel(0.01, 1.0, size=n),
+    GUMBEL_GRID,
+    "a location shift of 0.01 (sup |dF| = 0.0037)",
+)
+
+# Half-precision noise is the float32 law rounded once. Cells are 30 equally likely Gumbel
+# cells plus cells that isolate the tails noise computed in half precision cannot reach (it
+# stops at -2.27 and 6.9 in float16, 4.85 in bfloat16), moved to rounding boundaries.
+HALF_NOISE_POINTS = np.sort(np.concatenate([gumbel_edges(30), [-2.3, 4.9, 7.0]]))
+HALF_NOISE_SHIFT = 0.02
+
+
+def _rounded_noise_design(dtype: str) -> tuple[np.ndarray, Design]:
+    edges = rounding_edges(HALF_NOISE_POINTS, dtype)
+    p = cell_probabilities(gumbel_cdf, edges)
+    q = cell_probabilities(lambda x: gumbel_cdf(x, loc=HALF_NOISE_SHIFT), edges)
+    design = chisquare_design(
+        f"noise-{dtype}-rounded",
+        p,
+        q,
+        f"a location shift of {HALF_NOISE_SHIFT} of {dtype} noise (chi-square over "
+        f"{len(p)} cells of the rounded law); noise computed in {dtype} itself leaves the "
+        "tail cells beyond its caps empty and fails far more surely",
+    )
+    return edges, design
+
+
+ROUNDED_NOISE: dict[str, tuple[np.ndarray, Design]] = {
+    dtype: _rounded_noise_design(dtype) for dtype in ("float16", "bfloat16")
+}
+"""dtype -> (cell edges at rounding boundaries, design)."""
+
+# F3: with logits theta and noise G, M = max(theta + G) satisfies M - LSE(theta) ~ Gumbel,
+# independent of the argmax.
+MAX_LOGITS = np.log(np.array([0.5, 0.3, 0.2]))
+MAX_SHIFT = 0.02
+
+MAX_GUMBEL = ks_design(
+    "max-minus-logsumexp-gumbel",
+    gumbel_cdf,
+    lambda x: gumbel_cdf(x, loc=MAX_SHIFT),
+    lambda rng, n: rng.gumbel(MAX_SHIFT, 1.0, size=n),
+    GUMBEL_GRID,
+    f"a location shift of {MAX_SHIFT} of max(logits + G) - logsumexp(logits) "
+    f"(sup |dF| = {MAX_SHIFT / math.e:.4f})",
+)
+
+MAX_ARGMAX_BINS = 10
+MAX_ARGMAX_SHIFT = 0.05
+
+
+def _max_argmax_law(shift: float) -> np.ndarray:
+    """The joint law of (argmax, Gumbel cell of M - LSE), the last class's M shifted."""
+    pi = softmax64(MAX_LOGITS)
+    edges = gumbel_edges(MAX_ARGMAX_BINS)
+    joint = np.outer(pi, cell_probabilities(gumbel_cdf, edges))
+    joint[-1] = pi[-1] * cell_probabilities(lambda x: gumbel_cdf(x, loc=shift), edges)
+    return joint
+
+
+MAX_INDEPENDENT = chisquare_design(
+    "max-independent-of-argmax",
+    _max_argmax_law(0.0),
+    _max_argmax_law(MAX_ARGMAX_SHIFT),
+    f"a location shift of {MAX_ARGMAX_SHIFT} of M - LSE given that the class of probability "
+    f"0.2 wins (chi-square of the joint law of the argmax and {MAX_ARGMAX_BINS} Gumbel "
+    "cells of M - LSE against the product of the exact marginals)",
+)
+
+# --- gumbel_max (test_gumbel_max.py) --------------------------------------------------------
+
+
+def logits_design(
+    name: str, logits: np.ndarray, relative: float, detects: str, index: int = 0
+) -> tuple[np.ndarray, Design]:
+    """Return ``(logits, design)`` for a chi-square test of ``softmax(logits)`` frequencies."""
+    logits = np.asarray(logits, dtype=np.float64)
+    return logits, categorical_design(name, softmax64(logits), relative, detects, index)
+
+
+_MASKED_K10 = np.zeros(10)
+_MASKED_K10[[3, 9]] = -np.inf
+
+GUMBEL_MAX_LAWS: dict[str, tuple[np.ndarray, Design]] = {
+    "k2": logits_design(
+        "gumbel-max-k2",
+        np.log([0.3, 0.7]),
+        0.02,
+        "a 2% relative bias on the class of probability 0.3 of two",
+    ),
+    "k10-masked": logits_design(
+        "gumbel-max-k10-masked",
+        _MASKED_K10,
+        0.05,
+        "a 5% relative bias on one of eight equally likely classes (two more are masked "
+        "with -inf: a single draw of one fails outright)",
+    ),
+    "k100": logits_design(
+        "gumbel-max-k100",
+        np.linspace(1.0, -1.0, 100),
+        0.2,
+        "a 20% relative bias on the most likely of 100 classes (probability 0.027)",
+    ),
+}
+"""case -> (float64 logits, design): the several-K frequency tests of gumbel_max."""
+
+GUMBEL_MAX_K10 = GUMBEL_MAX_LAWS["k10-masked"][1]
+
+# A rare class in half-precision logits: the law is that of the rounded logits. Noise computed
+# in float16 draws this class about 18% too rarely, in bfloat16 about 28% (MATH.md 1).
+RARE_LOGITS = np.array([0.1, -5.9])
+RARE_RELATIVE = 0.15
+# The rarest of the rounded versions: the fewest expected draws, the least power.
+_RARE_P = min(float(softmax64(round_to(RARE_LOGITS, d))[-1]) for d in ("float16", "bfloat16"))
+
+RARE_CLASS = binomial_design(
+    "gumbel-max-rare-class",
+    _RARE_P,
+    RARE_RELATIVE,
+    f"a {RARE_RELATIVE:.0%} relative error, either way, in the rate of a class of probability "
+    f"{_RARE_P:.4f} (noise computed in float16 gives -18%, in bfloat16 -28%)",
+)
+
+# Independence of draws: the joint law of the argmaxes of two draws is pi x pi. Biased law:
+# the second draw repeats the first with probability INDEPENDENCE_REPEAT (reused noise would
+# repeat it always).
+INDEPENDENCE_LOGITS = np.log(np.array([0.4, 0.3, 0.2, 0.1]))
+INDEPENDENCE_REPEAT = 0.02
+
+
+def _repeat_law(pi: np.ndarray, repeat: float) -> np.ndarray:
+    return (1.0 - repeat) * np.outer(pi, pi) + repeat * np.diag(pi)
+
+
+INDEPENDENCE = chisquare_design(
+    "gumbel-max-pairs-independent",
+    _repeat_law(softmax64(INDEPENDENCE_LOGITS), 0.0),
+    _repeat_law(softmax64(INDEPENDENCE_LOGITS), INDEPENDENCE_REPEAT),
+    f"a probability of {INDEPENDENCE_REPEAT} that a draw copies its partner's class (the "
+    "16-cell joint law of two draws against pi x pi; reused noise copies it always, and any "
+    "other dependence shows in the joint law too)",
+)
+
+# --- gumbel_softmax (test_gumbel_softmax.py) ------------------------------------------------
+
+# F1: the argmax of a soft sample is Categorical(softmax(logits)) at every temperature.
+SOFT_ARGMAX_LOGITS, SOFT_ARGMAX = logits_design(
+    "gumbel-softmax-argmax",
+    np.log([0.4, 0.25, 0.15, 0.12, 0.08]),
+    0.03,
+    "a 3% relative bias on the class of probability 0.4 of five",
+)
+
+# Binary Concrete, KS of logit(Y) against Logistic(log_alpha / tau, 1 / tau). A larger
+# |log_alpha| makes the law more sensitive to the temperature: sup |dF| is 0.6 x the error here.
+CONCRETE_LOG_ALPHA = 2.0
+CONCRETE_TAU = 0.5
+TEMPERATURE_ERROR = 0.01
+
+
+def _concrete_sampler(
+    log_alpha: np.ndarray, tau: np.ndarray, error: float
+) -> Callable[[np.random.Generator, int], np.ndarray]:
+    """Draw ``n`` PIT values of binary Concrete rows (cycling through the rows) drawn with
+    temperatures ``tau * (1 + error)``."""
+    log_alpha, tau = np.atleast_1d(log_alpha), np.atleast_1d(tau)
+
+    def sample(rng: np.random.Generator, n: int) -> np.ndarray:
+        row = np.arange(n) % len(tau)
+        t = (rng.logistic(size=n) + log_alpha[row]) / (tau[row] * (1.0 + error))
+        return concrete_pit(t, log_alpha[row], tau[row])
+
+    return sample
+
+
+BINARY_CONCRETE = ks_design(
+    "binary-concrete-cdf",
+    uniform_cdf,
+    temperature_error_cdf(CONCRETE_LOG_ALPHA, TEMPERATURE_ERROR),
+    _concrete_sampler(np.array([CONCRETE_LOG_ALPHA]), np.array([CONCRETE_TAU]),
+                      TEMPERATURE_ERROR),
+    UNIT_GRID,
+    f"a temperature off by {TEMPERATURE_ERROR:.0%} (log alpha {CONCRETE_LOG_ALPHA}, "
+    f"tau {CONCRETE_TAU}); n counts samples",
+)
+
+# Per-row temperatures: binary Concrete rows with their own tau in one call; one KS of the
+# probability-integral transforms of all rows.
+ROW_LOG_ALPHA = np.array([2.0, 1.0, 2.5, 1.5])
+ROW_TAU = np.array([0.25, 0.5, 1.0, 2.0])
+
+
+def _rows_error_cdf(u: np.ndarray) -> np.ndarray:
+    return np.mean(
+        [temperature_error_cdf(a, TEMPERATURE_ERROR)(u) for a in ROW_LOG_ALPHA], axis=0
+    )
+
+
+ROW_TEMPERATURES = ks_design(
+    "gumbel-softmax-row-temperatures",
+    uniform_cdf,
+    _rows_error_cdf,
+    _concrete_sampler(ROW_LOG_ALPHA, ROW_TAU, TEMPERATURE_ERROR),
+    UNIT_GRID,
+    f"every row's temperature off by {TEMPERATURE_ERROR:.0%} (KS of the pooled PIT of "
+    f"{len(ROW_TAU)} rows with tau {', '.join(f'{t:g}' for t in ROW_TAU)}; temperatures "
+    "given to the wrong rows are off by 2x or more); n counts PIT values",
+)
+
+# F2: tau (Z_i - Z_j) - (theta_i - theta_j) ~ Logistic(0, 1), Z = log Y, from the disjoint
+# pairs (0, 1) and (2, 3) of each draw (pairs sharing an index are dependent). Both pairs have
+# a logit gap of 2, so a temperature error shifts them alike.
+PAIR_LOGITS = np.array([2.0, 0.0, 1.5, -0.5, 0.3])
+PAIR_TAU = 2.0
+PAIRS = ((0, 1), (2, 3))
+_PAIR_GAP = 2.0
+
+
+def _pair_error_cdf(x: np.ndarray) -> np.ndarray:
+    # tau (Z_i - Z_j) - gap = (L + gap) / (1 + error) - gap for a true temperature tau (1 + error).
+    return logistic_cdf((1.0 + TEMPERATURE_ERROR) * (np.asarray(x) + _PAIR_GAP) - _PAIR_GAP)
+
+
+PAIRWISE_LOGISTIC = ks_design(
+    "gumbel-softmax-pairwise-logistic",
+    logistic_cdf,
+    _pair_error_cdf,
+    lambda rng, n: (rng.logistic(size=n) + _PAIR_GAP) / (1.0 + TEMPERATURE_ERROR) - _PAIR_GAP,
+    np.linspace(-30.0, 30.0, 60_001),
+    f"a temperature off by {TEMPERATURE_ERROR:.0%} (K = {len(PAIR_LOGITS)}, tau {PAIR_TAU}, "
+    "logit gap 2 in both pairs); n counts log-ratios, two per draw",
+)
+
+
+# --- tier 2 (two-sample) ---
+# Relaxed samples whose law has no closed form (MATH.md 11.1, 11.4): the subject's sample is
+# compared with a reference drawn by NumPy straight from the formula, never by gumbelkit, by a
+# two-sample KS test on one scalar statistic (test_cross_backend.py). The reference has
+# REFERENCE_RATIO times the subject's draws.
+
+REFERENCE_RATIO = 2
+CONCRETE_K3_LOGITS = np.log(np.array([0.2, 0.3, 0.5]))
+CONCRETE_K3_TAUS = (0.5, 2.0)
+CONCRETE_K3_TEMPERATURE_ERROR = 0.04
+
+
+def concrete_from_noise(noise: np.ndarray, logits: np.ndarray, tau: float) -> np.ndarray:
+    """Return ``softmax((logits + noise) / tau)`` for noise of shape ``(n, K)``, in float64."""
+    # Classes first, in place on one new array: reductions over a short last axis are slow,
+    # and the simulations draw millions of rows.
+    z = np.asarray(logits, dtype=np.float64)[:, None] + np.asarray(noise).T
+    z -= z.max(axis=0)
+    z /= tau
+    np.exp(z, out=z)
+    z /= z.sum(axis=0)
+    return np.asarray(z.T)
+
+
+def concrete_reference(
+    rng: np.random.Generator, n: int, logits: np.ndarray, tau: float
+) -> np.ndarray:
+    """Draw ``n`` Concrete samples in float64 with NumPy's Gumbel sampler."""
+    return concrete_from_noise(rng.gumbel(size=(n, len(logits))), logits, tau)
+
+
+def first_coordinate(y: np.ndarray) -> np.ndarray:
+    """``y_0``, a marginal without closed form for K > 2 (the least likely class of
+    CONCRETE_K3_LOGITS: its marginal moves most with the temperature)."""
+    return np.asarray(y, dtype=np.float64)[..., 0]
+
+
+def entropy(y: np.ndarray) -> np.ndarray:
+    """``-sum_k y_k log y_k`` in float64, with ``0 log 0 = 0`` for entries that underflowed."""
+    return np.asarray(special.entr(np.asarray(y, dtype=np.float64)).sum(axis=-1))
+
+
+def ks_2samp_power(n: int, m: int, sup_distance: float, *, alpha: float = ALPHA) -> float:
+    """A lower bound on the power of two-sample KS with ``n`` and ``m`` draws against two laws
+    at sup-distance ``delta``.
+
+    The critical distance is at most the DKW one, ``sqrt(log(2 / alpha) / (2 e))`` at the
+    effective size ``e = n m / (n + m)`` of stats.ks_2samp. By DKW on each sample, the
+    empirical CDFs stay within ``eps_1`` and ``eps_2`` of theirs except with probability
+    ``2 exp(-2 n eps_1**2) + 2 exp(-2 m eps_2**2)``; the margin ``delta - critical`` is split
+    so that both exponents equal ``n m margin**2 / (sqrt n + sqrt m)**2``.
+    """
+    effective = round(n * m / (n + m))
+    margin = sup_distance - math.sqrt(math.log(2.0 / alpha) / (2.0 * effective))
+    if margin <= 0:
+        return 0.0
+    exponent = n * m * margin**2 / (math.sqrt(n) + math.sqrt(m)) ** 2
+    return max(0.0, 1.0 - 4.0 * math.exp(-2.0 * exponent))
+
+
+def concrete_sup_distances(
+    statistics: dict[str, Callable[[np.ndarray], np.ndarray]],
+    logits: np.ndarray,
+    taus: tuple[float, ...],
+    error: float,
+) -> dict[tuple[str, float], float]:
+    """Lower confidence bounds on sup |F - F'|, the laws of each statistic of ``Y`` at
+    temperatures ``tau`` and ``tau (1 + error)``, none of which has a closed form.
+
+    Common random numbers (the same noise at both temperatures) make the difference of the two
+    empirical CDFs at a point far less noisy than either. A first sample picks the point of
+    largest difference among 199 quantiles; an independent second one estimates the
+    difference there, less 4 standard errors. The seed is fixed, so the bounds are
+    reproducible.
+    """
+    rng = np.random.default_rng(20_250_601)
+    select, estimate = (rng.gumbel(size=(n, len(logits))) for n in (2**15, 2**18))
+    distances = {}
+    for tau in taus:
+        pairs = [
+            (concrete_from_noise(noise, logits, tau),
+             concrete_from_noise(noise, logits, tau * (1.0 + error)))
+            for noise in (select, estimate)
+        ]
+        for label, statistic in statistics.items():
+            a, b = (statistic(y) for y in pairs[0])
+            grid = np.quantile(np.concatenate([a, b]), np.linspace(0.005, 0.995, 199))
+            difference = (np.searchsorted(np.sort(a), grid, side="right")
+                          - np.searchsorted(np.sort(b), grid, side="right")) / a.size
+            point = grid[np.argmax(np.abs(difference))]
+            a, b = (statistic(y) for y in pairs[1])
+            indicator = (a <= point).astype(np.float64) - (b <= point)
+            distances[label, tau] = (abs(float(indicator.mean()))
+                                     - 4.0 * float(indicator.std()) / math.sqrt(a.size))
+    return distances
+
+
+def _concrete_k3_simulation(
+    statistic: Callable[[np.ndarray], np.ndarray], tau: float
+) -> Callable[[np.random.Generator, int], float]:
+    def simulate(rng: np.random.Generator, n: int) -> float:
+        from conformance.stats import ks_2samp
+
+        biased = concrete_reference(
+            rng, n, CONCRETE_K3_LOGITS, tau * (1.0 + CONCRETE_K3_TEMPERATURE_ERROR)
+        )
+        reference = concrete_reference(rng, REFERENCE_RATIO * n, CONCRETE_K3_LOGITS, tau)
+        return ks_2samp(statistic(biased), statistic(reference))[1]
+
+    return simulate
+
+
+def _concrete_k3_designs() -> dict[tuple[str, float], Design]:
+    """One design per (statistic, tau). All four share the size the least sensitive one needs,
+    so their tests draw arrays of one shape, which JAX compiles once."""
+    statistics = {"coordinate": first_coordinate, "entropy": entropy}
+    described = {"coordinate": "y_0 (probability 0.2)", "entropy": "the entropy"}
+    # A temperature too high is the weaker direction: tau (1 - error) moves these laws further.
+    distances = concrete_sup_distances(
+        statistics, CONCRETE_K3_LOGITS, CONCRETE_K3_TAUS, CONCRETE_K3_TEMPERATURE_ERROR
+    )
+    powers = {
+        key: (lambda n, d=distance: ks_2samp_power(n, REFERENCE_RATIO * n, d))
+        for key, distance in distances.items()
+    }
+    n = max(smallest_n(power) for power in powers.values())
+    return {
+        (label, tau): register(Design(
+            f"concrete-k3-{label}-tau{tau:g}",
+            n,
+            f"a temperature off by {CONCRETE_K3_TEMPERATURE_ERROR:.0%} either way, in the law of "
+            f"{described[label]} of a K = 3 Concrete sample (probabilities 0.2, 0.3, 0.5, "
+            f"tau {tau:g}; sup |dF| >= {distances[label, tau]:.4f}); n subject draws against "
+            f"{REFERENCE_RATIO}n NumPy reference draws",
+            powers[label, tau],
+            _concrete_k3_simulation(statistics[label], tau),
+        ))
+        for label, tau in distances
+    }
+
+
+CONCRETE_K3 = _concrete_k3_designs()
