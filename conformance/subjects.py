@@ -6,7 +6,6 @@ the standard does not say: how to build its arrays from NumPy data and read them
 
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -18,17 +17,6 @@ from gumbelkit import backends
 
 BUILTIN = ("numpy", "torch", "jax", "dask", "array_api_strict", "cupy")
 ENVIRONMENT_VARIABLE = "GUMBELKIT_BACKEND"
-
-# The module a built-in backend needs, and why it may be missing.
-_REQUIREMENTS = {
-    "numpy": ("numpy", ""),
-    "torch": ("torch", ""),
-    "jax": ("jax", ""),
-    "dask": ("dask.array", ""),
-    "array_api_strict": ("array_api_strict", ""),
-    "cupy": ("cupy", " (CuPy needs a CUDA GPU)"),
-}
-
 
 @dataclass(frozen=True)
 class Subject:
@@ -88,20 +76,7 @@ class Subject:
 
 def missing_reason(name: str) -> str | None:
     """Return why the built-in backend ``name`` cannot run here, or None."""
-    module, hint = _REQUIREMENTS[name]
-    try:
-        importlib.import_module(module)
-    except ImportError as exc:
-        return f"{name} is not installed{hint}: {exc}"
-    if name == "cupy":
-        import cupy
-
-        try:
-            if cupy.cuda.runtime.getDeviceCount() == 0:
-                return "CuPy is installed but no CUDA GPU is present"
-        except Exception as exc:
-            return f"CuPy is installed but no CUDA GPU is usable: {exc}"
-    return None
+    return backends.unavailable_reason(name)
 
 
 def make_subject(name: str) -> Subject:

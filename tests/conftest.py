@@ -13,6 +13,8 @@ from types import ModuleType
 
 import pytest
 
+from gumbelkit.backends import unavailable_reason
+
 
 class Backend(Enum):
     """The built-in backends and the module a test uses to build arrays."""
@@ -35,20 +37,7 @@ class Backend(Enum):
 
 def _skip_reason(backend: Backend) -> str | None:
     """Return why ``backend`` cannot run on this machine, or None."""
-    try:
-        importlib.import_module(backend.module_name)
-    except ImportError as exc:
-        hint = " (it needs a CUDA GPU)" if backend is Backend.CUPY else ""
-        return f"{backend.adapter_name} is not installed{hint}: {exc}"
-    if backend is Backend.CUPY:
-        import cupy
-
-        try:
-            if cupy.cuda.runtime.getDeviceCount() == 0:
-                return "CuPy is installed but no CUDA GPU is present"
-        except Exception as exc:
-            return f"CuPy is installed but no CUDA GPU is usable: {exc}"
-    return None
+    return unavailable_reason(backend.adapter_name)
 
 
 def _configure(backend: Backend) -> None:

@@ -206,3 +206,11 @@ def test_get_backend_by_module_attribute():
     assert backends.get_backend("gumbelkit.backends:numpy") is numpy_adapter
     with pytest.raises(ValueError, match="gumbelkit:gumbel is not a gumbelkit adapter"):
         backends.get_backend("gumbelkit:gumbel")
+
+
+def test_unavailable_reason():
+    assert backends.unavailable_reason("numpy") is None
+    reason = backends.unavailable_reason("cupy")
+    assert reason is None or "CuPy" in reason or "cupy" in reason
+    with pytest.raises(ValueError, match="'tensorflow' is not a built-in backend"):
+        backends.unavailable_reason("tensorflow")

@@ -8,8 +8,6 @@ CUDA GPU is present. The test id names the file and the line of the opening fenc
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import re
 import sys
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import gumbelkit.backends as gb
+from gumbelkit.backends import unavailable_reason
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -80,25 +79,12 @@ def imported_modules(code: str) -> set[str]:
     return names
 
 
-def _cuda_gpu_reason() -> str | None:
-    cupy = importlib.import_module("cupy")
-    try:
-        if cupy.cuda.runtime.getDeviceCount() > 0:
-            return None
-    except Exception as exc:
-        return f"CuPy needs a CUDA GPU; none is usable here: {exc}"
-    return "CuPy needs a CUDA GPU; none is present"
-
-
 def skip_reason(block: Block) -> str | None:
     """Return why ``block`` cannot run here, or None."""
     modules = imported_modules(block.code)
     for library in OPTIONAL:
-        if library in modules and importlib.util.find_spec(library) is None:
-            hint = " (CuPy needs a CUDA GPU)" if library == "cupy" else ""
-            return f"{block.name} imports {library}, which is not installed{hint}"
-    if "cupy" in modules:
-        return _cuda_gpu_reason()
+        if library in modules and (reason := unavailable_reason(library)):
+            return f"{block.name} imports {library}: {reason}"
     return None
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "get_backend",
     "register_backend",
     "registered_backends",
+    "unavailable_reason",
     "unregister_backend",
 ]
 
@@ -330,6 +331,36 @@ def get_backend(name: str) -> Adapter:
         return adapter
     known = ", ".join([*(a.name for a in _registered), *_BUILTIN_BY_NAME])
     raise ValueError(f"unknown backend {name!r}; expected one of {known} or 'module:attr'")
+
+
+def unavailable_reason(name: str) -> str | None:
+    """Return why the built-in backend ``name`` cannot run on this machine, or None.
+
+    This imports the library (and, for CuPy, asks CUDA for a device), so call it only where
+    that is wanted: test collection, ``gumbelkit check``.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a built-in backend.
+
+    """
+    if name not in _BUILTIN_BY_NAME:
+        raise ValueError(f"{name!r} is not a built-in backend")
+    try:
+        importlib.import_module("dask.array" if name == "dask" else name)
+    except ImportError as exc:
+        hint = " (CuPy needs a CUDA GPU)" if name == "cupy" else ""
+        return f"{name} is not installed{hint}: {exc}"
+    if name == "cupy":
+        import cupy
+
+        try:
+            if cupy.cuda.runtime.getDeviceCount() == 0:
+                return "CuPy is installed but no CUDA GPU is present"
+        except Exception as exc:  # cupy raises its own CUDARuntimeError without a driver
+            return f"CuPy is installed but no CUDA GPU is usable: {exc}"
+    return None
 
 
 def available_backends() -> Sequence[str]:
