@@ -214,3 +214,21 @@ def test_unavailable_reason():
     assert reason is None or "CuPy" in reason or "cupy" in reason
     with pytest.raises(ValueError, match="'tensorflow' is not a built-in backend"):
         backends.unavailable_reason("tensorflow")
+
+
+@pytest.mark.parametrize("name", ["numpy", "torch"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_native_gumbel_path_equals_the_generic_path(name, dtype):
+    # The fast path must give the very values of uniform() followed by the core transform.
+    if backends.unavailable_reason(name):
+        pytest.skip(backends.unavailable_reason(name))
+    from gumbelkit import _core
+
+    adapter = backends.get_backend(name)
+    namespace = adapter.namespace(None)
+    native_dtype = getattr(namespace, dtype)
+    fast, _ = adapter.gumbel(adapter.make_rng(7, "cpu"), (1000, 33), native_dtype, "cpu")
+    u, _ = adapter.uniform(adapter.make_rng(7, "cpu"), (1000, 33), native_dtype, "cpu")
+    generic = _core.gumbel_from_uniform(u, namespace)
+    np.testing.assert_array_equal(to_numpy(fast), to_numpy(generic))
+    assert np.all(np.isfinite(to_numpy(fast)))

@@ -61,6 +61,22 @@ def uniform(
     return u, rng
 
 
+def gumbel(
+    rng: np.random.Generator, shape: tuple[int, ...], dtype: Any, device: Any
+) -> tuple[np.ndarray, np.random.Generator]:
+    """Return ``-log(-log(u))`` of :func:`uniform`'s draw, transformed in place.
+
+    The same values as the generic path, with one buffer instead of four: the noise costs
+    about the generator's time plus two logarithms.
+    """
+    u, rng = uniform(rng, shape, dtype, device)
+    np.log(u, out=u)
+    np.negative(u, out=u)
+    np.log(u, out=u)
+    np.negative(u, out=u)
+    return u, rng
+
+
 def stop_gradient(x: Any) -> Any:
     """Return ``x``: NumPy has no autodiff."""
     return x

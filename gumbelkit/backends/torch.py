@@ -84,6 +84,18 @@ def device(x: Any) -> Any:
     return x.device
 
 
+def gumbel(
+    rng: torch.Generator | None, shape: tuple[int, ...], dtype: Any, device: Any
+) -> tuple[torch.Tensor, torch.Generator | None]:
+    """Return ``-log(-log(u))`` of :func:`uniform`'s draw, transformed in place.
+
+    The same values as the generic path with one buffer instead of four; the in-place unary
+    ops have torch.func batching rules (unlike ``clamp_``), so vmap stays warning-free.
+    """
+    u, rng = uniform(rng, shape, dtype, device)
+    return u.log_().neg_().log_().neg_(), rng
+
+
 def stop_gradient(x: Any) -> Any:
     """Return ``x.detach()``."""
     return x.detach()
