@@ -162,20 +162,27 @@ class _Prepared:
         # The class axis of the output, counted from the end: sample_shape does not move it.
         self.out_axis = self.axis - logits.ndim
 
-    def perturbed_logits(self) -> Array:
-        """Return ``logits + G`` in the compute dtype, with the output's shape."""
+    def perturbed_logits(self) -> tuple[Array, bool]:
+        """Return ``logits + G`` in the compute dtype, with the output's shape.
+
+        The flag says whether the array is a fresh buffer of gumbelkit's own, which an
+        adapter's in-place fast path may overwrite (not a broadcast view).
+        """
         xp = self.xp
         logits = xp.astype(self.logits, self.compute_dtype, copy=False)
-        if self.noise is not None:
-            noise = xp.astype(self.noise, self.compute_dtype, copy=False)
-        else:
+        if self.noise is None:
             noise = _draw_gumbel(
                 self.adapter, xp, self.rng, self.out_shape, self.compute_dtype, self.device
             )
-        z = logits + noise
+            # The noise buffer is ours and has the output's shape: add the logits into it.
+            perturb_ = getattr(self.adapter, "perturb_", None)
+            if perturb_ is not None:
+                return perturb_(noise, logits), True
+            return logits + noise, True
+        z = logits + xp.astype(self.noise, self.compute_dtype, copy=False)
         if tuple(z.shape) != self.out_shape:
-            z = xp.broadcast_to(z, self.out_shape)
-        return z
+            return xp.broadcast_to(z, self.out_shape), False
+        return z, True
 
     def row_temperature(self, tau: float | Array) -> tuple[float | Array, Array | None]:
         """Return ``tau`` ready to divide the output (class axis kept) and its validity mask.
@@ -292,8 +299,11 @@ def _relaxed_sample(prepared: _Prepared, tau: float | Array, hard: bool) -> Arra
     """Return the soft or straight-through hard sample, in the compute dtype."""
     xp, adapter, out_axis = prepared.xp, prepared.adapter, prepared.out_axis
     tau, tau_ok = prepared.row_temperature(tau)
-    z = prepared.perturbed_logits()
+    z, owned = prepared.perturbed_logits()
     if not hard:
+        tempered_softmax_ = getattr(adapter, "tempered_softmax_", None)
+        if owned and tempered_softmax_ is not None:
+            return tempered_softmax_(z, tau, out_axis)
         return _core.tempered_softmax(
             z, tau, out_axis, xp=xp, stop_gradient=adapter.stop_gradient
         )
@@ -358,7 +368,8 @@ def gumbel_max(
     prepared = _Prepared(logits, axis, rng, noise, sample_shape, validate)
     keepdims = check_bool(keepdims, "keepdims")
     xp, out_axis = prepared.xp, prepared.out_axis
-    index = xp.argmax(prepared.perturbed_logits(), axis=out_axis, keepdims=True)
+    z, _ = prepared.perturbed_logits()
+    index = xp.argmax(z, axis=out_axis, keepdims=True)
     # Validity depends on the logits only, so check them once, not once per sample.
     valid = xp.isfinite(xp.max(logits, axis=prepared.axis, keepdims=True))
     invalid_index = xp.asarray(prepared.num_classes, dtype=index.dtype, device=prepared.device)

@@ -50,9 +50,12 @@ DType = Any
 class Adapter(Protocol):
     """The contract every backend adapter fulfils.
 
-    Two further members are optional: ``device(x)`` returns the device of ``x`` (default:
-    ``array_api_compat.device``), and ``errstate()`` returns a context manager that silences
-    floating-point warnings around deliberate infinities (NumPy's ``errstate``).
+    Further members are optional: ``device(x)`` returns the device of ``x`` (default:
+    ``array_api_compat.device``); ``errstate()`` returns a context manager that silences
+    floating-point warnings around deliberate infinities (NumPy's ``errstate``); and the
+    fast paths ``gumbel`` (noise with the values of ``uniform`` and the core transform),
+    ``perturb_`` and ``tempered_softmax_`` (in-place arithmetic on gumbelkit's own buffers,
+    with the core's values). docs/backends.md describes each.
 
     Attributes
     ----------

@@ -77,6 +77,26 @@ def gumbel(
     return u, rng
 
 
+def perturb_(noise: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """Add ``logits`` into gumbelkit's own ``noise`` buffer (of the output's shape)."""
+    np.add(noise, logits, out=noise)
+    return noise
+
+
+def tempered_softmax_(z: np.ndarray, tau: Any, axis: int) -> np.ndarray:
+    """``softmax((z - max z) / tau)`` in the buffer ``z``: the core's arithmetic, in place.
+
+    Same operations in the same order as ``gumbelkit._core.tempered_softmax`` (without
+    autodiff, its masked-entry guard for array temperatures changes no value), so the values
+    are identical; only the temporaries are gone.
+    """
+    np.subtract(z, np.max(z, axis=axis, keepdims=True), out=z)
+    np.divide(z, tau, out=z)
+    np.exp(z, out=z)
+    np.divide(z, np.sum(z, axis=axis, keepdims=True), out=z)
+    return z
+
+
 def stop_gradient(x: Any) -> Any:
     """Return ``x``: NumPy has no autodiff."""
     return x
