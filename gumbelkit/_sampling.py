@@ -29,10 +29,10 @@ Namespace = Any
 __all__ = ["gumbel", "gumbel_max", "gumbel_softmax"]
 
 
-def _device(x: Array, adapter: Adapter | None = None) -> Any:
+def _device(x: Array, adapter: Adapter) -> Any:
     # An adapter may read the device itself: array_api_compat.device calls lru_cache-wrapped
     # predicates, on which torch.compile warns.
-    if adapter is not None and hasattr(adapter, "device"):
+    if hasattr(adapter, "device"):
         return adapter.device(x)
     from array_api_compat import device
 

@@ -137,10 +137,6 @@ def _module_loaded(prefix: str) -> Callable[[object], bool]:
     return predicate
 
 
-def _is_jax_key(rng: object) -> bool:
-    return compat.is_jax_array(rng)
-
-
 def _is_torch_tensor(x: object) -> bool:
     # Plain isinstance: array_api_compat's predicates are lru_cache-wrapped, and torch.compile
     # warns when it traces one.
@@ -161,7 +157,8 @@ _BUILTINS: tuple[_BuiltinEntry, ...] = (
                   _module_loaded("torch"), _load_torch),
     _BuiltinEntry("numpy", "gumbelkit.backends.numpy", compat.is_numpy_array,
                   _module_loaded("numpy")),
-    _BuiltinEntry("jax", "gumbelkit.backends.jax", compat.is_jax_array, _is_jax_key),
+    # A JAX key is a JAX array: the adapter's owns_rng tells keys from other arrays.
+    _BuiltinEntry("jax", "gumbelkit.backends.jax", compat.is_jax_array, compat.is_jax_array),
     _BuiltinEntry("cupy", "gumbelkit.backends.cupy", compat.is_cupy_array,
                   _module_loaded("cupy")),
     _BuiltinEntry("dask", "gumbelkit.backends.dask", compat.is_dask_array,
