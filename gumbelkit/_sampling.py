@@ -47,14 +47,25 @@ def _compute_dtype(dtype: Any, xp: Namespace) -> Any:
 def _draw_gumbel(
     adapter: Adapter, xp: Namespace, rng: object, shape: tuple[int, ...], dtype: Any, device: Any
 ) -> Array:
-    source = adapter.make_rng(rng, device)
+    noise, _ = draw_gumbel_from(adapter, xp, adapter.make_rng(rng, device), shape, dtype, device)
+    return noise
+
+
+def draw_gumbel_from(
+    adapter: Adapter, xp: Namespace, source: Any, shape: tuple[int, ...], dtype: Any, device: Any
+) -> tuple[Array, Any]:
+    """Return standard Gumbel noise drawn from the native ``source`` and the advanced source.
+
+    A sampler that needs several draws threads the returned source into the next one (a JAX
+    key is split; a stateful generator comes back as it is).
+    """
     fast = getattr(adapter, "gumbel", None)
     if fast is not None:
         # A native path with the same uniforms and transform, fewer temporaries.
-        noise, _ = fast(source, shape, dtype, device)
-        return noise
-    u, _ = adapter.uniform(source, shape, dtype, device)
-    return _core.gumbel_from_uniform(u, xp)
+        noise, source = fast(source, shape, dtype, device)
+        return noise, source
+    u, source = adapter.uniform(source, shape, dtype, device)
+    return _core.gumbel_from_uniform(u, xp), source
 
 
 def gumbel(
