@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import io
+import json
+import math
 import subprocess
 import sys
+from importlib.util import find_spec
+from pathlib import Path
 
 import numpy as np
+import pytest
+from conftest import Backend, backend_params
 
-from gumbelkit.cli import DEMO_LOGITS
+import gumbelkit as gk
+from gumbelkit import _bench, _plot
+from gumbelkit.backends import unavailable_reason
+from gumbelkit.cli import DEMO_LOGITS, ProgressBar, main
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -100,3 +110,418 @@ def test_check_rejects_an_unknown_backend_in_one_line():
         "gumbelkit check: unknown backend 'tensorflow'; expected one of "
         "torch, numpy, jax, cupy, dask, array_api_strict or 'module:attr'"
     ]
+
+
+# --- gumbelkit sample -----------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def call(capsys, *args: str) -> tuple[int, str, str]:
+    """Run the command in this process; return its exit code, stdout and stderr."""
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def csv_values(text: str, dtype: type = np.float64) -> np.ndarray:
+    return np.loadtxt(io.StringIO(text), delimiter=",", dtype=dtype, ndmin=2)
+
+
+def test_sample_prints_one_csv_line_per_sample_and_row(capsys):
+    code, out, _ = call(capsys, "sample", "--logits", "0.1,0.5,0.4;0,0,-inf", "-n", "4",
+                        "--seed", "7", "--dtype", "float64", "--tau", "0.5")
+    assert code == 0
+    header = out.splitlines()[0]
+    assert header.startswith("# gumbel_softmax tau=0.5 hard=False backend=numpy")
+    assert "seed=7" in header
+    assert "shape=(4, 2, 3)" in header
+    values = csv_values(out)
+    assert values.shape == (8, 3)
+    np.testing.assert_allclose(values.sum(axis=1), 1.0, rtol=0, atol=1e-15)
+    assert (values[0::2] > 0).all()
+    # The second logits row masks class 2: probability exactly 0.
+    assert (values[1::2, 2] == 0).all()
+    assert (values[1::2, :2] > 0).all()
+    # %.17g round-trips float64: the printed sample is the library's sample for that seed.
+    logits = np.array([[0.1, 0.5, 0.4], [0.0, 0.0, -np.inf]])
+    expected = gk.gumbel_softmax(logits, tau=0.5, sample_shape=(4,), rng=7)
+    np.testing.assert_array_equal(values, expected.reshape(8, 3))
+
+
+def test_sample_reads_negative_logits_after_the_option(capsys):
+    code, out, _ = call(capsys, "sample", "--logits", "-inf,-1,2", "--hard", "-n", "50",
+                        "--seed", "1")
+    assert code == 0
+    values = csv_values(out)
+    assert values.shape == (50, 3)
+    assert set(np.unique(values)) <= {0.0, 1.0}
+    assert (values.sum(axis=1) == 1).all()
+    assert (values[:, 0] == 0).all()
+
+
+def test_sample_writes_npy_and_csv_that_read_back(capsys, tmp_path):
+    args = ["sample", "--logits", "1,2,3;3,2,-1", "-n", "6", "--seed", "11", "--tau", "2"]
+    assert call(capsys, *args, "--output", str(tmp_path / "y.npy"))[0] == 0
+    assert call(capsys, *args, "--output", str(tmp_path / "y.csv"))[0] == 0
+    stored = np.load(tmp_path / "y.npy")
+    assert stored.dtype == np.float32
+    assert stored.shape == (6, 2, 3)
+    text = (tmp_path / "y.csv").read_text()
+    assert text.startswith("# gumbel_softmax tau=2 hard=False backend=numpy dtype=float32")
+    # %.9g round-trips float32: the CSV holds exactly the values of the .npy file.
+    np.testing.assert_array_equal(csv_values(text, np.float32), stored.reshape(12, 3))
+    np.testing.assert_allclose(stored.sum(axis=-1), 1.0, atol=1e-6)
+
+
+def test_sample_max_gives_indices(capsys, tmp_path):
+    logits = np.array([[0.0, 0.0, -np.inf], [-np.inf, 0.0, -np.inf]])
+    np.save(tmp_path / "logits.npy", logits)
+    code, _, _ = call(capsys, "sample", "--logits", str(tmp_path / "logits.npy"), "--max",
+                      "-n", "200", "--seed", "5", "--output", str(tmp_path / "i.npy"))
+    assert code == 0
+    index = np.load(tmp_path / "i.npy")
+    assert index.shape == (200, 2)
+    assert index.dtype.kind == "i"
+    assert set(np.unique(index[:, 0])) == {0, 1}  # 2**-200 chance of missing one
+    assert (index[:, 1] == 1).all()
+    code, out, _ = call(capsys, "sample", "--logits", str(tmp_path / "logits.npy"), "--max",
+                        "--seed", "5")
+    assert code == 0
+    assert out.startswith("# gumbel_max backend=numpy")
+    assert csv_values(out, np.int64).shape == (2, 1)
+
+
+@pytest.mark.parametrize("backend", backend_params())
+def test_sample_on_every_backend(backend: Backend, capsys, tmp_path):
+    args = ["sample", "--backend", backend.adapter_name, "--logits", "0.1,0.5,0.4;1,-inf,1",
+            "-n", "5", "--seed", "3"]
+    first, second = tmp_path / "a.npy", tmp_path / "b.npy"
+    assert call(capsys, *args, "--output", str(first))[0] == 0
+    assert call(capsys, *args, "--output", str(second))[0] == 0
+    values = np.load(first)
+    assert values.shape == (5, 2, 3)
+    assert values.dtype == np.float32
+    np.testing.assert_allclose(values.sum(axis=-1), 1.0, atol=1e-6)
+    assert (values[:, 1, 1] == 0).all()
+    assert (values[:, 0] > 0).all()
+    np.testing.assert_array_equal(np.load(second), values)  # same seed, same sample
+    code, out, _ = call(capsys, *args, "--max")
+    assert code == 0
+    index = csv_values(out, np.int64).reshape(5, 2)
+    assert ((index >= 0) & (index < 3)).all()
+    assert (index[:, 1] != 1).all()
+
+
+@pytest.mark.skipif(unavailable_reason("torch") is not None,
+                    reason=f"bfloat16 needs torch: {unavailable_reason('torch')}")
+def test_sample_bfloat16_is_written_as_float32(capsys, tmp_path):
+    code, _, _ = call(capsys, "sample", "--backend", "torch", "--dtype", "bfloat16",
+                      "--logits", "0.1,0.5,0.4", "-n", "20", "--seed", "0",
+                      "--output", str(tmp_path / "y.npy"))
+    assert code == 0
+    values = np.load(tmp_path / "y.npy")
+    assert values.dtype == np.float32
+    assert values.shape == (20, 3)
+    # bfloat16 is the upper half of a float32: the lower 16 bits are zero.
+    assert (values.view(np.uint32) & 0xFFFF == 0).all()
+    np.testing.assert_allclose(values.sum(axis=-1), 1.0, atol=3 * 2.0**-8)
+
+
+BAD_SAMPLE_INPUT = [
+    (["--logits", "0.1,x,0.4"], "--logits: row 1 has 'x', not a number"),
+    (["--logits", "1,2;3"], "--logits: rows have different lengths [1, 2]"),
+    (["--logits", "1,nan"], "--logits: row 1 has a NaN or +inf"),
+    (["--logits", "1,2;inf,0"], "--logits: row 2 has a NaN or +inf"),
+    (["--logits", "-inf,-inf"], "--logits: row 1 has no finite logit"),
+    (["--logits", "missing.npy"], "--logits: cannot read missing.npy"),
+    (["--logits", "1,2", "--backend", "tensorflow"], "unknown backend 'tensorflow'"),
+    (["--logits", "1,2", "--tau", "0"], "--tau must be positive and finite; got 0.0"),
+    (["--logits", "1,2", "--tau", "-1"], "--tau must be positive and finite; got -1.0"),
+    (["--logits", "1,2", "--tau", "inf"], "--tau must be positive and finite; got inf"),
+    (["--logits", "1,2", "--tau", "hot"], "argument --tau: invalid float value: 'hot'"),
+    (["--logits", "1,2", "--max", "--tau", "2"], "--tau has no effect with --max"),
+    (["--logits", "1,2", "--max", "--hard"], "not allowed with argument"),
+    (["--logits", "1,2", "-n", "0"], "-n/--samples must be a positive integer; got 0"),
+    (["--logits", "1,2", "--seed", "-1"], "--seed must lie in [0, 2**63); got -1"),
+    (["--logits", "1,2", "--dtype", "bfloat16"], "--dtype bfloat16 is not available on numpy"),
+    (["--logits", "1,2", "--dtype", "int8"], "argument --dtype: invalid choice: 'int8'"),
+    (["--logits", "1,2", "--output", "y.txt"], "--output must end in .npy or .csv"),
+    ([], "the following arguments are required: --logits"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_SAMPLE_INPUT)
+def test_sample_rejects_bad_input_in_one_line(args, message, capsys):
+    code, out, err = call(capsys, "sample", *args)
+    assert code == 2
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("gumbelkit sample: ")
+    assert message in lines[0]
+
+
+def test_sample_rejects_a_backend_that_is_not_installed(capsys, monkeypatch):
+    monkeypatch.setattr("gumbelkit.backends.unavailable_reason",
+                        lambda name: f"{name} is not installed: No module named {name!r}")
+    code, _, err = call(capsys, "sample", "--logits", "1,2", "--backend", "jax")
+    assert code == 2
+    assert err.splitlines() == [
+        "gumbelkit sample: --backend jax: jax is not installed: No module named 'jax'"
+    ]
+
+
+def test_sample_rejects_an_unwritable_output(capsys, tmp_path):
+    code, _, err = call(capsys, "sample", "--logits", "1,2",
+                        "--output", str(tmp_path / "missing" / "y.csv"))
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert err.startswith("gumbelkit sample: --output: cannot write")
+
+
+def test_bad_input_in_a_fresh_process_is_one_line_without_traceback():
+    result = run("sample", "--logits", "1,2", "--tau", "-0.5")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "gumbelkit sample: --tau must be positive and finite; got -0.5"
+    ]
+
+
+# --- --help, progress -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [[], ["demo"], ["sample"], ["check"], ["bench"], ["info"],
+                                     ["plot"]])
+def test_help_everywhere(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: {' '.join(['gumbelkit', *command])} ")
+
+
+def test_progress_bar_appears_only_after_its_delay():
+    quiet = io.StringIO()
+    with ProgressBar(3, delay=math.inf, stream=quiet) as bar:
+        bar.describe("work")
+        bar.advance(3)
+    assert quiet.getvalue() == ""
+
+    shown = io.StringIO()
+    with ProgressBar(4, delay=0.0, stream=shown, width=8) as bar:
+        bar.describe("first")
+        bar.advance()
+        bar.note("a message")
+        bar.advance(9)  # clamped to the total
+    text = shown.getvalue()
+    assert "\r[........] 0/4 first" in text
+    assert "\r[##......] 1/4 first" in text
+    assert "a message\n" in text
+    assert text.endswith("\r[########] 4/4 first" + " " * 35 + "\n")
+
+
+# --- gumbelkit info ---------------------------------------------------------------------------
+
+
+def test_info_lists_every_backend_with_version_and_devices(capsys):
+    code, out, _ = call(capsys, "info", "--json")
+    assert code == 0
+    facts = json.loads(out)
+    assert facts["gumbelkit"] == gk.__version__
+    assert facts["python"].startswith(".".join(map(str, sys.version_info[:3])))
+    rows = {row["name"]: row for row in facts["backends"]}
+    assert sorted(rows) == sorted(b.adapter_name for b in Backend)
+    for name, row in rows.items():
+        reason = unavailable_reason(name)
+        assert row["available"] == (reason is None), (name, row)
+        assert row["available"] == bool(row["devices"])
+        if reason is not None:
+            assert row["reason"]
+    assert rows["numpy"]["version"] == np.__version__
+    assert rows["numpy"]["devices"] == ["cpu"]
+    if rows["torch"]["available"]:
+        import torch
+
+        assert rows["torch"]["version"] == torch.__version__
+        assert len(rows["torch"]["devices"]) >= 1 + torch.cuda.device_count()
+    if rows["jax"]["available"]:
+        import jax
+
+        assert len(rows["jax"]["devices"]) == len(jax.devices())
+
+    code, out, _ = call(capsys, "info")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == f"gumbelkit {gk.__version__}"
+    table = {line.split()[0]: line for line in lines if line.split()[:1] in
+             [[b.adapter_name] for b in Backend]}
+    assert table["numpy"].split()[1:] == [np.__version__, "cpu"]
+
+
+def test_info_does_not_import_a_library_that_is_not_installed():
+    # torch, jax and dask look uninstalled to find_spec: info reports them, importing none.
+    hidden = ("torch", "jax", "dask")
+    code = (
+        "import importlib.util as util, sys\n"
+        "real = util.find_spec\n"
+        f"util.find_spec = lambda name, *a: None if name in {hidden!r} else real(name, *a)\n"
+        "from gumbelkit.cli import main\n"
+        "assert main(['info', '--json']) == 0\n"
+        f"assert not set({hidden!r}) & set(sys.modules), 'a hidden library was imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)["backends"]}
+    for name in hidden:
+        assert rows[name] == {"name": name, "available": False, "version": None, "devices": [],
+                              "reason": f"not installed; pip install 'gumbelkit[{name}]'"}
+
+
+# --- gumbelkit bench --------------------------------------------------------------------------
+
+
+def test_bench_runs_a_tiny_benchmark(capsys, tmp_path):
+    backends = ["numpy"] + (["torch"] if unavailable_reason("torch") is None else [])
+    path = tmp_path / "bench.json"
+    code, out, err = call(capsys, "bench", "--backends", ",".join(backends), "--shapes", "6x4",
+                          "--repeats", "2", "--json", str(path))
+    assert code == 0, err
+    steps = sum(_bench.BACKENDS[name][2] for name in backends)
+    assert f"] {steps}/{steps} " in err  # the progress bar reached its end
+    assert out.startswith("| backend | shape | op | pass | gumbelkit ms |")
+    result = json.loads(path.read_text())
+    assert result["environment"]["shapes"] == [[6, 4]]
+    assert result["environment"]["repeats"] == 2
+    rows = result["rows"]
+    assert {row["backend"] for row in rows} == set(backends)
+    assert all(row["repeats"] == 2 for row in rows)
+    timed = [row for row in rows if row["operation"] != "floor"]
+    assert all(row["gumbelkit_ms"] > 0 for row in timed)
+    assert {(row["operation"], row["mode"]) for row in timed if row["backend"] == "numpy"} == {
+        ("soft", "forward"), ("hard", "forward"), ("max", "forward")}
+    if "torch" in backends:
+        assert ("hard", "forward+backward") in {
+            (row["operation"], row["mode"]) for row in timed if row["backend"] == "torch"}
+    assert result["memory"][0]["shape"] == [6, 4]
+
+
+def test_bench_skips_a_library_that_is_not_installed(capsys, monkeypatch):
+    monkeypatch.setitem(_bench.BACKENDS, "absent",
+                        ("gumbelkit_absent_library", _bench.bench_numpy, 4))
+    code, out, err = call(capsys, "bench", "--backends", "absent", "--shapes", "2x2",
+                          "--repeats", "1")
+    assert code == 0
+    assert "absent: skipped, cannot import gumbelkit_absent_library" in err
+    assert "skipped: absent: skipped, cannot import gumbelkit_absent_library" in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--backends", "numpy,tensorflow"], "--backends: unknown tensorflow"),
+    (["--shapes", "10"], "argument --shapes: expected comma-separated ROWSxCLASSES"),
+    (["--shapes", "0x3"], "argument --shapes"),
+    (["--repeats", "0"], "--repeats must be a positive integer"),
+])
+def test_bench_rejects_bad_options_in_one_line(args, message, capsys):
+    code, _, err = call(capsys, "bench", *args)
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert err.startswith("gumbelkit bench: ")
+    assert message in err
+
+
+def test_benchmark_script_is_the_same_command(tmp_path):
+    path = tmp_path / "results.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--backends", "numpy",
+         "--shapes", "3x2", "--repeats", "1", "--json", str(path)],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert {row["backend"] for row in json.loads(path.read_text())["rows"]} == {"numpy"}
+    script_help = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--help"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    for option in ("--quick", "--json", "--backends", "--shapes", "--repeats"):
+        assert option in script_help
+    assert "benchmarks/results.json" in script_help
+
+
+# --- gumbelkit plot ---------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(find_spec("matplotlib") is None,
+                    reason="matplotlib is not installed (the plot extra)")
+def test_plot_renders_four_pngs(capsys, tmp_path):
+    from matplotlib.image import imread
+
+    code, out, err = call(capsys, "plot", "--output-dir", str(tmp_path / "images"))
+    assert code == 0, err
+    paths = [Path(line) for line in out.splitlines()]
+    assert [p.name for p in paths] == list(_plot.FILES)
+    for path in paths:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert path.stat().st_size < 150_000
+        pixels = imread(path)
+        assert pixels.shape[0] > 200
+        assert pixels.shape[1] > 500
+        assert pixels[..., :3].std() > 0.05  # something is drawn, not a blank canvas
+
+
+def test_plot_without_matplotlib_names_the_extra(tmp_path):
+    code = (
+        "import sys\n"
+        "sys.modules['matplotlib'] = None  # import matplotlib now raises ImportError\n"
+        "from gumbelkit.cli import main\n"
+        f"sys.exit(main(['plot', '--output-dir', {str(tmp_path)!r}]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "gumbelkit plot: matplotlib is not installed; install the plot extra: "
+        "pip install 'gumbelkit[plot]'"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("p", "tau"), [(0.3, 0.5), (0.3, 1.0), (0.5, 2.0), (0.9, 0.2)])
+def test_binary_concrete_density_is_the_exact_law(p, tau):
+    stats = pytest.importorskip("scipy.stats", reason="scipy is not installed")
+    integrate = pytest.importorskip("scipy.integrate", reason="scipy is not installed")
+    log_alpha = math.log(p / (1 - p))
+    y = np.linspace(0.0, 1.0, 201)[1:-1]
+    density = _plot.binary_concrete_density(y, log_alpha, tau)
+    # logit(Y) is logistic with location log(alpha)/tau and scale 1/tau (MATH.md section 4).
+    t = np.log(y / (1 - y))
+    via_logistic = stats.logistic.pdf(t, loc=log_alpha / tau, scale=1 / tau) / (y * (1 - y))
+    np.testing.assert_allclose(density, via_logistic, rtol=1e-12)
+    alpha = p / (1 - p)
+    direct = (tau * alpha * y ** (-tau - 1) * (1 - y) ** (-tau - 1)
+              / (alpha * y ** (-tau) + (1 - y) ** (-tau)) ** 2)
+    np.testing.assert_allclose(density, direct, rtol=1e-12)
+    # Integrated, it gives the CDF of MATH.md section 4, F(y) = 1 / (1 + alpha ((1-y)/y)^tau).
+    def cdf(v: float) -> float:
+        return 1 / (1 + alpha * ((1 - v) / v) ** tau)
+
+    def pdf_in_logit_space(t: float) -> float:
+        # Substituting y = sigmoid(t), dy = y (1 - y) dt, takes away the poles at 0 and 1.
+        v = 1 / (1 + math.exp(-t))
+        return float(_plot.binary_concrete_density(np.array([v]), log_alpha, tau)[0]) * v * (1 - v)
+
+    for a, b in [(1e-9, 0.5), (0.5, 1 - 1e-9), (0.1, 0.9)]:
+        mass, _ = integrate.quad(pdf_in_logit_space, math.log(a / (1 - a)), math.log(b / (1 - b)),
+                                 limit=200, epsabs=1e-12, epsrel=1e-10)
+        assert mass == pytest.approx(cdf(b) - cdf(a), rel=1e-7), (a, b)
+
+
+def test_documentation_pictures_are_committed_and_small():
+    for name in _plot.FILES:
+        path = ROOT / "docs" / "images" / name
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert path.stat().st_size < 150_000, name
+    cli_page = (ROOT / "docs" / "cli.md").read_text()
+    assert all(f"images/{name}" in cli_page for name in _plot.FILES)

@@ -1,0 +1,532 @@
+"""The ``gumbelkit bench`` command: gumbelkit against the samplers each backend offers.
+
+Everything runs in one process: gumbelkit and its reference are interleaved within each repeat,
+so that a load change on a shared machine affects both alike. The command prints a markdown
+table and can write the same rows as JSON; benchmarks/README.md describes the method and the
+columns, and ``python benchmarks/bench.py`` runs the same code from a source checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from gumbelkit import __version__
+from gumbelkit._sampling import gumbel_max, gumbel_softmax
+from gumbelkit.cli import ProgressBar, UsageError
+
+DESCRIPTION = (
+    "Time gumbelkit against the samplers each installed backend already offers, in one "
+    "process, and print a markdown table (see benchmarks/README.md)."
+)
+SHAPES: tuple[tuple[int, int], ...] = ((4096, 1024), (64, 50257), (32, 10))
+TAU = 0.5
+SEED = 0
+
+
+class BenchError(UsageError):
+    """Bad options for the benchmark (exit code 2)."""
+
+
+@dataclass
+class Row:
+    """One timed comparison: gumbelkit against a reference, or a floor."""
+
+    backend: str
+    shape: tuple[int, ...]
+    operation: str  # soft, hard, max, or floor
+    mode: str  # forward or forward+backward
+    gumbelkit_ms: float | None
+    reference: str
+    reference_ms: float | None
+    ratio: float | None = None  # reference / gumbelkit: > 1 means gumbelkit is faster
+    repeats: int = 0
+
+
+@dataclass
+class Settings:
+    """How long to time, what to time, and what has been measured so far."""
+
+    min_repeats: int
+    max_repeats: int
+    budget_s: float  # time allowed for one group of interleaved callables
+    shapes: tuple[tuple[int, int], ...] = SHAPES
+    progress: ProgressBar | None = None
+    rows: list[Row] = field(default_factory=list)
+    memory: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def begin(self, backend: str, shape: tuple[int, ...], what: str) -> None:
+        """Show on the progress bar which comparison runs now."""
+        if self.progress is not None:
+            self.progress.describe(f"{backend} {'x'.join(map(str, shape))} {what}")
+
+    def finish(self) -> None:
+        """Count one comparison as done."""
+        if self.progress is not None:
+            self.progress.advance()
+
+    def skip(self, reason: str) -> None:
+        """Record and print why something is not measured."""
+        self.skipped.append(reason)
+        if self.progress is not None:
+            self.progress.note(reason)
+        else:
+            print(reason, file=sys.stderr)
+
+
+def _median_ms(
+    fns: dict[str, Callable[[], Any]],
+    settings: Settings,
+    sync: Callable[[Any], Any] = lambda out: out,
+) -> tuple[dict[str, float], int]:
+    """Return the median wall time of each callable, in milliseconds, and the repeat count.
+
+    The callables are interleaved within each repeat so that a load change on a shared machine
+    hits gumbelkit and its reference alike, which keeps the ratio meaningful.
+    """
+    slowest = 0.0
+    for fn in fns.values():
+        sync(fn())  # warm-up: compilation, allocator and thread-pool start-up
+        start = time.perf_counter()
+        sync(fn())
+        slowest = max(slowest, time.perf_counter() - start)
+    per_round = max(slowest * len(fns), 1e-6)
+    fitting = int(settings.budget_s // per_round)
+    repeats = min(settings.max_repeats, max(settings.min_repeats, fitting))
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            sync(fn())
+            samples[name].append(time.perf_counter() - start)
+    return {name: 1e3 * statistics.median(s) for name, s in samples.items()}, repeats
+
+
+def _compare(
+    settings: Settings,
+    backend: str,
+    shape: tuple[int, ...],
+    operation: str,
+    mode: str,
+    ours: Callable[[], Any],
+    reference: str,
+    theirs: Callable[[], Any] | None,
+    sync: Callable[[Any], Any] = lambda out: out,
+) -> None:
+    settings.begin(backend, shape, f"{operation} {mode}")
+    fns = {"gk": ours} if theirs is None else {"gk": ours, "ref": theirs}
+    ms, repeats = _median_ms(fns, settings, sync)
+    ref_ms = ms.get("ref")
+    ratio = None if ref_ms is None else ref_ms / ms["gk"]
+    settings.rows.append(
+        Row(backend, shape, operation, mode, ms["gk"], reference, ref_ms, ratio, repeats)
+    )
+    settings.finish()
+
+
+def _floors(
+    settings: Settings,
+    backend: str,
+    shape: tuple[int, ...],
+    floors: dict[str, Callable[[], Any]],
+    sync: Callable[[Any], Any] = lambda out: out,
+) -> None:
+    settings.begin(backend, shape, "floors")
+    ms, repeats = _median_ms(floors, settings, sync)
+    for name, value in ms.items():
+        settings.rows.append(
+            Row(backend, shape, "floor", "forward", None, name, value, None, repeats)
+        )
+    settings.finish()
+
+
+def _peak_bytes(fn: Callable[[], Any]) -> tuple[int, int]:
+    """Return the traced peak of one call and the size of its result.
+
+    NumPy reports its array buffers to tracemalloc, so this counts them, not only Python
+    objects.
+    """
+    tracemalloc.start()
+    try:
+        out = fn()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return peak, int(out.nbytes)
+
+
+def bench_numpy(settings: Settings) -> None:
+    """Time NumPy: a naive float64 + SciPy reference, floors, and traced peak memory."""
+    import numpy as np
+
+    softmax: Callable[..., Any] | None = None
+    try:
+        import scipy.special
+
+        softmax = scipy.special.softmax
+    except ImportError:
+        settings.skip("numpy naive reference: skipped, scipy is not installed")
+    gen = np.random.default_rng(SEED)
+    for shape in settings.shapes:
+        _bench_numpy_shape(settings, shape, gen, softmax)
+
+
+def _bench_numpy_shape(
+    settings: Settings, shape: tuple[int, int], gen: Any, softmax: Callable[..., Any] | None
+) -> None:
+    import numpy as np
+
+    x = gen.standard_normal(shape, dtype=np.float32)
+
+    def naive_soft() -> Any:
+        # The textbook version: float64 noise from float64 uniforms, then scipy's softmax.
+        assert softmax is not None
+        g = -np.log(-np.log(gen.random(x.shape)))
+        return softmax((x + g) / TAU, axis=-1).astype(x.dtype)
+
+    def naive_hard() -> Any:
+        y = naive_soft()
+        out = np.zeros_like(y)
+        np.put_along_axis(out, np.argmax(y, axis=-1)[:, None], 1.0, axis=-1)
+        return out
+
+    def naive_max() -> Any:
+        return np.argmax(x + -np.log(-np.log(gen.random(x.shape))), axis=-1)
+
+    for op, hard in (("soft", False), ("hard", True)):
+        _compare(
+            settings, "numpy", shape, op, "forward",
+            partial(gumbel_softmax, x, tau=TAU, hard=hard, rng=gen),
+            "naive float64 + scipy softmax",
+            None if softmax is None else (naive_hard if hard else naive_soft),
+        )
+    _compare(
+        settings, "numpy", shape, "max", "forward",
+        partial(gumbel_max, x, rng=gen), "naive float64 argmax", naive_max,
+    )
+    _floors(settings, "numpy", shape, {
+        "Generator.random float32": partial(gen.random, shape, dtype=np.float32),
+        "copy": x.copy,
+    })
+    peak, out_bytes = _peak_bytes(partial(gumbel_softmax, x, tau=TAU, rng=gen))
+    record: dict[str, Any] = {
+        "backend": "numpy", "shape": shape, "operation": "soft",
+        "output_bytes": out_bytes, "gumbelkit_peak_bytes": peak,
+        "gumbelkit_peak_over_output": peak / out_bytes,
+    }
+    if softmax is not None:
+        naive_peak, _ = _peak_bytes(naive_soft)
+        record["naive_peak_bytes"] = naive_peak
+        record["naive_peak_over_output"] = naive_peak / out_bytes
+    settings.memory.append(record)
+
+
+def bench_torch(settings: Settings) -> None:
+    """Time PyTorch against ``F.gumbel_softmax`` and ``torch.multinomial``, eager."""
+    import torch
+
+    torch.manual_seed(SEED)
+    for shape in settings.shapes:
+        _bench_torch_shape(settings, shape)
+
+
+def _bench_torch_shape(settings: Settings, shape: tuple[int, int]) -> None:
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    x = torch.randn(shape, dtype=torch.float32)
+    weights = torch.randn(shape, dtype=torch.float32)
+    leaf = x.clone().requires_grad_(True)
+
+    def backward(fn: Callable[..., Any], hard: bool) -> None:
+        # A weighted sum, since the gradient of sum(softmax) is zero by construction.
+        (fn(leaf, tau=TAU, hard=hard) * weights).sum().backward()
+        leaf.grad = None
+
+    for op, hard in (("soft", False), ("hard", True)):
+        with torch.no_grad():
+            _compare(
+                settings, "torch", shape, op, "forward",
+                partial(gumbel_softmax, x, tau=TAU, hard=hard), "F.gumbel_softmax",
+                partial(F.gumbel_softmax, x, tau=TAU, hard=hard),
+            )
+        _compare(
+            settings, "torch", shape, op, "forward+backward",
+            partial(backward, gumbel_softmax, hard), "F.gumbel_softmax",
+            partial(backward, F.gumbel_softmax, hard),
+        )
+
+    def multinomial() -> Any:
+        return torch.multinomial(torch.softmax(x, dim=-1), 1)
+
+    with torch.no_grad():
+        # multinomial takes probabilities, so the reference pays for the softmax that
+        # gumbel_max does not need.
+        _compare(
+            settings, "torch", shape, "max", "forward",
+            partial(gumbel_max, x), "torch.multinomial(softmax)", multinomial,
+        )
+        _floors(settings, "torch", shape, {
+            "torch.rand": partial(torch.rand, shape),
+            "copy": x.clone,
+        })
+
+
+def bench_jax(settings: Settings) -> None:
+    """Time JAX, jitted, against a hand-written jitted peer and ``jax.random.categorical``."""
+    for shape in settings.shapes:
+        _bench_jax_shape(settings, shape)
+
+
+def _bench_jax_shape(settings: Settings, shape: tuple[int, int]) -> None:
+    import jax
+    import jax.numpy as jnp
+
+    block_until_ready: Callable[[Any], Any] = jax.block_until_ready
+
+    def sync(out: Any) -> Any:
+        return block_until_ready(out)
+
+    def peer(x: Any, k: Any, hard: bool) -> Any:
+        y = jax.nn.softmax((x + jax.random.gumbel(k, x.shape)) / TAU)
+        if not hard:
+            return y
+        one_hot = jax.nn.one_hot(jnp.argmax(y, axis=-1), x.shape[-1], dtype=y.dtype)
+        return one_hot - jax.lax.stop_gradient(y) + y
+
+    def ours(x: Any, k: Any, hard: bool) -> Any:
+        return gumbel_softmax(x, tau=TAU, hard=hard, rng=k)
+
+    def loss(fn: Callable[[Any, Any, bool], Any], hard: bool) -> Callable[..., Any]:
+        # A weighted sum, since the gradient of sum(softmax) is zero by construction.
+        def weighted(x: Any, k: Any, w: Any) -> Any:
+            return jnp.sum(fn(x, k, hard) * w)
+
+        return weighted
+
+    key = jax.random.key(SEED)
+    kx, kw = jax.random.split(jax.random.fold_in(key, shape[1]))
+    x = jax.random.normal(kx, shape, dtype=jnp.float32)
+    w = jax.random.normal(kw, shape, dtype=jnp.float32)
+    for op, hard in (("soft", False), ("hard", True)):
+        f_ours = jax.jit(partial(ours, hard=hard))
+        f_peer = jax.jit(partial(peer, hard=hard))
+        _compare(
+            settings, "jax", shape, op, "forward",
+            partial(f_ours, x, key), "jit(softmax(x + gumbel))", partial(f_peer, x, key), sync,
+        )
+        g_ours = jax.jit(jax.grad(loss(ours, hard)))
+        g_peer = jax.jit(jax.grad(loss(peer, hard)))
+        _compare(
+            settings, "jax", shape, op, "forward+backward",
+            partial(g_ours, x, key, w), "jit(softmax(x + gumbel))", partial(g_peer, x, key, w),
+            sync,
+        )
+
+    def ours_max(x: Any, k: Any) -> Any:
+        return gumbel_max(x, rng=k)
+
+    def peer_max(x: Any, k: Any) -> Any:
+        return jax.random.categorical(k, x, axis=-1)
+
+    def uniform(k: Any) -> Any:
+        return jax.random.uniform(k, shape, jnp.float32)
+
+    _compare(
+        settings, "jax", shape, "max", "forward",
+        partial(jax.jit(ours_max), x, key), "jit(jax.random.categorical)",
+        partial(jax.jit(peer_max), x, key), sync,
+    )
+    _floors(settings, "jax", shape, {
+        "jit(jax.random.uniform)": partial(jax.jit(uniform), key),
+        # Eager: under jit XLA may alias an unchanged input instead of copying it.
+        "copy": partial(jnp.array, x, copy=True),
+    }, sync)
+
+
+# Each backend's comparisons per shape: a step of the progress bar each.
+BACKENDS: dict[str, tuple[str, Callable[[Settings], None], int]] = {
+    "numpy": ("numpy", bench_numpy, 4),
+    "torch": ("torch", bench_torch, 6),
+    "jax": ("jax", bench_jax, 6),
+}
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return ""
+    return f"{value:.{digits}g}" if value < 1000 else f"{value:.0f}"
+
+
+def markdown(settings: Settings) -> str:
+    """Return the rows (and the memory records) as markdown tables."""
+    lines = [
+        "| backend | shape | op | pass | gumbelkit ms | reference | reference ms | ref/gk |",
+        "|---|---|---|---|---:|---|---:|---:|",
+    ]
+    for r in settings.rows:
+        lines.append(
+            f"| {r.backend} | {'x'.join(map(str, r.shape))} | {r.operation} | {r.mode} "
+            f"| {_fmt(r.gumbelkit_ms)} | {r.reference} | {_fmt(r.reference_ms)} "
+            f"| {_fmt(r.ratio, 2)} |"
+        )
+    if settings.memory:
+        lines += [
+            "",
+            "| backend | shape | op | output MiB | gumbelkit peak / output "
+            "| naive peak / output |",
+            "|---|---|---|---:|---:|---:|",
+        ]
+        for m in settings.memory:
+            lines.append(
+                f"| {m['backend']} | {'x'.join(map(str, m['shape']))} | {m['operation']} "
+                f"| {m['output_bytes'] / 2**20:.3g} | {m['gumbelkit_peak_over_output']:.2f} "
+                f"| {_fmt(m.get('naive_peak_over_output'), 3)} |"
+            )
+    return "\n".join(lines)
+
+
+def environment(
+    settings: Settings, quick: bool, repeats: int | None, load_at_start: Any
+) -> dict[str, Any]:
+    """Return the versions, thread count and load that give the numbers their context."""
+    info: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "gumbelkit": __version__,
+        "quick": quick,
+        "repeats": repeats,
+        "tau": TAU,
+        "shapes": [list(shape) for shape in settings.shapes],
+        # Context for the numbers: other processes may share the CPU.
+        "loadavg_at_start": load_at_start,
+    }
+    for module in ("numpy", "scipy", "torch", "jax"):
+        mod = sys.modules.get(module)
+        if mod is not None:
+            info[module] = getattr(mod, "__version__", "?")
+    if "torch" in sys.modules:
+        info["torch_threads"] = sys.modules["torch"].get_num_threads()
+    return info
+
+
+
+
+def parse_shapes(text: str) -> tuple[tuple[int, int], ...]:
+    """Return the logits shapes of ``"4096x1024,32x10"`` (rows x classes, positive sizes)."""
+    shapes = []
+    for item in text.split(","):
+        parts = item.strip().lower().split("x")
+        if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated ROWSxCLASSES with positive sizes, e.g. 32x10; "
+                f"got {item.strip()!r}"
+            )
+        shapes.append((int(parts[0]), int(parts[1])))
+    return tuple(shapes)
+
+
+def add_arguments(parser: argparse.ArgumentParser, default_json: Path | None = None) -> None:
+    """Add the benchmark's options to ``parser`` (``gumbelkit bench`` and benchmarks/bench.py)."""
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer repeats (about 2 minutes with the default shapes)")
+    parser.add_argument(
+        "--json", type=Path, default=default_json, metavar="PATH",
+        help="also write the results as JSON to PATH" + (
+            f" (default: {default_json})" if default_json is not None else ""
+        ),
+    )
+    parser.add_argument(
+        "--backends", default=",".join(BACKENDS), metavar="NAMES",
+        help=f"comma-separated subset of {','.join(BACKENDS)} (default: all; a library that is "
+             "not installed is skipped with the reason)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=None, metavar="N",
+        help="time exactly N repeats per comparison instead of filling a time budget (N >= 1; "
+             "for a smoke test, not for numbers)",
+    )
+    parser.add_argument(
+        "--shapes", type=parse_shapes, default=SHAPES, metavar="RxK,...",
+        help="logits shapes, rows x classes (default: "
+             f"{','.join(f'{r}x{k}' for r, k in SHAPES)})",
+    )
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Run the benchmark with parsed options; print the tables, write JSON if asked."""
+    wanted = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = sorted(set(wanted) - set(BACKENDS))
+    if unknown or not wanted:
+        raise BenchError(
+            f"--backends: unknown {', '.join(unknown) or 'empty list'}; "
+            f"choose from {', '.join(BACKENDS)}"
+        )
+    if args.repeats is not None and args.repeats < 1:
+        raise BenchError(f"--repeats must be a positive integer; got {args.repeats}")
+    if args.repeats is not None:
+        settings = Settings(args.repeats, args.repeats, budget_s=0.0, shapes=args.shapes)
+    elif args.quick:
+        settings = Settings(min_repeats=5, max_repeats=50, budget_s=0.8, shapes=args.shapes)
+    else:
+        settings = Settings(min_repeats=15, max_repeats=300, budget_s=5.0, shapes=args.shapes)
+    load_at_start = os.getloadavg() if hasattr(os, "getloadavg") else None
+    total = sum(BACKENDS[name][2] for name in wanted) * len(settings.shapes)
+    # The benchmark always takes more than a second: draw the bar from the start.
+    with ProgressBar(total, delay=0.0) as progress:
+        settings.progress = progress
+        for name in wanted:
+            module, run, steps = BACKENDS[name]
+            progress.describe(f"importing {module}")
+            try:
+                __import__(module)
+            except ImportError as exc:
+                settings.skip(f"{name}: skipped, cannot import {module} ({exc})")
+                progress.advance(steps * len(settings.shapes))
+                continue
+            run(settings)
+        settings.progress = None
+
+    print(markdown(settings))
+    for reason in settings.skipped:
+        print(f"\nskipped: {reason}")
+    if args.json is not None:
+        result = {
+            "environment": environment(settings, args.quick, args.repeats, load_at_start),
+            "rows": [asdict(r) for r in settings.rows],
+            "memory": settings.memory,
+            "skipped": settings.skipped,
+        }
+        try:
+            args.json.write_text(json.dumps(result, indent=2) + "\n")
+        except OSError as exc:
+            raise BenchError(f"--json: cannot write {args.json}: {exc.strerror or exc}") from None
+        print(f"\nwrote {args.json}", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, *, default_json: Path | None = None,
+         prog: str | None = None) -> int:
+    """Run the benchmark as a script (``python benchmarks/bench.py``); return its exit code."""
+    from gumbelkit.cli import _Parser
+
+    parser = _Parser(prog=prog, description=DESCRIPTION)
+    add_arguments(parser, default_json)
+    try:
+        return run_bench(parser.parse_args(argv))
+    except UsageError as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return 2
