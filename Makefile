@@ -4,7 +4,7 @@ VENV := .venv
 DEMO_VENV := .venv-demo
 SOURCES := pyproject.toml $(shell find gumbelkit -name '*.py')
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint docs clean
 
 $(DEMO_VENV)/.installed: $(SOURCES)
 	$(PYTHON) -m venv $(DEMO_VENV)
@@ -18,16 +18,21 @@ demo: $(DEMO_VENV)/.installed
 # torch is pinned through constraints.txt (a CPU build), never in the package's dependencies.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e ".[test,torch,jax,dask]"
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e ".[test,docs,torch,jax,dask]"
 	touch $@
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check gumbelkit tests conformance
 	$(VENV)/bin/mypy --strict gumbelkit
 
-## test: install every backend this machine can run, then lint, type-check, run the unit tests
-## and the statistical conformance suite on every installed backend
-test: lint
+## docs: build the documentation site into build/site; any warning (a broken link or anchor,
+## a page missing from the nav, a docstring that does not parse) fails the build
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+## test: install every backend this machine can run, then lint, type-check, build the docs, run
+## the unit tests and the statistical conformance suite on every installed backend
+test: lint docs
 	$(VENV)/bin/python -m pytest tests conformance
 
 clean:

@@ -4,13 +4,13 @@ The array API standard has no random numbers and no autograd. An adapter supplie
 those two things for one array library, plus a few facts about its arrays; everything else in
 gumbelkit is written once against the standard.
 
-An adapter is any object (a module works) with the members of :class:`Adapter`. The built-in
+An adapter is any object (a module works) with the members of ``Adapter``. The built-in
 adapters live in this package and are imported lazily, the first time an array of their library
 is seen: a cheap predicate from array-api-compat, which looks only at ``sys.modules``, decides
 whether the library can be involved at all, so gumbelkit never imports a framework the user has
 not imported.
 
-Third-party libraries register their own adapter with :func:`register_backend`.
+Third-party libraries register their own adapter with ``register_backend``.
 """
 
 from __future__ import annotations
@@ -61,11 +61,21 @@ class Adapter(Protocol):
     ----------
     name : str
         Short name of the library, e.g. ``"torch"``: selects the adapter by name
-        (:func:`get_backend`) and appears in messages.
+        (``get_backend``) and appears in messages.
     supports_autodiff : bool
         Whether the library differentiates through array operations. Where it does not, the
         straight-through combination ``hard + (soft - stop_gradient(soft))`` is skipped: its
         value is ``hard`` and nothing would ever read its gradient.
+
+    Examples
+    --------
+    The protocol is runtime-checkable; each built-in adapter is a module that fulfils it:
+
+    >>> import numpy as np
+    >>> from gumbelkit.backends import Adapter, backend_for
+    >>> adapter = backend_for(np.zeros(3))
+    >>> isinstance(adapter, Adapter), adapter.name, adapter.supports_autodiff
+    (True, 'numpy', False)
 
     """
 
@@ -189,7 +199,7 @@ def register_backend(adapter: Adapter) -> None:
     Parameters
     ----------
     adapter : Adapter
-        An object or module with the members of :class:`Adapter`.
+        An object or module with the members of ``Adapter``.
 
     Raises
     ------
@@ -198,8 +208,19 @@ def register_backend(adapter: Adapter) -> None:
 
     Examples
     --------
+    docs/backends.md registers a complete adapter for a toy array library. Any object with the
+    members of the contract will do, here the built-in NumPy adapter itself:
+
     >>> import gumbelkit.backends as gb
-    >>> gb.register_backend(my_adapter)  # doctest: +SKIP
+    >>> adapter = gb.get_backend("numpy")
+    >>> gb.register_backend(adapter)
+    >>> gb.registered_backends()[0] is adapter
+    True
+    >>> gb.unregister_backend(adapter)
+    >>> gb.register_backend(object())  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    TypeError: adapter must provide matches, namespace, ... (see gumbelkit.backends.Adapter)
 
     """
     missing = [
@@ -228,14 +249,51 @@ _CONTRACT_METHODS = (
 
 
 def unregister_backend(adapter: Adapter) -> None:
-    """Remove an adapter added with :func:`register_backend` (used by tests)."""
+    """Remove an adapter added with ``register_backend``.
+
+    Arrays it matched go to the next adapter that matches them: an older registration or a
+    built-in one.
+
+    Parameters
+    ----------
+    adapter : Adapter
+        The registered adapter, the very object that was passed to ``register_backend``.
+
+    Raises
+    ------
+    ValueError
+        If ``adapter`` is not registered.
+
+    Examples
+    --------
+    >>> import gumbelkit.backends as gb
+    >>> adapter = gb.get_backend("numpy")
+    >>> gb.register_backend(adapter)
+    >>> gb.unregister_backend(adapter)
+    >>> adapter in gb.registered_backends()
+    False
+
+    """
     with _lock:
         _registered.remove(adapter)
         _by_type.clear()
 
 
 def registered_backends() -> tuple[Adapter, ...]:
-    """Return the adapters added with :func:`register_backend`, newest first."""
+    """Return the adapters added with ``register_backend``, newest first.
+
+    Returns
+    -------
+    tuple of Adapter
+        The registered adapters in the order they are consulted; empty if there are none.
+
+    Examples
+    --------
+    >>> import gumbelkit.backends as gb
+    >>> gb.registered_backends()
+    ()
+
+    """
     return tuple(_registered)
 
 
@@ -256,13 +314,30 @@ def backend_for(x: object, *, argument: str = "logits") -> Adapter:
     ----------
     x : array
         An array of any supported or registered library.
-    argument : str
+    argument : str, optional
         The name of the argument ``x`` was passed as, for the error message.
+
+    Returns
+    -------
+    Adapter
+        The newest registered adapter that matches ``x``, else the built-in adapter of its
+        library (imported on first use).
 
     Raises
     ------
     TypeError
         If no adapter matches ``x``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gumbelkit.backends import backend_for
+    >>> backend_for(np.zeros(3)).name
+    'numpy'
+    >>> backend_for([0.0, 1.0])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    TypeError: logits must be an array of a supported library (numpy, ...; got builtins.list
 
     """
     # Lock-free fast path: a dict read is atomic, and this keeps the lookup traceable by
@@ -283,7 +358,35 @@ def backend_for(x: object, *, argument: str = "logits") -> Adapter:
 
 
 def backend_for_namespace(xp: Namespace) -> Adapter:
-    """Return the adapter for an array namespace such as ``numpy`` or ``torch``."""
+    """Return the adapter for an array namespace such as ``numpy`` or ``torch``.
+
+    The namespace makes an empty array, ``xp.empty((0,))``, and the adapter of that array is
+    returned; ``gumbel(xp=...)`` uses this.
+
+    Parameters
+    ----------
+    xp : namespace
+        An array namespace: ``numpy``, ``torch``, ``jax.numpy``, ``dask.array``,
+        ``array_api_strict``, an array-api-compat namespace, or a registered library's.
+
+    Returns
+    -------
+    Adapter
+        The adapter of the namespace's arrays.
+
+    Raises
+    ------
+    TypeError
+        If ``xp`` cannot make an array, or no adapter matches its arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gumbelkit.backends import backend_for_namespace
+    >>> backend_for_namespace(np).name
+    'numpy'
+
+    """
     try:
         probe = xp.empty((0,))
     except Exception as exc:
@@ -295,7 +398,31 @@ def backend_for_namespace(xp: Namespace) -> Adapter:
 
 
 def backend_for_rng(rng: object) -> Adapter | None:
-    """Return the adapter whose native random source ``rng`` is, or None (ints, None)."""
+    """Return the adapter whose native random source ``rng`` is, or None.
+
+    ``gumbel()`` uses it to pick the array library from ``rng`` when ``xp`` is not given.
+
+    Parameters
+    ----------
+    rng : object
+        A random source: ``None``, an int seed, or a native generator or key.
+
+    Returns
+    -------
+    Adapter or None
+        The newest registered adapter that owns ``rng``, else the built-in adapter of the
+        library its type comes from; None for ``None``, an int, or a source no adapter owns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gumbelkit.backends import backend_for_rng
+    >>> backend_for_rng(np.random.default_rng(0)).name
+    'numpy'
+    >>> backend_for_rng(42) is None
+    True
+
+    """
     if rng is None or isinstance(rng, int):
         return None
     for adapter in _registered:
@@ -312,10 +439,35 @@ def backend_for_rng(rng: object) -> Adapter | None:
 def get_backend(name: str) -> Adapter:
     """Return an adapter by name: a built-in name, a registered adapter's name, or ``module:attr``.
 
+    Registered adapters are asked first, newest first, so a registration can shadow a built-in
+    name.
+
+    Parameters
+    ----------
+    name : str
+        ``"numpy"``, ``"torch"``, ``"jax"``, ``"cupy"``, ``"dask"``, ``"array_api_strict"``,
+        the ``name`` of a registered adapter, or ``"module:attr"`` naming an adapter object in
+        an importable module.
+
+    Returns
+    -------
+    Adapter
+        The adapter; a built-in one is imported on first use.
+
     Raises
     ------
     ValueError
-        If no adapter has that name.
+        If no adapter has that name, or ``module:attr`` is not an adapter.
+
+    Examples
+    --------
+    >>> from gumbelkit.backends import get_backend
+    >>> get_backend("numpy").name
+    'numpy'
+    >>> get_backend("mxnet")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown backend 'mxnet'; expected one of ... or 'module:attr'
 
     """
     for adapter in _registered:
@@ -339,10 +491,28 @@ def unavailable_reason(name: str) -> str | None:
     This imports the library (and, for CuPy, asks CUDA for a device), so call it only where
     that is wanted: test collection, ``gumbelkit check``.
 
+    Parameters
+    ----------
+    name : str
+        A built-in backend name: ``"numpy"``, ``"torch"``, ``"jax"``, ``"cupy"``, ``"dask"``
+        or ``"array_api_strict"``.
+
+    Returns
+    -------
+    str or None
+        None if the backend can run here, else a one-line reason (the library is not
+        installed, or CuPy finds no usable CUDA GPU).
+
     Raises
     ------
     ValueError
         If ``name`` is not a built-in backend.
+
+    Examples
+    --------
+    >>> from gumbelkit.backends import unavailable_reason
+    >>> unavailable_reason("numpy") is None
+    True
 
     """
     if name not in _BUILTIN_BY_NAME:
@@ -364,7 +534,23 @@ def unavailable_reason(name: str) -> str | None:
 
 
 def available_backends() -> Sequence[str]:
-    """Names of the built-in backends whose library is installed (imports nothing)."""
+    """Return the names of the built-in backends whose library is installed.
+
+    Installed is not the same as usable: this imports nothing, so it cannot tell whether CuPy
+    finds a GPU (``unavailable_reason`` can).
+
+    Returns
+    -------
+    sequence of str
+        Built-in backend names, in the order arrays are matched against them.
+
+    Examples
+    --------
+    >>> from gumbelkit.backends import available_backends
+    >>> "numpy" in available_backends()
+    True
+
+    """
     from importlib.util import find_spec
 
     return [entry.name for entry in _BUILTINS if find_spec(entry.name) is not None]
