@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 from gumbelkit.backends import Adapter
+from gumbelkit.estimators import Estimator, Gapped, GumbelRao, ReinMaxTemperatureWarning
 
 Array = Any
 Namespace = Any
 
-ESTIMATORS = ("st",)
+ESTIMATORS = ("st", "st-probs", "reinmax", "gumbel-rao", "gapped", "gapped-p")
+_PARAMETRISED: dict[str, Estimator] = {
+    "gumbel-rao": GumbelRao(),
+    "gapped": Gapped(1.0),
+    "gapped-p": Gapped("p"),
+}
 
 
 def _type_name(x: object) -> str:
@@ -87,12 +94,36 @@ def check_real(value: object, argument: str, *, positive: bool = False) -> float
     return number
 
 
-def check_estimator(estimator: object) -> str:
-    """Return ``estimator`` if it is a supported gradient estimator."""
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {', '.join(map(repr, ESTIMATORS))}; "
-                         f"got {estimator!r}")
-    return str(estimator)
+def check_estimator(estimator: object, *, hard: bool = True, tau: object = None) -> Estimator:
+    """Return ``estimator`` as a name or an object of ``gumbelkit.estimators``.
+
+    A name with parameters becomes its object (``"gumbel-rao"`` is ``GumbelRao()``). Only
+    ``"st"`` goes with ``hard=False``. ReinMax with a float ``tau`` below 1 warns with
+    :class:`~gumbelkit.estimators.ReinMaxTemperatureWarning`.
+    """
+    if isinstance(estimator, (GumbelRao, Gapped)):
+        resolved: Estimator = estimator
+    elif isinstance(estimator, str):
+        if estimator not in ESTIMATORS:
+            raise ValueError(f"estimator must be one of {', '.join(map(repr, ESTIMATORS))}; "
+                             f"got {estimator!r}")
+        resolved = _PARAMETRISED.get(estimator, estimator)
+    else:
+        raise TypeError("estimator must be a name or a gumbelkit.estimators.GumbelRao or "
+                        f"Gapped; got {_type_name(estimator)}")
+    if not hard and resolved != "st":
+        raise ValueError(f"estimator {estimator!r} is a gradient estimator of hard samples: "
+                         "pass hard=True, or leave estimator='st' for soft samples")
+    if (resolved == "reinmax" and isinstance(tau, numbers.Real) and not isinstance(tau, bool)
+            and tau < 1):
+        warnings.warn(
+            f"ReinMax with tau={float(tau):g}: ReinMax prefers tau >= 1 (tau = 1 makes its "
+            "expected gradient exact for quadratic objectives); tau affects only its gradient, "
+            "never the sample",
+            ReinMaxTemperatureWarning,
+            stacklevel=3,
+        )
+    return resolved
 
 
 def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gumbelkit import _core
+from gumbelkit import _core, _estimators
 from gumbelkit._checks import (
     check_array_argument,
     check_bool,
@@ -22,6 +22,7 @@ from gumbelkit.backends import (
     backend_for_rng,
     get_backend,
 )
+from gumbelkit.estimators import Estimator, GumbelRao
 
 Array = Any
 Namespace = Any
@@ -84,8 +85,10 @@ def gumbel(
     ----------
     shape : int or tuple of int
         Shape of the result.
-    loc, scale : float, optional
-        Location and (positive) scale; the standard Gumbel has 0 and 1.
+    loc : float, optional
+        Location, finite; the standard Gumbel has 0.
+    scale : float, optional
+        Scale, positive and finite; the standard Gumbel has 1.
     dtype : dtype, optional
         A real floating dtype of the namespace; default its default floating dtype. Noise is
         computed in float32 (float64 for float64) and cast, so float16 and bfloat16 noise keeps
@@ -170,6 +173,8 @@ class _Prepared:
         self.logits = logits
         self.rng = rng
         self.noise = noise
+        # The random source advanced past the sample's noise, for further draws.
+        self.source: Any = None
         # The class axis of the output, counted from the end: sample_shape does not move it.
         self.out_axis = self.axis - logits.ndim
 
@@ -182,8 +187,9 @@ class _Prepared:
         xp = self.xp
         logits = xp.astype(self.logits, self.compute_dtype, copy=False)
         if self.noise is None:
-            noise = _draw_gumbel(
-                self.adapter, xp, self.rng, self.out_shape, self.compute_dtype, self.device
+            noise, self.source = draw_gumbel_from(
+                self.adapter, xp, self.adapter.make_rng(self.rng, self.device), self.out_shape,
+                self.compute_dtype, self.device,
             )
             # The noise buffer is ours and has the output's shape: add the logits into it.
             perturb_ = getattr(self.adapter, "perturb_", None)
@@ -246,7 +252,7 @@ def gumbel_softmax(
     rng: object = None,
     noise: Array | None = None,
     sample_shape: int | tuple[int, ...] = (),
-    estimator: str = "st",
+    estimator: Estimator = "st",
     validate: bool = False,
 ) -> Array:
     """Draw a relaxed one-hot sample ``softmax((logits + G) / tau)`` (Gumbel-Softmax, Concrete).
@@ -265,17 +271,23 @@ def gumbel_softmax(
     axis : int, optional
         The class axis of ``logits``.
     rng : None, int, or a native generator or key, optional
-        The random source; exclusive with ``noise``.
+        The random source; exclusive with ``noise``, except for Gumbel-Rao, whose conditional
+        noise it draws when ``noise`` is given.
     noise : array, optional
         Precomputed standard Gumbel noise that broadcasts to the output shape, for common
         random numbers and reproducible comparisons; exclusive with ``rng``.
     sample_shape : int or tuple of int, optional
         Independent samples per logits row; the output shape is ``sample_shape + logits.shape``.
-    estimator : {"st"}, optional
-        The gradient estimator of the hard sample: "st" is straight-through Gumbel-Softmax.
+    estimator : str, GumbelRao or Gapped, optional
+        The gradient estimator of the hard sample (docs/estimators.md): "st" (straight-through
+        Gumbel-Softmax), "st-probs", "reinmax", "gumbel-rao" (``GumbelRao(10)``), "gapped"
+        (``Gapped(1.0)``), "gapped-p" (``Gapped("p")``), or a ``GumbelRao`` or ``Gapped`` of
+        ``gumbelkit.estimators``. The forward value is the same exact one-hot for all of them;
+        without autodiff (NumPy, CuPy, Dask, array-api-strict) they are all the plain one-hot.
+        Only "st" goes with ``hard=False``. ReinMax warns for a float ``tau`` below 1.
     validate : bool, optional
-        Read the data (a device sync; eager only) and raise ``ValueError`` for a row with a NaN
-        or no finite logit, or a temperature that is not positive and finite.
+        Read the data (a device sync; eager only) and raise ``ValueError`` for a row with a
+        NaN, a ``+inf`` or no finite logit, or a temperature that is not positive and finite.
 
     Returns
     -------
@@ -292,21 +304,28 @@ def gumbel_softmax(
     True
 
     """
-    prepared = _Prepared(logits, axis, rng, noise, sample_shape, validate)
     hard = check_bool(hard, "hard")
-    check_estimator(estimator)
+    estimator = check_estimator(estimator, hard=hard, tau=tau)
+    # Gumbel-Rao draws noise conditioned on the sample; with precomputed noise, from rng.
+    conditional_rng = rng if noise is not None and isinstance(estimator, GumbelRao) else None
+    prepared = _Prepared(logits, axis, rng if conditional_rng is None else None, noise,
+                         sample_shape, validate)
+    if conditional_rng is not None:
+        prepared.rng = conditional_rng
     # NumPy warns about the deliberate infinities of a tiny tau or an invalid row, and about
     # a huge tau array overflowing its cast before it is clamped.
     errstate = getattr(prepared.adapter, "errstate", None)
     if errstate is None:
-        out = _relaxed_sample(prepared, tau, hard)
+        out = _relaxed_sample(prepared, tau, hard, estimator)
     else:
         with errstate():
-            out = _relaxed_sample(prepared, tau, hard)
+            out = _relaxed_sample(prepared, tau, hard, estimator)
     return prepared.xp.astype(out, logits.dtype, copy=False)
 
 
-def _relaxed_sample(prepared: _Prepared, tau: float | Array, hard: bool) -> Array:
+def _relaxed_sample(
+    prepared: _Prepared, tau: float | Array, hard: bool, estimator: Estimator = "st"
+) -> Array:
     """Return the soft or straight-through hard sample, in the compute dtype."""
     xp, adapter, out_axis = prepared.xp, prepared.adapter, prepared.out_axis
     tau, tau_ok = prepared.row_temperature(tau)
@@ -323,7 +342,7 @@ def _relaxed_sample(prepared: _Prepared, tau: float | Array, hard: bool) -> Arra
         index, prepared.num_classes, z.ndim + out_axis, z.dtype, xp, device=prepared.device
     )
     if adapter.supports_autodiff:
-        soft = _core.tempered_softmax(z, tau, out_axis, xp=xp, stop_gradient=adapter.stop_gradient)
+        soft = _estimators.surrogate(prepared, estimator, z, one_hot, tau)
         return _core.straight_through(one_hot, soft, adapter.stop_gradient)
     # Without autodiff the straight-through bracket is 0 and would only mark invalid rows.
     valid = prepared.row_is_valid(z)
@@ -359,8 +378,8 @@ def gumbel_max(
     keepdims : bool, optional
         Keep the class axis with size 1.
     validate : bool, optional
-        Read the data (a device sync; eager only) and raise ``ValueError`` for a row with a NaN
-        or no finite logit.
+        Read the data (a device sync; eager only) and raise ``ValueError`` for a row with a
+        NaN, a ``+inf`` or no finite logit.
 
     Returns
     -------

@@ -1,0 +1,224 @@
+"""conditional_gumbel: shapes, dtypes, the exact argmax, masks, errors, seeds, jit and vmap.
+
+The law itself (the PIT of the losers and the Gumbel law of the maximum, MATH.md section 7) is
+tested in conformance/test_conditional_gumbel.py. Here the reference is the conditioning event
+itself, ``argmax(logits + G) == index``, evaluated in NumPy in the compute dtype.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from helpers import assert_same_namespace_device, make, to_numpy
+
+import gumbelkit as gk
+
+LOGITS = np.log(np.array([[0.5, 0.3, 0.15, 0.05], [0.1, 0.2, 0.3, 0.4]]))
+MASKED = np.array([[0.0, -np.inf, 1.0, -2.0], [-np.inf, 0.5, 0.5, -np.inf]])
+# Eager JAX compiles every primitive once per shape and dtype, so the tests share one shape.
+SAMPLES = 2000
+
+
+def indices(xp, values):
+    """An integer index array of the backend ``xp`` (int64, or JAX's default int)."""
+    values = np.asarray(values, dtype=np.int64)
+    if xp.__name__ == "dask.array":
+        return xp.from_array(values, chunks=-1)
+    return xp.asarray(values)
+
+
+def computed(x):
+    """Read ``x`` back, ignoring the NumPy warnings a lazy Dask graph raises when it computes
+    the deliberate infinities of masked classes and invalid rows (gumbelkit's errstate has
+    been left by then)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=RuntimeWarning, module="dask")
+        return to_numpy(x)
+
+
+def argmax_in(dtype: str, logits: np.ndarray, noise: np.ndarray, axis: int = -1) -> np.ndarray:
+    """The argmax of ``logits + noise`` with both in ``dtype`` (the compute dtype), in NumPy."""
+    with np.errstate(invalid="ignore"):
+        return np.argmax(logits.astype(dtype) + noise.astype(dtype), axis=axis)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_shape_dtype_namespace_and_exact_argmax(xp, dtype):
+    logits = make(xp, LOGITS, dtype)
+    index = indices(xp, [3, 0])  # the least likely class of each row
+    g = gk.conditional_gumbel(logits, index, rng=0, sample_shape=(SAMPLES,))
+    assert tuple(g.shape) == (SAMPLES, 2, 4)
+    assert g.dtype == logits.dtype
+    assert_same_namespace_device(g, logits)
+    noise = computed(g)
+    assert np.all(np.isfinite(noise))
+    chosen = argmax_in(dtype, to_numpy(logits), noise)
+    np.testing.assert_array_equal(chosen, np.broadcast_to([3, 0], (SAMPLES, 2)))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_logits_get_noise_of_their_dtype(xp, dtype):
+    logits = make(xp, LOGITS, dtype)
+    g = gk.conditional_gumbel(logits, indices(xp, [1, 2]), rng=1, sample_shape=(SAMPLES,))
+    assert g.dtype == logits.dtype
+    assert np.all(np.isfinite(computed(g)))
+
+
+def test_axis_int_index_and_per_sample_index(xp):
+    # Classes along axis 0; one int for every row, then one index per sample and row.
+    logits = make(xp, LOGITS.T)
+    g = computed(gk.conditional_gumbel(logits, 1, axis=0, rng=2, sample_shape=(SAMPLES,)))
+    assert g.shape == (SAMPLES, 4, 2)
+    np.testing.assert_array_equal(argmax_in("float64", LOGITS.T, g, axis=1), 1)
+    per_sample = np.random.default_rng(3).integers(0, 4, size=(SAMPLES, 2))
+    g = computed(gk.conditional_gumbel(make(xp, LOGITS), indices(xp, per_sample), rng=4,
+                                       sample_shape=SAMPLES))
+    np.testing.assert_array_equal(argmax_in("float64", LOGITS, g), per_sample)
+
+
+def test_masked_classes_get_finite_noise_and_stay_minus_infinity(xp):
+    index = [2, 1]
+    g = computed(gk.conditional_gumbel(make(xp, MASKED), indices(xp, index), rng=5,
+                                       sample_shape=(SAMPLES,)))
+    assert np.all(np.isfinite(g))
+    with np.errstate(invalid="ignore"):
+        perturbed = MASKED + g
+    assert np.all(perturbed[:, np.isinf(MASKED)] == -np.inf)
+    np.testing.assert_array_equal(np.argmax(perturbed, axis=-1),
+                                  np.broadcast_to(index, (SAMPLES, 2)))
+
+
+def test_argmax_is_exact_where_rounding_would_break_it(xp):
+    # Near 1e5, float32 rounds theta + G to multiples of 2**-7, so about one loser in a hundred
+    # lies within rounding of the winner. Without the move below the winner some of these rows
+    # would tie (index 3 is last: a tie goes to a lower index) or reverse.
+    base = 1e5 + np.array([[0.0, 0.0, 0.0, 0.0], [0.0, 3.0, 0.5, 0.25]])
+    logits = make(xp, base, "float32")
+    g = computed(gk.conditional_gumbel(logits, indices(xp, [3, 0]), rng=6,
+                                       sample_shape=SAMPLES))
+    perturbed = to_numpy(logits) + g  # float32, as the compute dtype rounds it
+    np.testing.assert_array_equal(np.argmax(perturbed, axis=-1),
+                                  np.broadcast_to([3, 0], (SAMPLES, 2)))
+    # The case is adversarial: many losers end one float32 step below their winner.
+    winner = np.take_along_axis(perturbed, np.array([[3], [0]])[None], axis=-1)
+    step = np.spacing(np.float32(1e5))
+    assert np.sum(winner - perturbed == step) >= 10
+
+
+@pytest.mark.parametrize("bad_row", [[0.0, np.nan, 1.0, 2.0], [-np.inf] * 4,
+                                     [0.0, np.inf, 1.0, 2.0]], ids=["nan", "no-finite", "inf"])
+def test_invalid_rows_are_nan_and_valid_rows_finite(xp, bad_row):
+    logits = np.array([[0.0, 1.0, -np.inf, 0.5], bad_row])
+    g = computed(gk.conditional_gumbel(make(xp, logits), indices(xp, [1, 0]), rng=7,
+                                       sample_shape=SAMPLES))
+    assert np.all(np.isfinite(g[:, 0]))
+    assert np.all(np.isnan(g[:, 1]))
+
+
+@pytest.mark.parametrize("index", [4, -1, 1], ids=["above", "negative", "masked"])
+def test_bad_index_raises_where_readable_and_gives_nan_rows_elsewhere(xp, index):
+    logits = make(xp, MASKED)  # class 1 of row 0 is masked
+    bad = indices(xp, [index, 1])
+    if xp.__name__ == "dask.array":
+        # Reading a Dask array computes its graph: the row is NaN instead.
+        g = computed(gk.conditional_gumbel(logits, bad, rng=0, sample_shape=SAMPLES))
+        assert np.all(np.isnan(g[:, 0]))
+        assert np.all(np.isfinite(g[:, 1]))
+    else:
+        with pytest.raises(ValueError, match="index must name an unmasked class"):
+            gk.conditional_gumbel(logits, bad, rng=0)
+
+
+@pytest.mark.parametrize(
+    ("build", "error", "match"),
+    [
+        (lambda xp: make(xp, [0.0, 1.0]), TypeError, "index must have an integer dtype"),
+        (lambda xp: make(xp, [True, False], "bool"), TypeError,
+         "index must have an integer dtype"),
+        (lambda xp: indices(xp, [0, 1, 2]), ValueError,
+         r"index of shape \(3,\) does not broadcast"),
+        (lambda xp: [0, 1], TypeError, "index must be an int or an integer array"),
+        (lambda xp: True, TypeError, "index must be an int or an integer array"),
+    ],
+    ids=["float", "bool", "shape", "list", "python-bool"],
+)
+def test_bad_index_type_or_shape_names_index(xp, build, error, match):
+    with pytest.raises(error, match=match):
+        gk.conditional_gumbel(make(xp, LOGITS), build(xp), rng=0)
+
+
+def test_bad_arguments_name_themselves(xp):
+    logits = make(xp, LOGITS)
+    with pytest.raises(TypeError, match="logits"):
+        gk.conditional_gumbel([[0.0, 1.0]], 0, rng=0)
+    with pytest.raises(ValueError, match="axis"):
+        gk.conditional_gumbel(logits, 0, axis=2, rng=0)
+    with pytest.raises(ValueError, match="sample_shape"):
+        gk.conditional_gumbel(logits, 0, sample_shape=(-1,), rng=0)
+    with pytest.raises(TypeError, match="rng"):
+        gk.conditional_gumbel(logits, 0, rng="seed")
+
+
+def test_same_seed_same_noise(xp):
+    logits = make(xp, LOGITS)
+    index = indices(xp, [0, 2])
+    first = computed(gk.conditional_gumbel(logits, index, rng=11, sample_shape=SAMPLES))
+    again = computed(gk.conditional_gumbel(logits, index, rng=11, sample_shape=SAMPLES))
+    other = computed(gk.conditional_gumbel(logits, index, rng=12, sample_shape=SAMPLES))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_noise_carries_no_gradient():
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    logits = torch.tensor(LOGITS, requires_grad=True)
+    g = gk.conditional_gumbel(logits, torch.tensor([0, 1]), rng=0)
+    assert not g.requires_grad
+
+
+class TestJax:
+    @pytest.fixture(autouse=True)
+    def _jax(self):
+        jax = pytest.importorskip("jax", reason="JAX is not installed")
+        jax.config.update("jax_enable_x64", True)
+        self.jax = jax
+        self.jnp = jax.numpy
+
+    def test_jit_equals_eager_and_bad_index_gives_nan_under_jit(self):
+        jax, jnp = self.jax, self.jnp
+        logits = jnp.asarray(MASKED)
+        key = jax.random.key(0)
+
+        def draw(lg, index, k):
+            return gk.conditional_gumbel(lg, index, rng=k, sample_shape=(SAMPLES,))
+
+        index = jnp.asarray([2, 1])
+        eager = np.asarray(draw(logits, index, key))
+        jitted = np.asarray(jax.jit(draw)(logits, index, key))
+        np.testing.assert_array_equal(jitted, eager)
+        np.testing.assert_array_equal(argmax_in("float64", MASKED, jitted),
+                                      np.broadcast_to([2, 1], (SAMPLES, 2)))
+        # Under a trace the index cannot be read: a masked index gives a NaN row.
+        bad = np.asarray(jax.jit(draw)(logits, jnp.asarray([1, 1]), key))
+        assert np.all(np.isnan(bad[:, 0]))
+        assert np.all(np.isfinite(bad[:, 1]))
+
+    def test_vmap_over_keys_and_indices(self):
+        jax, jnp = self.jax, self.jnp
+        logits = jnp.asarray(LOGITS[0])
+        keys = jax.random.split(jax.random.key(1), 6)
+        index = jnp.asarray([0, 1, 2, 3, 1, 3])
+
+        @jax.jit
+        def draws(keys, index):
+            mapped = jax.vmap(lambda k, i: gk.conditional_gumbel(logits, i, rng=k))(keys, index)
+            return mapped, gk.conditional_gumbel(logits, index[0], rng=keys[0])
+
+        g, first = draws(keys, index)
+        assert g.shape == (6, 4)
+        np.testing.assert_array_equal(argmax_in("float64", LOGITS[0], np.asarray(g)),
+                                      np.asarray(index))
+        # Each key gives its own draw: row 0 is the call with keys[0] alone.
+        np.testing.assert_array_equal(np.asarray(g[0]), np.asarray(first))
