@@ -1,4 +1,15 @@
-"""The Dask adapter: lazy ``dask.array.random.Generator`` uniforms, no autodiff."""
+"""The Dask adapter: lazy ``dask.array.random.Generator`` uniforms, chunked like the output.
+
+Each block of noise comes from its own stream: ``dask.array.random.Generator`` spawns one
+``numpy.random.SeedSequence`` child per block, in C order of the block index, when the graph is
+built. The values therefore depend on the seed, the shape and the chunks, never on the scheduler
+or on which worker computes a block. Nothing here computes: every result is a lazy Dask array.
+
+The adapter interface passes no chunks to ``uniform``, so :func:`device` returns the logits'
+device string with the logits' chunks attached (:class:`ChunkedDevice`), and :func:`uniform`
+chunks the noise like the output: the sample dimensions first, then the logits' chunks. The
+noise then lines up block for block with the logits, and adding them rechunks nothing.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +19,7 @@ import array_api_compat
 import array_api_compat.dask.array as xp_dask
 import dask.array as da
 import numpy as np
+from dask.array.core import normalize_chunks
 
 from gumbelkit.backends._common import check_seed, is_seed, rng_type_error
 
@@ -18,6 +30,49 @@ _ACCEPTED_RNG = (
     "None, an int seed, a dask.array.random.Generator, or a numpy.random.Generator, "
     "BitGenerator or SeedSequence"
 )
+
+SAMPLE_BLOCK_BYTES = 128 * 2**20
+"""The sample dimensions are split so that a block of noise holds at most this many bytes (or one
+sample per block where a logits block is larger). A fixed size, not Dask's configurable
+``array.chunk-size``, so a seed gives the same values whatever the configuration."""
+
+Chunks = tuple[tuple[int, ...], ...]
+
+
+class ChunkedDevice(str):
+    """The device of a Dask array, ``"cpu"``, carrying the chunks of that array.
+
+    It is the plain device string for everything else (equal, same hash, same text), so the
+    namespace's ``asarray(..., device=...)`` and ``arange(..., device=...)`` accept it where
+    gumbelkit passes the logits' device on; only :func:`uniform` reads :attr:`chunks`.
+
+    Parameters
+    ----------
+    device : str
+        The device string, ``"cpu"`` for NumPy-backed Dask arrays.
+    chunks : tuple of tuple of int
+        The chunks of the array.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> placed = device(da.zeros((4, 6), chunks=(2, 3)))
+    >>> placed == "cpu", placed.chunks
+    (True, ((2, 2), (3, 3)))
+
+    """
+
+    chunks: Chunks
+
+    def __new__(cls, device: str, chunks: Chunks) -> ChunkedDevice:
+        """Return ``device`` with ``chunks`` attached."""
+        placed = super().__new__(cls, device)
+        placed.chunks = chunks
+        return placed
+
+    def __getnewargs__(self) -> tuple[str, Chunks]:  # type: ignore[override]
+        """Return the arguments that rebuild this device when unpickled or copied."""
+        return str(self), self.chunks
 
 
 def matches(x: object) -> bool:
@@ -30,6 +85,14 @@ def namespace(x: Any) -> Any:
     return xp_dask
 
 
+def device(x: Any) -> Any:
+    """Return the device of ``x``; a NumPy-backed array's ``"cpu"`` carries its chunks."""
+    placed = array_api_compat.device(x)
+    if isinstance(placed, str):
+        return ChunkedDevice(placed, tuple(x.chunks))
+    return placed
+
+
 def owns_rng(rng: object) -> bool:
     """Return whether ``rng`` is a ``dask.array.random.Generator``."""
     return isinstance(rng, da.random.Generator)
@@ -38,8 +101,9 @@ def owns_rng(rng: object) -> bool:
 def make_rng(rng: object, device: Any) -> da.random.Generator:
     """Return a ``dask.array.random.Generator``; ``None`` draws fresh OS entropy.
 
-    The generator derives one independent stream per chunk, so a seed gives the same array
-    whatever scheduler computes it.
+    The generator spawns one independent stream per block of each draw, so a seed gives the
+    same array whatever scheduler computes it. A NumPy ``Generator`` lends its bit generator's
+    seed sequence, whose spawn counter advances with each draw (its state does not).
     """
     if isinstance(rng, da.random.Generator):
         return rng
@@ -52,11 +116,36 @@ def make_rng(rng: object, device: Any) -> da.random.Generator:
     raise rng_type_error(name, _ACCEPTED_RNG, rng)
 
 
+def _noise_chunks(shape: tuple[int, ...], dtype: Any, device: Any) -> Chunks | str:
+    """Return the chunks of a draw of ``shape``: Dask's ``"auto"``, or the output's chunks.
+
+    Where ``device`` carries the chunks of logits whose shape ends ``shape``, the trailing
+    dimensions take those chunks and the leading (sample) dimensions are split into blocks of at
+    most :data:`SAMPLE_BLOCK_BYTES`.
+    """
+    chunks = getattr(device, "chunks", None)
+    if chunks is None:
+        return "auto"
+    lead = len(shape) - len(chunks)
+    if lead < 0 or tuple(sum(c) for c in chunks) != shape[lead:]:
+        return "auto"  # a draw of another shape than the output
+    if lead == 0:
+        return chunks
+    return tuple(
+        normalize_chunks(("auto",) * lead + chunks, shape, limit=SAMPLE_BLOCK_BYTES, dtype=dtype)
+    )
+
+
 def uniform(
     rng: da.random.Generator, shape: tuple[int, ...], dtype: Any, device: Any
 ) -> tuple[Any, da.random.Generator]:
-    """Draw lazy uniforms in ``[tiny, 1)``: NumPy's ``Generator.random`` per chunk."""
-    u = rng.random(shape, dtype=dtype)
+    """Draw lazy uniforms in ``[tiny, 1)``: NumPy's ``Generator.random`` per block.
+
+    Block ``b`` (the flat C-order index over the blocks of the draw) draws from a ``PCG64``
+    seeded with the ``b``-th of ``n_blocks`` children spawned from the generator's seed
+    sequence; the chunks are those of :func:`_noise_chunks`.
+    """
+    u = rng.random(shape, dtype=dtype, chunks=_noise_chunks(shape, dtype, device))
     return da.maximum(u, np.finfo(dtype).smallest_normal), rng
 
 

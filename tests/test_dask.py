@@ -1,0 +1,365 @@
+"""Dask arrays: lazy samplers, noise chunked like the output, one random stream per block.
+
+What is promised (docs/backends.md): nothing computes until the caller computes; the noise has
+the output's chunks (the sample dimensions, then the logits' chunks), so no array is rechunked
+for it; block ``b`` of the noise (C order over the blocks) draws from a ``PCG64`` seeded with
+child ``b`` of ``numpy.random.SeedSequence(seed).spawn(n_blocks)``. A seed therefore gives the
+same values for the same output shape and chunks, whatever the scheduler, the number of
+workers, or how the logits came by their chunks; another chunking draws another sample with the
+same law. The laws themselves are tested on a ``dask.distributed`` cluster of two worker
+processes started on loopback, with the statistics and designs of the conformance suite.
+
+Expected values come from NumPy: the per-block streams drawn with NumPy's own ``PCG64`` and
+``SeedSequence``, and float64 softmax / argmax / stable argsort of the perturbed logits.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import np_softmax
+
+import gumbelkit as gk
+
+dask = pytest.importorskip("dask")
+da = pytest.importorskip("dask.array")
+dask_adapter = pytest.importorskip("gumbelkit.backends.dask")
+
+# The conformance statistics live in the repository's conformance package.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from conformance import designs, stats  # noqa: E402
+
+DISTRIBUTED_MISSING = (
+    None if importlib.util.find_spec("distributed") else
+    "dask.distributed is not installed (pip install 'gumbelkit[dask]')"
+)
+needs_distributed = pytest.mark.skipif(
+    DISTRIBUTED_MISSING is not None, reason=str(DISTRIBUTED_MISSING)
+)
+
+SEED = 20_240_917
+ROWS, CLASSES = 1000, 40
+# Chunked along rows, along the class axis, and along both.
+LAYOUTS = {
+    "rows": (250, CLASSES),
+    "classes": (ROWS, 10),
+    "both": (250, 10),
+}
+
+
+def _logits(chunks=(250, 10), dtype=np.float32, seed=0):
+    values = np.random.default_rng(seed).normal(size=(ROWS, CLASSES)).astype(dtype)
+    return values, da.from_array(values, chunks=chunks)
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("gumbelkit computed a Dask graph")
+
+
+def _rechunk_layers(x):
+    return [name for name in x.dask.layers if name.startswith("rechunk")]
+
+
+def _numpy_block_uniforms(seed, chunks, dtype):
+    """The promised noise uniforms, drawn with NumPy: block b from child b of the seed."""
+    grid = list(itertools.product(*(range(len(c)) for c in chunks)))
+    children = np.random.SeedSequence(seed).spawn(len(grid))
+    starts = [np.cumsum((0, *c)) for c in chunks]
+    u = np.empty(tuple(sum(c) for c in chunks), dtype=dtype)
+    for child, block in zip(children, grid, strict=True):
+        where = tuple(slice(starts[d][i], starts[d][i + 1]) for d, i in enumerate(block))
+        size = tuple(chunks[d][i] for d, i in enumerate(block))
+        u[where] = np.random.Generator(np.random.PCG64(child)).random(size, dtype=dtype)
+    return np.maximum(u, np.finfo(dtype).smallest_normal)
+
+
+def _numpy_gumbel32(u):
+    """Gumbel noise from float32 uniforms in float32, as NumPy computes -log(-log(u))."""
+    return -np.log(-np.log(u))
+
+
+SAMPLERS = {
+    "soft": lambda x, **kw: gk.gumbel_softmax(x, tau=0.5, **kw),
+    "hard": lambda x, **kw: gk.gumbel_softmax(x, hard=True, **kw),
+    "max": lambda x, **kw: gk.gumbel_max(x, **kw),
+    "top_k": lambda x, **kw: gk.gumbel_top_k(x, 3, **kw),
+}
+
+
+# --- laziness ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_samplers_compute_nothing(sampler):
+    _, logits = _logits()
+    tau = da.from_array(np.linspace(0.5, 2.0, ROWS), chunks=250)
+    with dask.config.set(scheduler=_refuse):
+        outputs = [
+            SAMPLERS[sampler](logits, rng=SEED),
+            SAMPLERS[sampler](logits, rng=SEED, sample_shape=(2, 3)),
+            gk.gumbel_softmax(logits, tau=tau, rng=SEED),
+            gk.gumbel_softmax(logits, tau=tau, hard=True, rng=SEED),
+            gk.gumbel(5, xp=da, rng=SEED),
+        ]
+        assert all(isinstance(out, da.Array) for out in outputs)
+        # The refusing scheduler is the one in force: computing does reach it.
+        with pytest.raises(AssertionError, match="computed"):
+            outputs[0].compute()
+
+
+# --- chunks -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("sample_shape", [(), (3,)], ids=["no-samples", "samples"])
+def test_output_has_the_logits_chunks_and_nothing_is_rechunked(layout, sample_shape):
+    _, logits = _logits(LAYOUTS[layout])
+    sample_chunks = tuple((n,) for n in sample_shape)
+    soft = gk.gumbel_softmax(logits, rng=SEED, sample_shape=sample_shape)
+    hard = gk.gumbel_softmax(logits, hard=True, rng=SEED, sample_shape=sample_shape)
+    index = gk.gumbel_max(logits, rng=SEED, sample_shape=sample_shape)
+    assert soft.chunks == sample_chunks + logits.chunks
+    assert index.chunks == sample_chunks + logits.chunks[:1]
+    # The one-hot of a hard sample is built from the class indices (arange), whose chunks
+    # along the class axis are Dask's own; the rows keep theirs.
+    assert hard.chunks[:-1] == sample_chunks + logits.chunks[:1]
+    for out in (soft, hard, index):
+        assert _rechunk_layers(out) == [], f"rechunked: {_rechunk_layers(out)}"
+
+
+def test_top_k_rechunks_nothing_when_the_class_axis_is_one_chunk():
+    # A sort needs whole rows: array-api-compat's Dask argsort merges a chunked class axis.
+    _, logits = _logits(LAYOUTS["rows"])
+    top = gk.gumbel_top_k(logits, 3, rng=SEED, sample_shape=2)
+    assert top.chunks == ((2,), logits.chunks[0], (3,))
+    assert _rechunk_layers(top) == []
+
+
+def test_sample_dimensions_split_into_bounded_blocks(monkeypatch):
+    # Three logits blocks' worth of noise per block: the sample axis splits into chunks of 3.
+    _, logits = _logits((250, 10))
+    block_bytes = 250 * 10 * 4
+    monkeypatch.setattr(dask_adapter, "SAMPLE_BLOCK_BYTES", 3 * block_bytes)
+    out = gk.gumbel_softmax(logits, rng=SEED, sample_shape=7)
+    assert out.chunks[1:] == logits.chunks
+    assert max(out.chunks[0]) * block_bytes <= 3 * block_bytes
+    assert len(out.chunks[0]) >= 3
+    assert _rechunk_layers(out) == []
+
+
+# --- values: the promised streams, and the mathematics on them --------------------------------
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_values_are_numpy_block_streams_of_seed_and_block_index(layout, monkeypatch):
+    values, logits = _logits(LAYOUTS[layout])
+    # Small sample blocks, so that the sample axis has several blocks too.
+    monkeypatch.setattr(dask_adapter, "SAMPLE_BLOCK_BYTES", 2 * 250 * 10 * 4)
+    soft = gk.gumbel_softmax(logits, tau=0.5, rng=SEED, sample_shape=3)
+    u = _numpy_block_uniforms(SEED, soft.chunks, np.float32)
+    z = values + _numpy_gumbel32(u)  # float32, the compute dtype of float32 logits
+    np.testing.assert_allclose(soft.compute(), np_softmax(z.astype(np.float64) / 0.5),
+                               rtol=2e-5, atol=1e-7)
+    # The indices' noise has the soft sample's chunks: the same streams, the same z.
+    index = gk.gumbel_max(logits, rng=SEED, sample_shape=3)
+    np.testing.assert_array_equal(index.compute(), np.argmax(z, axis=-1))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_injected_noise_gives_numpy_values(layout):
+    values, _ = _logits(LAYOUTS[layout], dtype=np.float64)
+    values[3, 25:] = -np.inf  # masked classes in the last chunks of the class axis
+    values[5] = np.nan  # an invalid row
+    g = np.random.default_rng(1).gumbel(size=(2, ROWS, CLASSES))
+    # Ties across class chunks: classes 7 and 33 share row 7's maximum; the first one wins.
+    g[:, 7] = 0.0
+    values[7] = 0.0
+    values[7, [7, 33]] = 5.0
+    logits = da.from_array(values, chunks=LAYOUTS[layout])
+    noise = da.from_array(g, chunks=(1, *LAYOUTS[layout]))
+    z = values + g
+    with np.errstate(invalid="ignore"):
+        expected_soft = np_softmax(z / 0.5)
+        expected_index = np.where(np.isnan(z).any(-1), CLASSES, np.argmax(z, axis=-1))
+    expected_top = np.argsort(-z, axis=-1, kind="stable")[..., :3]
+    expected_top[:, 5] = CLASSES
+
+    soft = gk.gumbel_softmax(logits, tau=0.5, noise=noise, sample_shape=2).compute()
+    np.testing.assert_allclose(soft, expected_soft, rtol=1e-12, atol=0)
+    assert np.all(soft[:, 3, 25:] == 0.0)
+    index = gk.gumbel_max(logits, noise=noise, sample_shape=2).compute()
+    np.testing.assert_array_equal(index, expected_index)
+    assert np.all(index[:, 7] == 7)
+    hard = gk.gumbel_softmax(logits, hard=True, noise=noise, sample_shape=2).compute()
+    valid = np.arange(ROWS) != 5
+    np.testing.assert_array_equal(
+        hard[:, valid], np.eye(CLASSES)[expected_index[:, valid]]
+    )
+    assert np.all(np.isnan(hard[:, 5]))
+    top = gk.gumbel_top_k(logits, 3, noise=noise, sample_shape=2).compute()
+    np.testing.assert_array_equal(top, expected_top)
+    assert top[0, 7, 0] == 7
+    assert top[0, 7, 1] == 33
+
+
+# --- reproducibility and independence ---------------------------------------------------------
+
+
+def _all_samples(logits, rng):
+    return [SAMPLERS[name](logits, rng=rng, sample_shape=2) for name in SAMPLERS]
+
+
+def test_same_seed_same_values_under_synchronous_and_threaded_schedulers():
+    _, logits = _logits()
+    synchronous = dask.compute(*_all_samples(logits, SEED), scheduler="synchronous")
+    threaded = dask.compute(*_all_samples(logits, SEED), scheduler="threads", num_workers=2)
+    for a, b in zip(synchronous, threaded, strict=True):
+        np.testing.assert_array_equal(a, b)
+    other = dask.compute(*_all_samples(logits, SEED + 1), scheduler="synchronous")
+    assert not np.array_equal(synchronous[0], other[0])
+
+
+def test_same_chunks_same_values_however_the_logits_got_them():
+    values, logits = _logits((250, 10))
+    rechunked = da.from_array(values, chunks=(100, CLASSES)).rechunk((250, 10))
+    assert rechunked.chunks == logits.chunks
+    for name, sample in SAMPLERS.items():
+        a, b = dask.compute(sample(logits, rng=SEED), sample(rechunked, rng=SEED))
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    # Another chunking is another sample (of the same law): values are not promised equal.
+    other = da.from_array(values, chunks=(500, 20))
+    a, b = dask.compute(gk.gumbel_max(logits, rng=SEED), gk.gumbel_max(other, rng=SEED))
+    assert not np.array_equal(a, b)
+
+
+def test_a_generator_advances_between_draws():
+    _, logits = _logits()
+    for rng in (da.random.default_rng(SEED), np.random.default_rng(SEED)):
+        first, second = dask.compute(gk.gumbel_max(logits, rng=rng), gk.gumbel_max(logits, rng=rng))
+        assert not np.array_equal(first, second)
+
+
+def test_blocks_are_not_copies_of_each_other():
+    # Equal logits in every row: equal blocks of output would mean a shared stream. In float64
+    # a value recurs in another block by chance with probability about 1e-13.
+    logits = da.zeros((ROWS, CLASSES), chunks=(250, 10), dtype=np.float64)
+    soft = gk.gumbel_softmax(logits, rng=SEED).compute()
+    blocks = [soft[r:r + 250, c:c + 10].ravel() for r in range(0, ROWS, 250)
+              for c in range(0, CLASSES, 10)]
+    for a, b in itertools.combinations(blocks, 2):
+        assert np.mean(a == b) < 0.01
+        # Not shifted copies either: no block's first values recur in another block.
+        assert not np.isin(a[:20], b).any()
+
+
+# --- a dask.distributed cluster: same values, and the laws of the conformance suite -----------
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    # Worker processes: the graph, its seeds included, travels to them pickled.
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None, worker_dashboard_address=None,
+    ) as cluster, Client(cluster, set_as_default=False) as connected:
+        yield connected
+
+
+@pytest.fixture
+def seed(request):
+    """The per-test seed of the conformance suite (SHA-256 of the test id; --seed if given)."""
+    fixed = request.config.getoption("--seed", default=None)
+    return int(fixed) if fixed is not None else stats.stable_seed(request.node.nodeid)
+
+
+@pytest.fixture
+def verdict(request, seed):
+    """Record and assert one statistical outcome, as the conformance suite's ``verdict``."""
+
+    def record(what, *, dtype, n, statistic, pvalue, method):
+        stats.check(stats.Outcome(
+            test=request.node.name, backend="dask.distributed", dtype=dtype, n=int(n),
+            statistic=float(statistic), pvalue=float(pvalue), method=method, seed=seed,
+        ), what)
+
+    return record
+
+
+@needs_distributed
+def test_cluster_gives_the_values_of_the_local_schedulers(client):
+    _, logits = _logits((250, 10))
+    outputs = _all_samples(logits, SEED)
+    on_cluster = dask.compute(*outputs, scheduler=client)
+    local = dask.compute(*outputs, scheduler="synchronous")
+    for a, b in zip(on_cluster, local, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def _rows(row, n, chunks, dtype):
+    """``n`` copies of one logits row as a lazy Dask array with ``chunks`` (no n x K copy)."""
+    row = da.from_array(np.asarray(row, dtype=dtype), chunks=(chunks[1],))
+    return da.broadcast_to(row, (n, row.shape[0]), chunks=chunks)
+
+
+@needs_distributed
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("sampler", ["max", "top_k first"])
+def test_frequencies_follow_softmax_on_the_cluster(client, sampler, dtype, seed, verdict):
+    # Ten classes, two masked, split into two class chunks; rows in four blocks.
+    logits, design = designs.GUMBEL_MAX_LAWS["k10-masked"]
+    n = design.n
+    x = _rows(logits, n, (-(-n // 4), 5), dtype)
+    draw = (gk.gumbel_max(x, rng=seed) if sampler == "max"
+            else gk.gumbel_top_k(x, 2, rng=seed)[:, 0])
+    counts = designs.category_counts(draw.compute(scheduler=client), len(logits))
+    p = designs.with_impossible_cell(designs.softmax64(logits))
+    statistic, pvalue, df = stats.chisquare_gof(counts, p)
+    verdict(f"{sampler} frequencies vs softmax on a cluster, class axis chunked", dtype=dtype,
+            n=n, statistic=statistic, pvalue=pvalue, method=f"chi-square, df {df}")
+
+
+@needs_distributed
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_binary_concrete_follows_its_cdf_on_the_cluster(client, dtype, seed, verdict):
+    # Two classes in two class chunks: the softmax reduces across chunks.
+    design = designs.BINARY_CONCRETE
+    n = design.n
+    log_alpha, tau = designs.CONCRETE_LOG_ALPHA, designs.CONCRETE_TAU
+    x = _rows([log_alpha, 0.0], n, (-(-n // 4), 1), dtype)
+    y = gk.gumbel_softmax(x, tau=tau, rng=seed).compute(scheduler=client)
+    with np.errstate(divide="ignore"):
+        logy = np.log(y.astype(np.float64))
+    pit = designs.concrete_pit(logy[:, 0] - logy[:, 1], log_alpha, tau)
+    statistic, pvalue = stats.ks_1samp(pit, designs.uniform_cdf)
+    verdict(f"binary Concrete (log alpha {log_alpha}, tau {tau}) on a cluster", dtype=dtype,
+            n=n, statistic=statistic, pvalue=pvalue, method="KS")
+
+
+@needs_distributed
+def test_neighbouring_blocks_are_independent_on_the_cluster(client, seed, verdict):
+    # Pairs (row j of block 2c, row j of block 2c + 1): a shared or overlapping stream makes
+    # the second draw repeat the first; the joint law must be pi x pi.
+    design = designs.INDEPENDENCE
+    block, pairs_per_block_pair = 16_900, 16_900
+    block_pairs = -(-design.n // pairs_per_block_pair)
+    n = block_pairs * pairs_per_block_pair
+    pi = designs.softmax64(designs.INDEPENDENCE_LOGITS)
+    k = len(pi)
+    x = _rows(designs.INDEPENDENCE_LOGITS, 2 * n, (block, 2), "float32")
+    index = gk.gumbel_max(x, rng=seed).compute(scheduler=client).reshape(block_pairs, 2, block)
+    first, second = index[:, 0].ravel(), index[:, 1].ravel()
+    joint = np.where((first < k) & (second < k), first * k + second, k * k)
+    counts = designs.category_counts(joint, k * k)
+    statistic, pvalue, df = stats.chisquare_gof(counts, designs.with_impossible_cell(
+        np.outer(pi, pi)))
+    verdict("joint law of the same row of neighbouring blocks vs pi x pi", dtype="float32",
+            n=n, statistic=statistic, pvalue=pvalue, method=f"chi-square, df {df}")
