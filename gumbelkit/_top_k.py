@@ -1,0 +1,494 @@
+"""Sampling without replacement: Gumbel-top-k, the Plackett-Luce law, relaxed top-k (MATH.md 6).
+
+The k largest of ``logits + G``, in decreasing order, are an ordered sample without
+replacement from ``softmax(logits)`` (Kool et al., arXiv 1903.06059); their law is
+Plackett-Luce. The relaxed top-k of Xie & Ermon (arXiv 1901.10517) sums k tempered softmaxes,
+each one damping the items the previous ones chose.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from gumbelkit import _core
+from gumbelkit._checks import (
+    _type_name,
+    broadcast_shapes,
+    check_bool,
+    check_logits,
+    concrete_bool,
+)
+from gumbelkit._sampling import _compute_dtype, _device, _Prepared
+from gumbelkit.backends import Adapter, backend_for
+
+Array = Any
+Namespace = Any
+
+__all__ = ["gumbel_top_k", "plackett_luce_log_prob", "relaxed_top_k"]
+
+# The floor of ``1 - a`` in the relaxed top-k recursion: float32's smallest normal, as in
+# Xie & Ermon's reference code, in every compute dtype.
+_EPSILON = 2.0**-126
+
+
+def _check_k(k: object, num_classes: int) -> int:
+    """Return ``k`` if it is an int in ``[1, num_classes]``, else raise naming ``k``."""
+    if not isinstance(k, numbers.Integral) or isinstance(k, bool):
+        raise TypeError(f"k must be an int; got {_type_name(k)}")
+    if not 1 <= int(k) <= num_classes:
+        raise ValueError(f"k must be in [1, {num_classes}] for {num_classes} classes; got {k}")
+    return int(k)
+
+
+def _errstate(adapter: Adapter) -> AbstractContextManager[Any]:
+    """Return the adapter's silencer of floating-point warnings (NumPy's errstate), if any."""
+    errstate: Callable[[], AbstractContextManager[Any]] | None = getattr(
+        adapter, "errstate", None
+    )
+    return errstate() if errstate is not None else nullcontext()
+
+
+def _row_name(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Return the multi-index of the C-order ``flat`` index into ``shape``."""
+    row = []
+    for size in reversed(shape):
+        flat, position = divmod(flat, size)
+        row.append(position)
+    return tuple(reversed(row))
+
+
+def _finite_counts(prepared: _Prepared, index_dtype: Any) -> tuple[Array, Array]:
+    """Return, with the class axis kept, each row's number of finite logits and validity.
+
+    A row is valid where its maximum is finite: no NaN, no ``+inf``, at least one finite logit.
+    """
+    xp, logits, axis = prepared.xp, prepared.logits, prepared.axis
+    count = xp.sum(xp.astype(xp.isfinite(logits), index_dtype), axis=axis, keepdims=True)
+    valid = xp.isfinite(xp.max(logits, axis=axis, keepdims=True))
+    return count, valid
+
+
+def _check_enough_classes(prepared: _Prepared, k: int) -> None:
+    """Raise ``ValueError`` naming ``k`` for a valid row with fewer than ``k`` finite logits.
+
+    Only where reading the logits costs no device sync and no trace break, or where
+    ``validate=True`` asks for it; rows with a NaN, a ``+inf`` or no finite logit are invalid
+    data, governed by the invalid-row rule (and by ``validate``), not by this check.
+    """
+    xp = prepared.xp
+    if not (prepared.validate or prepared.adapter.is_host_readable(prepared.logits)):
+        return
+    count, valid = _finite_counts(prepared, xp.int32)
+    short = xp.logical_and(valid, count < k)
+    if not concrete_bool(xp.any(short), "k"):
+        return
+    flat = xp.reshape(xp.squeeze(short, axis=prepared.axis), (-1,))
+    first = int(xp.argmax(xp.astype(flat, xp.int8)))
+    shape = tuple(d for i, d in enumerate(prepared.logits.shape) if i != prepared.axis)
+    counts = xp.reshape(count, (-1,))
+    raise ValueError(
+        f"k = {k} exceeds the number of unmasked (finite) logits in logits row "
+        f"{_row_name(first, shape)} (index without axis {prepared.axis}), which has "
+        f"{int(counts[first])}; a sample without replacement cannot be longer than that"
+    )
+
+
+def _to_last(x: Array, axis: int, xp: Namespace) -> Array:
+    """Return ``x`` with ``axis`` moved to the end (``x`` itself where it is there already)."""
+    axis %= x.ndim
+    if axis == x.ndim - 1:
+        return x
+    # permute_dims, not moveaxis: torch.func.vmap has no batching rule for moveaxis.
+    return xp.permute_dims(x, (*(i for i in range(x.ndim) if i != axis), axis))
+
+
+def _from_last(x: Array, axis: int, xp: Namespace) -> Array:
+    """Return ``x`` with its last axis moved to position ``axis`` (the inverse of _to_last)."""
+    axis %= x.ndim
+    if axis == x.ndim - 1:
+        return x
+    order = list(range(x.ndim - 1))
+    order.insert(axis, x.ndim - 1)
+    return xp.permute_dims(x, tuple(order))
+
+
+def _leading(x: Array, k: int, axis: int) -> Array:
+    """Return the first ``k`` entries of ``x`` along the negative ``axis``."""
+    return x[(..., slice(0, k)) + (slice(None),) * (-axis - 1)]
+
+
+def _top_k_indices(adapter: Adapter, xp: Namespace, z: Array, k: int, axis: int) -> Array:
+    """Return the indices of the ``k`` largest ``z`` along the negative ``axis``, decreasing.
+
+    Ties go to the lower index. The array API has no top-k: a stable descending sort keeps
+    that rule. An adapter's ``top_k`` may do the same faster (JAX's ``lax.top_k``).
+    """
+    fast = getattr(adapter, "top_k", None)
+    if fast is not None:
+        return fast(z, k, axis)
+    return _leading(xp.argsort(z, axis=axis, descending=True, stable=True), k, axis)
+
+
+def _top_indices(prepared: _Prepared, z: Array, k: int) -> Array:
+    """Return the indices of the ``k`` largest ``z`` in decreasing order.
+
+    The invalid index ``K`` fills a row with a NaN, a ``+inf`` or no finite logit, and the
+    positions of a row that its finite logits cannot fill.
+    """
+    xp = prepared.xp
+    top = _top_k_indices(prepared.adapter, xp, z, k, prepared.out_axis)
+    count, valid = _finite_counts(prepared, top.dtype)
+    position_shape = [1] * prepared.logits.ndim
+    position_shape[prepared.axis] = k
+    positions = xp.reshape(
+        xp.arange(k, dtype=top.dtype, device=prepared.device), tuple(position_shape)
+    )
+    # Masked classes sort last, so position j holds a finite class exactly when j < count.
+    fillable = xp.logical_and(positions < count, valid)
+    invalid_index = xp.asarray(prepared.num_classes, dtype=top.dtype, device=prepared.device)
+    return xp.where(fillable, top, invalid_index)
+
+
+def gumbel_top_k(
+    logits: Array,
+    k: int,
+    *,
+    axis: int = -1,
+    rng: object = None,
+    noise: Array | None = None,
+    sample_shape: int | tuple[int, ...] = (),
+    validate: bool = False,
+) -> Array:
+    """Draw ``k`` classes without replacement: the indices of the ``k`` largest ``logits + G``.
+
+    The indices come in decreasing order of ``logits + G``; they are an ordered sample without
+    replacement from ``softmax(logits)``, distributed by the Plackett-Luce law (see
+    :func:`plackett_luce_log_prob`). Ties go to the lower index.
+
+    Parameters
+    ----------
+    logits : array
+        Unnormalised log-probabilities, classes along ``axis``; any real floating dtype. A
+        ``-inf`` entry masks its class: it is never drawn.
+    k : int
+        Sample size, in ``[1, K]`` for ``K`` classes.
+    axis : int, optional
+        The class axis of ``logits``.
+    rng : None, int, or a native generator or key, optional
+        The random source; exclusive with ``noise``.
+    noise : array, optional
+        Precomputed standard Gumbel noise that broadcasts to ``sample_shape + logits.shape``.
+    sample_shape : int or tuple of int, optional
+        Independent samples per row; the output shape is ``sample_shape + logits.shape`` with
+        the class axis replaced by ``k``.
+    validate : bool, optional
+        Read the data (a device sync; eager only) and raise ``ValueError`` for a row with a NaN
+        or no finite logit, or with fewer than ``k`` finite logits.
+
+    Returns
+    -------
+    array
+        Indices in the namespace's default index dtype, on the device of ``logits``. A row
+        with a NaN, a ``+inf`` or no finite logit gives ``K`` in every position.
+
+    Raises
+    ------
+    ValueError
+        For ``k`` outside ``[1, K]``; and for a row with fewer than ``k`` finite logits where
+        the logits can be read without a device sync (NumPy, array-api-strict, PyTorch on the
+        CPU outside ``torch.compile``, concrete JAX arrays on the CPU) or ``validate=True``.
+        Elsewhere (GPU arrays, Dask, traces) such a row gives ``K`` in the positions a finite
+        class cannot fill.
+
+    Examples
+    --------
+    >>> import numpy as np, gumbelkit as gk
+    >>> gk.gumbel_top_k(np.log(np.array([0.1, 0.2, 0.3, 0.4])), 2, rng=0).shape
+    (2,)
+
+    """
+    prepared = _Prepared(logits, axis, rng, noise, sample_shape, validate)
+    k = _check_k(k, prepared.num_classes)
+    _check_enough_classes(prepared, k)
+    z, _ = prepared.perturbed_logits()
+    return _top_indices(prepared, z, k)
+
+
+def _logsumexp(x: Array, xp: Namespace, stop_gradient: Callable[[Array], Array]) -> Array:
+    """Return ``log(sum(exp(x)))`` over the last axis; ``-inf`` for an all ``-inf`` row.
+
+    Every intermediate stays finite for such a row, so it puts no NaN into a gradient.
+    """
+    top = stop_gradient(xp.max(x, axis=-1, keepdims=True))
+    top = xp.where(xp.isfinite(top), top, xp.zeros_like(top))
+    total = xp.sum(xp.exp(x - top), axis=-1)
+    positive = total > 0
+    safe = xp.where(positive, total, xp.ones_like(total))
+    return xp.where(positive, xp.log(safe) + top[..., 0], xp.full_like(total, -math.inf))
+
+
+def _check_indices(indices: Array, num_classes: int, xp: Namespace) -> None:
+    """Raise ``ValueError`` for an index outside ``[0, K)`` or an index repeated in a row.
+
+    ``indices`` has its positions along the last axis.
+    """
+    outside = xp.logical_or(indices < 0, indices >= num_classes)
+    if bool(xp.any(outside)):
+        raise ValueError(
+            f"indices must lie in [0, {num_classes}) for {num_classes} classes; got "
+            f"{int(xp.min(indices))} to {int(xp.max(indices))}"
+        )
+    ordered = xp.sort(indices, axis=-1)
+    if bool(xp.any(ordered[..., 1:] == ordered[..., :-1])):
+        raise ValueError("indices must not repeat a class within a row: an ordering without "
+                         "replacement names each class once")
+
+
+def plackett_luce_log_prob(logits: Array, indices: Array, *, axis: int = -1) -> Array:
+    """Return the log-probability of ordered samples without replacement (Plackett-Luce).
+
+    ``log P(i_1..i_k) = sum_j [logits[i_j] - logsumexp(logits over the classes not yet
+    chosen)]``, the law of :func:`gumbel_top_k`. Computed from the logits with a running mask
+    (``O(k K)`` time and memory per row), it never forms ``1 - sum(pi)``, so it stays accurate
+    where the chosen classes hold almost all of the mass. Differentiable with respect to
+    ``logits``, for score-function (REINFORCE) estimators.
+
+    Parameters
+    ----------
+    logits : array
+        Unnormalised log-probabilities, classes along ``axis``; any real floating dtype.
+        ``-inf`` masks a class.
+    indices : array
+        Integer array of the same library: the ordered classes, ``k`` in ``[1, K]`` of them
+        along the axis of ``logits`` (counted from the end), in ``[0, K)`` and distinct within
+        a row. The other axes broadcast against those of ``logits``, so the output of
+        ``gumbel_top_k(logits, k, sample_shape=...)`` fits as it is.
+    axis : int, optional
+        The class axis of ``logits``.
+
+    Returns
+    -------
+    array
+        The log-probabilities, shaped as the broadcast rows (the class axis removed), in the
+        dtype of ``logits`` (computed in float32, or float64 for float64 logits). ``-inf``
+        for an ordering that names a masked class; NaN for a row of ``logits`` with a NaN, a
+        ``+inf`` or no finite value.
+
+    Raises
+    ------
+    ValueError
+        For an index outside ``[0, K)`` or a class repeated within a row, where ``indices``
+        can be read without a device sync (NumPy, array-api-strict, PyTorch on the CPU outside
+        ``torch.compile``, concrete JAX arrays on the CPU). Elsewhere such an ordering, which
+        has probability 0, gets ``-inf``.
+
+    Examples
+    --------
+    >>> import numpy as np, gumbelkit as gk
+    >>> logits = np.log(np.array([0.5, 0.3, 0.2]))
+    >>> log_p = gk.plackett_luce_log_prob(logits, np.array([0, 2]))
+    >>> round(float(np.exp(log_p)), 12)  # 0.5 * 0.2 / (1 - 0.5)
+    0.2
+
+    """
+    adapter = backend_for(logits, argument="logits")
+    xp = adapter.namespace(logits)
+    axis = check_logits(logits, axis, xp)
+    num_classes = int(logits.shape[axis])
+    if not adapter.matches(indices):
+        raise TypeError(
+            f"indices must be an array of the same library as logits ({adapter.name}); got "
+            f"{_type_name(indices)}"
+        )
+    if not xp.isdtype(indices.dtype, "integral"):
+        raise TypeError(f"indices must have an integer dtype; got {indices.dtype}")
+    position_axis = axis - logits.ndim
+    if indices.ndim < -position_axis:
+        raise ValueError(
+            f"indices must have at least {-position_axis} dimensions, the positions along "
+            f"axis {position_axis} of the logits' class axis; got shape {tuple(indices.shape)}"
+        )
+    k = int(indices.shape[position_axis])
+    if not 1 <= k <= num_classes:
+        raise ValueError(
+            f"indices must hold 1 to {num_classes} positions along axis {position_axis} for "
+            f"{num_classes} classes; got shape {tuple(indices.shape)}"
+        )
+    # Positions and classes last: the recursion works on the last axis.
+    order = _to_last(indices, position_axis, xp)
+    theta = _to_last(xp.astype(logits, _compute_dtype(logits.dtype, xp), copy=False), axis, xp)
+    rows = broadcast_shapes(tuple(theta.shape[:-1]), tuple(order.shape[:-1]))
+    if rows is None:
+        raise ValueError(
+            f"indices of shape {tuple(indices.shape)} do not broadcast against logits of shape "
+            f"{tuple(logits.shape)} (class axis {axis} and position axis {position_axis} aside)"
+        )
+    if adapter.is_host_readable(order):
+        _check_indices(order, num_classes, xp)
+    with _errstate(adapter):
+        log_prob = _plackett_luce(theta, order, adapter, xp, _device(logits, adapter))
+    return xp.astype(log_prob, logits.dtype, copy=False)
+
+
+def _plackett_luce(theta: Array, order: Array, adapter: Adapter, xp: Namespace,
+                   device: Any) -> Array:
+    """Return the running-mask recursion of MATH.md 6, all positions at once.
+
+    ``theta`` holds the classes and ``order`` the positions along the last axis; the other
+    axes broadcast. Position ``j`` sees the classes that no earlier position named: the
+    ``O(k K)`` masks are built together rather than in a loop of ``k`` steps.
+    """
+    k = int(order.shape[-1])
+    classes = xp.arange(int(theta.shape[-1]), dtype=order.dtype, device=device)
+    positions = xp.reshape(xp.arange(k, dtype=order.dtype, device=device), (k, 1))
+    # pick[..., j, c]: position j names class c; before[..., j, c]: an earlier position did,
+    # that is, the first position naming c (k for none) is below j.
+    pick = xp.expand_dims(order, axis=-1) == classes
+    never = xp.asarray(k, dtype=order.dtype, device=device)
+    first = xp.min(xp.where(pick, positions, never), axis=-2, keepdims=True)
+    before = first < positions
+    minus_inf = xp.asarray(-math.inf, dtype=theta.dtype, device=device)
+    remaining = xp.where(before, minus_inf, xp.expand_dims(theta, axis=-2))
+    # A repeated class reads -inf in ``remaining``; an index outside [0, K) names no class.
+    picked = xp.sum(xp.where(pick, remaining, xp.zeros_like(minus_inf)), axis=-1)
+    picked = xp.where(xp.any(pick, axis=-1), picked, minus_inf)
+    step = picked - _logsumexp(remaining, xp, adapter.stop_gradient)
+    # An impossible pick is -inf, also where nothing finite remains (-inf - -inf).
+    log_prob = xp.sum(xp.where(picked == -math.inf, minus_inf, step), axis=-1)
+    valid = xp.isfinite(xp.max(theta, axis=-1))
+    return xp.where(valid, log_prob, xp.full_like(log_prob, math.nan))
+
+
+def relaxed_top_k(
+    logits: Array,
+    k: int,
+    *,
+    tau: float | Array = 1.0,
+    hard: bool = False,
+    axis: int = -1,
+    rng: object = None,
+    noise: Array | None = None,
+    sample_shape: int | tuple[int, ...] = (),
+    validate: bool = False,
+) -> Array:
+    """Draw a relaxed k-hot sample: the relaxed top-k of Xie & Ermon (arXiv 1901.10517).
+
+    With ``r = logits + G``: ``alpha_1 = r``, ``a_1 = softmax(alpha_1 / tau)``, and for
+    ``j = 2..k``: ``alpha_j = alpha_{j-1} + log(max(1 - a_{j-1}, eps))``,
+    ``a_j = softmax(alpha_j / tau)``, with ``eps`` float32's smallest normal. The sample is
+    ``y = a_1 + ... + a_k``: entries ``>= 0`` summing to ``k``. Entries are **not** bounded
+    by 1: an item whose weight ``a_j`` was small in one round is damped little, and where the
+    leading keys lie within about ``tau`` of each other it can gather more than 1. As
+    ``tau -> 0``, ``y`` tends to the k-hot of ``gumbel_top_k`` with the same noise.
+
+    Parameters
+    ----------
+    logits : array
+        Unnormalised log-probabilities, classes along ``axis``; any real floating dtype. A
+        ``-inf`` entry masks its class: weight exactly 0, gradient exactly 0.
+    k : int
+        Subset size, in ``[1, K]`` for ``K`` classes.
+    tau : float or array, optional
+        Temperature, positive and finite: a float, or an array that broadcasts against
+        ``logits`` with ``axis`` removed (one temperature per row).
+    hard : bool, optional
+        Return the exact k-hot of the top ``k`` of ``logits + G`` (ties to the lower index)
+        with the gradient of the relaxed sample (straight-through).
+    axis : int, optional
+        The class axis of ``logits``.
+    rng : None, int, or a native generator or key, optional
+        The random source; exclusive with ``noise``.
+    noise : array, optional
+        Precomputed standard Gumbel noise that broadcasts to the output shape.
+    sample_shape : int or tuple of int, optional
+        Independent samples per row; the output shape is ``sample_shape + logits.shape``.
+    validate : bool, optional
+        Read the data (a device sync; eager only) and raise ``ValueError`` for a row with a NaN
+        or no finite logit, fewer than ``k`` finite logits, or a temperature that is not
+        positive and finite.
+
+    Returns
+    -------
+    array
+        The sample, with the dtype, device and namespace of ``logits`` (computed in float32, or
+        float64 for float64 logits). Rows with a NaN, a ``+inf`` or no finite logit, or a bad
+        temperature, come out NaN.
+
+    Raises
+    ------
+    ValueError
+        As :func:`gumbel_top_k` for ``k``. Where a row with fewer than ``k`` finite logits is
+        not checked (device arrays, traces), its hard sample marks only the finite classes.
+
+    Examples
+    --------
+    >>> import numpy as np, gumbelkit as gk
+    >>> y = gk.relaxed_top_k(np.log(np.array([0.1, 0.2, 0.3, 0.4])), 2, tau=0.5, rng=0)
+    >>> bool(abs(y.sum() - 2) < 1e-12)
+    True
+
+    """
+    prepared = _Prepared(logits, axis, rng, noise, sample_shape, validate)
+    k = _check_k(k, prepared.num_classes)
+    hard = check_bool(hard, "hard")
+    _check_enough_classes(prepared, k)
+    with _errstate(prepared.adapter):
+        out = _relaxed_top_k(prepared, tau, k, hard)
+    return prepared.xp.astype(out, logits.dtype, copy=False)
+
+
+def _relaxed_top_k(prepared: _Prepared, tau: float | Array, k: int, hard: bool) -> Array:
+    """Return the soft or straight-through hard sample, in the compute dtype."""
+    xp, adapter, out_axis = prepared.xp, prepared.adapter, prepared.out_axis
+    tau, tau_ok = prepared.row_temperature(tau)
+    z, _ = prepared.perturbed_logits()
+    if hard and not adapter.supports_autodiff:
+        # Without autodiff the straight-through bracket is 0 and would only mark invalid rows.
+        valid = prepared.row_is_valid(z)
+        if tau_ok is not None:
+            valid = xp.logical_and(valid, tau_ok)
+        return xp.where(valid, _k_hot(prepared, z, k), prepared.nan())
+    soft = _relaxed_sum(z, tau, k, out_axis, xp, adapter.stop_gradient, prepared.device)
+    if not hard:
+        return soft
+    return _core.straight_through(_k_hot(prepared, z, k), soft, adapter.stop_gradient)
+
+
+def _relaxed_sum(
+    z: Array, tau: float | Array, k: int, axis: int, xp: Namespace,
+    stop_gradient: Callable[[Array], Array], device: Any,
+) -> Array:
+    """Return the relaxed top-k recursion of MATH.md 6: ``sum_j softmax(alpha_j / tau)``."""
+    floor = xp.asarray(_EPSILON, dtype=z.dtype, device=device)
+    alpha = z
+    weights = _core.tempered_softmax(alpha, tau, axis, xp=xp, stop_gradient=stop_gradient)
+    total = weights
+    for _ in range(1, k):
+        # A masked class keeps alpha = -inf: its weight 0 adds log 1 = 0.
+        alpha = alpha + xp.log(xp.maximum(1.0 - weights, floor))
+        weights = _core.tempered_softmax(alpha, tau, axis, xp=xp, stop_gradient=stop_gradient)
+        total = total + weights
+    return total
+
+
+def _k_hot(prepared: _Prepared, z: Array, k: int) -> Array:
+    """Return the k-hot of the ``k`` largest ``z`` in ``z``'s dtype.
+
+    Ties go to the lower index; masked (non-finite) classes are left out.
+    """
+    xp, adapter, out_axis = prepared.xp, prepared.adapter, prepared.out_axis
+    if getattr(adapter, "top_k", None) is None:
+        # Each class's rank in the decreasing order: the inverse of the sorting permutation.
+        order = xp.argsort(z, axis=out_axis, descending=True, stable=True)
+        chosen = xp.argsort(order, axis=out_axis, stable=True) < k
+    else:
+        # The k chosen classes, compared with every class: O(k K), no sort.
+        top = _to_last(_top_k_indices(adapter, xp, z, k, out_axis), out_axis, xp)
+        classes = xp.arange(prepared.num_classes, dtype=top.dtype, device=prepared.device)
+        chosen = xp.any(xp.expand_dims(top, axis=-1) == classes, axis=-2)
+        chosen = _from_last(chosen, out_axis, xp)
+    return xp.astype(xp.logical_and(chosen, xp.isfinite(z)), z.dtype)
