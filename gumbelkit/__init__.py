@@ -5,9 +5,28 @@ CuPy, Dask and array-api-strict arrays; each backend adapter supplies only rando
 stop-gradient. Importing gumbelkit imports no array framework.
 """
 
+from gumbelkit import distributions, schedules
+from gumbelkit._conditional import conditional_gumbel
 from gumbelkit._sampling import gumbel, gumbel_max, gumbel_softmax
+from gumbelkit._top_k import gumbel_top_k, plackett_luce_log_prob, relaxed_top_k
 from gumbelkit.backends import register_backend
+from gumbelkit.estimators import Gapped, GumbelRao, ReinMaxTemperatureWarning
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "gumbel", "gumbel_max", "gumbel_softmax", "register_backend"]
+__all__ = [
+    "Gapped",
+    "GumbelRao",
+    "ReinMaxTemperatureWarning",
+    "__version__",
+    "conditional_gumbel",
+    "distributions",
+    "gumbel",
+    "gumbel_max",
+    "gumbel_softmax",
+    "gumbel_top_k",
+    "plackett_luce_log_prob",
+    "register_backend",
+    "relaxed_top_k",
+    "schedules",
+]

@@ -1,0 +1,157 @@
+"""gumbelkit.schedules: the exponential annealing schedule of Jang et al. (MATH.md 10).
+
+Expected values come from the closed form evaluated with NumPy, from the floor step
+t* = log(tau0 / tau_min) / rate, and from a literal transcription of the public notebook's
+training loop; never from the schedule itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+import gumbelkit as gk
+from gumbelkit.schedules import ExponentialAnnealing
+
+PAPER = {"tau0": 1.0, "rate": 1e-4, "tau_min": 0.5, "interval": 500}
+
+
+def closed_form(step, tau0, rate, tau_min, interval):
+    """max(tau_min, tau0 exp(-rate N floor(t / N))), vectorised in float64."""
+    step = np.asarray(step)
+    return np.maximum(tau_min, tau0 * np.exp(-rate * interval * np.floor(step / interval)))
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [PAPER,
+     {"tau0": 1.0, "rate": 1e-5, "tau_min": 0.5, "interval": 1000},
+     {"tau0": 2.5, "rate": 3e-3, "tau_min": 0.1, "interval": 7},
+     {"tau0": 1.0, "rate": 0.01, "tau_min": 0.2, "interval": 1}],
+    ids=["paper-1e-4", "paper-1e-5", "odd-interval", "every-step"],
+)
+def test_matches_the_closed_form(parameters):
+    schedule = ExponentialAnnealing(**parameters)
+    steps = np.unique(np.concatenate([np.arange(0, 3000), np.linspace(0, 10**6, 997).astype(int)]))
+    expected = closed_form(steps, **parameters)
+    actual = np.array([schedule(int(t)) for t in steps])
+    np.testing.assert_allclose(actual, expected, rtol=1e-14)
+    assert all(isinstance(schedule(int(t)), float) for t in steps[:5])
+
+
+def test_constant_between_refreshes_and_decreasing_across_them():
+    schedule = ExponentialAnnealing(**PAPER)
+    for start in (0, 500, 4500):
+        assert {schedule(t) for t in range(start, start + 500)} == {schedule(start)}
+    values = [schedule(t) for t in range(0, 20_000, 500)]
+    assert values == sorted(values, reverse=True)
+    assert schedule(499) == 1.0
+    assert schedule(500) == pytest.approx(math.exp(-0.05), rel=1e-15)
+
+
+@pytest.mark.parametrize(("rate", "interval"), [(1e-4, 500), (1e-5, 1000), (3e-5, 1000),
+                                               (0.013, 3)])
+def test_the_floor_is_reached_at_the_first_refresh_after_t_star(rate, interval):
+    tau0, tau_min = 1.0, 0.5
+    schedule = ExponentialAnnealing(tau0=tau0, rate=rate, tau_min=tau_min, interval=interval)
+    t_star = math.log(tau0 / tau_min) / rate
+    assert schedule.floor_step == pytest.approx(t_star, rel=1e-15)
+    first = interval * math.ceil(t_star / interval)  # the first refresh at or after t*
+    assert schedule(first) == tau_min
+    assert schedule(first - 1) > tau_min
+    assert schedule(first - 1) == pytest.approx(tau0 * math.exp(-rate * (first - interval)),
+                                                rel=1e-14)
+    assert schedule(10 * first) == tau_min
+
+
+def test_replicates_the_public_notebook_with_offset_one():
+    # ericjang/gumbel-softmax, Categorical VAE.ipynb: the temperature starts at tau0 and is
+    # reset after training steps i = 1 (mod 1000), i >= 1, to max(tau0 exp(-r i), MIN_TEMP).
+    tau0, anneal_rate, min_temp = 1.0, 0.00003, 0.5
+    schedule = ExponentialAnnealing(tau0=tau0, rate=anneal_rate, tau_min=min_temp,
+                                    interval=1000, offset=1)
+    np_temp = tau0
+    used, after = [], []
+    for i in range(1, 30_000):
+        used.append(np_temp)  # the temperature of training step i
+        if i % 1000 == 1:
+            np_temp = np.maximum(tau0 * np.exp(-anneal_rate * i), min_temp)
+        after.append(np_temp)
+    assert np_temp == min_temp  # 30,000 steps pass t* = ln 2 / 3e-5 = 23,105
+    steps = range(1, 30_000)
+    np.testing.assert_allclose([schedule(i - 1) for i in steps], used, rtol=1e-15, atol=0)
+    np.testing.assert_allclose([schedule(i) for i in steps], after, rtol=1e-15, atol=0)
+
+
+def test_degenerate_schedules():
+    constant = ExponentialAnnealing(tau0=0.7, rate=0.0, tau_min=0.5)
+    assert {constant(t) for t in (0, 1000, 10**9)} == {0.7}
+    assert constant.floor_step == math.inf
+    floor_only = ExponentialAnnealing(tau0=0.5, rate=1e-3, tau_min=0.5)
+    assert floor_only.floor_step == 0.0
+    assert {floor_only(t) for t in (0, 1000, 10**9)} == {0.5}
+
+
+def test_refresh_step():
+    schedule = ExponentialAnnealing(interval=1000, offset=1)
+    assert [schedule.refresh_step(t) for t in (0, 1, 2, 1000, 1001, 1002, 2000)] == [
+        0, 1, 1, 1, 1001, 1001, 1001]
+    plain = ExponentialAnnealing(interval=1000)
+    assert [plain.refresh_step(t) for t in (0, 999, 1000, 2500)] == [0, 0, 1000, 2000]
+
+
+def test_arguments_are_normalised_and_frozen():
+    schedule = ExponentialAnnealing(tau0=2, rate=np.float32(0.5), tau_min=1, interval=np.int64(3))
+    assert schedule == ExponentialAnnealing(tau0=2.0, rate=0.5, tau_min=1.0, interval=3)
+    assert type(schedule.tau0) is float
+    assert type(schedule.interval) is int
+    assert schedule(np.int64(3)) == schedule(3)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        schedule.tau0 = 3.0  # type: ignore[misc]
+    assert "ExponentialAnnealing(tau0=2.0" in repr(schedule)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [({"tau0": 0.0}, ValueError, "tau0 must be a positive finite number"),
+     ({"tau0": math.inf}, ValueError, "tau0 must be a positive finite number"),
+     ({"tau0": "1"}, TypeError, "tau0 must be a real number"),
+     ({"tau_min": -0.5}, ValueError, "tau_min must be a positive finite number"),
+     ({"tau_min": math.nan}, ValueError, "tau_min must be a positive finite number"),
+     ({"tau0": 0.4, "tau_min": 0.5}, ValueError, "tau_min must be at most tau0"),
+     ({"rate": -1e-4}, ValueError, "rate must be a non-negative finite number"),
+     ({"rate": math.inf}, ValueError, "rate must be a non-negative finite number"),
+     ({"rate": True}, TypeError, "rate must be a real number"),
+     ({"interval": 0}, ValueError, "interval must be at least 1"),
+     ({"interval": 10.0}, TypeError, "interval must be an int"),
+     ({"offset": 1000}, ValueError, r"offset must lie in \[0, interval\)"),
+     ({"offset": -1}, ValueError, r"offset must lie in \[0, interval\)"),
+     ({"offset": 0.5}, TypeError, "offset must be an int")],
+)
+def test_bad_arguments(arguments, error, message):
+    with pytest.raises(error, match=message):
+        ExponentialAnnealing(**arguments)
+
+
+@pytest.mark.parametrize(("step", "error"), [(-1, ValueError), (1.0, TypeError),
+                                             (True, TypeError), ("3", TypeError)])
+def test_bad_steps(step, error):
+    with pytest.raises(error, match="step must be"):
+        ExponentialAnnealing()(step)
+
+
+def test_drives_a_training_loop():
+    schedule = ExponentialAnnealing(tau0=1.0, rate=1e-3, tau_min=0.5, interval=100)
+    logits = np.log(np.array([0.2, 0.3, 0.5]))
+    taus = []
+    for step in range(0, 1000, 100):
+        tau = schedule(step)
+        taus.append(tau)
+        y = gk.gumbel_softmax(logits, tau=tau, rng=step)
+        assert abs(y.sum() - 1.0) < 1e-12
+    assert taus[0] == 1.0
+    assert taus[-1] == 0.5
+    assert gk.schedules.ExponentialAnnealing is ExponentialAnnealing
