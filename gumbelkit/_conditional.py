@@ -157,7 +157,7 @@ def conditional_gumbel(
         Unnormalised log-probabilities, classes along ``axis``; any real floating dtype. A
         ``-inf`` entry masks its class: its noise is finite (unconditioned standard Gumbel)
         and its perturbed logit stays ``-inf``.
-    index : int or integer array
+    index : int or array of int
         The class to condition on, per row: it broadcasts to ``sample_shape`` + the shape of
         ``logits`` without ``axis`` (one index per row, or one per sample and row).
     axis : int, optional

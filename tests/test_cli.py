@@ -86,7 +86,7 @@ ADAPTER = DxsmAdapter()
 
 
 def test_check_runs_the_suite_and_prints_the_table():
-    result = run("check", "--backend", "numpy", "-k", "noise_follows")
+    result = run("check", "--backend", "numpy", "-k", "noise_follows_the_gumbel_cdf")
     assert result.returncode == 0, result.stdout + result.stderr
     header = result.stdout.splitlines()[0].split("|")
     assert [h.strip() for h in header] == ["test", "backend", "dtype", "n", "statistic",
@@ -98,7 +98,7 @@ def test_check_runs_the_suite_and_prints_the_table():
 def test_check_runs_a_third_party_adapter(tmp_path, monkeypatch):
     (tmp_path / "dxsm_adapter.py").write_text(THIRD_PARTY_ADAPTER)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    result = run("check", "--backend", "dxsm_adapter:ADAPTER", "-k", "noise_follows")
+    result = run("check", "--backend", "dxsm_adapter:ADAPTER", "-k", "noise_follows_the_gumbel_cdf")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "| numpy-dxsm | float64 |" in result.stdout
 
