@@ -55,7 +55,8 @@ class Adapter(Protocol):
     floating-point warnings around deliberate infinities (NumPy's ``errstate``); and the
     fast paths ``gumbel`` (noise with the values of ``uniform`` and the core transform),
     ``perturb_`` and ``tempered_softmax_`` (in-place arithmetic on gumbelkit's own buffers,
-    with the core's values). docs/backends.md describes each.
+    with the core's values), and ``top_k`` (the indices of the k largest entries, ties to the
+    lower index, for ``gumbel_top_k``). docs/backends.md describes each.
 
     Attributes
     ----------
