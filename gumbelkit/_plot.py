@@ -1,13 +1,18 @@
-"""``gumbelkit plot``: the documentation's four pictures, drawn with matplotlib.
+"""``gumbelkit plot``: the documentation's eight pictures, drawn with matplotlib.
 
 The samples come from gumbelkit on NumPy with a fixed seed; every exact curve (the binary
-Concrete density, softmax probabilities) is computed here in float64 from its formula, not by
-gumbelkit. Figures are built with matplotlib's object interface on the Agg canvas, so drawing
-them changes no global pyplot state.
+Concrete and Hard Concrete laws, softmax and Plackett-Luce probabilities, exact gradients,
+the smooth annealing curve) is computed here in float64 from its formula, not by gumbelkit.
+The estimator picture differentiates gumbelkit's hard samples with PyTorch, or with JAX when
+PyTorch is missing; with neither, that one picture is skipped. Figures are built with
+matplotlib's object interface on the Agg canvas, so drawing them changes no global pyplot
+state.
 """
 
 from __future__ import annotations
 
+import importlib
+import itertools
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -16,12 +21,20 @@ from typing import Any
 import numpy as np
 
 from gumbelkit._sampling import gumbel, gumbel_max, gumbel_softmax
+from gumbelkit._top_k import gumbel_top_k
+from gumbelkit.distributions import HardConcrete
+from gumbelkit.schedules import ExponentialAnnealing
 
 SIMPLEX = "simplex.png"
 BINARY_CONCRETE = "binary_concrete.png"
 HARD_FREQUENCIES = "hard_frequencies.png"
 SOFTMAX_VS_GUMBEL_SOFTMAX = "softmax_vs_gumbel_softmax.png"
-FILES = (SIMPLEX, BINARY_CONCRETE, HARD_FREQUENCIES, SOFTMAX_VS_GUMBEL_SOFTMAX)
+ESTIMATOR_GRADIENTS = "estimator_gradients.png"
+TOP_K_INCLUSION = "top_k_inclusion.png"
+HARD_CONCRETE = "hard_concrete.png"
+ANNEALING = "annealing.png"
+FILES = (SIMPLEX, BINARY_CONCRETE, HARD_FREQUENCIES, SOFTMAX_VS_GUMBEL_SOFTMAX,
+         ESTIMATOR_GRADIENTS, TOP_K_INCLUSION, HARD_CONCRETE, ANNEALING)
 
 PROBABILITIES = (0.5, 0.3, 0.2)  # three classes for the simplex and the softmax comparison
 HARD_LOGITS = (2.0, 1.0, 0.5, 0.0, -1.0, -3.0)  # the logits of `gumbelkit demo`
@@ -30,6 +43,10 @@ DPI = 100
 
 class PlotError(Exception):
     """A reason the pictures cannot be drawn (exit code 2)."""
+
+
+class PictureUnavailableError(Exception):
+    """A reason one picture cannot be drawn here; the others still are."""
 
 
 def softmax(logits: np.ndarray, tau: float | np.ndarray = 1.0) -> np.ndarray:
@@ -207,16 +224,338 @@ def draw_softmax_vs_gumbel_softmax(path: Path, rng: np.random.Generator) -> None
     _save(figure, path)
 
 
+TARGET = 0.45  # the loss (z - 0.45)^2 of the polynomial benchmark (MATH.md 12, p = 2)
+ENUMERATED_ESTIMATORS = ("st-probs", "gapped", "reinmax")
+
+
+def autodiff_library() -> str | None:
+    """Return ``"torch"``, or ``"jax"`` when PyTorch cannot be imported; ``None`` for neither."""
+    for name in ("torch", "jax"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+        return name
+    return None
+
+
+def _differentiator(
+    library: str,
+) -> tuple[Callable[[np.ndarray], Any], Callable[[Callable[[Any], Any], np.ndarray], np.ndarray]]:
+    """Return ``(asarray, grad)``: ``grad(loss, x)`` is the gradient of ``loss`` at NumPy ``x``."""
+    if library == "torch":
+        torch: Any = importlib.import_module("torch")
+
+        def torch_array(x: np.ndarray) -> Any:
+            return torch.from_numpy(np.array(x, dtype=np.float64))
+
+        def torch_grad(loss: Callable[[Any], Any], x: np.ndarray) -> np.ndarray:
+            leaf = torch_array(x).requires_grad_(True)
+            loss(leaf).backward()
+            return np.asarray(leaf.grad.numpy())
+
+        return torch_array, torch_grad
+    jax: Any = importlib.import_module("jax")
+
+    def jax_array(x: np.ndarray) -> Any:
+        # float32, JAX's default: float64 would need its process-wide x64 switch.
+        return jax.numpy.asarray(np.asarray(x, dtype=np.float32))
+
+    def jax_grad(loss: Callable[[Any], Any], x: np.ndarray) -> np.ndarray:
+        # One compiled program is much faster than compiling each eager operation in turn.
+        return np.asarray(jax.jit(jax.grad(loss))(jax_array(x)), dtype=np.float64)
+
+    return jax_array, jax_grad
+
+
+def estimator_gradients(pi0: np.ndarray, library: str, noise: np.ndarray) -> dict[str, np.ndarray]:
+    """Return the expected gradient of ``(D[0] - 0.45)^2`` with respect to ``theta_0``.
+
+    Two classes with probabilities ``(pi0, 1 - pi0)`` and ``tau = 1``. ``"exact"`` is
+    ``J(pi) f_vec`` in float64 NumPy. ``"st-probs"``, ``"gapped"`` and ``"reinmax"`` sum over
+    ``D = e_0, e_1`` the gradient of gumbelkit's hard sample, forced to ``D`` by injected noise,
+    weighted by ``pi_D``. ``"st"`` averages over the standard Gumbel ``noise`` of shape
+    ``(n, 1, 2)``, the same draws for every ``pi0``.
+
+    Parameters
+    ----------
+    pi0 : numpy.ndarray
+        Probabilities of class 0, in (0, 1).
+    library : str
+        ``"torch"`` (float64) or ``"jax"`` (float32): the autodiff of the estimators.
+    noise : numpy.ndarray
+        Standard Gumbel noise for the Monte Carlo mean of ``"st"``, shape ``(n, 1, 2)``.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        One float64 curve per key: ``"exact"``, the three enumerated estimators and ``"st"``.
+
+    """
+    pi0 = np.asarray(pi0, dtype=np.float64)
+    pi = np.stack([pi0, 1.0 - pi0], axis=-1)
+    theta = np.log(pi)
+    f_vec = (np.array([1.0, 0.0]) - TARGET) ** 2  # f(e_0), f(e_1)
+    curves = {"exact": (pi * f_vec - pi * (pi @ f_vec)[:, None])[:, 0]}
+    asarray, grad = _differentiator(library)
+    # Noise row d puts 50 on class d: far beyond any logit gap here, so D = e_d.
+    forced = asarray(50.0 * np.eye(2)[:, None, :])
+    weight = asarray(pi.T)  # weight[d, j] = P(D = e_d) at the j-th pi0
+    both = np.broadcast_to(theta, (2, *theta.shape))
+    for name in ENUMERATED_ESTIMATORS:
+        def enumerated_loss(logits: Any, name: str = name) -> Any:
+            out = gumbel_softmax(logits, tau=1.0, hard=True, estimator=name, noise=forced)
+            return (weight * (out[..., 0] - TARGET) ** 2).sum()
+
+        curves[name] = grad(enumerated_loss, both).sum(axis=0)[:, 0]
+    draws = asarray(noise)
+    n = noise.shape[0]
+
+    def monte_carlo_loss(logits: Any) -> Any:
+        out = gumbel_softmax(logits, tau=1.0, hard=True, estimator="st", noise=draws,
+                             sample_shape=(n,))
+        return ((out[..., 0] - TARGET) ** 2).sum() / n
+
+    curves["st"] = grad(monte_carlo_loss, theta)[:, 0]
+    return curves
+
+
+def draw_estimator_gradients(path: Path, rng: np.random.Generator) -> None:
+    """Draw each estimator's expected gradient against the exact one, for two classes."""
+    library = autodiff_library()
+    if library is None:
+        raise PictureUnavailableError("its gradients need PyTorch or JAX, and neither is installed")
+    pi0 = np.linspace(0.005, 0.995, 199)
+    n = 4_000
+    curves = estimator_gradients(pi0, library, gumbel((n, 1, 2), rng=rng))
+    fixed_point = TARGET / ((1.0 - TARGET) + TARGET)  # MATH.md 12 at p = 2
+    figure = _figure(8.5, 4.2)
+    ax = figure.subplots()
+    ax.axhline(0.0, color="0.6", linewidth=0.8)
+    ax.plot(pi0, curves["exact"], color="black", linewidth=3.0, alpha=0.35,
+            label=r"exact: $J(\pi)\,\vec f$")
+    ax.plot(pi0, curves["reinmax"], color="tab:green", linestyle="--",
+            label='"reinmax" (enumerated over D): exact for a quadratic f')
+    ax.plot(pi0, curves["st-probs"], color="tab:orange", label='"st-probs" (enumerated over D)')
+    ax.plot(pi0, curves["gapped"], color="tab:purple", linestyle="-.",
+            label='"gapped" (enumerated over D)')
+    ax.plot(pi0, curves["st"], color="tab:blue", linestyle=":", linewidth=1.8,
+            label=f'"st": ST-Gumbel-Softmax, mean of {n:,} draws')
+    ax.axvline(fixed_point, color="tab:orange", linestyle=":", linewidth=0.8)
+    ax.plot([fixed_point], [0.0], marker="o", color="tab:orange", markersize=6, zorder=3)
+    ax.annotate(rf"straight-through fixed point $\pi_0^*$ = {fixed_point:g}",
+                (fixed_point, 0.0), xytext=(8, -28), textcoords="offset points", fontsize=8,
+                arrowprops={"arrowstyle": "-", "color": "0.4", "linewidth": 0.6})
+    ax.set_xlim(0.0, 1.0)
+    ax.set_xlabel(r"$\pi_0$ = softmax($\theta$)$_0$")
+    ax.set_ylabel(r"expected gradient $\partial / \partial\theta_0$")
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    ax.set_title(
+        r"K = 2, f(z) = (z - 0.45)$^2$ of z = D[0], $\tau$ = 1: the loss falls as "
+        r"$\pi_0 \to 0$, but straight-through stops at $\pi_0^*$", fontsize=10,
+    )
+    _save(figure, path)
+
+
+TOP_K_PROBABILITIES = (0.3, 0.25, 0.18, 0.12, 0.1, 0.05)
+
+
+def inclusion_probabilities(probabilities: np.ndarray, k: int) -> np.ndarray:
+    """Return ``P(class i is among k draws without replacement)``, by Plackett-Luce enumeration.
+
+    Sums ``prod_j p_(i_j) / (1 - sum_(l<j) p_(i_l))`` over every ordered ``k``-tuple in float64.
+
+    Parameters
+    ----------
+    probabilities : numpy.ndarray
+        Class probabilities, positive, summing to 1.
+    k : int
+        The number of draws, at most the number of classes.
+
+    Returns
+    -------
+    numpy.ndarray
+        The inclusion probability of each class; they sum to ``k``.
+
+    Examples
+    --------
+    >>> inclusion_probabilities(np.array([0.5, 0.5]), 1).tolist()
+    [0.5, 0.5]
+
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    inclusion = np.zeros_like(p)
+    for ordering in itertools.permutations(range(p.size), k):
+        chosen = np.array(ordering)
+        left = 1.0 - np.concatenate([[0.0], np.cumsum(p[chosen])[:-1]])
+        inclusion[chosen] += np.prod(p[chosen] / left)
+    return inclusion
+
+
+def draw_top_k_inclusion(path: Path, rng: np.random.Generator) -> None:
+    """Draw the inclusion frequencies of Gumbel-top-k samples beside the exact probabilities."""
+    probabilities = np.array(TOP_K_PROBABILITIES)
+    logits = np.log(probabilities)
+    n = 20_000
+    classes = np.arange(probabilities.size)
+    figure = _figure(8.5, 3.6)
+    ax = figure.subplots()
+    width = 0.26
+    for k in (1, 2, 3):
+        index = gumbel_top_k(logits, k, sample_shape=(n,), rng=rng)
+        frequency = np.bincount(index.ravel(), minlength=probabilities.size) / n
+        exact = inclusion_probabilities(probabilities, k)
+        error = 2.0 * np.sqrt(exact * (1.0 - exact) / n)
+        offset = (k - 2) * width
+        ax.bar(classes + offset, frequency, width=width, yerr=error, capsize=2, color=f"C{k - 1}",
+               label=f"k = {k}: gumbel_top_k frequency")
+        ax.scatter(classes + offset, exact, marker="_", s=200, color="black", zorder=3,
+                   label="exact (Plackett-Luce orderings enumerated)" if k == 1 else None)
+    ax.set_xticks(classes, [f"{i}\n(p = {p:g})" for i, p in enumerate(TOP_K_PROBABILITIES)])
+    ax.set_xlabel("class (probability)")
+    ax.set_ylabel("P(class in the sample)")
+    ax.set_ylim(0.0, 1.0)
+    ax.legend(fontsize=8, frameon=False, loc="upper right")
+    ax.set_title(f"Inclusion in an ordered sample of k without replacement: {n:,} samples per k; "
+                 "error bars: 2 standard errors", fontsize=10)
+    _save(figure, path)
+
+
+HARD_CONCRETE_LOG_ALPHAS = (-1.5, 0.0, 1.5)
+
+
+def hard_concrete_law(
+    x: np.ndarray, log_alpha: float, *, beta: float = 2.0 / 3.0, gamma: float = -0.1,
+    zeta: float = 1.1,
+) -> tuple[float, float, np.ndarray]:
+    """Return ``(P(z = 0), P(z = 1), density at x)`` of the Hard Concrete gate (MATH.md 9).
+
+    ``Q(x) = sigmoid(beta logit((x - gamma) / (zeta - gamma)) - log_alpha)`` is the CDF of the
+    stretched sample; the atoms are ``Q(0)`` and ``1 - Q(1)`` and the density on (0, 1) is
+    ``Q'(x)``, all in float64.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Points in the open interval (0, 1).
+    log_alpha : float
+        The gate's location parameter.
+    beta, gamma, zeta : float, optional
+        Temperature and stretch interval; the defaults of the reference implementation.
+
+    Returns
+    -------
+    tuple of float, float, numpy.ndarray
+        The two atoms and the density.
+
+    Examples
+    --------
+    >>> p0, p1, _ = hard_concrete_law(np.array([0.5]), 0.0)
+    >>> bool(np.isclose(p0, p1))
+    True
+
+    """
+    def sigmoid(t: np.ndarray | float) -> np.ndarray:
+        return np.asarray(0.5 * (1.0 + np.tanh(0.5 * np.asarray(t, dtype=np.float64))))
+
+    p0 = float(sigmoid(beta * math.log(-gamma / zeta) - log_alpha))
+    p1 = float(sigmoid(log_alpha - beta * math.log((1.0 - gamma) / (zeta - 1.0))))
+    u = (np.asarray(x, dtype=np.float64) - gamma) / (zeta - gamma)
+    a = beta * (np.log(u) - np.log1p(-u)) - log_alpha
+    density = sigmoid(a) * sigmoid(-a) * beta / (u * (1.0 - u) * (zeta - gamma))
+    return p0, p1, density
+
+
+def draw_hard_concrete(path: Path, rng: np.random.Generator) -> None:
+    """Draw Hard Concrete gates: the atoms at 0 and 1 and a histogram of the rest."""
+    n = 20_000
+    log_alphas = np.array(HARD_CONCRETE_LOG_ALPHAS)
+    z = HardConcrete(log_alphas).sample((n,), rng=rng)
+    grid = np.linspace(0.0, 1.0, 401)[1:-1]
+    bins = 40
+    figure = _figure(11.0, 3.4)
+    axes = figure.subplots(1, 3, sharey=True)
+    for column, (ax, log_alpha) in enumerate(zip(axes, HARD_CONCRETE_LOG_ALPHAS, strict=True)):
+        gates = z[:, column]
+        p0, p1, density = hard_concrete_law(grid, log_alpha)
+        inside = gates[(gates > 0.0) & (gates < 1.0)]
+        # Weights 1 / (n * bin width): the histogram integrates to the observed interior mass.
+        ax.hist(inside, bins=bins, range=(0.0, 1.0), weights=np.full(inside.size, bins / n),
+                color="tab:blue", alpha=0.45, label="gumbelkit gates in (0, 1), histogram")
+        ax.plot(grid, density, color="black", linewidth=1.2, label="exact density in (0, 1)")
+        ax.bar([0.0, 1.0], [p0, p1], width=0.035, color="tab:red", alpha=0.8, zorder=3,
+               label="exact atoms P(z = 0), P(z = 1)")
+        observed = [float(np.mean(gates == 0.0)), float(np.mean(gates == 1.0))]
+        ax.scatter([0.0, 1.0], observed, marker="o", s=22, facecolors="white",
+                   edgecolors="black", zorder=4, label="observed atom frequencies")
+        for x, mass in ((0.0, p0), (1.0, p1)):
+            ax.annotate(f"{mass:.3f}", (x, mass), xytext=(0, 6), textcoords="offset points",
+                        ha="center", fontsize=8, color="tab:red")
+        ax.set_title(rf"log $\alpha$ = {log_alpha:g}", fontsize=10)
+        ax.set_xlim(-0.06, 1.06)
+        ax.set_xlabel("gate z")
+    axes[0].set_ylabel("density; atoms: probability")
+    top = max(max(p0, p1, float(np.max(density)))
+              for p0, p1, density in (hard_concrete_law(grid, a) for a in HARD_CONCRETE_LOG_ALPHAS))
+    axes[0].set_ylim(0.0, 1.25 * top)
+    axes[1].legend(fontsize=7, frameon=False, loc="upper center")
+    figure.suptitle(
+        rf"Hard Concrete gates ($\beta$ = 2/3, stretch (-0.1, 1.1)), {n:,} samples each: "
+        "atoms at 0 and 1, a density between", fontsize=11,
+    )
+    _save(figure, path)
+
+
+def draw_annealing(path: Path, rng: np.random.Generator) -> None:
+    """Draw the refreshed exponential annealing schedule against its smooth curve."""
+    del rng  # the schedule is deterministic
+    tau0, rate, tau_min, interval = 1.0, 3e-5, 0.5, 1000
+    schedule = ExponentialAnnealing(tau0=tau0, rate=rate, tau_min=tau_min, interval=interval)
+    steps = np.arange(40_001)
+    staircase = np.array([schedule(int(t)) for t in steps])
+    smooth = np.maximum(tau_min, tau0 * np.exp(-rate * steps))
+    floor_step = math.log(tau0 / tau_min) / rate
+    reached = interval * math.ceil(floor_step / interval)  # the first refresh at or after t*
+    figure = _figure(8.5, 3.6)
+    ax = figure.subplots()
+    ax.plot(steps, smooth, color="black", linewidth=1.0, linestyle="--",
+            label=r"max($\tau_{min}$, $\tau_0$ exp(-r t))")
+    ax.plot(steps, staircase, color="tab:blue", linewidth=1.6,
+            label=f"ExponentialAnnealing: refreshed every {interval:,} steps")
+    ax.axvline(floor_step, color="tab:red", linestyle=":", linewidth=1.0)
+    ax.annotate(rf"t* = ln($\tau_0$ / $\tau_{{min}}$) / r = {floor_step:,.0f}",
+                (floor_step, 0.8), xytext=(-8, 0), textcoords="offset points", ha="right",
+                fontsize=8, color="tab:red")
+    ax.plot([reached], [tau_min], marker="o", markersize=5, color="tab:blue")
+    ax.annotate(f"floor from step {reached:,}", (reached, tau_min), xytext=(6, 8),
+                textcoords="offset points", fontsize=8, color="tab:blue")
+    ax.set_xlim(0, steps[-1])
+    ax.set_ylim(0.45, 1.02)
+    ax.set_xlabel("training step t")
+    ax.set_ylabel(r"temperature $\tau$")
+    ax.legend(fontsize=8, frameon=False, loc="upper right")
+    ax.set_title(rf"$\tau_0$ = {tau0:g}, r = 3e-5, $\tau_{{min}}$ = {tau_min:g}, "
+                 f"N = {interval:,}: the settings of the paper's public notebook", fontsize=10)
+    _save(figure, path)
+
+
 DRAWINGS: dict[str, Callable[[Path, np.random.Generator], None]] = {
     SIMPLEX: draw_simplex,
     BINARY_CONCRETE: draw_binary_concrete,
     HARD_FREQUENCIES: draw_hard_frequencies,
     SOFTMAX_VS_GUMBEL_SOFTMAX: draw_softmax_vs_gumbel_softmax,
+    ESTIMATOR_GRADIENTS: draw_estimator_gradients,
+    TOP_K_INCLUSION: draw_top_k_inclusion,
+    HARD_CONCRETE: draw_hard_concrete,
+    ANNEALING: draw_annealing,
 }
 
 
 def render(output_dir: Path, *, seed: int = 0) -> list[Path]:
-    """Write the four PNG files into ``output_dir`` and return their paths.
+    """Write the PNG files into ``output_dir`` and return their paths.
+
+    A picture that cannot be drawn here (the estimator gradients without PyTorch or JAX) is
+    skipped with a one-line note on stderr; the others are still written.
 
     Raises
     ------
@@ -240,14 +579,17 @@ def render(output_dir: Path, *, seed: int = 0) -> list[Path]:
         except OSError as exc:
             raise PlotError(f"--output-dir: cannot create {output_dir}: {exc}") from None
         paths: list[Path] = []
-        for name, draw in DRAWINGS.items():
+        for number, (name, draw) in enumerate(DRAWINGS.items()):
             progress.describe(name)
             path = output_dir / name
             # One generator per picture, so each file depends only on the seed.
             try:
-                draw(path, np.random.default_rng([seed, len(paths)]))
+                draw(path, np.random.default_rng([seed, number]))
+            except PictureUnavailableError as reason:
+                progress.note(f"gumbelkit plot: skipped {name}: {reason}")
             except OSError as exc:
                 raise PlotError(f"cannot write {path}: {exc}") from None
-            paths.append(path)
+            else:
+                paths.append(path)
             progress.advance()
     return paths

@@ -432,9 +432,11 @@ def build_parser() -> argparse.ArgumentParser:
     info_parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     plot_parser = commands.add_parser(
         "plot", help="draw the documentation's pictures as PNG files (needs gumbelkit[plot])",
-        description="Draw four PNG pictures with matplotlib: relaxed samples on the simplex, the "
-                    "binary Concrete density, hard-sample frequencies, and tempered softmax "
-                    "beside Gumbel-Softmax.",
+        description="Draw eight PNG pictures with matplotlib: relaxed samples on the simplex, "
+                    "the binary Concrete density, hard-sample frequencies, tempered softmax "
+                    "beside Gumbel-Softmax, the gradient estimators' expected gradients (with "
+                    "PyTorch or JAX), Gumbel-top-k inclusion, Hard Concrete gates and "
+                    "temperature annealing.",
     )
     plot_parser.add_argument("--output-dir", type=Path, default=Path("."), metavar="DIR",
                              help="where to write the PNG files (default: the current folder)")

@@ -455,13 +455,15 @@ def test_benchmark_script_is_the_same_command(tmp_path):
 
 @pytest.mark.skipif(find_spec("matplotlib") is None,
                     reason="matplotlib is not installed (the plot extra)")
-def test_plot_renders_four_pngs(capsys, tmp_path):
+def test_plot_renders_every_png(capsys, tmp_path):
     from matplotlib.image import imread
 
     code, out, err = call(capsys, "plot", "--output-dir", str(tmp_path / "images"))
     assert code == 0, err
     paths = [Path(line) for line in out.splitlines()]
-    assert [p.name for p in paths] == list(_plot.FILES)
+    skipped = [] if _plot.autodiff_library() else [_plot.ESTIMATOR_GRADIENTS]
+    assert [p.name for p in paths] == [name for name in _plot.FILES if name not in skipped]
+    assert len(_plot.FILES) == 8
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert path.stat().st_size < 150_000
@@ -486,6 +488,97 @@ def test_plot_without_matplotlib_names_the_extra(tmp_path):
         "pip install 'gumbelkit[plot]'"
     ]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(find_spec("matplotlib") is None,
+                    reason="matplotlib is not installed (the plot extra)")
+def test_plot_without_torch_and_jax_skips_only_the_estimator_picture(tmp_path):
+    code = (
+        "import sys\n"
+        "sys.modules['torch'] = sys.modules['jax'] = None  # their imports now raise ImportError\n"
+        "from gumbelkit import _plot\n"
+        "from gumbelkit.cli import main\n"
+        "_plot.DRAWINGS = {name: _plot.DRAWINGS[name]  # one picture beside it is enough\n"
+        "                  for name in (_plot.ESTIMATOR_GRADIENTS, _plot.ANNEALING)}\n"
+        f"sys.exit(main(['plot', '--output-dir', {str(tmp_path)!r}]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [str(tmp_path / _plot.ANNEALING)]
+    assert (f"gumbelkit plot: skipped {_plot.ESTIMATOR_GRADIENTS}: its gradients need PyTorch or "
+            "JAX, and neither is installed") in result.stderr.splitlines()
+    assert [p.name for p in tmp_path.iterdir()] == [_plot.ANNEALING]
+
+
+@pytest.mark.parametrize("library", ["torch", "jax"])
+def test_estimator_gradient_curves_match_math_section_12(library):
+    pytest.importorskip(library, reason=f"{library} is not installed")
+    pi0 = np.linspace(0.02, 0.98, 25)
+    noise = gk.gumbel((200, 1, 2), rng=0)
+    curves = _plot.estimator_gradients(pi0, library, noise)
+    q = 1 - pi0
+    # f(z) = (z - 0.45)^2, tau = 1 (MATH.md 8 and 12): g_0 = 2 (z - 0.45) is 1.1 for D = e_0 and
+    # -0.9 for D = e_1; for two classes J(p) g has entry 0 equal to p_0 (1 - p_0) g_0.
+    exact = pi0 * q * (0.55**2 - 0.45**2)
+
+    def weight(gap):  # p_0 (1 - p_0) at p = softmax of logits `gap` apart
+        return 1 / (2 + np.exp(gap) + np.exp(-gap))
+
+    # Gapped ST (delta = 1): the sampled class leads by max(|theta_0 - theta_1|, 1) when it is the
+    # argmax of theta, by 1 when it is not.
+    lead = np.maximum(np.abs(np.log(pi0 / q)), 1.0)
+    gap_0, gap_1 = np.where(pi0 >= 0.5, lead, 1.0), np.where(pi0 >= 0.5, 1.0, lead)
+    expected = {
+        "exact": exact,
+        "reinmax": exact,  # the trapezoid rule is exact for a quadratic f
+        "st-probs": pi0 * q * (pi0 * 1.1 - q * 0.9),
+        "gapped": pi0 * weight(gap_0) * 1.1 - q * weight(gap_1) * 0.9,
+    }
+    # The JAX curves are float32; the curves reach about 0.1.
+    rtol, atol = (1e-12, 1e-15) if library == "torch" else (1e-5, 1e-6)
+    for name, curve in expected.items():
+        np.testing.assert_allclose(curves[name], curve, rtol=rtol, atol=atol, err_msg=name)
+    # The straight-through fixed point pi_0* = 0.45 / (0.55 + 0.45) of MATH.md 12.
+    assert np.all(np.sign(curves["st-probs"]) == np.sign(pi0 - 0.45))
+    assert curves["st"].shape == pi0.shape
+    assert np.isfinite(curves["st"]).all()
+
+
+def test_top_k_inclusion_reference():
+    p = np.array(_plot.TOP_K_PROBABILITIES)
+    np.testing.assert_allclose(_plot.inclusion_probabilities(p, 1), p, rtol=1e-15)
+    # Class i is in an ordered pair if drawn first, or second after some j != i.
+    second = np.array([sum(p[j] * p[i] / (1 - p[j]) for j in range(p.size) if j != i)
+                       for i in range(p.size)])
+    np.testing.assert_allclose(_plot.inclusion_probabilities(p, 2), p + second, rtol=1e-13)
+    assert _plot.inclusion_probabilities(p, 3).sum() == pytest.approx(3.0, rel=1e-13)
+    np.testing.assert_allclose(_plot.inclusion_probabilities(p, p.size), 1.0, rtol=1e-13)
+
+
+@pytest.mark.parametrize("log_alpha", [-1.5, 0.0, 2.5])
+def test_hard_concrete_law_is_exact(log_alpha):
+    integrate = pytest.importorskip("scipy.integrate", reason="scipy is not installed")
+    beta, gamma, zeta = 2 / 3, -0.1, 1.1
+
+    def q(x: float) -> float:  # the CDF of the stretched sample, MATH.md 9
+        u = (x - gamma) / (zeta - gamma)
+        return 1 / (1 + math.exp(-(beta * math.log(u / (1 - u)) - log_alpha)))
+
+    p0, p1, _ = _plot.hard_concrete_law(np.array([0.5]), log_alpha)
+    assert p0 == pytest.approx(q(0.0), rel=1e-14)
+    assert p1 == pytest.approx(1 - q(1.0), rel=1e-12)
+    flipped = _plot.hard_concrete_law(np.array([0.5]), -log_alpha)
+    assert p0 == pytest.approx(flipped[1], rel=1e-12)  # -gamma/zeta = 1/11: the atoms mirror
+
+    def density(x: float) -> float:
+        return float(_plot.hard_concrete_law(np.array([x]), log_alpha)[2][0])
+
+    for b in (0.3, 0.7, 1.0):
+        mass, _ = integrate.quad(density, 0.0, b, epsabs=1e-13, epsrel=1e-11)
+        assert mass == pytest.approx(q(b) - q(0.0), rel=1e-9), b
+    # Atoms plus the density between them: the whole unit mass.
+    assert p0 + p1 + integrate.quad(density, 0.0, 1.0)[0] == pytest.approx(1.0, rel=1e-10)
 
 
 @pytest.mark.parametrize(("p", "tau"), [(0.3, 0.5), (0.3, 1.0), (0.5, 2.0), (0.9, 0.2)])
