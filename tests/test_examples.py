@@ -49,3 +49,60 @@ def test_dask_out_of_core_counts_every_row_once_and_is_reproducible(capsys):
     # design; here the statistic need only be what the example prints.
     assert threaded["df"] == 59
     assert np.isfinite(threaded["chi_square"])
+
+
+SKLEARN_MISSING = importlib.util.find_spec("sklearn") is None
+
+
+def test_numpy_sampling_counts_every_draw_and_scores_the_samples(capsys):
+    example = load_example("numpy_sampling")
+    result = example.main(["--classes", "2000", "--draws", "3000", "--chunk", "1000",
+                           "--k", "4", "--top-k-draws", "300", "--seed", "1"])
+    assert "3000 draws of 2000 classes" in capsys.readouterr().out
+    assert result["counts"].shape == (2000,)
+    assert result["counts"].sum() == 3000
+    samples = result["samples"]
+    assert samples.shape == (300, 4)
+    assert result["distinct"]
+    assert all(len(set(row.tolist())) == 4 for row in samples)
+    assert result["first_counts"].sum() == 300
+    # The law of the draws is tested in conformance/ with calibrated designs; here the
+    # log-probabilities must match the Plackett-Luce product formula, recomputed in float64.
+    rank = np.arange(1, 2001, dtype=np.float64)
+    p = rank**-example.EXPONENT / np.sum(rank**-example.EXPONENT)
+    np.testing.assert_allclose(result["p"], p, rtol=1e-6)
+    checked = samples[: len(result["log_prob"])]
+    chosen = p[checked]
+    before = np.cumsum(chosen, axis=1) - chosen
+    expected = np.sum(np.log(chosen) - np.log1p(-before), axis=1)
+    np.testing.assert_allclose(result["log_prob"], expected, rtol=1e-5)
+    assert np.all(np.isfinite([result["gumbel_max_seconds"], result["top_k_seconds"]]))
+
+
+@pytest.mark.skipif(SKLEARN_MISSING, reason="scikit-learn is not installed")
+@pytest.mark.skipif(unavailable_reason("torch") is not None,
+                    reason=str(unavailable_reason("torch")))
+@pytest.mark.parametrize("estimator", ["st", "reinmax"])
+def test_vae_torch_training_lowers_the_test_elbo(estimator, capsys):
+    example = load_example("vae_torch")
+    initial = example.main(["--steps", "0", "--seed", "2"])
+    trained = example.main(["--steps", "100", "--seed", "2", "--estimator", estimator])
+    assert f"torch {estimator}: test -ELBO" in capsys.readouterr().out
+    assert np.isfinite(initial)
+    assert np.isfinite(trained)
+    # A random decoder scores about 44 nats per image; 100 steps reach about 27.
+    assert trained < initial - 5
+
+
+@pytest.mark.skipif(SKLEARN_MISSING, reason="scikit-learn is not installed")
+@pytest.mark.skipif(unavailable_reason("jax") is not None,
+                    reason=str(unavailable_reason("jax")))
+def test_vae_jax_training_lowers_the_test_elbo(capsys):
+    example = load_example("vae_jax")
+    # One estimator: each compiles its own training step (several seconds on a CPU).
+    initial = example.main(["--steps", "0", "--seed", "2"])
+    trained = example.main(["--steps", "100", "--seed", "2", "--estimator", "reinmax"])
+    assert "jax reinmax: test -ELBO" in capsys.readouterr().out
+    assert np.isfinite(initial)
+    assert np.isfinite(trained)
+    assert trained < initial - 5
