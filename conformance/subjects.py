@@ -12,6 +12,7 @@ from typing import Any
 
 import array_api_compat
 import numpy as np
+import pytest
 
 from gumbelkit import backends
 
@@ -34,6 +35,11 @@ class Subject:
 
     def dtype(self, name: str) -> Any:
         return getattr(self.xp, name)
+
+    def require(self, dtype: str) -> None:
+        """Skip the calling test, with the reason, where this backend lacks ``dtype``."""
+        if dtype not in self.dtypes:
+            pytest.skip(f"{self.name} has no {dtype}")
 
     def asarray(self, values: Any, dtype: str = "float64") -> Any:
         """Build an array of this backend from NumPy data."""

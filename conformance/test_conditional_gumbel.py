@@ -21,8 +21,7 @@ from conformance import designs, stats
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_conditional_noise_follows_the_exponential_race(subject, dtype, factor, seed, verdict):
-    if dtype not in subject.dtypes:
-        pytest.skip(f"{subject.name} has no {dtype}")
+    subject.require(dtype)
     rows = len(designs.CONDITIONAL_INDEX)
     losers = rows * (len(designs.CONDITIONAL_LOGITS) - 1)
     n_pit = designs.CONDITIONAL_PIT.scaled(factor)

@@ -24,8 +24,7 @@ STATISTICS = {"coordinate": designs.first_coordinate, "entropy": designs.entropy
 
 def _two_sample(subject, statistic: str, dtype: str, tau: float, factor: int, seed: int,
                 verdict) -> None:
-    if dtype not in subject.dtypes:
-        pytest.skip(f"{subject.name} has no {dtype}")
+    subject.require(dtype)
     design = designs.CONCRETE_K3[statistic, tau]
     n = design.scaled(factor)
     logits = subject.asarray(designs.CONCRETE_K3_LOGITS, dtype)

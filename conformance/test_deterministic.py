@@ -53,11 +53,6 @@ pytestmark = [
 ]
 
 
-def _require(subject, dtype: str) -> None:
-    if dtype not in subject.dtypes:
-        pytest.skip(f"{subject.name} has no {dtype}")
-
-
 def _compute(dtype: str) -> str:
     """The dtype gumbelkit computes in: float64 for float64, float32 otherwise."""
     return "float64" if dtype == "float64" else "float32"
@@ -163,7 +158,7 @@ CASES = {
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_samples_equal_the_float64_reference(subject, dtype, case, seed):
     """Soft, hard and index outputs on injected noise equal the NumPy reference."""
-    _require(subject, dtype)
+    subject.require(dtype)
     shape, axis, sample_shape = CASES[case]
     out_shape = sample_shape + shape
     out_axis = axis % len(shape) + len(sample_shape)
@@ -193,7 +188,7 @@ def test_per_row_temperatures_equal_the_reference(subject, dtype, seed):
     """An array ``tau`` divides each row by its own temperature; where the library
     differentiates, the gradients with respect to the logits and to ``tau`` are
     ``(1/tau) J(y) w`` and ``-(1/tau**2) (z - max z) . J(y) w`` per row."""
-    _require(subject, dtype)
+    subject.require(dtype)
     logits_np, noise_np = _case(seed, SHAPE, dtype)
     logits, noise = _arrays(subject, logits_np, noise_np, dtype)
     tau = subject.asarray(np.geomspace(0.05, 100.0, ROWS), _compute(dtype))
@@ -236,7 +231,7 @@ def test_gradients_equal_the_analytic_jacobian(subject, dtype, tau, seed):
     The straight-through hard sample carries the soft sample's gradient, so both weights
     pass through the same Jacobian at the soft sample ``y``.
     """
-    _require(subject, dtype)
+    subject.require(dtype)
     logits_np, noise_np = _case(seed, SHAPE, dtype)
     rng = np.random.default_rng(seed + 1)
     # Weights on a grid of quarters in [-2, 2] are exact in every dtype.
@@ -267,7 +262,7 @@ def test_gradients_equal_the_analytic_jacobian(subject, dtype, tau, seed):
 @pytest.mark.parametrize("noise_dtype", ["float32", "float64"])
 def test_extreme_uniforms_give_the_finite_tail_caps(subject, noise_dtype):
     """The smallest normal and the largest float below 1 give finite noise (MATH.md F6)."""
-    _require(subject, noise_dtype)
+    subject.require(noise_dtype)
     info = np.finfo(noise_dtype)
     u_np = np.array([info.smallest_normal, 1.0 - info.eps / 2])
     u = subject.asarray(u_np, noise_dtype)
@@ -308,7 +303,7 @@ def test_extreme_noise_gives_finite_samples(subject, dtype):
     Finite logits never give NaN or inf (the numeric contract); the outputs are still a point
     of the simplex, a one-hot and a valid index, equal to the reference.
     """
-    _require(subject, dtype)
+    subject.require(dtype)
     noise_np = _extreme_noise(dtype)
     for row in _extreme_logits(dtype):
         logits_np = np.tile(row, (ROWS, 1))
@@ -337,7 +332,7 @@ def test_extreme_noise_gives_finite_gradients(subject, dtype):
     overflows float16 legitimately. Each row pairs one noise pattern with one logits row (one
     call per tau: eager JAX differentiates slowly).
     """
-    _require(subject, dtype)
+    subject.require(dtype)
     noise_np = _extreme_noise(dtype)
     rows = _extreme_logits(dtype)
     logits_np = rows[np.arange(ROWS) % len(rows)]
@@ -359,7 +354,7 @@ def test_shift_invariance(subject, dtype, seed):
 
     On the dyadic grid ``logits - 42 + G`` is exact, so hard samples compare exactly.
     """
-    _require(subject, dtype)
+    subject.require(dtype)
     logits_np, noise_np = _case(seed, SHAPE, dtype)
     logits, noise = _arrays(subject, logits_np, noise_np, dtype)
     shifted = subject.asarray(logits_np - 42.0, dtype)
@@ -385,7 +380,7 @@ def test_hard_forward_is_exactly_one_hot(subject, dtype, seed):
     Exact zeros and ones, one 1 per row, ties to the first index, equal to the one-hot of
     ``gumbel_max`` on the same noise; also while the logits are being differentiated.
     """
-    _require(subject, dtype)
+    subject.require(dtype)
     logits_np, noise_np = _case(seed, SHAPE, dtype)
     # Ties: the first of the tied largest entries wins.
     logits_np[:2] = [0.0, 1.0, 0.5, 1.0, 1.0, -1.0]
@@ -417,7 +412,7 @@ def test_hard_forward_is_exactly_one_hot(subject, dtype, seed):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_relaxed_samples_sum_to_one(subject, dtype, num_classes, seed):
     """Soft samples lie on the simplex: entries in [0, 1], rows summing to 1."""
-    _require(subject, dtype)
+    subject.require(dtype)
     rng = np.random.default_rng(seed)
     logits_np = rng.normal(0.0, 3.0, (ROWS, num_classes))
     logits, noise = _arrays(subject, logits_np, rng.gumbel(size=(ROWS, num_classes)), dtype)
@@ -435,7 +430,7 @@ def test_relaxed_samples_sum_to_one(subject, dtype, num_classes, seed):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_masked_classes_get_exact_zeros(subject, dtype, per_row_tau, seed):
     """A ``-inf`` logit has probability exactly 0, is never drawn, and gets gradient 0."""
-    _require(subject, dtype)
+    subject.require(dtype)
     logits_np, noise_np = _case(seed, SHAPE, dtype)
     mask = np.zeros(SHAPE, dtype=bool)
     mask[:, 0] = True  # a masked first class

@@ -26,15 +26,10 @@ from gumbelkit.distributions import (
 FLOATS = ["float32", "float64"]
 
 
-def _require(subject, dtype: str) -> None:
-    if dtype not in subject.dtypes:
-        pytest.skip(f"{subject.name} has no {dtype}")
-
-
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("space", ["sigmoid", "logit"])
 def test_binary_concrete_logit_is_logistic(subject, space, dtype, factor, seed, verdict):
-    _require(subject, dtype)
+    subject.require(dtype)
     design = designs.RELAXED_BERNOULLI_LOGIT
     n = design.scaled(factor)
     cls = RelaxedBernoulli if space == "sigmoid" else LogitRelaxedBernoulli
@@ -53,7 +48,7 @@ def test_binary_concrete_logit_is_logistic(subject, space, dtype, factor, seed, 
 
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_hard_concrete_atoms_and_interior(subject, dtype, factor, seed, verdict):
-    _require(subject, dtype)
+    subject.require(dtype)
     zero, one, interior = (designs.HARD_CONCRETE_ZERO, designs.HARD_CONCRETE_ONE,
                            designs.HARD_CONCRETE_INTERIOR)
     n_zero, n_one, n_interior = (d.scaled(factor) for d in (zero, one, interior))
@@ -82,7 +77,7 @@ def test_hard_concrete_atoms_and_interior(subject, dtype, factor, seed, verdict)
 
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_exp_concrete_pairwise_log_ratios_are_logistic(subject, dtype, factor, seed, verdict):
-    _require(subject, dtype)
+    subject.require(dtype)
     design = designs.PAIRWISE_LOGISTIC
     logits, tau, pairs = designs.PAIR_LOGITS, designs.PAIR_TAU, designs.PAIRS
     draws = math.ceil(design.scaled(factor) / len(pairs))

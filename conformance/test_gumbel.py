@@ -13,8 +13,7 @@ from conformance import designs, stats
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_noise_follows_the_gumbel_cdf(subject, dtype, factor, seed, verdict):
-    if dtype not in subject.dtypes:
-        pytest.skip(f"{subject.name} has no {dtype}")
+    subject.require(dtype)
     n = designs.NOISE.scaled(factor)
     noise = gk.gumbel(n, dtype=subject.dtype(dtype), rng=seed, xp=subject.xp)
     statistic, pvalue = stats.ks_1samp(subject.to_numpy(noise), stats.gumbel_cdf)
@@ -26,8 +25,7 @@ def test_noise_follows_the_gumbel_cdf(subject, dtype, factor, seed, verdict):
 def test_half_precision_noise_is_the_rounded_law(subject, dtype, factor, seed, verdict):
     # MATH.md 11.8: float32 noise rounded once to the half dtype. Cells end at rounding
     # boundaries, so each has the exact probability of the continuous law.
-    if dtype not in subject.dtypes:
-        pytest.skip(f"{subject.name} has no {dtype}")
+    subject.require(dtype)
     edges, design = designs.ROUNDED_NOISE[dtype]
     n = design.scaled(factor)
     noise = gk.gumbel(n, dtype=subject.dtype(dtype), rng=seed, xp=subject.xp)
@@ -45,8 +43,7 @@ def test_max_minus_logsumexp_is_gumbel_and_independent_of_argmax(
 ):
     # F3 on logits + gumbel noise: M - LSE(logits) ~ Gumbel(0, 1), independent of the argmax.
     # It needs iid noise within each row, which the marginal KS of the noise does not see.
-    if dtype not in subject.dtypes:
-        pytest.skip(f"{subject.name} has no {dtype}")
+    subject.require(dtype)
     logits = designs.MAX_LOGITS
     n_gumbel = designs.MAX_GUMBEL.scaled(factor)
     n_joint = designs.MAX_INDEPENDENT.scaled(factor)

@@ -17,15 +17,10 @@ from conformance import designs, stats
 FLOATS = ["float32", "float64"]
 
 
-def _require(subject, dtype: str) -> None:
-    if dtype not in subject.dtypes:
-        pytest.skip(f"{subject.name} has no {dtype}")
-
-
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("case", list(designs.GUMBEL_MAX_LAWS))
 def test_frequencies_follow_softmax(subject, case, dtype, factor, seed, verdict):
-    _require(subject, dtype)
+    subject.require(dtype)
     logits, design = designs.GUMBEL_MAX_LAWS[case]
     n = design.scaled(factor)
     index = gk.gumbel_max(subject.asarray(logits, dtype), sample_shape=n, rng=seed)
@@ -39,7 +34,7 @@ def test_frequencies_follow_softmax(subject, case, dtype, factor, seed, verdict)
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_rare_class_rate_with_half_precision_logits(subject, dtype, factor, seed, verdict):
-    _require(subject, dtype)
+    subject.require(dtype)
     design = designs.RARE_CLASS
     n = design.scaled(factor)
     logits = subject.asarray(designs.RARE_LOGITS, dtype)
@@ -59,7 +54,7 @@ def test_rare_class_rate_with_half_precision_logits(subject, dtype, factor, seed
 
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_draws_and_rows_are_independent(subject, dtype, factor, seed, verdict):
-    _require(subject, dtype)
+    subject.require(dtype)
     design = designs.INDEPENDENCE
     n = design.scaled(factor)
     pi = designs.softmax64(designs.INDEPENDENCE_LOGITS)

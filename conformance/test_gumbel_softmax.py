@@ -19,11 +19,6 @@ from conformance import designs, stats
 FLOATS = ["float32", "float64"]
 
 
-def _require(subject, dtype: str) -> None:
-    if dtype not in subject.dtypes:
-        pytest.skip(f"{subject.name} has no {dtype}")
-
-
 def _log(y: np.ndarray) -> np.ndarray:
     # A coordinate that underflowed to 0 gives -inf, a logit of +-inf and a CDF of 0 or 1:
     # the side it belongs to.
@@ -40,7 +35,7 @@ def _log(y: np.ndarray) -> np.ndarray:
 def test_argmax_follows_softmax_at_every_temperature(
     subject, tau, hard, dtype, factor, seed, verdict
 ):
-    _require(subject, dtype)
+    subject.require(dtype)
     design = designs.SOFT_ARGMAX
     n = design.scaled(factor)
     logits = designs.SOFT_ARGMAX_LOGITS
@@ -55,7 +50,7 @@ def test_argmax_follows_softmax_at_every_temperature(
 
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_binary_concrete_follows_its_cdf(subject, dtype, factor, seed, verdict):
-    _require(subject, dtype)
+    subject.require(dtype)
     design = designs.BINARY_CONCRETE
     n = design.scaled(factor)
     log_alpha, tau = designs.CONCRETE_LOG_ALPHA, designs.CONCRETE_TAU
@@ -71,7 +66,7 @@ def test_binary_concrete_follows_its_cdf(subject, dtype, factor, seed, verdict):
 
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_per_row_temperatures(subject, dtype, factor, seed, verdict):
-    _require(subject, dtype)
+    subject.require(dtype)
     design = designs.ROW_TEMPERATURES
     log_alpha, tau = designs.ROW_LOG_ALPHA, designs.ROW_TAU
     draws = math.ceil(design.scaled(factor) / len(tau))
@@ -90,7 +85,7 @@ def test_per_row_temperatures(subject, dtype, factor, seed, verdict):
 
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_pairwise_log_ratios_are_logistic(subject, dtype, factor, seed, verdict):
-    _require(subject, dtype)
+    subject.require(dtype)
     design = designs.PAIRWISE_LOGISTIC
     logits, tau, pairs = designs.PAIR_LOGITS, designs.PAIR_TAU, designs.PAIRS
     draws = math.ceil(design.scaled(factor) / len(pairs))

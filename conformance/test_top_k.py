@@ -19,15 +19,10 @@ from conformance import designs, stats
 FLOATS = ["float32", "float64"]
 
 
-def _require(subject, dtype: str) -> None:
-    if dtype not in subject.dtypes:
-        pytest.skip(f"{subject.name} has no {dtype}")
-
-
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("case", list(designs.TOP_K_LAWS))
 def test_ordered_samples_follow_plackett_luce(subject, case, dtype, factor, seed, verdict):
-    _require(subject, dtype)
+    subject.require(dtype)
     logits, k, design = designs.TOP_K_LAWS[case]
     n = design.scaled(factor)
     index = gk.gumbel_top_k(subject.asarray(logits, dtype), k, sample_shape=n, rng=seed)
@@ -43,7 +38,7 @@ def test_ordered_samples_follow_plackett_luce(subject, case, dtype, factor, seed
 
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_hard_relaxed_sets_follow_the_set_law(subject, dtype, factor, seed, verdict):
-    _require(subject, dtype)
+    subject.require(dtype)
     design = designs.TOP_K_SET
     n = design.scaled(factor)
     logits = subject.asarray(designs.TOP_K_SET_LOGITS, dtype)
@@ -61,7 +56,7 @@ def test_hard_relaxed_sets_follow_the_set_law(subject, dtype, factor, seed, verd
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_relaxed_sample_matches_the_reference(subject, dtype, tau, factor, seed, verdict):
     """The law of the squared norm equals that of the NumPy reference (no closed form)."""
-    _require(subject, dtype)
+    subject.require(dtype)
     design = designs.RELAXED_TOP_K[tau]
     n = design.scaled(factor)
     logits = subject.asarray(designs.RELAXED_TOP_K_LOGITS, dtype)
