@@ -134,12 +134,29 @@ def test_output_has_the_logits_chunks_and_nothing_is_rechunked(layout, sample_sh
         assert _rechunk_layers(out) == [], f"rechunked: {_rechunk_layers(out)}"
 
 
-def test_top_k_rechunks_nothing_when_the_class_axis_is_one_chunk():
-    # A sort needs whole rows: array-api-compat's Dask argsort merges a chunked class axis.
-    _, logits = _logits(LAYOUTS["rows"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_top_k_keeps_the_row_chunks_and_rechunks_nothing(layout):
+    # Each class block keeps its own k candidates; no task merges the class axis of the noise.
+    _, logits = _logits(LAYOUTS[layout])
     top = gk.gumbel_top_k(logits, 3, rng=SEED, sample_shape=2)
     assert top.chunks == ((2,), logits.chunks[0], (3,))
     assert _rechunk_layers(top) == []
+
+
+def test_dask_top_k_breaks_ties_to_the_lower_index_across_class_blocks():
+    # Few distinct values: many ties, inside blocks and across block boundaries.
+    values = np.random.default_rng(3).integers(0, 4, size=(7, 53)).astype(np.float32)
+    values[2, 40:] = -np.inf
+    expected = np.argsort(-values, axis=-1, kind="stable")
+    for chunks, k in [((3, 10), 4), ((7, 53), 4), ((3, 10), 12), ((2, 1), 3)]:
+        top = dask_adapter.top_k(da.from_array(values, chunks=chunks), k, -1)
+        assert top.dtype == np.int64
+        np.testing.assert_array_equal(top.compute(), expected[:, :k], err_msg=str(chunks))
+    # Another axis: classes in the middle.
+    cube = np.random.default_rng(4).integers(0, 3, size=(2, 31, 5)).astype(np.float64)
+    top = dask_adapter.top_k(da.from_array(cube, chunks=(1, 8, 2)), 5, -2)
+    expected = np.moveaxis(np.argsort(-np.moveaxis(cube, 1, -1), axis=-1, kind="stable"), -1, 1)
+    np.testing.assert_array_equal(top.compute(), expected[:, :5])
 
 
 def test_sample_dimensions_split_into_bounded_blocks(monkeypatch):

@@ -157,3 +157,58 @@ def stop_gradient(x: Any) -> Any:
 def is_host_readable(x: Any) -> bool:
     """Return False: reading a Dask array computes its graph."""
     return False
+
+
+def _block_top_k(block: np.ndarray, k: int, block_info: Any = None) -> np.ndarray:
+    """Return one class block's ``k`` largest entries and their row indices, stacked.
+
+    The result has shape ``block.shape[:-1] + (2, kk)``, ``kk = min(k, block size)``: the
+    values, then the indices counted from the start of the whole row, both in float64 (exact
+    for float32 and float64 values, and for indices below 2**53), in decreasing order of value,
+    ties to the lower index (a stable sort of the negated values).
+    """
+    start = block_info[0]["array-location"][-1][0] if block_info else 0
+    order = np.argsort(-block, axis=-1, kind="stable")[..., :k]
+    values = np.take_along_axis(block, order, axis=-1).astype(np.float64)
+    return np.stack([values, (order + start).astype(np.float64)], axis=-2)
+
+
+def _merge_top_k(candidates: np.ndarray, k: int) -> np.ndarray:
+    """Return the indices of the ``k`` largest among each row's candidates, decreasing.
+
+    The candidates come block after block, each block's in decreasing order with ties in index
+    order, so among equal values they appear in increasing index: a stable sort keeps the lower
+    index first.
+    """
+    values, indices = candidates[..., 0, :], candidates[..., 1, :]
+    order = np.argsort(-values, axis=-1, kind="stable")[..., :k]
+    return np.take_along_axis(indices, order, axis=-1).astype(np.int64)
+
+
+def top_k(x: Any, k: int, axis: int) -> Any:
+    """Return the indices of the ``k`` largest ``x`` along ``axis``, in decreasing order.
+
+    Ties go to the lower index, as with a stable descending sort. Each block of the class axis
+    keeps its own ``k`` largest entries; one task per block of rows then merges those
+    candidates. No task holds more than one block of ``x``, where array-api-compat's
+    ``argsort`` first merges the class axis into one chunk. The indices are int64 (the default
+    index dtype) with the rows' chunks and the ``k`` positions in one chunk.
+    """
+    last = axis % x.ndim == x.ndim - 1
+    if not last:
+        x = da.moveaxis(x, axis, -1)
+    lead = tuple(range(x.ndim - 1))
+    pair_index, candidate_index, out_index = x.ndim, x.ndim + 1, x.ndim + 2
+    candidate_chunks = tuple(min(k, size) for size in x.chunks[-1])
+    candidates = da.map_blocks(
+        _block_top_k, x, k, dtype=np.float64, new_axis=x.ndim - 1,
+        chunks=(*x.chunks[:-1], (2,), candidate_chunks),
+    )
+    # A contraction over the candidate axis with concatenate=True hands each merge task all of
+    # its rows' candidates at once, without a rechunk layer.
+    merged = da.blockwise(
+        _merge_top_k, (*lead, out_index),
+        candidates, (*lead, pair_index, candidate_index),
+        k=k, concatenate=True, new_axes={out_index: k}, dtype=np.int64,
+    )
+    return merged if last else da.moveaxis(merged, -1, axis)
