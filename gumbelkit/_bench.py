@@ -216,8 +216,24 @@ def _bench_numpy_shape(
         settings, "numpy", shape, "max", "forward",
         partial(gumbel_max, x, rng=gen), "naive float64 argmax", naive_max,
     )
+    def gumbel_from_uniform() -> Any:
+        # Float32 Gumbel noise alone, in place: the uniforms and two logarithms.
+        u = gen.random(shape, dtype=np.float32)
+        np.log(u, out=u)
+        np.negative(u, out=u)
+        np.log(u, out=u)
+        return np.negative(u, out=u)
+
+    def gumbel_from_exponential() -> Any:
+        # The same from NumPy's ziggurat exponentials: one logarithm.
+        e = gen.standard_exponential(shape, dtype=np.float32)
+        np.log(e, out=e)
+        return np.negative(e, out=e)
+
     _floors(settings, "numpy", shape, {
         "Generator.random float32": partial(gen.random, shape, dtype=np.float32),
+        "Gumbel noise: -log(-log(random float32))": gumbel_from_uniform,
+        "Gumbel noise: -log(standard_exponential float32)": gumbel_from_exponential,
         "copy": x.copy,
     })
     peak, out_bytes = _peak_bytes(partial(gumbel_softmax, x, tau=TAU, rng=gen))

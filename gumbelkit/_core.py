@@ -78,9 +78,11 @@ def temperature_bounds(dtype_info: Any) -> tuple[float, float]:
     return tiny, 1.0 / tiny
 
 
-def representable_temperature(tau: float, dtype_info: Any) -> float:
-    """Return the Python float ``tau`` clamped to :func:`temperature_bounds`."""
-    low, high = temperature_bounds(dtype_info)
+def representable_temperature(tau: float, xp: Namespace, dtype: Any) -> float:
+    """Return the Python float ``tau`` clamped to :func:`temperature_bounds` of ``dtype``."""
+    if 1e-37 <= tau <= 1e37:  # inside the bounds of float32 and float64: no finfo needed
+        return tau
+    low, high = temperature_bounds(xp.finfo(dtype))
     return min(max(tau, low), high)
 
 

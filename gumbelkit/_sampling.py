@@ -45,6 +45,11 @@ def _compute_dtype(dtype: Any, xp: Namespace) -> Any:
     return xp.float64 if dtype == xp.float64 else xp.float32
 
 
+def _as_dtype(x: Array, dtype: Any, xp: Namespace) -> Array:
+    """Return ``x`` in ``dtype``: ``x`` itself where it has it (``astype`` costs a call)."""
+    return x if x.dtype == dtype else xp.astype(x, dtype)
+
+
 def _draw_gumbel(
     adapter: Adapter, xp: Namespace, rng: object, shape: tuple[int, ...], dtype: Any, device: Any
 ) -> Array:
@@ -155,7 +160,7 @@ class _Prepared:
     ) -> None:
         self.adapter = backend_for(logits, argument="logits")
         self.xp = self.adapter.namespace(logits)
-        self.axis = check_logits(logits, axis, self.xp)
+        self.axis = check_logits(logits, axis, self.xp, self.adapter)
         self.sample_shape = check_shape(sample_shape, "sample_shape")
         self.validate = check_bool(validate, "validate")
         self.out_shape = self.sample_shape + tuple(logits.shape)
@@ -185,7 +190,7 @@ class _Prepared:
         adapter's in-place fast path may overwrite (not a broadcast view).
         """
         xp = self.xp
-        logits = xp.astype(self.logits, self.compute_dtype, copy=False)
+        logits = _as_dtype(self.logits, self.compute_dtype, xp)
         if self.noise is None:
             noise, self.source = draw_gumbel_from(
                 self.adapter, xp, self.adapter.make_rng(self.rng, self.device), self.out_shape,
@@ -209,10 +214,10 @@ class _Prepared:
         non-finite temperature comes out NaN, like any invalid row.
         """
         xp = self.xp
-        dtype_info = xp.finfo(self.compute_dtype)
         if not hasattr(tau, "shape"):
             checked = check_real(tau, "tau", positive=True)
-            return _core.representable_temperature(checked, dtype_info), None
+            return _core.representable_temperature(checked, xp, self.compute_dtype), None
+        dtype_info = xp.finfo(self.compute_dtype)
         row_shape = tuple(d for i, d in enumerate(self.logits.shape) if i != self.axis)
         check_array_argument(tau, "tau", self.adapter, xp, row_shape)
         tau_ok = xp.logical_and(xp.isfinite(tau), tau > 0)
@@ -320,7 +325,7 @@ def gumbel_softmax(
     else:
         with errstate():
             out = _relaxed_sample(prepared, tau, hard, estimator)
-    return prepared.xp.astype(out, logits.dtype, copy=False)
+    return _as_dtype(out, logits.dtype, prepared.xp)
 
 
 def _relaxed_sample(
@@ -337,12 +342,18 @@ def _relaxed_sample(
         return _core.tempered_softmax(
             z, tau, out_axis, xp=xp, stop_gradient=adapter.stop_gradient
         )
+    one_hot_argmax_ = getattr(adapter, "one_hot_argmax_", None)
+    if owned and one_hot_argmax_ is not None and not adapter.supports_autodiff:
+        hard_sample = one_hot_argmax_(z, out_axis)
+        if tau_ok is None:
+            return hard_sample
+        return xp.where(tau_ok, hard_sample, prepared.nan())
     index = xp.argmax(z, axis=out_axis)
     one_hot = _core.one_hot(
         index, prepared.num_classes, z.ndim + out_axis, z.dtype, xp, device=prepared.device
     )
     if adapter.supports_autodiff:
-        soft = _estimators.surrogate(prepared, estimator, z, one_hot, tau)
+        soft = _estimators.surrogate(prepared, estimator, z, one_hot, tau, z_owned=owned)
         return _core.straight_through(one_hot, soft, adapter.stop_gradient)
     # Without autodiff the straight-through bracket is 0 and would only mark invalid rows.
     valid = prepared.row_is_valid(z)

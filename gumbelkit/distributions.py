@@ -270,10 +270,10 @@ class _Parameters:
 
         An invalid entry of an array becomes NaN, so its rows come out NaN.
         """
-        info = self._xp.finfo(self._compute_dtype)
         if isinstance(tau, float):
-            return _core.representable_temperature(tau, info)
+            return _core.representable_temperature(tau, self._xp, self._compute_dtype)
         xp = self._xp
+        info = xp.finfo(self._compute_dtype)
         ok = xp.logical_and(xp.isfinite(tau), tau > 0)
         clamped = xp.clip(self._compute(tau), *_core.temperature_bounds(info))
         return xp.where(ok, clamped, xp.full_like(clamped, math.nan))

@@ -258,3 +258,77 @@ def test_numpy_in_place_softmax_equals_the_core(tau):
         core = _core.tempered_softmax(logits + noise, scale, -1,
                                       xp=adapter.namespace(None), stop_gradient=lambda x: x)
     np.testing.assert_array_equal(drawn, core)
+
+
+@pytest.mark.parametrize("tau", [0.5, "rows"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numpy_in_place_hard_sample_equals_the_core(tau, dtype):
+    # The NumPy hard fast path writes the one-hot into gumbelkit's own buffer; its values must
+    # be the generic path's (core one-hot, NaN rows), with ties, masks, invalid rows and
+    # per-row temperatures.
+    from gumbelkit import _core
+
+    logits = np.array([[0.5, -np.inf, 2.0, 0.1], [np.nan, 0.0, 1.0, 2.0],
+                       [1.0, 3.0, 3.0, 0.0], [-np.inf] * 4, [np.inf, 0.0, 1.0, 2.0]], dtype=dtype)
+    g = np_gumbel(np.random.default_rng(4).uniform(size=(6, 5, 4))).astype(dtype)
+    g[:, 2] = 0.0  # row 2: a tie between classes 1 and 3 goes to class 1
+    temperature = np.linspace(0.5, 2.0, 5) if tau == "rows" else tau
+
+    def generic(z):
+        namespace = backends.get_backend("numpy").namespace(z)
+        one_hot = _core.one_hot(np.argmax(z, axis=-1), 4, z.ndim - 1, z.dtype, namespace,
+                                device="cpu")
+        return np.where(np.isfinite(z.max(axis=-1, keepdims=True)), one_hot, np.nan)
+
+    with np.errstate(all="ignore"):
+        fast = gk.gumbel_softmax(logits, tau=temperature, hard=True, noise=g, sample_shape=(6,))
+        expected = generic(logits + g)
+    assert fast.dtype == dtype
+    np.testing.assert_array_equal(fast, expected)
+    assert np.all(fast[:, 2] == [0, 1, 0, 0])
+    assert np.all(np.isnan(fast[:, [1, 3, 4]]))
+
+    adapter = backends.get_backend("numpy")
+    noise, _ = adapter.gumbel(adapter.make_rng(9, None), (6, 5, 4), dtype, None)
+    with np.errstate(all="ignore"):
+        drawn = gk.gumbel_softmax(logits, tau=temperature, hard=True, rng=9, sample_shape=(6,))
+        expected = generic(logits + noise)
+    np.testing.assert_array_equal(drawn, expected)
+
+
+@pytest.mark.parametrize("tau", [1.0, 3.0, 0.5, 1e-30])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_torch_softmax_path_agrees_with_the_core(tau, dtype):
+    # The PyTorch tempered_softmax_ calls torch.softmax: the core's values to rounding, and the
+    # core's gradients, with masks, an invalid row, a +inf row and a tiny temperature.
+    if backends.unavailable_reason("torch"):
+        pytest.skip(backends.unavailable_reason("torch"))
+    import torch
+
+    from gumbelkit import _core
+
+    adapter = backends.get_backend("torch")
+    native = getattr(torch, dtype)
+    values = np.random.default_rng(5).normal(size=(6, 7)) * 3
+    values[1, [0, 4]] = -np.inf
+    values[2] = -np.inf
+    values[3, 2] = np.nan
+    values[4, 5] = np.inf
+    weights = torch.as_tensor(np.random.default_rng(6).normal(size=(6, 7)), dtype=native)
+
+    def run(softmax):
+        z = torch.tensor(values, dtype=native, requires_grad=True)
+        y = softmax(z * 1.0)  # a fresh non-leaf buffer, as gumbelkit passes it
+        (torch.nan_to_num(y) * weights).sum().backward()
+        return y.detach().numpy(), z.grad.numpy()
+
+    fast, fast_grad = run(lambda z: adapter.tempered_softmax_(z, tau, -1))
+    core, core_grad = run(lambda z: _core.tempered_softmax(
+        z, tau, -1, xp=adapter.namespace(z), stop_gradient=adapter.stop_gradient))
+    rtol = 1e-6 if dtype == "float32" else 1e-14
+    np.testing.assert_allclose(fast, core, rtol=rtol, atol=rtol * 1e-3)
+    np.testing.assert_array_equal(np.isnan(fast), np.isnan(core))
+    assert np.all(np.isnan(fast[[2, 3, 4]]))
+    assert np.all(fast[1, [0, 4]] == 0)
+    np.testing.assert_allclose(fast_grad, core_grad, rtol=10 * rtol, atol=10 * rtol)
+    assert np.all(fast_grad[1, [0, 4]] == 0)

@@ -54,9 +54,10 @@ class Adapter(Protocol):
     ``array_api_compat.device``); ``errstate()`` returns a context manager that silences
     floating-point warnings around deliberate infinities (NumPy's ``errstate``); and the
     fast paths ``gumbel`` (noise with the values of ``uniform`` and the core transform),
-    ``perturb_`` and ``tempered_softmax_`` (in-place arithmetic on gumbelkit's own buffers,
-    with the core's values), and ``top_k`` (the indices of the k largest entries, ties to the
-    lower index, for ``gumbel_top_k``). docs/backends.md describes each.
+    ``perturb_``, ``tempered_softmax_`` and ``one_hot_argmax_`` (arithmetic that may reuse
+    gumbelkit's own buffers, with the core's values), ``is_real_floating`` (a faster dtype
+    check), and ``top_k`` (the indices of the k largest entries, ties to the lower index, for
+    ``gumbel_top_k``). docs/backends.md describes each.
 
     Attributes
     ----------

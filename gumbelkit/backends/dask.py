@@ -212,3 +212,8 @@ def top_k(x: Any, k: int, axis: int) -> Any:
         k=k, concatenate=True, new_axes={out_index: k}, dtype=np.int64,
     )
     return merged if last else da.moveaxis(merged, -1, axis)
+
+
+def is_real_floating(dtype: np.dtype[Any]) -> bool:
+    """Return whether ``dtype`` (a NumPy dtype) is real floating, faster than ``xp.isdtype``."""
+    return dtype.kind == "f"

@@ -27,6 +27,11 @@ def namespace(x: Any) -> Any:
     return xp_numpy
 
 
+def is_real_floating(dtype: np.dtype[Any]) -> bool:
+    """Return whether ``dtype`` is a real floating dtype (``xp.isdtype``, 20 times faster)."""
+    return dtype.kind == "f"
+
+
 def owns_rng(rng: object) -> bool:
     """Return whether ``rng`` is a NumPy random source."""
     return isinstance(rng, (np.random.Generator, np.random.BitGenerator, np.random.SeedSequence))
@@ -48,6 +53,10 @@ def make_rng(rng: object, device: Any) -> np.random.Generator:
     return to_numpy_generator(rng)
 
 
+# The only dtypes uniform() draws (the compute dtypes); np.finfo costs a microsecond a call.
+_SMALLEST_NORMAL = {np.dtype(t): np.finfo(t).smallest_normal for t in (np.float32, np.float64)}
+
+
 def uniform(
     rng: np.random.Generator, shape: tuple[int, ...], dtype: Any, device: Any
 ) -> tuple[np.ndarray, np.random.Generator]:
@@ -57,7 +66,7 @@ def uniform(
     only 0 must be lifted to the smallest normal.
     """
     u = np.asarray(rng.random(shape, dtype=dtype))
-    np.maximum(u, np.finfo(u.dtype).smallest_normal, out=u)
+    np.maximum(u, _SMALLEST_NORMAL[u.dtype], out=u)
     return u, rng
 
 
@@ -95,6 +104,21 @@ def tempered_softmax_(z: np.ndarray, tau: Any, axis: int) -> np.ndarray:
     np.divide(z, tau, out=z)
     np.exp(z, out=z)
     np.divide(z, np.add.reduce(z, axis=axis, keepdims=True), out=z)
+    return z
+
+
+def one_hot_argmax_(z: np.ndarray, axis: int) -> np.ndarray:
+    """Write the hard sample into the buffer ``z``: the generic path's values, fewer calls.
+
+    Returns the one-hot of ``argmax(z, axis)`` (ties to the first index) in ``z``'s dtype, with
+    a row whose maximum is not finite (NaN, ``+inf``, or all ``-inf``) all NaN, as
+    ``_core.one_hot`` and the row-validity ``where`` of the generic path give it.
+    """
+    index = z.argmax(axis=axis, keepdims=True)
+    valid = np.isfinite(np.maximum.reduce(z, axis=axis, keepdims=True))
+    z.fill(0)
+    np.put_along_axis(z, index, 1, axis=axis)
+    np.copyto(z, np.nan, where=np.logical_not(valid))
     return z
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import array_api_compat.torch as xp_torch
 import torch
 
+from gumbelkit import _core
 from gumbelkit.backends._common import check_seed, is_seed, open_unit_bounds, rng_type_error
 
 name = "torch"
@@ -94,6 +95,26 @@ def gumbel(
     """
     u, rng = uniform(rng, shape, dtype, device)
     return u.log_().neg_().log_().neg_(), rng
+
+
+def tempered_softmax_(z: torch.Tensor, tau: Any, axis: int) -> torch.Tensor:
+    """``softmax(z / tau)`` with ``torch.softmax``: two to four kernels instead of six.
+
+    A temperature of at least 1 cannot overflow ``z / tau``, so ``torch.softmax`` (which
+    subtracts the row maximum itself) takes ``z / tau`` directly. A smaller one is applied after
+    subtracting the detached row maximum, as in the core, so that a tiny ``tau`` sends the
+    shifted values to ``-inf`` rather than ``z / tau`` to ``inf - inf``. Masked entries get
+    probability 0 and gradient 0, invalid rows are NaN. The values agree with the core's to
+    rounding (the fused kernel sums in its own order), not bit for bit. A temperature array
+    takes the core's path, which keeps a masked entry out of the temperature's gradient.
+    """
+    if not isinstance(tau, float):
+        return _core.tempered_softmax(z, tau, axis, xp=xp_torch, stop_gradient=stop_gradient)
+    if tau >= 1.0:
+        scaled = z if tau == 1.0 else z / tau
+    else:
+        scaled = (z - z.detach().amax(dim=axis, keepdim=True)) / tau
+    return torch.softmax(scaled, dim=axis)
 
 
 def stop_gradient(x: Any) -> Any:
