@@ -109,7 +109,10 @@ def tempered_softmax_(z: torch.Tensor, tau: Any, axis: int) -> torch.Tensor:
     takes the core's path, which keeps a masked entry out of the temperature's gradient.
     """
     if not isinstance(tau, float):
-        return _core.tempered_softmax(z, tau, axis, xp=xp_torch, stop_gradient=stop_gradient)
+        core: torch.Tensor = _core.tempered_softmax(
+            z, tau, axis, xp=xp_torch, stop_gradient=stop_gradient
+        )
+        return core
     if tau >= 1.0:
         scaled = z if tau == 1.0 else z / tau
     else:
