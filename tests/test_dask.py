@@ -127,9 +127,8 @@ def test_output_has_the_logits_chunks_and_nothing_is_rechunked(layout, sample_sh
     index = gk.gumbel_max(logits, rng=SEED, sample_shape=sample_shape)
     assert soft.chunks == sample_chunks + logits.chunks
     assert index.chunks == sample_chunks + logits.chunks[:1]
-    # The one-hot of a hard sample is built from the class indices (arange), whose chunks
-    # along the class axis are Dask's own; the rows keep theirs.
-    assert hard.chunks[:-1] == sample_chunks + logits.chunks[:1]
+    # The one-hot compares the argmax with class indices chunked like the class axis.
+    assert hard.chunks == sample_chunks + logits.chunks
     for out in (soft, hard, index):
         assert _rechunk_layers(out) == [], f"rechunked: {_rechunk_layers(out)}"
 

@@ -217,3 +217,20 @@ def top_k(x: Any, k: int, axis: int) -> Any:
 def is_real_floating(dtype: np.dtype[Any]) -> bool:
     """Return whether ``dtype`` (a NumPy dtype) is real floating, faster than ``xp.isdtype``."""
     return dtype.kind == "f"
+
+
+def one_hot_argmax_(z: Any, axis: int) -> Any:
+    """Return the hard sample of ``z``: the generic path's values, with ``z``'s chunks.
+
+    The one-hot of ``argmax(z, axis)`` (ties to the first index) in ``z``'s dtype, a row whose
+    maximum is not finite all NaN. The class indices it is compared with are chunked like the
+    class axis of ``z``, so the sample keeps every chunk of the logits (the generic path's
+    ``arange`` would bring Dask's own chunks). Nothing is computed.
+    """
+    axis %= z.ndim
+    index = da.argmax(z, axis=axis, keepdims=True)
+    classes = da.arange(z.shape[axis], chunks=(z.chunks[axis],), dtype=index.dtype)
+    classes = classes[(None,) * axis + (slice(None),) + (None,) * (z.ndim - axis - 1)]
+    one_hot = (index == classes).astype(z.dtype)
+    valid = da.isfinite(da.max(z, axis=axis, keepdims=True))
+    return da.where(valid, one_hot, np.asarray(np.nan, dtype=z.dtype))
