@@ -18,7 +18,7 @@ demo: $(DEMO_VENV)/.installed
 # torch is pinned through constraints.txt (a CPU build), never in the package's dependencies.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e ".[test,docs,torch,jax,dask]"
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e ".[test,docs,torch,jax,dask,triton]"
 	touch $@
 
 lint: $(VENV)/.installed

@@ -334,6 +334,13 @@ def _relaxed_sample(
     """Return the soft or straight-through hard sample, in the compute dtype."""
     xp, adapter, out_axis = prepared.xp, prepared.adapter, prepared.out_axis
     tau, tau_ok = prepared.row_temperature(tau)
+    fused = getattr(adapter, "fused_gumbel_softmax", None)
+    if fused is not None and not hard and prepared.noise is None:
+        # A kernel that draws its own noise and never stores it (PyTorch CUDA with Triton).
+        out = fused(prepared.logits, tau, out_axis, prepared.sample_shape,
+                    adapter.make_rng(prepared.rng, prepared.device))
+        if out is not None:
+            return out
     z, owned = prepared.perturbed_logits()
     if not hard:
         tempered_softmax_ = getattr(adapter, "tempered_softmax_", None)

@@ -56,8 +56,9 @@ class Adapter(Protocol):
     fast paths ``gumbel`` (noise with the values of ``uniform`` and the core transform),
     ``perturb_``, ``tempered_softmax_`` and ``one_hot_argmax_`` (arithmetic that may reuse
     gumbelkit's own buffers, with the core's values), ``is_real_floating`` (a faster dtype
-    check), and ``top_k`` (the indices of the k largest entries, ties to the lower index, for
-    ``gumbel_top_k``). docs/backends.md describes each.
+    check), ``fused_gumbel_softmax`` (a whole soft sample from a kernel that draws its own
+    noise, or None), and ``top_k`` (the indices of the k largest entries, ties to the lower
+    index, for ``gumbel_top_k``). docs/backends.md describes each.
 
     Attributes
     ----------

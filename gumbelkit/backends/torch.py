@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import array_api_compat.torch as xp_torch
@@ -12,6 +13,13 @@ from gumbelkit.backends._common import check_seed, is_seed, open_unit_bounds, rn
 
 name = "torch"
 supports_autodiff = True
+
+use_triton = False
+"""Draw soft samples of CUDA tensors with the fused Triton kernel of ``gumbelkit.backends._triton``
+(float32, float16 and bfloat16 logits, a float temperature, no precomputed noise). Off by
+default: the kernel is tested in Triton's interpreter on the CPU, not yet on a GPU."""
+
+_FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
 def matches(x: object) -> bool:
@@ -118,6 +126,30 @@ def tempered_softmax_(z: torch.Tensor, tau: Any, axis: int) -> torch.Tensor:
     else:
         scaled = (z - z.detach().amax(dim=axis, keepdim=True)) / tau
     return torch.softmax(scaled, dim=axis)
+
+
+def fused_gumbel_softmax(
+    logits: torch.Tensor,
+    tau: float | Any,
+    axis: int,
+    sample_shape: tuple[int, ...],
+    rng: torch.Generator | None,
+) -> torch.Tensor | None:
+    """Return the soft sample from the fused Triton kernel, or None where it does not apply.
+
+    It applies with :data:`use_triton` set, to a CUDA tensor (or any tensor under
+    ``TRITON_INTERPRET=1``, Triton's CPU interpreter) of a dtype the kernel reads, with a
+    float temperature, outside ``torch.compile`` and ``torch.func`` transforms.
+    """
+    if not use_triton or not isinstance(tau, float) or logits.dtype not in _FUSED_DTYPES:
+        return None
+    if logits.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        return None
+    if torch.compiler.is_compiling() or torch._C._functorch.is_functorch_wrapped_tensor(logits):
+        return None
+    from gumbelkit.backends import _triton
+
+    return _triton.gumbel_softmax(logits, tau, axis, sample_shape, rng)
 
 
 def stop_gradient(x: Any) -> Any:
