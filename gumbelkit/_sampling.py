@@ -337,8 +337,7 @@ def _relaxed_sample(
     fused = getattr(adapter, "fused_gumbel_softmax", None)
     if fused is not None and not hard and prepared.noise is None:
         # A kernel that draws its own noise and never stores it (PyTorch CUDA with Triton).
-        out = fused(prepared.logits, tau, out_axis, prepared.sample_shape,
-                    adapter.make_rng(prepared.rng, prepared.device))
+        out = fused(prepared.logits, tau, out_axis, prepared.sample_shape, prepared.rng)
         if out is not None:
             return out
     z, owned = prepared.perturbed_logits()

@@ -133,13 +133,15 @@ def fused_gumbel_softmax(
     tau: float | Any,
     axis: int,
     sample_shape: tuple[int, ...],
-    rng: torch.Generator | None,
+    rng: object,
 ) -> torch.Tensor | None:
     """Return the soft sample from the fused Triton kernel, or None where it does not apply.
 
     It applies with :data:`use_triton` set, to a CUDA tensor (or any tensor under
     ``TRITON_INTERPRET=1``, Triton's CPU interpreter) of a dtype the kernel reads, with a
-    float temperature, outside ``torch.compile`` and ``torch.func`` transforms.
+    float temperature, outside ``torch.compile`` and ``torch.func`` transforms. ``rng`` is the
+    caller's (``None``, a seed or a generator), turned into a generator only where the kernel
+    runs.
     """
     if not use_triton or not isinstance(tau, float) or logits.dtype not in _FUSED_DTYPES:
         return None
@@ -149,7 +151,9 @@ def fused_gumbel_softmax(
         return None
     from gumbelkit.backends import _triton
 
-    return _triton.gumbel_softmax(logits, tau, axis, sample_shape, rng)
+    return _triton.gumbel_softmax(
+        logits, tau, axis, sample_shape, make_rng(rng, logits.device)
+    )
 
 
 def stop_gradient(x: Any) -> Any:
