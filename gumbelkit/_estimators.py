@@ -150,17 +150,14 @@ def surrogate(
     ``z`` is the perturbed logits ``logits + G`` in the compute dtype, ``one_hot`` its
     one-hot argmax and ``tau`` the temperature as ``_Prepared.row_temperature`` returns it.
     ``z_owned`` says that ``z`` is gumbelkit's own buffer, which the adapter's
-    ``tempered_softmax_`` may then use (and overwrite). Gumbel-Rao draws its conditional noise
-    from the source the sample's noise came from, advanced past that draw (or from ``rng``
-    when the noise was given).
+    ``tempered_softmax_`` may then use (and overwrite): see ``_Prepared.tempered_softmax``.
+    Gumbel-Rao draws its conditional noise from the source the sample's noise came from,
+    advanced past that draw (or from ``rng`` when the noise was given).
     """
     xp, adapter, axis = prepared.xp, prepared.adapter, prepared.out_axis
     stop_gradient = adapter.stop_gradient
     if estimator == "st":
-        tempered_softmax_ = getattr(adapter, "tempered_softmax_", None)
-        if z_owned and tempered_softmax_ is not None:
-            return tempered_softmax_(z, tau, axis)
-        return _core.tempered_softmax(z, tau, axis, xp=xp, stop_gradient=stop_gradient)
+        return prepared.tempered_softmax(z, tau, z_owned)
     theta = xp.astype(prepared.logits, prepared.compute_dtype, copy=False)
     if estimator == "st-probs":
         return plain_surrogate(theta, tau, axis, xp=xp, stop_gradient=stop_gradient)

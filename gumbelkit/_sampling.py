@@ -239,6 +239,20 @@ class _Prepared:
         # A NaN temperature turns its whole row NaN in the softmax.
         return xp.where(tau_ok, tau, self.nan()), tau_ok
 
+    def tempered_softmax(self, z: Array, tau: float | Array, owned: bool) -> Array:
+        """Return ``softmax(z / tau)`` along the class axis, in the compute dtype.
+
+        Where ``z`` is gumbelkit's own buffer (``owned``), the adapter's ``tempered_softmax_``
+        may compute it, and may overwrite ``z``; elsewhere the core does.
+        """
+        adapter = self.adapter
+        tempered_softmax_ = getattr(adapter, "tempered_softmax_", None)
+        if owned and tempered_softmax_ is not None:
+            return tempered_softmax_(z, tau, self.out_axis)
+        return _core.tempered_softmax(
+            z, tau, self.out_axis, xp=self.xp, stop_gradient=adapter.stop_gradient
+        )
+
     def nan(self) -> Array:
         """Return a NaN scalar array in the compute dtype on the logits' device."""
         return self.xp.asarray(float("nan"), dtype=self.compute_dtype, device=self.device)
@@ -342,12 +356,7 @@ def _relaxed_sample(
             return out
     z, owned = prepared.perturbed_logits()
     if not hard:
-        tempered_softmax_ = getattr(adapter, "tempered_softmax_", None)
-        if owned and tempered_softmax_ is not None:
-            return tempered_softmax_(z, tau, out_axis)
-        return _core.tempered_softmax(
-            z, tau, out_axis, xp=xp, stop_gradient=adapter.stop_gradient
-        )
+        return prepared.tempered_softmax(z, tau, owned)
     one_hot_argmax_ = getattr(adapter, "one_hot_argmax_", None)
     if owned and one_hot_argmax_ is not None and not adapter.supports_autodiff:
         hard_sample = one_hot_argmax_(z, out_axis)

@@ -33,12 +33,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 ALPHA = 1e-6
 
 
-@pytest.fixture
-def kernel():
-    """The kernel module."""
-    return _triton
-
-
 def _logits(dtype=torch.float32, rows=12, classes=300, seed=0):
     x = torch.as_tensor(np.random.default_rng(seed).normal(size=(rows, classes)) * 2, dtype=dtype)
     x[1, :5] = -torch.inf  # masked classes
@@ -58,10 +52,10 @@ def _reference(x, noise, tau):
 
 @pytest.mark.parametrize("tau", [1.0, 0.5, 3.0, 1e-30])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
-def test_values_are_the_softmax_of_the_kernel_noise(kernel, tau, dtype):
+def test_values_are_the_softmax_of_the_kernel_noise(tau, dtype):
     x = _logits(dtype)
     noise = torch.empty((2, *x.shape))
-    y = kernel.gumbel_softmax(x, tau, -1, (2,), torch.Generator().manual_seed(3), noise_out=noise)
+    y = _triton.gumbel_softmax(x, tau, -1, (2,), torch.Generator().manual_seed(3), noise_out=noise)
     assert y.dtype == dtype
     assert y.shape == (2, *x.shape)
     expected = _reference(x, noise, tau)
@@ -76,12 +70,12 @@ def test_values_are_the_softmax_of_the_kernel_noise(kernel, tau, dtype):
                                rtol=tolerance, atol=1e-30 if dtype == torch.float32 else 1e-7)
 
 
-def test_noise_is_standard_gumbel(kernel):
+def test_noise_is_standard_gumbel():
     # KS against the Gumbel CDF (scipy.stats.gumbel_r), n = 240,000 at alpha 1e-6: it detects a
     # sup-distance of about 0.0055 between the CDFs (a location shift of about 0.015).
     x = torch.zeros(480, 500)
     noise = torch.empty(x.shape)
-    kernel.gumbel_softmax(x, 1.0, -1, (), torch.Generator().manual_seed(11), noise_out=noise)
+    _triton.gumbel_softmax(x, 1.0, -1, (), torch.Generator().manual_seed(11), noise_out=noise)
     values = noise.numpy().ravel()
     assert np.isfinite(values).all()
     assert stats.kstest(values, "gumbel_r").pvalue > ALPHA
@@ -89,47 +83,47 @@ def test_noise_is_standard_gumbel(kernel):
     assert len(np.unique(noise[:, 0].numpy())) == 480
 
 
-def test_two_passes_equal_one_pass(kernel):
+def test_two_passes_equal_one_pass():
     # Rows longer than the block are read twice, regenerating the same noise.
     x = _logits()
-    one_pass = kernel.gumbel_softmax(x, 0.5, -1, (3,), torch.Generator().manual_seed(5))
-    two_pass = kernel.gumbel_softmax(x, 0.5, -1, (3,), torch.Generator().manual_seed(5), block=64)
+    one_pass = _triton.gumbel_softmax(x, 0.5, -1, (3,), torch.Generator().manual_seed(5))
+    two_pass = _triton.gumbel_softmax(x, 0.5, -1, (3,), torch.Generator().manual_seed(5), block=64)
     np.testing.assert_array_equal(torch.isnan(one_pass).numpy(), torch.isnan(two_pass).numpy())
     np.testing.assert_allclose(two_pass.numpy(), one_pass.numpy(), rtol=2e-6, atol=1e-30)
     # A row whose first block is all masked must not poison the running sum.
     x = torch.randn(2, 200)
     x[:, :128] = -torch.inf
-    two_pass = kernel.gumbel_softmax(x, 0.5, -1, (), torch.Generator().manual_seed(6), block=64)
+    two_pass = _triton.gumbel_softmax(x, 0.5, -1, (), torch.Generator().manual_seed(6), block=64)
     assert torch.isfinite(two_pass).all()
     torch.testing.assert_close(two_pass.sum(dim=-1), torch.ones(2))
 
 
-def test_seeds_samples_and_axis(kernel):
+def test_seeds_samples_and_axis():
     x = _logits()[[0, 1, 5, 6]]
-    first = kernel.gumbel_softmax(x, 1.0, -1, (2,), torch.Generator().manual_seed(9))
-    again = kernel.gumbel_softmax(x, 1.0, -1, (2,), torch.Generator().manual_seed(9))
-    other = kernel.gumbel_softmax(x, 1.0, -1, (2,), torch.Generator().manual_seed(10))
+    first = _triton.gumbel_softmax(x, 1.0, -1, (2,), torch.Generator().manual_seed(9))
+    again = _triton.gumbel_softmax(x, 1.0, -1, (2,), torch.Generator().manual_seed(9))
+    other = _triton.gumbel_softmax(x, 1.0, -1, (2,), torch.Generator().manual_seed(10))
     torch.testing.assert_close(first, again, rtol=0, atol=0)
     assert not torch.equal(first, other)
     assert not torch.equal(first[0], first[1])  # two samples of the same rows
     # The global generator, so torch.manual_seed reproduces a call.
     torch.manual_seed(4)
-    a = kernel.gumbel_softmax(x, 1.0, -1, (), None)
+    a = _triton.gumbel_softmax(x, 1.0, -1, (), None)
     torch.manual_seed(4)
-    torch.testing.assert_close(a, kernel.gumbel_softmax(x, 1.0, -1, (), None), rtol=0, atol=0)
+    torch.testing.assert_close(a, _triton.gumbel_softmax(x, 1.0, -1, (), None), rtol=0, atol=0)
     # Classes on axis 0: the same values as the transposed call.
-    moved = kernel.gumbel_softmax(x.T.contiguous(), 1.0, 0, (), torch.Generator().manual_seed(9))
-    last = kernel.gumbel_softmax(x, 1.0, -1, (), torch.Generator().manual_seed(9))
+    moved = _triton.gumbel_softmax(x.T.contiguous(), 1.0, 0, (), torch.Generator().manual_seed(9))
+    last = _triton.gumbel_softmax(x, 1.0, -1, (), torch.Generator().manual_seed(9))
     torch.testing.assert_close(moved, last.T, rtol=0, atol=0)
 
 
-def test_backward_is_the_softmax_backward(kernel):
+def test_backward_is_the_softmax_backward():
     x = _logits()[[0, 1, 5, 6]].double().float()
     weights = torch.as_tensor(np.random.default_rng(2).normal(size=(3, *x.shape)),
                               dtype=torch.float32)
     leaf = x.clone().requires_grad_(True)
     noise = torch.empty((3, *x.shape))
-    y = kernel.gumbel_softmax(leaf, 0.7, -1, (3,), torch.Generator().manual_seed(1),
+    y = _triton.gumbel_softmax(leaf, 0.7, -1, (3,), torch.Generator().manual_seed(1),
                               noise_out=noise)
     (y * weights).sum().backward()
     reference_leaf = x.clone().requires_grad_(True)
@@ -140,12 +134,12 @@ def test_backward_is_the_softmax_backward(kernel):
     assert (leaf.grad[1, :5] == 0).all()  # masked classes get no gradient
 
 
-def test_the_adapter_uses_the_kernel_only_when_asked(kernel, monkeypatch):
+def test_the_adapter_uses_the_kernel_only_when_asked(monkeypatch):
     x = _logits()[[0, 1, 5, 6]]
     composed = gk.gumbel_softmax(x, tau=0.5, rng=8, sample_shape=2)
     monkeypatch.setattr(torch_adapter, "use_triton", True)
     fused = gk.gumbel_softmax(x, tau=0.5, rng=8, sample_shape=2)
-    expected = kernel.gumbel_softmax(x, 0.5, -1, (2,), torch.Generator().manual_seed(8))
+    expected = _triton.gumbel_softmax(x, 0.5, -1, (2,), torch.Generator().manual_seed(8))
     torch.testing.assert_close(fused, expected, rtol=0, atol=0)
     assert not torch.equal(fused, composed)  # another noise stream: Philox in the kernel
     # Not for hard samples, precomputed noise, array temperatures or float64.

@@ -21,6 +21,7 @@ kernel on CPU tensors, which is how the tests check it.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -163,9 +164,7 @@ def gumbel_softmax(
     """
     moved = torch.movedim(logits, axis, -1)
     rows = moved.reshape(-1, moved.shape[-1]).contiguous()
-    n_samples = 1
-    for size in sample_shape:
-        n_samples *= size
+    n_samples = math.prod(sample_shape)
     seed = torch.randint(
         0, 2**62, (1,), generator=generator, device=logits.device, dtype=torch.int64
     )

@@ -21,7 +21,12 @@ import dask.array as da
 import numpy as np
 from dask.array.core import normalize_chunks
 
-from gumbelkit.backends._common import check_seed, is_seed, rng_type_error
+from gumbelkit.backends._common import (
+    check_seed,
+    is_numpy_real_floating,
+    is_seed,
+    rng_type_error,
+)
 
 name = "dask"
 supports_autodiff = False
@@ -73,6 +78,9 @@ class ChunkedDevice(str):
     def __getnewargs__(self) -> tuple[str, Chunks]:  # type: ignore[override]
         """Return the arguments that rebuild this device when unpickled or copied."""
         return str(self), self.chunks
+
+
+is_real_floating = is_numpy_real_floating
 
 
 def matches(x: object) -> bool:
@@ -212,11 +220,6 @@ def top_k(x: Any, k: int, axis: int) -> Any:
         k=k, concatenate=True, new_axes={out_index: k}, dtype=np.int64,
     )
     return merged if last else da.moveaxis(merged, -1, axis)
-
-
-def is_real_floating(dtype: np.dtype[Any]) -> bool:
-    """Return whether ``dtype`` (a NumPy dtype) is real floating, faster than ``xp.isdtype``."""
-    return dtype.kind == "f"
 
 
 def one_hot_argmax_(z: Any, axis: int) -> Any:

@@ -9,7 +9,12 @@ import array_api_compat
 import array_api_compat.numpy as xp_numpy
 import numpy as np
 
-from gumbelkit.backends._common import check_seed, is_seed, rng_type_error
+from gumbelkit.backends._common import (
+    check_seed,
+    is_numpy_real_floating,
+    is_seed,
+    rng_type_error,
+)
 
 name = "numpy"
 supports_autodiff = False
@@ -27,9 +32,7 @@ def namespace(x: Any) -> Any:
     return xp_numpy
 
 
-def is_real_floating(dtype: np.dtype[Any]) -> bool:
-    """Return whether ``dtype`` is a real floating dtype (``xp.isdtype``, 20 times faster)."""
-    return dtype.kind == "f"
+is_real_floating = is_numpy_real_floating
 
 
 def owns_rng(rng: object) -> bool:
