@@ -32,6 +32,7 @@ DESCRIPTION = (
 )
 SHAPES: tuple[tuple[int, int], ...] = ((4096, 1024), (64, 50257), (32, 10))
 TAU = 0.5
+HAND_WRITTEN = "hand-written float32, same operations"
 SEED = 0
 
 
@@ -216,6 +217,49 @@ def _bench_numpy_shape(
         settings, "numpy", shape, "max", "forward",
         partial(gumbel_max, x, rng=gen), "naive float64 argmax", naive_max,
     )
+    # The operations of gumbelkit's NumPy path written inline, with none of its argument
+    # checks or dispatch: the difference is gumbelkit's overhead per call.
+    tiny = np.finfo(np.float32).smallest_normal
+
+    def hand_perturbed() -> Any:
+        z = gen.random(shape, dtype=np.float32)
+        np.maximum(z, tiny, out=z)
+        np.log(z, out=z)
+        np.negative(z, out=z)
+        np.log(z, out=z)
+        return np.subtract(x, z, out=z)
+
+    def hand_soft() -> Any:
+        z = hand_perturbed()
+        z -= z.max(axis=-1, keepdims=True)
+        z /= TAU
+        np.exp(z, out=z)
+        z /= z.sum(axis=-1, keepdims=True)
+        return z
+
+    classes = np.arange(shape[-1])
+
+    def hand_hard() -> Any:
+        # The one-hot of the argmax, and m - m (NaN where the row maximum m is not finite).
+        z = hand_perturbed()
+        index = z.argmax(axis=-1, keepdims=True)
+        row_max = z.max(axis=-1, keepdims=True)
+        np.equal(index, classes, out=z, casting="unsafe")
+        return np.add(z, row_max - row_max, out=z)
+
+    def hand_max() -> Any:
+        # The argmax, and the number of classes for a row without a finite maximum.
+        index = hand_perturbed().argmax(axis=-1)
+        return np.where(np.isfinite(x.max(axis=-1)), index, shape[-1])
+
+    for op, hand in (("soft", hand_soft), ("hard", hand_hard)):
+        _compare(
+            settings, "numpy", shape, op, "forward",
+            partial(gumbel_softmax, x, tau=TAU, hard=op == "hard", rng=gen), HAND_WRITTEN, hand,
+        )
+    _compare(settings, "numpy", shape, "max", "forward", partial(gumbel_max, x, rng=gen),
+             HAND_WRITTEN, hand_max)
+
     def gumbel_from_uniform() -> Any:
         # Float32 Gumbel noise alone, in place: the uniforms and two logarithms.
         u = gen.random(shape, dtype=np.float32)
@@ -374,7 +418,7 @@ def _bench_jax_shape(settings: Settings, shape: tuple[int, int]) -> None:
 
 # Each backend's comparisons per shape: a step of the progress bar each.
 BACKENDS: dict[str, tuple[str, Callable[[Settings], None], int]] = {
-    "numpy": ("numpy", bench_numpy, 4),
+    "numpy": ("numpy", bench_numpy, 7),
     "torch": ("torch", bench_torch, 6),
     "jax": ("jax", bench_jax, 6),
 }
@@ -398,6 +442,22 @@ def markdown(settings: Settings) -> str:
             f"| {_fmt(r.gumbelkit_ms)} | {r.reference} | {_fmt(r.reference_ms)} "
             f"| {_fmt(r.ratio, 2)} |"
         )
+    overheads = [
+        (r, 1e3 * (r.gumbelkit_ms - r.reference_ms)) for r in settings.rows
+        if r.reference == HAND_WRITTEN and r.gumbelkit_ms is not None
+        and r.reference_ms is not None
+    ]
+    if overheads:
+        lines += [
+            "",
+            "| backend | shape | op | gumbelkit overhead per call, us |",
+            "|---|---|---|---:|",
+        ]
+        for r, overhead_us in overheads:
+            lines.append(
+                f"| {r.backend} | {'x'.join(map(str, r.shape))} | {r.operation} "
+                f"| {overhead_us:.1f} |"
+            )
     if settings.memory:
         lines += [
             "",

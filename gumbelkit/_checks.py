@@ -59,6 +59,8 @@ def check_bool(value: object, argument: str) -> bool:
 
 def check_axis(axis: object, ndim: int) -> int:
     """Return ``axis`` as a non-negative axis of an ``ndim``-dimensional ``logits``."""
+    if type(axis) is int and -ndim <= axis < ndim:  # the common case, checked for free
+        return axis % ndim
     if not _is_int(axis):
         raise TypeError(f"axis must be an int; got {axis!r}")
     if not -ndim <= int(axis) < ndim:  # type: ignore[call-overload]
@@ -118,6 +120,8 @@ def check_estimator(estimator: object, *, hard: bool = True, tau: object = None)
     ``"st"`` goes with ``hard=False``. ReinMax with a float ``tau`` below 1 warns with
     :class:`~gumbelkit.estimators.ReinMaxTemperatureWarning`.
     """
+    if type(estimator) is str and estimator == "st":  # the default, checked for free
+        return "st"
     if isinstance(estimator, (GumbelRao, Gapped)):
         resolved: Estimator = estimator
     elif isinstance(estimator, str):

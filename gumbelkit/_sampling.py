@@ -33,8 +33,9 @@ __all__ = ["gumbel", "gumbel_max", "gumbel_softmax"]
 def _device(x: Array, adapter: Adapter) -> Any:
     # An adapter may read the device itself: array_api_compat.device calls lru_cache-wrapped
     # predicates, on which torch.compile warns.
-    if hasattr(adapter, "device"):
-        return adapter.device(x)
+    read_device = getattr(adapter, "device", None)
+    if read_device is not None:
+        return read_device(x)
     from array_api_compat import device
 
     return device(x)
@@ -192,14 +193,16 @@ class _Prepared:
         xp = self.xp
         logits = _as_dtype(self.logits, self.compute_dtype, xp)
         if self.noise is None:
+            source = self.adapter.make_rng(self.rng, self.device)
+            perturbed = getattr(self.adapter, "perturbed", None)
+            if perturbed is not None:
+                z, self.source = perturbed(
+                    source, logits, self.out_shape, self.compute_dtype, self.device
+                )
+                return z, True
             noise, self.source = draw_gumbel_from(
-                self.adapter, xp, self.adapter.make_rng(self.rng, self.device), self.out_shape,
-                self.compute_dtype, self.device,
+                self.adapter, xp, source, self.out_shape, self.compute_dtype, self.device
             )
-            # The noise buffer is ours and has the output's shape: add the logits into it.
-            perturb_ = getattr(self.adapter, "perturb_", None)
-            if perturb_ is not None:
-                return perturb_(noise, logits), True
             return logits + noise, True
         z = logits + xp.astype(self.noise, self.compute_dtype, copy=False)
         if tuple(z.shape) != self.out_shape:
@@ -357,24 +360,46 @@ def _relaxed_sample(
     z, owned = prepared.perturbed_logits()
     if not hard:
         return prepared.tempered_softmax(z, tau, owned)
+    differentiable = adapter.supports_autodiff and _may_differentiate(
+        adapter, estimator, prepared.logits, tau
+    )
     one_hot_argmax_ = getattr(adapter, "one_hot_argmax_", None)
-    if owned and one_hot_argmax_ is not None and not adapter.supports_autodiff:
+    if owned and one_hot_argmax_ is not None and not differentiable:
         hard_sample = one_hot_argmax_(z, out_axis)
         if tau_ok is None:
             return hard_sample
         return xp.where(tau_ok, hard_sample, prepared.nan())
-    index = xp.argmax(z, axis=out_axis)
-    one_hot = _core.one_hot(
-        index, prepared.num_classes, z.ndim + out_axis, z.dtype, xp, device=prepared.device
-    )
-    if adapter.supports_autodiff:
+    one_hot_argmax = getattr(adapter, "one_hot_argmax", None)
+    if one_hot_argmax is not None:
+        one_hot = one_hot_argmax(z, out_axis)
+    else:
+        one_hot = _core.one_hot(
+            xp.argmax(z, axis=out_axis), prepared.num_classes, z.ndim + out_axis, z.dtype, xp,
+            device=prepared.device,
+        )
+    if differentiable:
         soft = _estimators.surrogate(prepared, estimator, z, one_hot, tau, z_owned=owned)
         return _core.straight_through(one_hot, soft, adapter.stop_gradient)
-    # Without autodiff the straight-through bracket is 0 and would only mark invalid rows.
+    # Without a gradient the straight-through bracket is 0 and would only mark invalid rows.
     valid = prepared.row_is_valid(z)
     if tau_ok is not None:
         valid = xp.logical_and(valid, tau_ok)
     return xp.where(valid, one_hot, prepared.nan())
+
+
+def _may_differentiate(
+    adapter: Adapter, estimator: Estimator, logits: Array, tau: float | Array
+) -> bool:
+    """Return whether a hard sample's gradient may be taken, so its surrogate is needed.
+
+    An adapter's ``tracks_gradient`` may say no (PyTorch: recording off, or nothing requires a
+    gradient); without it the answer is yes. Gumbel-Rao's surrogate draws noise, so it is
+    always computed: skipping it would change what the rng draws next.
+    """
+    tracks_gradient = getattr(adapter, "tracks_gradient", None)
+    if tracks_gradient is None or isinstance(estimator, GumbelRao):
+        return True
+    return bool(tracks_gradient(logits, tau))
 
 
 def gumbel_max(
@@ -425,12 +450,10 @@ def gumbel_max(
     keepdims = check_bool(keepdims, "keepdims")
     xp, out_axis = prepared.xp, prepared.out_axis
     z, _ = prepared.perturbed_logits()
-    index = xp.argmax(z, axis=out_axis, keepdims=True)
-    # Validity depends on the logits only, so check them once, not once per sample.
-    valid = xp.isfinite(xp.max(logits, axis=prepared.axis, keepdims=True))
+    index = xp.argmax(z, axis=out_axis, keepdims=keepdims)
+    # Validity depends on the logits only, so check them once, not once per sample; it
+    # broadcasts against the sample dimensions in front.
+    valid = xp.isfinite(xp.max(logits, axis=prepared.axis, keepdims=keepdims))
     invalid_index = xp.asarray(prepared.num_classes, dtype=index.dtype, device=prepared.device)
-    index = xp.where(valid, index, invalid_index)
-    if not keepdims:
-        index = xp.squeeze(index, axis=out_axis)
-    return index
+    return xp.where(valid, index, invalid_index)
 

@@ -332,3 +332,80 @@ def test_torch_softmax_path_agrees_with_the_core(tau, dtype):
     assert np.all(fast[1, [0, 4]] == 0)
     np.testing.assert_allclose(fast_grad, core_grad, rtol=10 * rtol, atol=10 * rtol)
     assert np.all(fast_grad[1, [0, 4]] == 0)
+
+
+@pytest.mark.parametrize("name", ["numpy", "torch"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_perturbed_equals_logits_plus_the_native_noise(name, dtype):
+    # perturbed() computes logits - log(-log(u)); it must equal logits + gumbel() on the same
+    # seed bit for bit, masks included, with the logits broadcast over a sample dimension.
+    if backends.unavailable_reason(name):
+        pytest.skip(backends.unavailable_reason(name))
+    adapter = backends.get_backend(name)
+    namespace = adapter.namespace(None)
+    native_dtype = getattr(namespace, dtype)
+    values = np.random.default_rng(8).normal(size=(40, 33)) * 5
+    values[3, [0, 7]] = -np.inf
+    logits = namespace.asarray(values, dtype=native_dtype)
+    shape = (4, 40, 33)
+    z, _ = adapter.perturbed(adapter.make_rng(7, "cpu"), logits, shape, native_dtype, "cpu")
+    noise, _ = adapter.gumbel(adapter.make_rng(7, "cpu"), shape, native_dtype, "cpu")
+    assert tuple(z.shape) == shape
+    np.testing.assert_array_equal(to_numpy(z), to_numpy(logits + noise))
+    assert np.all(to_numpy(z)[:, 3, [0, 7]] == -np.inf)
+
+
+def torch_hard_logits(torch, dtype):
+    values = np.random.default_rng(10).normal(size=(7, 5))
+    values[1, 2] = np.nan
+    values[2] = -np.inf
+    values[3, 4] = np.inf
+    values[4] = [1.0, 3.0, 0.0, 3.0, 3.0]  # a tie: the first index wins
+    values[5, [0, 3]] = -np.inf
+    return torch.tensor(values, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_torch_one_hot_paths_equal_the_core(dtype, axis):
+    # The PyTorch one-hot scatters: the generic path's values exactly, ties to the first index,
+    # a NaN row's one at its first NaN (as argmax puts it); the in-place variant, used without
+    # a gradient, turns rows whose maximum is not finite NaN, as the generic where does.
+    if backends.unavailable_reason("torch"):
+        pytest.skip(backends.unavailable_reason("torch"))
+    import torch
+
+    from gumbelkit import _core
+
+    adapter = backends.get_backend("torch")
+    xp = adapter.namespace(None)
+    z = torch_hard_logits(torch, getattr(torch, dtype))
+    if axis == 0:
+        z = z.T.contiguous()
+    generic = _core.one_hot(xp.argmax(z, axis=axis), z.shape[axis], axis % z.ndim, z.dtype, xp,
+                            device=z.device)
+    np.testing.assert_array_equal(to_numpy(adapter.one_hot_argmax(z, axis)), to_numpy(generic))
+    valid = torch.isfinite(torch.amax(z, dim=axis, keepdim=True))
+    expected = torch.where(valid, generic, torch.nan)
+    np.testing.assert_array_equal(to_numpy(adapter.one_hot_argmax_(z.clone(), axis)),
+                                  to_numpy(expected))
+    rows = to_numpy(expected) if axis == -1 else to_numpy(expected).T
+    assert np.all(np.isnan(rows[[1, 2, 3]]))
+    np.testing.assert_array_equal(rows[4], [0, 1, 0, 0, 0])
+
+
+def test_torch_tracks_gradient():
+    if backends.unavailable_reason("torch"):
+        pytest.skip(backends.unavailable_reason("torch"))
+    import torch
+
+    adapter = backends.get_backend("torch")
+    plain, leaf = torch.zeros(3), torch.zeros(3, requires_grad=True)
+    assert not adapter.tracks_gradient(plain, 0.5)
+    assert adapter.tracks_gradient(plain, leaf)
+    assert adapter.tracks_gradient(leaf, 0.5)
+    with torch.no_grad():
+        assert not adapter.tracks_gradient(leaf, 0.5)
+    seen = []
+    torch.func.grad(lambda x: seen.append(adapter.tracks_gradient(x, 0.5)) or x.sum())(plain)
+    assert seen == [True]

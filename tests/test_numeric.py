@@ -74,18 +74,32 @@ def test_numpy_uniform_lifts_zero_to_the_smallest_normal(dtype):
     np.testing.assert_array_equal(u, np.finfo(dtype).smallest_normal)
 
 
-def test_torch_uniform_clamps_both_ends(monkeypatch):
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_torch_uniform_clamps_both_ends(monkeypatch, device):
     torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
     adapter = gk.backends.get_backend("torch")
+    finfo = np.finfo(np.float32)
+    # On the CPU torch.rand returns multiples of 2**-24 below 1 and only 0 needs lifting;
+    # elsewhere cuRAND's (0, 1] convention makes the top end possible too.
+    top = 1.0 if device == "cuda" else 1 - finfo.eps / 2
 
     def rand(shape, **kwargs):
-        # cuRAND's (0, 1] convention and a generator that returns 0 are both possible.
-        return torch.tensor([0.0, 1.0, 0.5], dtype=kwargs["dtype"])
+        return torch.tensor([0.0, top, 0.5], dtype=kwargs["dtype"], device=device)
 
     monkeypatch.setattr(torch, "rand", rand)
-    u, _ = adapter.uniform(None, (3,), torch.float32, "cpu")
-    finfo = np.finfo(np.float32)
-    np.testing.assert_array_equal(u.numpy(), [finfo.smallest_normal, 1 - finfo.eps / 2, 0.5])
+    u, _ = adapter.uniform(None, (3,), torch.float32, device)
+    np.testing.assert_array_equal(u.cpu().numpy(), [finfo.smallest_normal, 1 - finfo.eps / 2, 0.5])
+
+
+def test_torch_cpu_uniforms_stay_below_one():
+    # What the CPU path relies on: k * 2**-24 for k < 2**24, never 1, at the top of the range.
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    generator = torch.Generator().manual_seed(0)
+    u = torch.rand(2**24, generator=generator, dtype=torch.float32)
+    assert float(u.max()) < 1.0
+    np.testing.assert_array_equal(torch.remainder(u * 2**24, 1).numpy(), 0)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])

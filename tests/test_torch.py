@@ -631,3 +631,37 @@ def test_cuda_matches_torch_gumbel_softmax_and_gradient():
     (ref * upstream).sum().backward()
     (ours * upstream).sum().backward()
     torch.testing.assert_close(ours_in.grad, ref_in.grad, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("estimator", ["st", "reinmax", "gapped"])
+def test_hard_sample_without_gradient_equals_the_straight_through_value(estimator):
+    # Without a gradient to take, the hard sample skips its surrogate: the same values (the
+    # one-hot, NaN rows), from the same noise, as with one.
+    values = np.random.default_rng(15).normal(size=(6, 5))
+    values[1, 2] = np.nan
+    values[2] = -np.inf
+    values[3, [0, 4]] = -np.inf
+    logits = tensor(values, dtype=torch.float32)
+    with torch.no_grad():
+        plain = gk.gumbel_softmax(logits, tau=1.5, hard=True, rng=3, estimator=estimator)
+    tracked = gk.gumbel_softmax(logits.clone().requires_grad_(), tau=1.5, hard=True, rng=3,
+                                estimator=estimator)
+    np.testing.assert_array_equal(to_numpy(plain), to_numpy(tracked.detach()))
+    assert np.all(np.isnan(to_numpy(plain)[[1, 2]]))
+    assert np.all(np.nansum(to_numpy(plain)[[0, 3, 4, 5]], axis=-1) == 1)
+
+
+def test_hard_sample_differentiates_a_temperature_array_alone():
+    # Logits without a gradient and a temperature array with one: the surrogate is still
+    # computed, and the gradient is that of the soft sample with respect to tau.
+    rng = np.random.default_rng(16)
+    logits_np, noise_np, w_np = (rng.normal(size=(3, 4)), rng.gumbel(size=(3, 4)),
+                                 rng.normal(size=(3, 4)))
+    tau = tensor(np.array([0.4, 1.0, 3.0]), requires_grad=True)
+    (gk.gumbel_softmax(tensor(logits_np), tau=tau, hard=True, noise=tensor(noise_np))
+     * tensor(w_np)).sum().backward()
+    z = logits_np + noise_np
+    y = np_softmax(z / tau.detach().numpy()[:, None])
+    jz = y * z - y * np.sum(y * z, axis=-1, keepdims=True)
+    expected = -np.sum(w_np * jz, axis=-1) / tau.detach().numpy() ** 2
+    np.testing.assert_allclose(to_numpy(tau.grad), expected, rtol=1e-12, atol=1e-14)

@@ -50,15 +50,18 @@ DType = Any
 class Adapter(Protocol):
     """The contract every backend adapter fulfils.
 
-    Further members are optional: ``device(x)`` returns the device of ``x`` (default:
+    Further members are optional (a built-in adapter sets one it lacks to None, which reads
+    faster than a missing attribute): ``device(x)`` returns the device of ``x`` (default:
     ``array_api_compat.device``); ``errstate()`` returns a context manager that silences
     floating-point warnings around deliberate infinities (NumPy's ``errstate``); and the
     fast paths ``gumbel`` (noise with the values of ``uniform`` and the core transform),
-    ``perturb_``, ``tempered_softmax_`` and ``one_hot_argmax_`` (arithmetic that may reuse
-    gumbelkit's own buffers, with the core's values), ``is_real_floating`` (a faster dtype
-    check), ``fused_gumbel_softmax`` (a whole soft sample from a kernel that draws its own
-    noise, or None), and ``top_k`` (the indices of the k largest entries, ties to the lower
-    index, for ``gumbel_top_k``). docs/backends.md describes each.
+    ``perturbed`` (logits plus that noise in one fresh buffer), ``tempered_softmax_``,
+    ``one_hot_argmax`` and ``one_hot_argmax_`` (arithmetic with the core's values, the last
+    two may reuse gumbelkit's own buffers), ``tracks_gradient`` (whether a gradient may be
+    taken now), ``is_real_floating`` (a faster dtype check), ``fused_gumbel_softmax`` (a whole
+    soft sample from a kernel that draws its own noise, or None), and ``top_k`` (the indices of
+    the k largest entries, ties to the lower index, for ``gumbel_top_k``). docs/backends.md
+    describes each.
 
     Attributes
     ----------

@@ -19,6 +19,9 @@ from gumbelkit.backends._common import (
 name = "numpy"
 supports_autodiff = False
 
+# Optional adapter members NumPy lacks: None reads faster than a missing attribute.
+fused_gumbel_softmax = None
+
 _ACCEPTED_RNG = "None, an int seed, or a numpy.random.Generator, BitGenerator or SeedSequence"
 
 
@@ -89,10 +92,20 @@ def gumbel(
     return u, rng
 
 
-def perturb_(noise: np.ndarray, logits: np.ndarray) -> np.ndarray:
-    """Add ``logits`` into gumbelkit's own ``noise`` buffer (of the output's shape)."""
-    np.add(noise, logits, out=noise)
-    return noise
+def perturbed(
+    rng: np.random.Generator, logits: np.ndarray, shape: tuple[int, ...], dtype: Any, device: Any
+) -> tuple[np.ndarray, np.random.Generator]:
+    """Return ``logits + G`` for :func:`gumbel`'s noise ``G`` of ``shape``, in one fresh buffer.
+
+    Computed in place as ``logits - log(-log(u))``: the same values (IEEE negation is exact),
+    one pass over the buffer fewer.
+    """
+    u, rng = uniform(rng, shape, dtype, device)
+    np.log(u, out=u)
+    np.negative(u, out=u)
+    np.log(u, out=u)
+    np.subtract(logits, u, out=u)
+    return u, rng
 
 
 def tempered_softmax_(z: np.ndarray, tau: Any, axis: int) -> np.ndarray:
@@ -115,13 +128,15 @@ def one_hot_argmax_(z: np.ndarray, axis: int) -> np.ndarray:
 
     Returns the one-hot of ``argmax(z, axis)`` (ties to the first index) in ``z``'s dtype, with
     a row whose maximum is not finite (NaN, ``+inf``, or all ``-inf``) all NaN, as
-    ``_core.one_hot`` and the row-validity ``where`` of the generic path give it.
+    ``_core.one_hot`` and the row-validity ``where`` of the generic path give it. The one-hot
+    is the class-index comparison written straight into ``z``; adding ``m - m`` for the row
+    maximum ``m``, 0 where it is finite and NaN elsewhere, marks the invalid rows.
     """
     index = z.argmax(axis=axis, keepdims=True)
-    valid = np.isfinite(np.maximum.reduce(z, axis=axis, keepdims=True))
-    z.fill(0)
-    np.put_along_axis(z, index, 1, axis=axis)
-    np.copyto(z, np.nan, where=np.logical_not(valid))
+    row_max = z.max(axis=axis, keepdims=True)
+    classes = np.arange(z.shape[axis]).reshape((-1,) + (1,) * (z.ndim - 1 - axis % z.ndim))
+    np.equal(index, classes, out=z, casting="unsafe")
+    np.add(z, row_max - row_max, out=z)
     return z
 
 

@@ -21,6 +21,13 @@ default: the kernel is tested in Triton's interpreter on the CPU, not yet on a G
 
 _FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
+# The only dtypes uniform() draws (the compute dtypes); torch.finfo and the float conversions
+# cost about a microsecond a call, much for a (32, 10) sample.
+_OPEN_UNIT_BOUNDS = {t: open_unit_bounds(torch.finfo(t)) for t in (torch.float32, torch.float64)}
+
+# Optional adapter members PyTorch lacks: None reads faster than a missing attribute.
+errstate = None
+
 
 def matches(x: object) -> bool:
     """Return whether ``x`` is a ``torch.Tensor``."""
@@ -32,6 +39,11 @@ def matches(x: object) -> bool:
 def namespace(x: Any) -> Any:
     """Return array-api-compat's PyTorch namespace."""
     return xp_torch
+
+
+def is_real_floating(dtype: torch.dtype) -> bool:
+    """Return whether ``dtype`` is a real floating dtype (what ``isdtype`` asks, faster)."""
+    return dtype.is_floating_point
 
 
 def owns_rng(rng: object) -> bool:
@@ -59,6 +71,8 @@ def make_rng(rng: object, device: Any) -> torch.Generator | None:
     """
     if rng is None:
         return None
+    if isinstance(rng, torch.Generator) and rng.device == device:
+        return rng  # the common case, decided without building a torch.device
     device = torch.get_default_device() if device is None else torch.device(device)
     if isinstance(rng, torch.Generator):
         if not _same_device(rng.device, device):
@@ -79,13 +93,17 @@ def uniform(
 ) -> tuple[torch.Tensor, torch.Generator | None]:
     """Draw uniforms in ``[tiny, 1)`` with ``torch.rand``.
 
-    ``torch.rand`` is half-open ``[0, 1)`` on every device PyTorch documents, but the clamp
+    ``torch.rand`` is half-open ``[0, 1)`` on every device PyTorch documents; on the CPU it
+    returns multiples of ``2**-24`` (``2**-53``), so only 0 needs lifting. Elsewhere the clamp
     also guards the top end: cuRAND natively produces ``(0, 1]``.
     """
     u = torch.rand(shape, generator=rng, dtype=dtype, device=device)
-    tiny, u_max = open_unit_bounds(torch.finfo(dtype))
-    # Out of place: clamp_ has no torch.func.vmap batching rule and warns there.
-    return torch.clamp(u, tiny, u_max), rng
+    bounds = _OPEN_UNIT_BOUNDS.get(u.dtype) or open_unit_bounds(torch.finfo(u.dtype))
+    # clamp_min_ and clamp_max_, not clamp_: only these have torch.func.vmap batching rules.
+    u.clamp_min_(bounds[0])
+    if not u.is_cpu:
+        u.clamp_max_(bounds[1])
+    return u, rng
 
 
 def device(x: Any) -> Any:
@@ -105,6 +123,61 @@ def gumbel(
     return u.log_().neg_().log_().neg_(), rng
 
 
+def perturbed(
+    rng: torch.Generator | None,
+    logits: torch.Tensor,
+    shape: tuple[int, ...],
+    dtype: Any,
+    device: Any,
+) -> tuple[torch.Tensor, torch.Generator | None]:
+    """Return ``logits + G`` for :func:`gumbel`'s noise ``G`` of ``shape``, in a fresh tensor.
+
+    Computed as ``logits - log(-log(u))``: the same values (IEEE negation is exact), one
+    kernel fewer.
+    """
+    u, rng = uniform(rng, shape, dtype, device)
+    return torch.sub(logits, u.log_().neg_().log_()), rng
+
+
+def one_hot_argmax(z: torch.Tensor, axis: int) -> torch.Tensor:
+    """Return the one-hot of ``argmax(z, axis)`` in ``z``'s dtype: a scatter into zeros.
+
+    The generic path's values (``torch.argmax`` also sends a row with a NaN to its first NaN
+    and ties to the first index) in two kernels instead of five.
+    """
+    # torch.scatter, not scatter_: only the former has a torch.func.vmap batching rule.
+    return torch.scatter(torch.zeros_like(z), axis, z.argmax(dim=axis, keepdim=True), 1.0)
+
+
+def one_hot_argmax_(z: torch.Tensor, axis: int) -> torch.Tensor:
+    """Return the hard sample without a gradient: :func:`one_hot_argmax` with invalid rows NaN.
+
+    One ``max`` gives the row maximum ``m`` and its first index; adding ``m - m``, which is 0
+    for a finite maximum and NaN for a NaN, ``+inf`` or all ``-inf`` row, marks the invalid
+    rows without ``torch.isfinite`` (itself four kernels) and ``where``.
+    """
+    row_max, index = z.max(dim=axis, keepdim=True)
+    return torch.scatter(torch.zeros_like(z), axis, index, 1.0).add_(row_max - row_max)
+
+
+def tracks_gradient(*arrays: Any) -> bool:
+    """Return whether autograd may differentiate the result of operations on ``arrays``.
+
+    False where gradient recording is off, or no tensor among ``arrays`` requires a gradient
+    (and none is a ``torch.func`` wrapper, whose transform may differentiate it). Under
+    ``torch.compile`` the answer is True.
+    """
+    if torch.compiler.is_compiling():
+        return True
+    if not torch.is_grad_enabled():
+        return False
+    return any(
+        isinstance(a, torch.Tensor)
+        and (a.requires_grad or torch._C._functorch.is_functorch_wrapped_tensor(a))
+        for a in arrays
+    )
+
+
 def tempered_softmax_(z: torch.Tensor, tau: Any, axis: int) -> torch.Tensor:
     """``softmax(z / tau)`` with ``torch.softmax``: two to four kernels instead of six.
 
@@ -121,11 +194,15 @@ def tempered_softmax_(z: torch.Tensor, tau: Any, axis: int) -> torch.Tensor:
             z, tau, axis, xp=xp_torch, stop_gradient=stop_gradient
         )
         return core
-    if tau >= 1.0:
-        scaled = z if tau == 1.0 else z / tau
-    else:
-        scaled = (z - z.detach().amax(dim=axis, keepdim=True)) / tau
-    return torch.softmax(scaled, dim=axis)
+    if tau == 1.0:
+        return torch.softmax(z, dim=axis)
+    # A zero-dimensional CPU tensor, not the float: PyTorch wraps a Python scalar into a tensor
+    # on every call, several microseconds per kernel for small inputs. The quotient is the same.
+    divisor = torch.scalar_tensor(tau, dtype=z.dtype)
+    if tau > 1.0:
+        return torch.softmax(z / divisor, dim=axis)
+    shifted = torch.sub(z, z.detach().amax(dim=axis, keepdim=True))
+    return torch.softmax(shifted.div_(divisor), dim=axis)
 
 
 def fused_gumbel_softmax(
