@@ -50,7 +50,7 @@ DType = Any
 class Adapter(Protocol):
     """The contract every backend adapter fulfils.
 
-    Further members are optional (a built-in adapter sets one it lacks to None, which reads
+    Further members are optional (an adapter may set one it lacks to None, which reads
     faster than a missing attribute): ``device(x)`` returns the device of ``x`` (default:
     ``array_api_compat.device``); ``errstate()`` returns a context manager that silences
     floating-point warnings around deliberate infinities (NumPy's ``errstate``); and the

@@ -56,6 +56,8 @@ def to_numpy_generator(rng: object, backend: str = name) -> np.random.Generator:
 
 def make_rng(rng: object, device: Any) -> np.random.Generator:
     """Return a ``numpy.random.Generator``; ``None`` draws fresh OS entropy."""
+    if type(rng) is np.random.Generator:  # the common case, without a further call
+        return rng
     return to_numpy_generator(rng)
 
 
@@ -134,7 +136,10 @@ def one_hot_argmax_(z: np.ndarray, axis: int) -> np.ndarray:
     """
     index = z.argmax(axis=axis, keepdims=True)
     row_max = z.max(axis=axis, keepdims=True)
-    classes = np.arange(z.shape[axis]).reshape((-1,) + (1,) * (z.ndim - 1 - axis % z.ndim))
+    classes: np.ndarray = np.arange(z.shape[axis])
+    trailing = z.ndim - 1 - axis % z.ndim  # dimensions after the class axis
+    if trailing:
+        classes = classes.reshape((-1,) + (1,) * trailing)
     np.equal(index, classes, out=z, casting="unsafe")
     np.add(z, row_max - row_max, out=z)
     return z
