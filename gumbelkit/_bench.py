@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -63,9 +64,13 @@ class Settings:
     max_repeats: int
     budget_s: float  # time allowed for one group of interleaved callables
     shapes: tuple[tuple[int, int], ...] = SHAPES
+    tau: float = TAU
+    torch_device: str = "cpu"
+    triton: bool = False  # gumbelkit's soft PyTorch samples through the fused Triton kernel
     progress: ProgressBar | None = None
     rows: list[Row] = field(default_factory=list)
     memory: list[dict[str, Any]] = field(default_factory=list)
+    bandwidth: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
     def begin(self, backend: str, shape: tuple[int, ...], what: str) -> None:
@@ -195,7 +200,7 @@ def _bench_numpy_shape(
         # The textbook version: float64 noise from float64 uniforms, then scipy's softmax.
         assert softmax is not None
         g = -np.log(-np.log(gen.random(x.shape)))
-        return softmax((x + g) / TAU, axis=-1).astype(x.dtype)
+        return softmax((x + g) / settings.tau, axis=-1).astype(x.dtype)
 
     def naive_hard() -> Any:
         y = naive_soft()
@@ -209,7 +214,7 @@ def _bench_numpy_shape(
     for op, hard in (("soft", False), ("hard", True)):
         _compare(
             settings, "numpy", shape, op, "forward",
-            partial(gumbel_softmax, x, tau=TAU, hard=hard, rng=gen),
+            partial(gumbel_softmax, x, tau=settings.tau, hard=hard, rng=gen),
             "naive float64 + scipy softmax",
             None if softmax is None else (naive_hard if hard else naive_soft),
         )
@@ -232,7 +237,7 @@ def _bench_numpy_shape(
     def hand_soft() -> Any:
         z = hand_perturbed()
         z -= z.max(axis=-1, keepdims=True)
-        z /= TAU
+        z /= settings.tau
         np.exp(z, out=z)
         z /= z.sum(axis=-1, keepdims=True)
         return z
@@ -255,14 +260,17 @@ def _bench_numpy_shape(
     for op, hand in (("soft", hand_soft), ("hard", hand_hard)):
         _compare(
             settings, "numpy", shape, op, "forward",
-            partial(gumbel_softmax, x, tau=TAU, hard=op == "hard", rng=gen), HAND_WRITTEN, hand,
+            partial(gumbel_softmax, x, tau=settings.tau, hard=op == "hard", rng=gen),
+            HAND_WRITTEN, hand,
         )
     _compare(settings, "numpy", shape, "max", "forward", partial(gumbel_max, x, rng=gen),
              HAND_WRITTEN, hand_max)
 
     def gumbel_from_uniform() -> Any:
-        # Float32 Gumbel noise alone, in place: the uniforms and two logarithms.
+        # Float32 Gumbel noise alone, in place: the uniforms (0 lifted, as finite noise
+        # needs) and two logarithms.
         u = gen.random(shape, dtype=np.float32)
+        np.maximum(u, tiny, out=u)
         np.log(u, out=u)
         np.negative(u, out=u)
         np.log(u, out=u)
@@ -280,7 +288,7 @@ def _bench_numpy_shape(
         "Gumbel noise: -log(standard_exponential float32)": gumbel_from_exponential,
         "copy": x.copy,
     })
-    peak, out_bytes = _peak_bytes(partial(gumbel_softmax, x, tau=TAU, rng=gen))
+    peak, out_bytes = _peak_bytes(partial(gumbel_softmax, x, tau=settings.tau, rng=gen))
     record: dict[str, Any] = {
         "backend": "numpy", "shape": shape, "operation": "soft",
         "output_bytes": out_bytes, "gumbelkit_peak_bytes": peak,
@@ -297,35 +305,52 @@ def bench_torch(settings: Settings) -> None:
     """Time PyTorch against ``F.gumbel_softmax`` and ``torch.multinomial``, eager."""
     import torch
 
+    from gumbelkit.backends import torch as torch_adapter
+
     torch.manual_seed(SEED)
-    for shape in settings.shapes:
-        _bench_torch_shape(settings, shape)
+    device = torch.device(settings.torch_device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        settings.skip(f"torch: skipped, --torch-device {device} but CUDA is not available")
+        return
+    use_triton = torch_adapter.use_triton
+    torch_adapter.use_triton = settings.triton
+    try:
+        for shape in settings.shapes:
+            _bench_torch_shape(settings, shape, device)
+    finally:
+        torch_adapter.use_triton = use_triton
 
 
-def _bench_torch_shape(settings: Settings, shape: tuple[int, int]) -> None:
+def _bench_torch_shape(settings: Settings, shape: tuple[int, int], device: Any) -> None:
     import torch
     import torch.nn.functional as F  # noqa: N812
 
-    x = torch.randn(shape, dtype=torch.float32)
-    weights = torch.randn(shape, dtype=torch.float32)
+    def sync(out: Any) -> Any:
+        # CUDA kernels run asynchronously: a time counts only once the device has finished.
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return out
+
+    x = torch.randn(shape, dtype=torch.float32, device=device)
+    weights = torch.randn(shape, dtype=torch.float32, device=device)
     leaf = x.clone().requires_grad_(True)
 
     def backward(fn: Callable[..., Any], hard: bool) -> None:
         # A weighted sum, since the gradient of sum(softmax) is zero by construction.
-        (fn(leaf, tau=TAU, hard=hard) * weights).sum().backward()
+        (fn(leaf, tau=settings.tau, hard=hard) * weights).sum().backward()
         leaf.grad = None
 
     for op, hard in (("soft", False), ("hard", True)):
         with torch.no_grad():
             _compare(
                 settings, "torch", shape, op, "forward",
-                partial(gumbel_softmax, x, tau=TAU, hard=hard), "F.gumbel_softmax",
-                partial(F.gumbel_softmax, x, tau=TAU, hard=hard),
+                partial(gumbel_softmax, x, tau=settings.tau, hard=hard), "F.gumbel_softmax",
+                partial(F.gumbel_softmax, x, tau=settings.tau, hard=hard), sync,
             )
         _compare(
             settings, "torch", shape, op, "forward+backward",
             partial(backward, gumbel_softmax, hard), "F.gumbel_softmax",
-            partial(backward, F.gumbel_softmax, hard),
+            partial(backward, F.gumbel_softmax, hard), sync,
         )
 
     def multinomial() -> Any:
@@ -336,12 +361,36 @@ def _bench_torch_shape(settings: Settings, shape: tuple[int, int]) -> None:
         # gumbel_max does not need.
         _compare(
             settings, "torch", shape, "max", "forward",
-            partial(gumbel_max, x), "torch.multinomial(softmax)", multinomial,
+            partial(gumbel_max, x), "torch.multinomial(softmax)", multinomial, sync,
         )
         _floors(settings, "torch", shape, {
-            "torch.rand": partial(torch.rand, shape),
+            "torch.rand": partial(torch.rand, shape, device=device),
             "copy": x.clone,
-        })
+        }, sync)
+    if device.type != "cpu":
+        _record_bandwidth(settings, shape, device, x.element_size())
+
+
+def _record_bandwidth(
+    settings: Settings, shape: tuple[int, int], device: Any, item_bytes: int
+) -> None:
+    """Record the soft forward sample's bandwidth against the copy's, from the rows just timed.
+
+    Both move the logits in and the output out: ``2 * size * item_bytes`` bytes.
+    """
+    moved = 2 * math.prod(shape) * item_bytes
+    soft = next(r for r in reversed(settings.rows) if r.backend == "torch" and r.shape == shape
+                and r.operation == "soft" and r.mode == "forward")
+    copy = next(r for r in reversed(settings.rows) if r.backend == "torch" and r.shape == shape
+                and r.operation == "floor" and r.reference == "copy")
+    assert soft.gumbelkit_ms is not None
+    assert copy.reference_ms is not None
+    soft_gbs, copy_gbs = moved / soft.gumbelkit_ms / 1e6, moved / copy.reference_ms / 1e6
+    settings.bandwidth.append({
+        "backend": "torch", "device": str(device), "shape": shape, "operation": "soft",
+        "bytes_moved": moved, "gumbelkit_gb_per_s": soft_gbs, "copy_gb_per_s": copy_gbs,
+        "fraction_of_copy": soft_gbs / copy_gbs,
+    })
 
 
 def bench_jax(settings: Settings) -> None:
@@ -360,14 +409,14 @@ def _bench_jax_shape(settings: Settings, shape: tuple[int, int]) -> None:
         return block_until_ready(out)
 
     def peer(x: Any, k: Any, hard: bool) -> Any:
-        y = jax.nn.softmax((x + jax.random.gumbel(k, x.shape)) / TAU)
+        y = jax.nn.softmax((x + jax.random.gumbel(k, x.shape)) / settings.tau)
         if not hard:
             return y
         one_hot = jax.nn.one_hot(jnp.argmax(y, axis=-1), x.shape[-1], dtype=y.dtype)
         return one_hot - jax.lax.stop_gradient(y) + y
 
     def ours(x: Any, k: Any, hard: bool) -> Any:
-        return gumbel_softmax(x, tau=TAU, hard=hard, rng=k)
+        return gumbel_softmax(x, tau=settings.tau, hard=hard, rng=k)
 
     def loss(fn: Callable[[Any, Any, bool], Any], hard: bool) -> Callable[..., Any]:
         # A weighted sum, since the gradient of sum(softmax) is zero by construction.
@@ -442,10 +491,11 @@ def markdown(settings: Settings) -> str:
             f"| {_fmt(r.gumbelkit_ms)} | {r.reference} | {_fmt(r.reference_ms)} "
             f"| {_fmt(r.ratio, 2)} |"
         )
+    # Only short calls: at a millisecond and more the timing noise exceeds any overhead.
     overheads = [
         (r, 1e3 * (r.gumbelkit_ms - r.reference_ms)) for r in settings.rows
         if r.reference == HAND_WRITTEN and r.gumbelkit_ms is not None
-        and r.reference_ms is not None
+        and r.reference_ms is not None and r.reference_ms < 1.0
     ]
     if overheads:
         lines += [
@@ -457,6 +507,18 @@ def markdown(settings: Settings) -> str:
             lines.append(
                 f"| {r.backend} | {'x'.join(map(str, r.shape))} | {r.operation} "
                 f"| {overhead_us:.1f} |"
+            )
+    if settings.bandwidth:
+        lines += [
+            "",
+            "| backend | device | shape | op | gumbelkit GB/s | copy GB/s | fraction of copy |",
+            "|---|---|---|---|---:|---:|---:|",
+        ]
+        for b in settings.bandwidth:
+            lines.append(
+                f"| {b['backend']} | {b['device']} | {'x'.join(map(str, b['shape']))} "
+                f"| {b['operation']} | {b['gumbelkit_gb_per_s']:.1f} | {b['copy_gb_per_s']:.1f} "
+                f"| {b['fraction_of_copy']:.2f} |"
             )
     if settings.memory:
         lines += [
@@ -485,8 +547,10 @@ def environment(
         "gumbelkit": __version__,
         "quick": quick,
         "repeats": repeats,
-        "tau": TAU,
+        "tau": settings.tau,
         "shapes": [list(shape) for shape in settings.shapes],
+        "torch_device": settings.torch_device,
+        "triton": settings.triton,
         # Context for the numbers: other processes may share the CPU.
         "loadavg_at_start": load_at_start,
     }
@@ -499,6 +563,16 @@ def environment(
     return info
 
 
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number; got {text!r}")
+    return value
 
 
 def parse_shapes(text: str) -> tuple[tuple[int, int], ...]:
@@ -536,6 +610,20 @@ def add_arguments(parser: argparse.ArgumentParser, default_json: Path | None = N
              "for a smoke test, not for numbers)",
     )
     parser.add_argument(
+        "--tau", type=_positive_float, default=TAU, metavar="T",
+        help=f"the temperature of the soft and hard samples (default: {TAU})",
+    )
+    parser.add_argument(
+        "--torch-device", default="cpu", metavar="DEVICE",
+        help="the PyTorch device, e.g. cuda (default: cpu); off the CPU the table also gives "
+             "the soft sample's bandwidth against a copy's",
+    )
+    parser.add_argument(
+        "--triton", action="store_true",
+        help="draw gumbelkit's soft PyTorch samples with the fused Triton kernel "
+             "(gumbelkit.backends.torch.use_triton; CUDA tensors)",
+    )
+    parser.add_argument(
         "--shapes", type=parse_shapes, default=SHAPES, metavar="RxK,...",
         help="logits shapes, rows x classes (default: "
              f"{','.join(f'{r}x{k}' for r, k in SHAPES)})",
@@ -559,6 +647,9 @@ def run_bench(args: argparse.Namespace) -> int:
         settings = Settings(min_repeats=5, max_repeats=50, budget_s=0.8, shapes=args.shapes)
     else:
         settings = Settings(min_repeats=15, max_repeats=300, budget_s=5.0, shapes=args.shapes)
+    settings.tau = args.tau
+    settings.torch_device = args.torch_device
+    settings.triton = args.triton
     load_at_start = os.getloadavg() if hasattr(os, "getloadavg") else None
     total = sum(BACKENDS[name][2] for name in wanted) * len(settings.shapes)
     # The benchmark always takes more than a second: draw the bar from the start.
@@ -584,6 +675,7 @@ def run_bench(args: argparse.Namespace) -> int:
             "environment": environment(settings, args.quick, args.repeats, load_at_start),
             "rows": [asdict(r) for r in settings.rows],
             "memory": settings.memory,
+            "bandwidth": settings.bandwidth,
             "skipped": settings.skipped,
         }
         try:

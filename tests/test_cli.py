@@ -395,6 +395,7 @@ def test_bench_runs_a_tiny_benchmark(capsys, tmp_path):
     result = json.loads(path.read_text())
     assert result["environment"]["shapes"] == [[6, 4]]
     assert result["environment"]["repeats"] == 2
+    assert result["environment"]["tau"] == 0.5
     rows = result["rows"]
     assert {row["backend"] for row in rows} == set(backends)
     assert all(row["repeats"] == 2 for row in rows)
@@ -406,6 +407,55 @@ def test_bench_runs_a_tiny_benchmark(capsys, tmp_path):
         assert ("hard", "forward+backward") in {
             (row["operation"], row["mode"]) for row in timed if row["backend"] == "torch"}
     assert result["memory"][0]["shape"] == [6, 4]
+
+
+def test_bench_prints_the_numpy_overhead_per_call(capsys):
+    code, out, err = call(capsys, "bench", "--backends", "numpy", "--shapes", "6x4",
+                          "--repeats", "2")
+    assert code == 0, err
+    table = out.split("| backend | shape | op | gumbelkit overhead per call, us |")[1]
+    ops = [line.split("|")[3].strip() for line in table.strip().splitlines()[1:4]]
+    assert ops == ["soft", "hard", "max"]
+
+
+def test_bench_torch_device_and_triton_options(capsys, tmp_path):
+    if unavailable_reason("torch"):
+        pytest.skip(unavailable_reason("torch"))
+    import torch
+
+    from gumbelkit.backends import torch as torch_adapter
+
+    path = tmp_path / "bench.json"
+    code, out, err = call(capsys, "bench", "--backends", "torch", "--shapes", "6x4",
+                          "--repeats", "1", "--torch-device", "cpu", "--triton", "--json",
+                          str(path))
+    assert code == 0, err
+    environment = json.loads(path.read_text())["environment"]
+    assert environment["torch_device"] == "cpu"
+    assert environment["triton"] is True
+    assert torch_adapter.use_triton is False  # restored after the run
+    if not torch.cuda.is_available():
+        code, out, err = call(capsys, "bench", "--backends", "torch", "--shapes", "6x4",
+                              "--repeats", "1", "--torch-device", "cuda")
+        assert code == 0
+        assert "torch: skipped, --torch-device cuda but CUDA is not available" in out
+
+
+def test_bench_bandwidth_is_bytes_moved_over_time():
+    # Logits read and output written: 2 * 1000 * 250 * 4 bytes = 2 MB; 2 MB in 0.5 ms is
+    # 4 GB/s, and a copy in 0.1 ms is 20 GB/s.
+    settings = _bench.Settings(1, 1, 0.0, shapes=((1000, 250),))
+    settings.rows += [
+        _bench.Row("torch", (1000, 250), "soft", "forward", 0.5, "F.gumbel_softmax", 1.0),
+        _bench.Row("torch", (1000, 250), "floor", "forward", None, "copy", 0.1),
+    ]
+    _bench._record_bandwidth(settings, (1000, 250), "cuda:0", 4)
+    (record,) = settings.bandwidth
+    assert record["bytes_moved"] == 2_000_000
+    assert record["gumbelkit_gb_per_s"] == pytest.approx(4.0)
+    assert record["copy_gb_per_s"] == pytest.approx(20.0)
+    assert record["fraction_of_copy"] == pytest.approx(0.2)
+    assert "| torch | cuda:0 | 1000x250 | soft | 4.0 | 20.0 | 0.20 |" in _bench.markdown(settings)
 
 
 def test_bench_skips_a_library_that_is_not_installed(capsys, monkeypatch):
@@ -423,6 +473,8 @@ def test_bench_skips_a_library_that_is_not_installed(capsys, monkeypatch):
     (["--shapes", "10"], "argument --shapes: expected comma-separated ROWSxCLASSES"),
     (["--shapes", "0x3"], "argument --shapes"),
     (["--repeats", "0"], "--repeats must be a positive integer"),
+    (["--tau", "0"], "argument --tau: expected a positive finite number; got '0'"),
+    (["--tau", "x"], "argument --tau: expected a positive finite number; got 'x'"),
 ])
 def test_bench_rejects_bad_options_in_one_line(args, message, capsys):
     code, _, err = call(capsys, "bench", *args)
