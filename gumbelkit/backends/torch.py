@@ -201,8 +201,9 @@ def tempered_softmax_(z: torch.Tensor, tau: Any, axis: int) -> torch.Tensor:
     divisor = torch.scalar_tensor(tau, dtype=z.dtype)
     if tau > 1.0:
         return torch.softmax(z / divisor, dim=axis)
-    shifted = torch.sub(z, z.detach().amax(dim=axis, keepdim=True))
-    return torch.softmax(shifted.div_(divisor), dim=axis)
+    # In place: z is gumbelkit's own buffer, and no backward needs its values.
+    row_max = (z.detach() if z.requires_grad else z).amax(dim=axis, keepdim=True)
+    return torch.softmax(z.sub_(row_max).div_(divisor), dim=axis)
 
 
 def fused_gumbel_softmax(
