@@ -226,12 +226,17 @@ def _bench_numpy_shape(
     # checks or dispatch: the difference is gumbelkit's overhead per call.
     tiny = np.finfo(np.float32).smallest_normal
 
+    def log_minus_log_uniform() -> Any:
+        # log(-log(u)) = -G in place, from float32 uniforms with 0 lifted (as finite noise
+        # needs): the uniforms and two logarithms.
+        u = gen.random(shape, dtype=np.float32)
+        np.maximum(u, tiny, out=u)
+        np.log(u, out=u)
+        np.negative(u, out=u)
+        return np.log(u, out=u)
+
     def hand_perturbed() -> Any:
-        z = gen.random(shape, dtype=np.float32)
-        np.maximum(z, tiny, out=z)
-        np.log(z, out=z)
-        np.negative(z, out=z)
-        np.log(z, out=z)
+        z = log_minus_log_uniform()
         return np.subtract(x, z, out=z)
 
     def hand_soft() -> Any:
@@ -267,14 +272,9 @@ def _bench_numpy_shape(
              HAND_WRITTEN, hand_max)
 
     def gumbel_from_uniform() -> Any:
-        # Float32 Gumbel noise alone, in place: the uniforms (0 lifted, as finite noise
-        # needs) and two logarithms.
-        u = gen.random(shape, dtype=np.float32)
-        np.maximum(u, tiny, out=u)
-        np.log(u, out=u)
-        np.negative(u, out=u)
-        np.log(u, out=u)
-        return np.negative(u, out=u)
+        # Float32 Gumbel noise alone.
+        g = log_minus_log_uniform()
+        return np.negative(g, out=g)
 
     def gumbel_from_exponential() -> Any:
         # The same from NumPy's ziggurat exponentials: one logarithm.

@@ -218,8 +218,10 @@ def test_unavailable_reason():
 
 @pytest.mark.parametrize("name", ["numpy", "torch"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_native_gumbel_path_equals_the_generic_path(name, dtype):
-    # The fast path must give the very values of uniform() followed by the core transform.
+def test_native_noise_paths_equal_the_generic_path(name, dtype):
+    # gumbel() must give the very values of uniform() followed by the core transform, and
+    # perturbed(), which computes logits - log(-log(u)), those of logits + gumbel() on the same
+    # seed, bit for bit, masks included, with the logits broadcast over a sample dimension.
     if backends.unavailable_reason(name):
         pytest.skip(backends.unavailable_reason(name))
     from gumbelkit import _core
@@ -227,11 +229,19 @@ def test_native_gumbel_path_equals_the_generic_path(name, dtype):
     adapter = backends.get_backend(name)
     namespace = adapter.namespace(None)
     native_dtype = getattr(namespace, dtype)
-    fast, _ = adapter.gumbel(adapter.make_rng(7, "cpu"), (1000, 33), native_dtype, "cpu")
-    u, _ = adapter.uniform(adapter.make_rng(7, "cpu"), (1000, 33), native_dtype, "cpu")
+    fast, _ = adapter.gumbel(adapter.make_rng(7, "cpu"), (4, 40, 33), native_dtype, "cpu")
+    u, _ = adapter.uniform(adapter.make_rng(7, "cpu"), (4, 40, 33), native_dtype, "cpu")
     generic = _core.gumbel_from_uniform(u, namespace)
     np.testing.assert_array_equal(to_numpy(fast), to_numpy(generic))
     assert np.all(np.isfinite(to_numpy(fast)))
+
+    values = np.random.default_rng(8).normal(size=(40, 33)) * 5
+    values[3, [0, 7]] = -np.inf
+    logits = namespace.asarray(values, dtype=native_dtype)
+    z, _ = adapter.perturbed(adapter.make_rng(7, "cpu"), logits, (4, 40, 33), native_dtype, "cpu")
+    assert tuple(z.shape) == (4, 40, 33)
+    np.testing.assert_array_equal(to_numpy(z), to_numpy(logits + fast))
+    assert np.all(to_numpy(z)[:, 3, [0, 7]] == -np.inf)
 
 
 @pytest.mark.parametrize("tau", [0.5, "rows"])
@@ -332,27 +342,6 @@ def test_torch_softmax_path_agrees_with_the_core(tau, dtype):
     assert np.all(fast[1, [0, 4]] == 0)
     np.testing.assert_allclose(fast_grad, core_grad, rtol=10 * rtol, atol=10 * rtol)
     assert np.all(fast_grad[1, [0, 4]] == 0)
-
-
-@pytest.mark.parametrize("name", ["numpy", "torch"])
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_perturbed_equals_logits_plus_the_native_noise(name, dtype):
-    # perturbed() computes logits - log(-log(u)); it must equal logits + gumbel() on the same
-    # seed bit for bit, masks included, with the logits broadcast over a sample dimension.
-    if backends.unavailable_reason(name):
-        pytest.skip(backends.unavailable_reason(name))
-    adapter = backends.get_backend(name)
-    namespace = adapter.namespace(None)
-    native_dtype = getattr(namespace, dtype)
-    values = np.random.default_rng(8).normal(size=(40, 33)) * 5
-    values[3, [0, 7]] = -np.inf
-    logits = namespace.asarray(values, dtype=native_dtype)
-    shape = (4, 40, 33)
-    z, _ = adapter.perturbed(adapter.make_rng(7, "cpu"), logits, shape, native_dtype, "cpu")
-    noise, _ = adapter.gumbel(adapter.make_rng(7, "cpu"), shape, native_dtype, "cpu")
-    assert tuple(z.shape) == shape
-    np.testing.assert_array_equal(to_numpy(z), to_numpy(logits + noise))
-    assert np.all(to_numpy(z)[:, 3, [0, 7]] == -np.inf)
 
 
 def torch_hard_logits(torch, dtype):
