@@ -179,12 +179,13 @@ def tracks_gradient(*arrays: Any) -> bool:
 
 
 def tempered_softmax_(z: torch.Tensor, tau: Any, axis: int) -> torch.Tensor:
-    """``softmax(z / tau)`` with ``torch.softmax``: two to four kernels instead of six.
+    """``softmax(z / tau)`` with ``torch.softmax``: one to four kernels instead of six.
 
     A temperature of at least 1 cannot overflow ``z / tau``, so ``torch.softmax`` (which
     subtracts the row maximum itself) takes ``z / tau`` directly. A smaller one is applied after
     subtracting the detached row maximum, as in the core, so that a tiny ``tau`` sends the
-    shifted values to ``-inf`` rather than ``z / tau`` to ``inf - inf``. Masked entries get
+    shifted values to ``-inf`` rather than ``z / tau`` to ``inf - inf``; both steps overwrite
+    ``z``, gumbelkit's own buffer. Masked entries get
     probability 0 and gradient 0, invalid rows are NaN. The values agree with the core's to
     rounding (the fused kernel sums in its own order), not bit for bit. A temperature array
     takes the core's path, which keeps a masked entry out of the temperature's gradient.
