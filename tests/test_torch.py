@@ -665,3 +665,22 @@ def test_hard_sample_differentiates_a_temperature_array_alone():
     jz = y * z - y * np.sum(y * z, axis=-1, keepdims=True)
     expected = -np.sum(w_np * jz, axis=-1) / tau.detach().numpy() ** 2
     np.testing.assert_allclose(to_numpy(tau.grad), expected, rtol=1e-12, atol=1e-14)
+
+
+# make_dual loads PyTorch's forward-mode decompositions, which call the deprecated
+# torch.jit.script inside PyTorch itself.
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+def test_hard_sample_carries_the_soft_tangent_in_forward_mode():
+    # Forward-mode AD: the dual tensor requires no gradient, yet the hard sample's tangent must
+    # be the soft sample's (the straight-through estimator), not zero.
+    import torch.autograd.forward_ad as fwad
+
+    rng = np.random.default_rng(17)
+    logits, tangent = tensor(rng.normal(size=(3, 5))), tensor(rng.normal(size=(3, 5)))
+    with fwad.dual_level():
+        dual = fwad.make_dual(logits, tangent)
+        hard = fwad.unpack_dual(gk.gumbel_softmax(dual, tau=0.7, hard=True, rng=4)).tangent
+        soft = fwad.unpack_dual(gk.gumbel_softmax(dual, tau=0.7, rng=4)).tangent
+    assert hard is not None
+    assert float(torch.abs(soft).max()) > 0
+    np.testing.assert_allclose(to_numpy(hard), to_numpy(soft), rtol=1e-12, atol=1e-15)

@@ -165,9 +165,10 @@ def tracks_gradient(*arrays: Any) -> bool:
 
     False where gradient recording is off, or no tensor among ``arrays`` requires a gradient
     (and none is a ``torch.func`` wrapper, whose transform may differentiate it). Under
-    ``torch.compile`` the answer is True.
+    ``torch.compile``, and while a forward-mode dual level is open (its tangents ride on
+    tensors that require no gradient), the answer is True.
     """
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() or torch.autograd.forward_ad._current_level >= 0:
         return True
     if not torch.is_grad_enabled():
         return False
