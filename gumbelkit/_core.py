@@ -14,6 +14,7 @@ Array = Any
 Namespace = Any
 
 __all__ = [
+    "UNCLAMPED_TEMPERATURES",
     "gumbel_from_uniform",
     "one_hot",
     "representable_temperature",
@@ -78,9 +79,14 @@ def temperature_bounds(dtype_info: Any) -> tuple[float, float]:
     return tiny, 1.0 / tiny
 
 
+UNCLAMPED_TEMPERATURES = (1e-37, 1e37)
+"""Temperatures inside the :func:`temperature_bounds` of float32 and float64 alike."""
+
+
 def representable_temperature(tau: float, xp: Namespace, dtype: Any) -> float:
     """Return the Python float ``tau`` clamped to :func:`temperature_bounds` of ``dtype``."""
-    if 1e-37 <= tau <= 1e37:  # inside the bounds of float32 and float64: no finfo needed
+    low, high = UNCLAMPED_TEMPERATURES
+    if low <= tau <= high:  # no finfo needed
         return tau
     low, high = temperature_bounds(xp.finfo(dtype))
     return min(max(tau, low), high)

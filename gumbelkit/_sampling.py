@@ -217,7 +217,8 @@ class _Prepared:
         non-finite temperature comes out NaN, like any invalid row.
         """
         xp = self.xp
-        if type(tau) is float and 1e-37 <= tau <= 1e37:  # valid and representable: as it is
+        low, high = _core.UNCLAMPED_TEMPERATURES
+        if type(tau) is float and low <= tau <= high:  # valid and representable: as it is
             return tau, None
         if not hasattr(tau, "shape"):
             checked = check_real(tau, "tau", positive=True)

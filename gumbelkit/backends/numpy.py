@@ -78,6 +78,17 @@ def uniform(
     return u, rng
 
 
+def _minus_gumbel(
+    rng: np.random.Generator, shape: tuple[int, ...], dtype: Any, device: Any
+) -> tuple[np.ndarray, np.random.Generator]:
+    """Return ``log(-log(u))``, minus the noise, of :func:`uniform`'s draw, in its buffer."""
+    u, rng = uniform(rng, shape, dtype, device)
+    np.log(u, out=u)
+    np.negative(u, out=u)
+    np.log(u, out=u)
+    return u, rng
+
+
 def gumbel(
     rng: np.random.Generator, shape: tuple[int, ...], dtype: Any, device: Any
 ) -> tuple[np.ndarray, np.random.Generator]:
@@ -86,12 +97,8 @@ def gumbel(
     The same values as the generic path, with one buffer instead of four: the noise costs
     about the generator's time plus two logarithms.
     """
-    u, rng = uniform(rng, shape, dtype, device)
-    np.log(u, out=u)
-    np.negative(u, out=u)
-    np.log(u, out=u)
-    np.negative(u, out=u)
-    return u, rng
+    minus_noise, rng = _minus_gumbel(rng, shape, dtype, device)
+    return np.negative(minus_noise, out=minus_noise), rng
 
 
 def perturbed(
@@ -102,12 +109,8 @@ def perturbed(
     Computed in place as ``logits - log(-log(u))``: the same values (IEEE negation is exact),
     one pass over the buffer fewer.
     """
-    u, rng = uniform(rng, shape, dtype, device)
-    np.log(u, out=u)
-    np.negative(u, out=u)
-    np.log(u, out=u)
-    np.subtract(logits, u, out=u)
-    return u, rng
+    minus_noise, rng = _minus_gumbel(rng, shape, dtype, device)
+    return np.subtract(logits, minus_noise, out=minus_noise), rng
 
 
 def tempered_softmax_(z: np.ndarray, tau: Any, axis: int) -> np.ndarray:

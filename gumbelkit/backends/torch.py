@@ -111,6 +111,14 @@ def device(x: Any) -> Any:
     return x.device
 
 
+def _minus_gumbel(
+    rng: torch.Generator | None, shape: tuple[int, ...], dtype: Any, device: Any
+) -> tuple[torch.Tensor, torch.Generator | None]:
+    """Return ``log(-log(u))``, minus the noise, of :func:`uniform`'s draw, in its buffer."""
+    u, rng = uniform(rng, shape, dtype, device)
+    return u.log_().neg_().log_(), rng
+
+
 def gumbel(
     rng: torch.Generator | None, shape: tuple[int, ...], dtype: Any, device: Any
 ) -> tuple[torch.Tensor, torch.Generator | None]:
@@ -119,8 +127,8 @@ def gumbel(
     The same values as the generic path with one buffer instead of four; the in-place unary
     ops have torch.func batching rules (unlike ``clamp_``), so vmap stays warning-free.
     """
-    u, rng = uniform(rng, shape, dtype, device)
-    return u.log_().neg_().log_().neg_(), rng
+    minus_noise, rng = _minus_gumbel(rng, shape, dtype, device)
+    return minus_noise.neg_(), rng
 
 
 def perturbed(
@@ -135,8 +143,14 @@ def perturbed(
     Computed as ``logits - log(-log(u))``: the same values (IEEE negation is exact), one
     kernel fewer.
     """
-    u, rng = uniform(rng, shape, dtype, device)
-    return torch.sub(logits, u.log_().neg_().log_()), rng
+    minus_noise, rng = _minus_gumbel(rng, shape, dtype, device)
+    return torch.sub(logits, minus_noise), rng
+
+
+def _scatter_one_hot(z: torch.Tensor, axis: int, index: torch.Tensor) -> torch.Tensor:
+    """Return ones at ``index`` (kept dimension ``axis``) in zeros shaped and typed like ``z``."""
+    # torch.scatter, not scatter_: only the former has a torch.func.vmap batching rule.
+    return torch.scatter(torch.zeros_like(z), axis, index, 1.0)
 
 
 def one_hot_argmax(z: torch.Tensor, axis: int) -> torch.Tensor:
@@ -145,8 +159,7 @@ def one_hot_argmax(z: torch.Tensor, axis: int) -> torch.Tensor:
     The generic path's values (``torch.argmax`` also sends a row with a NaN to its first NaN
     and ties to the first index) in two kernels instead of five.
     """
-    # torch.scatter, not scatter_: only the former has a torch.func.vmap batching rule.
-    return torch.scatter(torch.zeros_like(z), axis, z.argmax(dim=axis, keepdim=True), 1.0)
+    return _scatter_one_hot(z, axis, z.argmax(dim=axis, keepdim=True))
 
 
 def one_hot_argmax_(z: torch.Tensor, axis: int) -> torch.Tensor:
@@ -157,7 +170,7 @@ def one_hot_argmax_(z: torch.Tensor, axis: int) -> torch.Tensor:
     rows without ``torch.isfinite`` (itself four kernels) and ``where``.
     """
     row_max, index = z.max(dim=axis, keepdim=True)
-    return torch.scatter(torch.zeros_like(z), axis, index, 1.0).add_(row_max - row_max)
+    return _scatter_one_hot(z, axis, index).add_(row_max - row_max)
 
 
 def tracks_gradient(*arrays: Any) -> bool:
