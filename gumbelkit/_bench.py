@@ -308,9 +308,17 @@ def bench_torch(settings: Settings) -> None:
     from gumbelkit.backends import torch as torch_adapter
 
     torch.manual_seed(SEED)
-    device = torch.device(settings.torch_device)
+    try:
+        device = torch.device(settings.torch_device)
+    except RuntimeError as exc:
+        raise BenchError(f"--torch-device: {exc}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         settings.skip(f"torch: skipped, --torch-device {device} but CUDA is not available")
+        return
+    try:
+        torch.empty(0, device=device)
+    except RuntimeError as exc:
+        settings.skip(f"torch: skipped, --torch-device {device} cannot hold a tensor ({exc})")
         return
     use_triton = torch_adapter.use_triton
     torch_adapter.use_triton = settings.triton

@@ -441,6 +441,16 @@ def test_bench_torch_device_and_triton_options(capsys, tmp_path):
         assert "torch: skipped, --torch-device cuda but CUDA is not available" in out
 
 
+def test_bench_rejects_a_malformed_torch_device_in_one_line(capsys):
+    if unavailable_reason("torch"):
+        pytest.skip(unavailable_reason("torch"))
+    code, _, err = call(capsys, "bench", "--backends", "torch", "--shapes", "2x2", "--repeats",
+                        "1", "--torch-device", "nodevice")
+    assert code == 2
+    assert err.strip().splitlines()[-1].startswith("gumbelkit bench: --torch-device: ")
+    assert "nodevice" in err
+
+
 def test_bench_bandwidth_is_bytes_moved_over_time():
     # Logits read and output written: 2 * 1000 * 250 * 4 bytes = 2 MB; 2 MB in 0.5 ms is
     # 4 GB/s, and a copy in 0.1 ms is 20 GB/s.
