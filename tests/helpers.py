@@ -79,3 +79,48 @@ def make(xp: Any, data: Any, dtype: str = "float64") -> Any:
     if xp.__name__ == "array_api_strict" and values.dtype == object:
         raise TypeError("array_api_strict arrays need numeric data")
     return xp.asarray(values, dtype=native_dtype(xp, dtype))
+
+
+# Philox-4x32-10 (Salmon et al., SC 2011), written from the paper for the kernels' noise tests.
+_PHILOX_MULTIPLIERS = (np.uint64(0xD2511F53), np.uint64(0xCD9E8D57))
+_PHILOX_KEY_STEPS = (0x9E3779B9, 0xBB67AE85)
+
+
+def philox4x32_10(counter: Any, key: Any) -> np.ndarray:
+    """Return the four output words (uint32, last axis) of Philox-4x32-10.
+
+    ``counter`` has four uint32 words on its last axis, ``key`` two; they broadcast.
+    """
+    counter = np.asarray(counter, dtype=np.uint64)
+    key = np.asarray(key, dtype=np.uint64)
+    c0, c1, c2, c3 = (counter[..., i] for i in range(4))
+    k0, k1 = key[..., 0], key[..., 1]
+    mask = np.uint64(0xFFFFFFFF)
+    for _ in range(10):
+        product0 = _PHILOX_MULTIPLIERS[0] * c0  # exact: both factors are below 2**32
+        product1 = _PHILOX_MULTIPLIERS[1] * c2
+        c0, c1, c2, c3 = (
+            (product1 >> np.uint64(32)) ^ c1 ^ k0,
+            product1 & mask,
+            (product0 >> np.uint64(32)) ^ c3 ^ k1,
+            product0 & mask,
+        )
+        k0 = (k0 + np.uint64(_PHILOX_KEY_STEPS[0])) & mask
+        k1 = (k1 + np.uint64(_PHILOX_KEY_STEPS[1])) & mask
+    return np.stack([c0, c1, c2, c3], axis=-1).astype(np.uint32)
+
+
+def philox_gumbel(seed: int, index: Any) -> np.ndarray:
+    """Return, in float64, the fused kernels' noise for the flat output ``index`` under ``seed``.
+
+    Counter ``(lo(index), hi(index), 0, 0)``, key ``(lo(seed), hi(seed))`` (Triton's
+    ``tl.randint``); the top 23 bits ``k`` of the first word give ``u = (k + 1/2) 2**-23``.
+    """
+    index = np.asarray(index, dtype=np.uint64)
+    low, high = index & np.uint64(0xFFFFFFFF), index >> np.uint64(32)
+    zeros = np.zeros_like(index)
+    counter = np.stack([low, high, zeros, zeros], axis=-1)
+    key = np.array([seed & 0xFFFFFFFF, seed >> 32], dtype=np.uint64)
+    bits = philox4x32_10(counter, key)[..., 0]
+    u = ((bits >> np.uint32(9)).astype(np.float64) + 0.5) * 2.0**-23
+    return -np.log(-np.log(u))

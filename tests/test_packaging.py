@@ -74,6 +74,8 @@ def test_wheel_holds_only_the_package(wheel: zipfile.ZipFile) -> None:
     assert sources <= set(names), sorted(sources - set(names))
     assert "gumbelkit/py.typed" in names
     assert "gumbelkit/backends/__init__.py" in names
+    # The CUDA kernel's source, which cupy.RawModule compiles at run time.
+    assert "gumbelkit/backends/_cuda_gumbel_softmax.cu" in names
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
 
 

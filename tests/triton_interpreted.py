@@ -23,6 +23,8 @@ if os.environ.get("TRITON_INTERPRET") != "1":
     pytest.skip("needs TRITON_INTERPRET=1 from the start (tests/test_triton.py sets it)",
                 allow_module_level=True)
 
+from helpers import philox_gumbel  # noqa: E402
+
 import gumbelkit as gk  # noqa: E402
 from gumbelkit.backends import _triton  # noqa: E402
 from gumbelkit.backends import torch as torch_adapter  # noqa: E402
@@ -81,6 +83,19 @@ def test_noise_is_standard_gumbel():
     assert stats.kstest(values, "gumbel_r").pvalue > ALPHA
     # Rows are not copies of each other (every element has its own Philox counter).
     assert len(np.unique(noise[:, 0].numpy())) == 480
+
+
+def test_noise_is_the_philox_stream():
+    # Flat output index i gets the first word of Philox-4x32-10 at counter (lo(i), hi(i), 0, 0)
+    # under the seed: the CUDA kernel for CuPy draws the same (tests/test_cuda_kernel.py).
+    x = torch.zeros(6, 300)
+    noise = torch.empty((2, *x.shape))
+    _triton.gumbel_softmax(x, 1.0, -1, (2,), torch.Generator().manual_seed(12), noise_out=noise)
+    # The kernel's seed: the generator's first draw, as _triton.gumbel_softmax makes it.
+    seed = int(torch.randint(0, 2**62, (1,), generator=torch.Generator().manual_seed(12),
+                             dtype=torch.int64))
+    expected = philox_gumbel(seed, np.arange(noise.numel())).reshape(noise.shape)
+    np.testing.assert_allclose(noise.numpy(), expected, rtol=1e-6, atol=1e-6)
 
 
 def test_two_passes_equal_one_pass():

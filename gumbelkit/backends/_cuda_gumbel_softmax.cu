@@ -1,0 +1,194 @@
+// A fused Gumbel-Softmax over float32 rows, for CuPy arrays (gumbelkit/backends/_cuda_fused.py
+// compiles it with cupy.RawModule). The host-side contract is in that file's docstring.
+//
+// One block of GK_BLOCK threads per output row; output row r reads logits row r % n_logit_rows
+// (sample dimensions come first). The noise of output element i (its flat index in the output)
+// is -log(-log(u)), u = (k + 1/2) 2**-23 for the top 23 bits k of the first word of
+// Philox-4x32-10 with counter (lo(i), hi(i), 0, 0) and key (lo(seed), hi(seed)): Triton's
+// tl.randint(seed, i), so this kernel and gumbelkit's Triton kernel draw the same noise from the
+// same seed. u lies in [2**-24, 1 - 2**-24], where the noise is finite.
+//
+// - gumbel_softmax_cached<K> keeps a thread's K values of the row in registers: the row is read
+//   once, for rows of at most K * GK_BLOCK classes.
+// - gumbel_softmax_two_pass reads a longer row twice and regenerates the noise for the second
+//   pass from the same counters instead of storing it.
+//
+// Each thread keeps a running (maximum, sum of exp((z - maximum) / tau)) of z = logits + noise;
+// the block merges these pairs in shared memory. A masked (-inf) logit gets probability 0; a row
+// with a NaN, a +inf or no finite logit comes out all NaN.
+//
+// The same source compiles as host C++ under GK_HOST_EMULATION (tests/cuda_host_emulation.cpp,
+// one std::thread per CUDA thread) so that its arithmetic is tested without a GPU. It therefore
+// includes nothing and uses only what NVRTC and a host compiler both provide.
+
+#ifndef GK_BLOCK
+#define GK_BLOCK 256
+#endif
+
+#ifndef GK_HOST_EMULATION
+#define GK_INF __int_as_float(0x7f800000)
+#define GK_NAN __int_as_float(0x7fffffff)
+#endif
+
+static_assert((GK_BLOCK & (GK_BLOCK - 1)) == 0, "GK_BLOCK must be a power of two");
+
+struct gk_words {
+    unsigned int w0, w1, w2, w3;
+};
+
+// Philox-4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011).
+__device__ __forceinline__ gk_words gk_philox4x32_10(gk_words counter, unsigned int key0,
+                                                      unsigned int key1) {
+#pragma unroll
+    for (int round = 0; round < 10; ++round) {
+        const unsigned int hi0 = __umulhi(0xD2511F53u, counter.w0);
+        const unsigned int lo0 = 0xD2511F53u * counter.w0;
+        const unsigned int hi1 = __umulhi(0xCD9E8D57u, counter.w2);
+        const unsigned int lo1 = 0xCD9E8D57u * counter.w2;
+        counter = gk_words{hi1 ^ counter.w1 ^ key0, lo1, hi0 ^ counter.w3 ^ key1, lo0};
+        key0 += 0x9E3779B9u;
+        key1 += 0xBB67AE85u;
+    }
+    return counter;
+}
+
+// Standard Gumbel noise for the output element `index`.
+__device__ __forceinline__ float gk_gumbel(unsigned long long seed, unsigned long long index) {
+    const gk_words counter{(unsigned int)index, (unsigned int)(index >> 32), 0u, 0u};
+    const unsigned int bits =
+        gk_philox4x32_10(counter, (unsigned int)seed, (unsigned int)(seed >> 32)).w0;
+    const float u = ((float)(bits >> 9) + 0.5f) * 1.1920928955078125e-07f;  // (k + 1/2) 2**-23
+    return -logf(-logf(u));
+}
+
+// Add z (not NaN) to the running (maximum, sum). A -inf maximum has sum 0, and exp(-inf) = 0
+// covers both a new maximum after -inf and a tiny tau.
+__device__ __forceinline__ void gk_accumulate(float& maximum, float& sum, float z, float tau) {
+    if (z > maximum) {
+        sum = sum * expf((maximum - z) / tau) + 1.0f;
+        maximum = z;
+    } else if (z != -GK_INF) {
+        sum += expf((z - maximum) / tau);
+    }
+}
+
+// Merge another thread's (maximum, sum) into this one's.
+__device__ __forceinline__ void gk_merge(float& maximum, float& sum, float other_maximum,
+                                         float other_sum, float tau) {
+    if (other_maximum > maximum) {
+        sum = sum * expf((maximum - other_maximum) / tau) + other_sum;
+        maximum = other_maximum;
+    } else if (other_maximum != -GK_INF) {
+        sum += other_sum * expf((other_maximum - maximum) / tau);
+    }
+}
+
+// Leave the block's merged (maximum, sum, NaN flag) in element 0 of the shared arrays.
+__device__ __forceinline__ void gk_block_reduce(float* shared_max, float* shared_sum,
+                                                int* shared_nan, float maximum, float sum,
+                                                int has_nan, float tau) {
+    const unsigned int t = threadIdx.x;
+    shared_max[t] = maximum;
+    shared_sum[t] = sum;
+    shared_nan[t] = has_nan;
+    __syncthreads();
+    for (unsigned int stride = GK_BLOCK / 2; stride > 0; stride >>= 1) {
+        if (t < stride) {
+            float merged_max = shared_max[t];
+            float merged_sum = shared_sum[t];
+            gk_merge(merged_max, merged_sum, shared_max[t + stride], shared_sum[t + stride], tau);
+            shared_max[t] = merged_max;
+            shared_sum[t] = merged_sum;
+            shared_nan[t] |= shared_nan[t + stride];
+        }
+        __syncthreads();
+    }
+}
+
+// Whether the merged row is invalid: a NaN, or a maximum that is not finite (+inf, or all -inf).
+__device__ __forceinline__ bool gk_row_invalid(float maximum, int has_nan) {
+    return has_nan != 0 || !(maximum > -GK_INF && maximum < GK_INF);
+}
+
+template <int K>
+__global__ void gumbel_softmax_cached(const float* __restrict__ logits, float* __restrict__ out,
+                                      const long long* __restrict__ seed_ptr,
+                                      float* __restrict__ noise_out, long long n_cols,
+                                      long long n_logit_rows, float tau) {
+    __shared__ float shared_max[GK_BLOCK];
+    __shared__ float shared_sum[GK_BLOCK];
+    __shared__ int shared_nan[GK_BLOCK];
+    const long long row = blockIdx.x;
+    const unsigned long long seed = (unsigned long long)seed_ptr[0];
+    const float* x = logits + (row % n_logit_rows) * n_cols;
+    const long long flat = row * n_cols;
+    float z[K];
+    float maximum = -GK_INF;
+    float sum = 0.0f;
+    int has_nan = 0;
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+        const long long col = threadIdx.x + (long long)k * GK_BLOCK;
+        z[k] = -GK_INF;
+        if (col < n_cols) {
+            const float noise = gk_gumbel(seed, (unsigned long long)(flat + col));
+            if (noise_out != nullptr) {
+                noise_out[flat + col] = noise;
+            }
+            z[k] = x[col] + noise;
+            if (z[k] != z[k]) {
+                has_nan = 1;
+            } else {
+                gk_accumulate(maximum, sum, z[k], tau);
+            }
+        }
+    }
+    gk_block_reduce(shared_max, shared_sum, shared_nan, maximum, sum, has_nan, tau);
+    const float row_max = shared_max[0];
+    const float total = shared_sum[0];
+    const bool invalid = gk_row_invalid(row_max, shared_nan[0]);
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+        const long long col = threadIdx.x + (long long)k * GK_BLOCK;
+        if (col < n_cols) {
+            out[flat + col] = invalid ? GK_NAN : expf((z[k] - row_max) / tau) / total;
+        }
+    }
+}
+
+__global__ void gumbel_softmax_two_pass(const float* __restrict__ logits,
+                                        float* __restrict__ out,
+                                        const long long* __restrict__ seed_ptr,
+                                        float* __restrict__ noise_out, long long n_cols,
+                                        long long n_logit_rows, float tau) {
+    __shared__ float shared_max[GK_BLOCK];
+    __shared__ float shared_sum[GK_BLOCK];
+    __shared__ int shared_nan[GK_BLOCK];
+    const long long row = blockIdx.x;
+    const unsigned long long seed = (unsigned long long)seed_ptr[0];
+    const float* x = logits + (row % n_logit_rows) * n_cols;
+    const long long flat = row * n_cols;
+    float maximum = -GK_INF;
+    float sum = 0.0f;
+    int has_nan = 0;
+    for (long long col = threadIdx.x; col < n_cols; col += GK_BLOCK) {
+        const float noise = gk_gumbel(seed, (unsigned long long)(flat + col));
+        if (noise_out != nullptr) {
+            noise_out[flat + col] = noise;
+        }
+        const float z = x[col] + noise;
+        if (z != z) {
+            has_nan = 1;
+        } else {
+            gk_accumulate(maximum, sum, z, tau);
+        }
+    }
+    gk_block_reduce(shared_max, shared_sum, shared_nan, maximum, sum, has_nan, tau);
+    const float row_max = shared_max[0];
+    const float total = shared_sum[0];
+    const bool invalid = gk_row_invalid(row_max, shared_nan[0]);
+    for (long long col = threadIdx.x; col < n_cols; col += GK_BLOCK) {
+        const float z = x[col] + gk_gumbel(seed, (unsigned long long)(flat + col));
+        out[flat + col] = invalid ? GK_NAN : expf((z - row_max) / tau) / total;
+    }
+}
