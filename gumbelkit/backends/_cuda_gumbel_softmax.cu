@@ -61,53 +61,63 @@ __device__ __forceinline__ float gk_gumbel(unsigned long long seed, unsigned lon
     return -logf(-logf(u));
 }
 
-// Add z (not NaN) to the running (maximum, sum). A -inf maximum has sum 0, and exp(-inf) = 0
-// covers both a new maximum after -inf and a tiny tau.
-__device__ __forceinline__ void gk_accumulate(float& maximum, float& sum, float z, float tau) {
-    if (z > maximum) {
-        sum = sum * expf((maximum - z) / tau) + 1.0f;
-        maximum = z;
-    } else if (z != -GK_INF) {
-        sum += expf((z - maximum) / tau);
+// A thread's running maximum and sum of exp((z - maximum) / tau) over its values of z, and
+// whether one was NaN. A -inf maximum has sum 0.
+struct gk_running {
+    float maximum;
+    float sum;
+    int has_nan;
+};
+
+// Merge (maximum, sum) into the running pair; exp(-inf) = 0 covers a -inf side and a tiny tau.
+__device__ __forceinline__ void gk_merge(gk_running& running, float maximum, float sum,
+                                         float tau) {
+    if (maximum > running.maximum) {
+        running.sum = running.sum * expf((running.maximum - maximum) / tau) + sum;
+        running.maximum = maximum;
+    } else if (maximum != -GK_INF) {
+        running.sum += sum * expf((maximum - running.maximum) / tau);
     }
 }
 
-// Merge another thread's (maximum, sum) into this one's.
-__device__ __forceinline__ void gk_merge(float& maximum, float& sum, float other_maximum,
-                                         float other_sum, float tau) {
-    if (other_maximum > maximum) {
-        sum = sum * expf((maximum - other_maximum) / tau) + other_sum;
-        maximum = other_maximum;
-    } else if (other_maximum != -GK_INF) {
-        sum += other_sum * expf((other_maximum - maximum) / tau);
+__device__ __forceinline__ void gk_add(gk_running& running, float z, float tau) {
+    if (z != z) {
+        running.has_nan = 1;
+    } else {
+        gk_merge(running, z, 1.0f, tau);
     }
 }
 
-// Leave the block's merged (maximum, sum, NaN flag) in element 0 of the shared arrays.
-__device__ __forceinline__ void gk_block_reduce(float* shared_max, float* shared_sum,
-                                                int* shared_nan, float maximum, float sum,
-                                                int has_nan, float tau) {
+// The row's maximum and sum, merged over the block in shared memory, and whether the row is
+// invalid: a NaN, or a maximum that is not finite (+inf, or all -inf).
+struct gk_row_total {
+    float maximum;
+    float sum;
+    bool invalid;
+};
+
+__device__ __forceinline__ gk_row_total gk_block_total(gk_running running, float tau) {
+    __shared__ float shared_max[GK_BLOCK];
+    __shared__ float shared_sum[GK_BLOCK];
+    __shared__ int shared_nan[GK_BLOCK];
     const unsigned int t = threadIdx.x;
-    shared_max[t] = maximum;
-    shared_sum[t] = sum;
-    shared_nan[t] = has_nan;
+    shared_max[t] = running.maximum;
+    shared_sum[t] = running.sum;
+    shared_nan[t] = running.has_nan;
     __syncthreads();
     for (unsigned int stride = GK_BLOCK / 2; stride > 0; stride >>= 1) {
         if (t < stride) {
-            float merged_max = shared_max[t];
-            float merged_sum = shared_sum[t];
-            gk_merge(merged_max, merged_sum, shared_max[t + stride], shared_sum[t + stride], tau);
-            shared_max[t] = merged_max;
-            shared_sum[t] = merged_sum;
+            gk_running merged{shared_max[t], shared_sum[t], 0};
+            gk_merge(merged, shared_max[t + stride], shared_sum[t + stride], tau);
+            shared_max[t] = merged.maximum;
+            shared_sum[t] = merged.sum;
             shared_nan[t] |= shared_nan[t + stride];
         }
         __syncthreads();
     }
-}
-
-// Whether the merged row is invalid: a NaN, or a maximum that is not finite (+inf, or all -inf).
-__device__ __forceinline__ bool gk_row_invalid(float maximum, int has_nan) {
-    return has_nan != 0 || !(maximum > -GK_INF && maximum < GK_INF);
+    const float maximum = shared_max[0];
+    return gk_row_total{maximum, shared_sum[0],
+                        shared_nan[0] != 0 || !(maximum > -GK_INF && maximum < GK_INF)};
 }
 
 template <int K>
@@ -115,17 +125,12 @@ __global__ void gumbel_softmax_cached(const float* __restrict__ logits, float* _
                                       const long long* __restrict__ seed_ptr,
                                       float* __restrict__ noise_out, long long n_cols,
                                       long long n_logit_rows, float tau) {
-    __shared__ float shared_max[GK_BLOCK];
-    __shared__ float shared_sum[GK_BLOCK];
-    __shared__ int shared_nan[GK_BLOCK];
     const long long row = blockIdx.x;
     const unsigned long long seed = (unsigned long long)seed_ptr[0];
     const float* x = logits + (row % n_logit_rows) * n_cols;
     const long long flat = row * n_cols;
     float z[K];
-    float maximum = -GK_INF;
-    float sum = 0.0f;
-    int has_nan = 0;
+    gk_running running{-GK_INF, 0.0f, 0};
 #pragma unroll
     for (int k = 0; k < K; ++k) {
         const long long col = threadIdx.x + (long long)k * GK_BLOCK;
@@ -136,22 +141,16 @@ __global__ void gumbel_softmax_cached(const float* __restrict__ logits, float* _
                 noise_out[flat + col] = noise;
             }
             z[k] = x[col] + noise;
-            if (z[k] != z[k]) {
-                has_nan = 1;
-            } else {
-                gk_accumulate(maximum, sum, z[k], tau);
-            }
+            gk_add(running, z[k], tau);
         }
     }
-    gk_block_reduce(shared_max, shared_sum, shared_nan, maximum, sum, has_nan, tau);
-    const float row_max = shared_max[0];
-    const float total = shared_sum[0];
-    const bool invalid = gk_row_invalid(row_max, shared_nan[0]);
+    const gk_row_total total = gk_block_total(running, tau);
 #pragma unroll
     for (int k = 0; k < K; ++k) {
         const long long col = threadIdx.x + (long long)k * GK_BLOCK;
         if (col < n_cols) {
-            out[flat + col] = invalid ? GK_NAN : expf((z[k] - row_max) / tau) / total;
+            out[flat + col] =
+                total.invalid ? GK_NAN : expf((z[k] - total.maximum) / tau) / total.sum;
         }
     }
 }
@@ -161,34 +160,21 @@ __global__ void gumbel_softmax_two_pass(const float* __restrict__ logits,
                                         const long long* __restrict__ seed_ptr,
                                         float* __restrict__ noise_out, long long n_cols,
                                         long long n_logit_rows, float tau) {
-    __shared__ float shared_max[GK_BLOCK];
-    __shared__ float shared_sum[GK_BLOCK];
-    __shared__ int shared_nan[GK_BLOCK];
-    const long long row = blockIdx.x;
     const unsigned long long seed = (unsigned long long)seed_ptr[0];
-    const float* x = logits + (row % n_logit_rows) * n_cols;
+    const long long row = blockIdx.x;
     const long long flat = row * n_cols;
-    float maximum = -GK_INF;
-    float sum = 0.0f;
-    int has_nan = 0;
+    const float* x = logits + (row % n_logit_rows) * n_cols;
+    gk_running running{-GK_INF, 0.0f, 0};
     for (long long col = threadIdx.x; col < n_cols; col += GK_BLOCK) {
         const float noise = gk_gumbel(seed, (unsigned long long)(flat + col));
         if (noise_out != nullptr) {
             noise_out[flat + col] = noise;
         }
-        const float z = x[col] + noise;
-        if (z != z) {
-            has_nan = 1;
-        } else {
-            gk_accumulate(maximum, sum, z, tau);
-        }
+        gk_add(running, x[col] + noise, tau);
     }
-    gk_block_reduce(shared_max, shared_sum, shared_nan, maximum, sum, has_nan, tau);
-    const float row_max = shared_max[0];
-    const float total = shared_sum[0];
-    const bool invalid = gk_row_invalid(row_max, shared_nan[0]);
+    const gk_row_total total = gk_block_total(running, tau);
     for (long long col = threadIdx.x; col < n_cols; col += GK_BLOCK) {
         const float z = x[col] + gk_gumbel(seed, (unsigned long long)(flat + col));
-        out[flat + col] = invalid ? GK_NAN : expf((z - row_max) / tau) / total;
+        out[flat + col] = total.invalid ? GK_NAN : expf((z - total.maximum) / tau) / total.sum;
     }
 }
