@@ -453,10 +453,12 @@ def gumbel_max(
     keepdims = check_bool(keepdims, "keepdims")
     xp, out_axis = prepared.xp, prepared.out_axis
     z, _ = prepared.perturbed_logits()
-    index = xp.argmax(z, axis=out_axis, keepdims=keepdims)
+    argmax = getattr(prepared.adapter, "argmax", None) or xp.argmax
+    row_max = getattr(prepared.adapter, "row_max", None) or xp.max
+    index = argmax(z, axis=out_axis, keepdims=keepdims)
     # Validity depends on the logits only, so check them once, not once per sample; it
     # broadcasts against the sample dimensions in front.
-    valid = xp.isfinite(xp.max(logits, axis=prepared.axis, keepdims=keepdims))
+    valid = xp.isfinite(row_max(logits, axis=prepared.axis, keepdims=keepdims))
     invalid_index = xp.asarray(prepared.num_classes, dtype=index.dtype, device=prepared.device)
     return xp.where(valid, index, invalid_index)
 

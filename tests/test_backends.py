@@ -270,6 +270,21 @@ def test_numpy_in_place_softmax_equals_the_core(tau):
     np.testing.assert_array_equal(drawn, core)
 
 
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_numpy_row_max_and_argmax_equal_the_namespace(axis, keepdims):
+    # The NumPy members that gumbel_max calls instead of xp.max and xp.argmax: the same values,
+    # with NaN, infinities and ties.
+    numpy_adapter = backends.get_backend("numpy")
+    xp = numpy_adapter.namespace(None)
+    x = np.array([[[0.5, np.nan, 2.0], [1.0, 3.0, 3.0]], [[-np.inf] * 3, [np.inf, 0.0, np.inf]]])
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(numpy_adapter.row_max(x, axis=axis, keepdims=keepdims),
+                                      xp.max(x, axis=axis, keepdims=keepdims))
+    np.testing.assert_array_equal(numpy_adapter.argmax(x, axis=axis, keepdims=keepdims),
+                                  xp.argmax(x, axis=axis, keepdims=keepdims))
+
+
 @pytest.mark.parametrize("tau", [0.5, "rows"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_numpy_in_place_hard_sample_equals_the_core(tau, dtype):

@@ -58,7 +58,8 @@ class Adapter(Protocol):
     ``perturbed`` (logits plus that noise in one fresh buffer), ``tempered_softmax_``,
     ``one_hot_argmax`` and ``one_hot_argmax_`` (arithmetic with the core's values, the last
     two may reuse gumbelkit's own buffers), ``tracks_gradient`` (whether a gradient may be
-    taken now), ``is_real_floating`` (a faster dtype check), ``fused_gumbel_softmax`` (a whole
+    taken now), ``is_real_floating`` (a faster dtype check), ``row_max`` and ``argmax`` (the
+    namespace's ``max`` and ``argmax`` with less overhead), ``fused_gumbel_softmax`` (a whole
     soft sample from a kernel that draws its own noise, or None), and ``top_k`` (the indices of
     the k largest entries, ties to the lower index, for ``gumbel_top_k``). docs/backends.md
     describes each.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -138,14 +139,35 @@ def one_hot_argmax_(z: np.ndarray, axis: int) -> np.ndarray:
     maximum ``m``, 0 where it is finite and NaN elsewhere, marks the invalid rows.
     """
     index = z.argmax(axis=axis, keepdims=True)
-    row_max = z.max(axis=axis, keepdims=True)
-    classes: np.ndarray = np.arange(z.shape[axis])
+    row_max = np.maximum.reduce(z, axis=axis, keepdims=True)
     trailing = z.ndim - 1 - axis % z.ndim  # dimensions after the class axis
-    if trailing:
-        classes = classes.reshape((-1,) + (1,) * trailing)
-    np.equal(index, classes, out=z, casting="unsafe")
+    np.equal(index, _class_indices(z.shape[axis], trailing), out=z, casting="unsafe")
     np.add(z, row_max - row_max, out=z)
     return z
+
+
+@functools.lru_cache(maxsize=64)
+def _class_indices(num_classes: int, trailing: int) -> np.ndarray:
+    """Return ``arange(num_classes)`` along an axis followed by ``trailing`` ones (read-only)."""
+    classes = np.arange(num_classes).reshape((-1,) + (1,) * trailing)
+    classes.flags.writeable = False  # shared between calls
+    return classes
+
+
+def row_max(x: np.ndarray, axis: int, keepdims: bool = False) -> Any:
+    """Return ``max(x, axis)``, NaN where a NaN is, with ``np.maximum.reduce``.
+
+    The same values without ``np.max``'s Python wrapper: a few microseconds less for a small
+    input.
+    """
+    if keepdims:  # two calls: NumPy's stubs type keepdims as a literal
+        return np.maximum.reduce(x, axis=axis, keepdims=True)
+    return np.maximum.reduce(x, axis=axis)
+
+
+def argmax(x: np.ndarray, axis: int, keepdims: bool = False) -> Any:
+    """Return ``argmax(x, axis)`` (ties and NaN to the first index) by the array's method."""
+    return x.argmax(axis=axis, keepdims=keepdims)
 
 
 def device(x: Any) -> str:
