@@ -263,9 +263,23 @@ class _Prepared:
         """Return a NaN scalar array in the compute dtype on the logits' device."""
         return self.xp.asarray(float("nan"), dtype=self.compute_dtype, device=self.device)
 
+    def row_max(self, x: Array, axis: int, keepdims: bool) -> Array:
+        """Return ``xp.max(x, axis)``, through the adapter's faster ``row_max`` where it has one."""
+        row_max = getattr(self.adapter, "row_max", None) or self.xp.max
+        return row_max(x, axis=axis, keepdims=keepdims)
+
     def row_is_valid(self, z: Array) -> Array:
         """Return, with the class axis kept, whether each output row has a finite maximum."""
-        return self.xp.isfinite(self.xp.max(z, axis=self.out_axis, keepdims=True))
+        return self.xp.isfinite(self.row_max(z, self.out_axis, keepdims=True))
+
+    def logits_row_is_valid(self, keepdims: bool) -> Array:
+        """Return whether each logits row is valid: no NaN, no ``+inf``, a finite logit.
+
+        A row is valid where its maximum is finite. It depends on the logits only, so it is
+        checked once, not once per sample, and broadcasts against the sample dimensions in
+        front.
+        """
+        return self.xp.isfinite(self.row_max(self.logits, self.axis, keepdims))
 
 
 def gumbel_softmax(
@@ -454,11 +468,8 @@ def gumbel_max(
     xp, out_axis = prepared.xp, prepared.out_axis
     z, _ = prepared.perturbed_logits()
     argmax = getattr(prepared.adapter, "argmax", None) or xp.argmax
-    row_max = getattr(prepared.adapter, "row_max", None) or xp.max
     index = argmax(z, axis=out_axis, keepdims=keepdims)
-    # Validity depends on the logits only, so check them once, not once per sample; it
-    # broadcasts against the sample dimensions in front.
-    valid = xp.isfinite(row_max(logits, axis=prepared.axis, keepdims=keepdims))
+    valid = prepared.logits_row_is_valid(keepdims)
     invalid_index = xp.asarray(prepared.num_classes, dtype=index.dtype, device=prepared.device)
     return xp.where(valid, index, invalid_index)
 

@@ -68,8 +68,7 @@ def _finite_counts(prepared: _Prepared, index_dtype: Any) -> tuple[Array, Array]
     """
     xp, logits, axis = prepared.xp, prepared.logits, prepared.axis
     count = xp.sum(xp.astype(xp.isfinite(logits), index_dtype), axis=axis, keepdims=True)
-    valid = xp.isfinite(xp.max(logits, axis=axis, keepdims=True))
-    return count, valid
+    return count, prepared.logits_row_is_valid(keepdims=True)
 
 
 def _check_enough_classes(prepared: _Prepared, k: int) -> None:
