@@ -25,14 +25,17 @@ from typing import Any, Protocol, runtime_checkable
 
 import array_api_compat as compat
 
-from gumbelkit.backends._common import is_array_api_strict_array
+from gumbelkit.backends._catalogue import BUILTIN_BACKENDS, BuiltinBackend, builtin_backend
 
 __all__ = [
+    "BUILTIN_BACKENDS",
     "Adapter",
+    "BuiltinBackend",
     "available_backends",
     "backend_for",
     "backend_for_namespace",
     "backend_for_rng",
+    "builtin_backend",
     "get_backend",
     "register_backend",
     "registered_backends",
@@ -133,67 +136,15 @@ class Adapter(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class _BuiltinEntry:
-    """A built-in adapter, known by name and by cheap predicates, imported on first use."""
-
-    name: str
-    module: str
-    is_array: Callable[[object], bool]
-    maybe_rng: Callable[[object], bool]
-    # A loader torch.compile can trace (it cannot trace importlib.import_module).
-    load: Callable[[], ModuleType] | None = None
-
-
-def _module_loaded(prefix: str) -> Callable[[object], bool]:
-    """Return a predicate telling whether ``rng`` may belong to the library ``prefix``."""
-
-    def predicate(rng: object) -> bool:
-        return type(rng).__module__.split(".")[0] == prefix
-
-    return predicate
-
-
-def _is_torch_tensor(x: object) -> bool:
-    # Plain isinstance: array_api_compat's predicates are lru_cache-wrapped, and torch.compile
-    # warns when it traces one.
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
-
-
-def _load_torch() -> ModuleType:
-    from gumbelkit.backends import torch as adapter
-
-    return adapter
-
-
-# PyTorch first: its lookup can run under torch.compile, which must not reach the
-# lru_cache-wrapped array_api_compat predicates of the other entries.
-_BUILTINS: tuple[_BuiltinEntry, ...] = (
-    _BuiltinEntry("torch", "gumbelkit.backends.torch", _is_torch_tensor,
-                  _module_loaded("torch"), _load_torch),
-    _BuiltinEntry("numpy", "gumbelkit.backends.numpy", compat.is_numpy_array,
-                  _module_loaded("numpy")),
-    # A JAX key is a JAX array: the adapter's owns_rng tells keys from other arrays.
-    _BuiltinEntry("jax", "gumbelkit.backends.jax", compat.is_jax_array, compat.is_jax_array),
-    _BuiltinEntry("cupy", "gumbelkit.backends.cupy", compat.is_cupy_array,
-                  _module_loaded("cupy")),
-    _BuiltinEntry("dask", "gumbelkit.backends.dask", compat.is_dask_array,
-                  _module_loaded("dask")),
-    _BuiltinEntry("array_api_strict", "gumbelkit.backends.array_api_strict",
-                  is_array_api_strict_array, lambda rng: False),
-)
-_BUILTIN_BY_NAME = {entry.name: entry for entry in _BUILTINS}
+_BUILTIN_BY_NAME = {entry.name: entry for entry in BUILTIN_BACKENDS}
 
 _registered: list[Adapter] = []
 _by_type: dict[type, Adapter] = {}
 _lock = threading.Lock()
 
 
-def _load(entry: _BuiltinEntry) -> Adapter:
-    module: ModuleType = (
-        entry.load() if entry.load is not None else importlib.import_module(entry.module)
-    )
+def _load(entry: BuiltinBackend) -> Adapter:
+    module: ModuleType = entry.load_adapter()
     return module  # a module satisfies the protocol
 
 
@@ -308,7 +259,7 @@ def _find(x: object) -> Adapter | None:
     for adapter in _registered:
         if adapter.matches(x):
             return adapter
-    for entry in _BUILTINS:
+    for entry in BUILTIN_BACKENDS:
         if entry.is_array(x):
             return _load(entry)
     return None
@@ -435,7 +386,7 @@ def backend_for_rng(rng: object) -> Adapter | None:
     for adapter in _registered:
         if adapter.owns_rng(rng):
             return adapter
-    for entry in _BUILTINS:
+    for entry in BUILTIN_BACKENDS:
         if entry.maybe_rng(rng):
             adapter = _load(entry)
             if adapter.owns_rng(rng):
@@ -522,22 +473,7 @@ def unavailable_reason(name: str) -> str | None:
     True
 
     """
-    if name not in _BUILTIN_BY_NAME:
-        raise ValueError(f"{name!r} is not a built-in backend")
-    try:
-        importlib.import_module("dask.array" if name == "dask" else name)
-    except ImportError as exc:
-        hint = " (CuPy needs a CUDA GPU)" if name == "cupy" else ""
-        return f"{name} is not installed{hint}: {exc}"
-    if name == "cupy":
-        import cupy
-
-        try:
-            if cupy.cuda.runtime.getDeviceCount() == 0:
-                return "CuPy is installed but no CUDA GPU is present"
-        except Exception as exc:  # cupy raises its own CUDARuntimeError without a driver
-            return f"CuPy is installed but no CUDA GPU is usable: {exc}"
-    return None
+    return builtin_backend(name).unavailable_reason()
 
 
 def available_backends() -> Sequence[str]:
@@ -558,6 +494,4 @@ def available_backends() -> Sequence[str]:
     True
 
     """
-    from importlib.util import find_spec
-
-    return [entry.name for entry in _BUILTINS if find_spec(entry.name) is not None]
+    return [entry.name for entry in BUILTIN_BACKENDS if entry.is_installed()]
