@@ -3,7 +3,8 @@
 Run ``python benchmarks/poly_programming.py [--frameworks torch,jax] [--estimators ...]
 [--powers 1.5,2,3] [--seeds 10] [--epochs 40] [--steps 200] [--json PATH]``.
 
-Protocol (MATH.md 12; LiyuanLucasLiu/ReinMax: poly/poly_programming.py): parameters
+Protocol (docs/mathematics.md#polynomial-benchmark; LiyuanLucasLiu/ReinMax:
+poly/poly_programming.py): parameters
 theta in R^(L x 2), L = 128, start Uniform(-0.01, 0.01); each step draws a batch of B = 64 hard
 samples D = gumbel_softmax(theta, hard=True, tau=1) and minimises
 mean_{b, l} |D[b, l, 0] - 0.45|^p with Adam (lr 1e-3) for 40 epochs of 200 steps. The reported

@@ -11,13 +11,10 @@ import math
 import numbers
 import warnings
 from collections.abc import Sequence
-from typing import Any
 
-from gumbelkit.backends import Adapter
+from gumbelkit._typing import Array, Namespace
+from gumbelkit.backends import Backend
 from gumbelkit.estimators import Estimator, Gapped, GumbelRao, ReinMaxTemperatureWarning
-
-Array = Any
-Namespace = Any
 
 ESTIMATORS = ("st", "st-probs", "reinmax", "gumbel-rao", "gapped", "gapped-p")
 _PARAMETRISED: dict[str, Estimator] = {
@@ -27,7 +24,8 @@ _PARAMETRISED: dict[str, Estimator] = {
 }
 
 
-def _type_name(x: object) -> str:
+def type_name(x: object) -> str:
+    """Return the qualified name of ``x``'s type, for messages (builtins unprefixed)."""
     return f"{type(x).__module__}.{type(x).__qualname__}".removeprefix("builtins.")
 
 
@@ -71,20 +69,9 @@ def check_axis(axis: object, ndim: int) -> int:
     return normalised
 
 
-def check_logits(
-    logits: Array, axis: object, xp: Namespace, adapter: Adapter | None = None
-) -> int:
-    """Check the dtype, rank and class axis of ``logits``; return the normalised axis.
-
-    An ``adapter`` with an ``is_real_floating(dtype)`` member answers the dtype question
-    faster than ``xp.isdtype``.
-    """
-    is_real_floating = getattr(adapter, "is_real_floating", None)
-    if is_real_floating is not None:
-        floating = is_real_floating(logits.dtype)
-    else:
-        floating = xp.isdtype(logits.dtype, "real floating")
-    if not floating:
+def check_logits(logits: Array, axis: object, xp: Namespace, backend: Backend) -> int:
+    """Check the dtype, rank and class axis of ``logits``; return the normalised axis."""
+    if not backend.is_real_floating(logits.dtype):
         raise TypeError(
             "logits must have a real floating dtype (float16, bfloat16, float32 or float64); "
             f"got {logits.dtype}"
@@ -104,7 +91,7 @@ def check_real(value: object, argument: str, *, positive: bool = False) -> float
     if type(value) is float:
         number = value
     elif not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise TypeError(f"{argument} must be a real number; got {_type_name(value)}")
+        raise TypeError(f"{argument} must be a real number; got {type_name(value)}")
     else:
         number = float(value)
     if not math.isfinite(number) or (positive and number <= 0):
@@ -131,7 +118,7 @@ def check_estimator(estimator: object, *, hard: bool = True, tau: object = None)
         resolved = _PARAMETRISED.get(estimator, estimator)
     else:
         raise TypeError("estimator must be a name or a gumbelkit.estimators.GumbelRao or "
-                        f"Gapped; got {_type_name(estimator)}")
+                        f"Gapped; got {type_name(estimator)}")
     if not hard and resolved != "st":
         raise ValueError(f"estimator {estimator!r} is a gradient estimator of hard samples: "
                          "pass hard=True, or leave estimator='st' for soft samples")
@@ -161,19 +148,28 @@ def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:
 
 
 def check_array_argument(
-    x: Array, argument: str, adapter: Adapter, xp: Namespace, target_shape: tuple[int, ...]
+    x: Array,
+    argument: str,
+    backend: Backend,
+    xp: Namespace,
+    target_shape: tuple[int, ...] | None,
+    *,
+    like: str = "logits",
 ) -> None:
-    """Check that ``x`` is a real floating array of ``adapter``'s library.
+    """Check that ``x`` is a real floating array of ``backend``'s library.
 
-    It must also broadcast to ``target_shape`` without changing it.
+    ``like`` names what ``x`` must share a library with, in the message. Where
+    ``target_shape`` is given, ``x`` must also broadcast to it without changing it.
     """
-    if not adapter.matches(x):
+    if not backend.matches(x):
         raise TypeError(
-            f"{argument} must be an array of the same library as logits ({adapter.name}); "
-            f"got {_type_name(x)}"
+            f"{argument} must be an array of the same library as {like} ({backend.name}); "
+            f"got {type_name(x)}"
         )
     if not xp.isdtype(x.dtype, "real floating"):
         raise TypeError(f"{argument} must have a real floating dtype; got {x.dtype}")
+    if target_shape is None:
+        return
     if broadcast_shapes(tuple(x.shape), target_shape) != target_shape:
         raise ValueError(
             f"{argument} of shape {tuple(x.shape)} does not broadcast to {target_shape}"
@@ -191,6 +187,15 @@ def concrete_bool(flag: Array, argument: str) -> bool:
         ) from exc
 
 
+def row_index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Return the multi-index of the C-order ``flat`` index into ``shape``: a row's name."""
+    row = []
+    for size in reversed(shape):
+        flat, position = divmod(flat, size)
+        row.append(position)
+    return tuple(reversed(row))
+
+
 def check_rows_valid(logits: Array, axis: int, xp: Namespace) -> None:
     """Raise ``ValueError`` naming the first row of ``logits`` with a NaN or no finite value."""
     row_max = xp.max(logits, axis=axis)
@@ -198,13 +203,8 @@ def check_rows_valid(logits: Array, axis: int, xp: Namespace) -> None:
     if not concrete_bool(xp.any(bad), "logits"):
         return
     flat = int(xp.argmax(xp.astype(xp.reshape(bad, (-1,)), xp.int8)))
-    shape = tuple(row_max.shape)
-    row = []
-    for size in reversed(shape):
-        flat, position = divmod(flat, size)
-        row.append(position)
     raise ValueError(
-        f"logits row {tuple(reversed(row))} (index without axis {axis}) has a NaN, a +inf, "
-        "or no finite value; every row needs finite logits (-inf masks a class)"
+        f"logits row {row_index(flat, tuple(row_max.shape))} (index without axis {axis}) has "
+        "a NaN, a +inf, or no finite value; every row needs finite logits (-inf masks a class)"
     )
 

@@ -10,18 +10,34 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-Array = Any
-Namespace = Any
+from gumbelkit._typing import Array, DType, Namespace
 
 __all__ = [
     "UNCLAMPED_TEMPERATURES",
+    "as_dtype",
+    "clamp_temperature",
+    "compute_dtype",
     "gumbel_from_uniform",
+    "logsumexp",
     "one_hot",
     "representable_temperature",
     "straight_through",
     "temperature_bounds",
     "tempered_softmax",
 ]
+
+
+def compute_dtype(dtype: DType, xp: Namespace) -> DType:
+    """Return the dtype noise and softmax run in: float64 for float64, else float32.
+
+    Never lower than float32: half-precision noise would bias the sampled law.
+    """
+    return xp.float64 if dtype == xp.float64 else xp.float32
+
+
+def as_dtype(x: Array, dtype: DType, xp: Namespace) -> Array:
+    """Return ``x`` in ``dtype``: ``x`` itself where it has it (``astype`` costs a call)."""
+    return x if x.dtype == dtype else xp.astype(x, dtype)
 
 
 def gumbel_from_uniform(u: Array, xp: Namespace) -> Array:
@@ -90,6 +106,38 @@ def representable_temperature(tau: float, xp: Namespace, dtype: Any) -> float:
         return tau
     low, high = temperature_bounds(xp.finfo(dtype))
     return min(max(tau, low), high)
+
+
+def clamp_temperature(tau: Array, ok: Array, dtype: DType, xp: Namespace) -> Array:
+    """Return an array temperature in ``dtype``, clamped to :func:`temperature_bounds`.
+
+    ``ok`` says where ``tau`` is valid (positive and finite); an invalid entry becomes NaN, so
+    the rows it governs come out NaN like any invalid row.
+    """
+    clamped = xp.clip(xp.astype(tau, dtype, copy=False), *temperature_bounds(xp.finfo(dtype)))
+    return xp.where(ok, clamped, xp.full_like(clamped, math.nan))
+
+
+def logsumexp(
+    x: Array,
+    axis: int,
+    *,
+    xp: Namespace,
+    stop_gradient: Callable[[Array], Array],
+    keepdims: bool = False,
+) -> Array:
+    """Return ``log(sum(exp(x)))`` along ``axis``; ``-inf`` for an all ``-inf`` row.
+
+    The sum is shifted by the row maximum (which carries no gradient), and every intermediate
+    stays finite for an all ``-inf`` row, so it puts no NaN into a gradient.
+    """
+    top = stop_gradient(xp.max(x, axis=axis, keepdims=True))
+    top = xp.where(xp.isfinite(top), top, xp.zeros_like(top))
+    total = xp.sum(xp.exp(x - top), axis=axis, keepdims=True)
+    positive = total > 0
+    safe = xp.where(positive, total, xp.ones_like(total))
+    result = xp.where(positive, xp.log(safe) + top, xp.full_like(total, -math.inf))
+    return result if keepdims else xp.squeeze(result, axis=axis)
 
 
 def one_hot(

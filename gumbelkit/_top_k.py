@@ -1,4 +1,6 @@
-"""Sampling without replacement: Gumbel-top-k, the Plackett-Luce law, relaxed top-k (MATH.md 6).
+"""Sampling without replacement: Gumbel-top-k, the Plackett-Luce law, relaxed top-k.
+
+The mathematics: docs/mathematics.md#top-k-and-plackett-luce.
 
 The k largest of ``logits + G``, in decreasing order, are an ordered sample without
 replacement from ``softmax(logits)`` (Kool et al., arXiv 1903.06059); their law is
@@ -11,22 +13,20 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from gumbelkit import _core
 from gumbelkit._checks import (
-    _type_name,
     broadcast_shapes,
     check_bool,
     check_logits,
     concrete_bool,
+    row_index,
+    type_name,
 )
-from gumbelkit._sampling import _compute_dtype, _device, _Prepared
-from gumbelkit.backends import Adapter, backend_for
-
-Array = Any
-Namespace = Any
+from gumbelkit._prepared import Prepared
+from gumbelkit._typing import Array, Namespace
+from gumbelkit.backends import Backend, resolved_for
 
 __all__ = ["gumbel_top_k", "plackett_luce_log_prob", "relaxed_top_k"]
 
@@ -38,30 +38,13 @@ _EPSILON = 2.0**-126
 def _check_k(k: object, num_classes: int) -> int:
     """Return ``k`` if it is an int in ``[1, num_classes]``, else raise naming ``k``."""
     if not isinstance(k, numbers.Integral) or isinstance(k, bool):
-        raise TypeError(f"k must be an int; got {_type_name(k)}")
+        raise TypeError(f"k must be an int; got {type_name(k)}")
     if not 1 <= int(k) <= num_classes:
         raise ValueError(f"k must be in [1, {num_classes}] for {num_classes} classes; got {k}")
     return int(k)
 
 
-def _errstate(adapter: Adapter) -> AbstractContextManager[Any]:
-    """Return the adapter's silencer of floating-point warnings (NumPy's errstate), if any."""
-    errstate: Callable[[], AbstractContextManager[Any]] | None = getattr(
-        adapter, "errstate", None
-    )
-    return errstate() if errstate is not None else nullcontext()
-
-
-def _row_name(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Return the multi-index of the C-order ``flat`` index into ``shape``."""
-    row = []
-    for size in reversed(shape):
-        flat, position = divmod(flat, size)
-        row.append(position)
-    return tuple(reversed(row))
-
-
-def _finite_counts(prepared: _Prepared, index_dtype: Any) -> tuple[Array, Array]:
+def _finite_counts(prepared: Prepared, index_dtype: Any) -> tuple[Array, Array]:
     """Return, with the class axis kept, each row's number of finite logits and validity.
 
     A row is valid where its maximum is finite: no NaN, no ``+inf``, at least one finite logit.
@@ -71,7 +54,7 @@ def _finite_counts(prepared: _Prepared, index_dtype: Any) -> tuple[Array, Array]
     return count, prepared.logits_row_is_valid(keepdims=True)
 
 
-def _check_enough_classes(prepared: _Prepared, k: int) -> None:
+def _check_enough_classes(prepared: Prepared, k: int) -> None:
     """Raise ``ValueError`` naming ``k`` for a valid row with fewer than ``k`` finite logits.
 
     Only where reading the logits costs no device sync and no trace break, or where
@@ -79,7 +62,7 @@ def _check_enough_classes(prepared: _Prepared, k: int) -> None:
     data, governed by the invalid-row rule (and by ``validate``), not by this check.
     """
     xp = prepared.xp
-    if not (prepared.validate or prepared.adapter.is_host_readable(prepared.logits)):
+    if not (prepared.validate or prepared.backend.is_host_readable(prepared.logits)):
         return
     count, valid = _finite_counts(prepared, xp.int32)
     short = xp.logical_and(valid, count < k)
@@ -91,7 +74,7 @@ def _check_enough_classes(prepared: _Prepared, k: int) -> None:
     counts = xp.reshape(count, (-1,))
     raise ValueError(
         f"k = {k} exceeds the number of unmasked (finite) logits in logits row "
-        f"{_row_name(first, shape)} (index without axis {prepared.axis}), which has "
+        f"{row_index(first, shape)} (index without axis {prepared.axis}), which has "
         f"{int(counts[first])}; a sample without replacement cannot be longer than that"
     )
 
@@ -115,31 +98,14 @@ def _from_last(x: Array, axis: int, xp: Namespace) -> Array:
     return xp.permute_dims(x, tuple(order))
 
 
-def _leading(x: Array, k: int, axis: int) -> Array:
-    """Return the first ``k`` entries of ``x`` along the negative ``axis``."""
-    return x[(..., slice(0, k)) + (slice(None),) * (-axis - 1)]
-
-
-def _top_k_indices(adapter: Adapter, xp: Namespace, z: Array, k: int, axis: int) -> Array:
-    """Return the indices of the ``k`` largest ``z`` along the negative ``axis``, decreasing.
-
-    Ties go to the lower index. The array API has no top-k: a stable descending sort keeps
-    that rule. An adapter's ``top_k`` may do the same faster (JAX's ``lax.top_k``).
-    """
-    fast = getattr(adapter, "top_k", None)
-    if fast is not None:
-        return fast(z, k, axis)
-    return _leading(xp.argsort(z, axis=axis, descending=True, stable=True), k, axis)
-
-
-def _top_indices(prepared: _Prepared, z: Array, k: int) -> Array:
+def _top_indices(prepared: Prepared, z: Array, k: int) -> Array:
     """Return the indices of the ``k`` largest ``z`` in decreasing order.
 
     The invalid index ``K`` fills a row with a NaN, a ``+inf`` or no finite logit, and the
     positions of a row that its finite logits cannot fill.
     """
     xp = prepared.xp
-    top = _top_k_indices(prepared.adapter, xp, z, k, prepared.out_axis)
+    top = prepared.backend.top_k(z, k, prepared.out_axis)
     count, valid = _finite_counts(prepared, top.dtype)
     position_shape = [1] * prepared.logits.ndim
     position_shape[prepared.axis] = k
@@ -210,24 +176,11 @@ def gumbel_top_k(
     (2,)
 
     """
-    prepared = _Prepared(logits, axis, rng, noise, sample_shape, validate)
+    prepared = Prepared(logits, axis, rng, noise, sample_shape, validate)
     k = _check_k(k, prepared.num_classes)
     _check_enough_classes(prepared, k)
-    z, _ = prepared.perturbed_logits()
+    z, _, _ = prepared.perturbed_logits(prepared.new_source() if noise is None else None)
     return _top_indices(prepared, z, k)
-
-
-def _logsumexp(x: Array, xp: Namespace, stop_gradient: Callable[[Array], Array]) -> Array:
-    """Return ``log(sum(exp(x)))`` over the last axis; ``-inf`` for an all ``-inf`` row.
-
-    Every intermediate stays finite for such a row, so it puts no NaN into a gradient.
-    """
-    top = stop_gradient(xp.max(x, axis=-1, keepdims=True))
-    top = xp.where(xp.isfinite(top), top, xp.zeros_like(top))
-    total = xp.sum(xp.exp(x - top), axis=-1)
-    positive = total > 0
-    safe = xp.where(positive, total, xp.ones_like(total))
-    return xp.where(positive, xp.log(safe) + top[..., 0], xp.full_like(total, -math.inf))
 
 
 def _check_indices(indices: Array, num_classes: int, xp: Namespace) -> None:
@@ -294,14 +247,14 @@ def plackett_luce_log_prob(logits: Array, indices: Array, *, axis: int = -1) -> 
     0.2
 
     """
-    adapter = backend_for(logits, argument="logits")
-    xp = adapter.namespace(logits)
-    axis = check_logits(logits, axis, xp)
+    backend = resolved_for(logits, argument="logits")
+    xp = backend.namespace(logits)
+    axis = check_logits(logits, axis, xp, backend)
     num_classes = int(logits.shape[axis])
-    if not adapter.matches(indices):
+    if not backend.matches(indices):
         raise TypeError(
-            f"indices must be an array of the same library as logits ({adapter.name}); got "
-            f"{_type_name(indices)}"
+            f"indices must be an array of the same library as logits ({backend.name}); got "
+            f"{type_name(indices)}"
         )
     if not xp.isdtype(indices.dtype, "integral"):
         raise TypeError(f"indices must have an integer dtype; got {indices.dtype}")
@@ -319,23 +272,25 @@ def plackett_luce_log_prob(logits: Array, indices: Array, *, axis: int = -1) -> 
         )
     # Positions and classes last: the recursion works on the last axis.
     order = _to_last(indices, position_axis, xp)
-    theta = _to_last(xp.astype(logits, _compute_dtype(logits.dtype, xp), copy=False), axis, xp)
+    theta = _to_last(xp.astype(logits, _core.compute_dtype(logits.dtype, xp), copy=False), axis, xp)
     rows = broadcast_shapes(tuple(theta.shape[:-1]), tuple(order.shape[:-1]))
     if rows is None:
         raise ValueError(
             f"indices of shape {tuple(indices.shape)} do not broadcast against logits of shape "
             f"{tuple(logits.shape)} (class axis {axis} and position axis {position_axis} aside)"
         )
-    if adapter.is_host_readable(order):
+    if backend.is_host_readable(order):
         _check_indices(order, num_classes, xp)
-    with _errstate(adapter):
-        log_prob = _plackett_luce(theta, order, adapter, xp, _device(logits, adapter))
+    with backend.errstate():
+        log_prob = _plackett_luce(theta, order, backend, xp, backend.device(logits))
     return xp.astype(log_prob, logits.dtype, copy=False)
 
 
-def _plackett_luce(theta: Array, order: Array, adapter: Adapter, xp: Namespace,
+def _plackett_luce(theta: Array, order: Array, backend: Backend, xp: Namespace,
                    device: Any) -> Array:
-    """Return the running-mask recursion of MATH.md 6, all positions at once.
+    """Return the running-mask recursion of the Plackett-Luce law, all positions at once.
+
+    The recursion: docs/mathematics.md#the-plackett-luce-law.
 
     ``theta`` holds the classes and ``order`` the positions along the last axis; the other
     axes broadcast. Position ``j`` sees the classes that no earlier position named: the
@@ -355,7 +310,7 @@ def _plackett_luce(theta: Array, order: Array, adapter: Adapter, xp: Namespace,
     # A repeated class reads -inf in ``remaining``; an index outside [0, K) names no class.
     picked = xp.sum(xp.where(pick, remaining, xp.zeros_like(minus_inf)), axis=-1)
     picked = xp.where(xp.any(pick, axis=-1), picked, minus_inf)
-    step = picked - _logsumexp(remaining, xp, adapter.stop_gradient)
+    step = picked - _core.logsumexp(remaining, -1, xp=xp, stop_gradient=backend.stop_gradient)
     # An impossible pick is -inf, also where nothing finite remains (-inf - -inf).
     log_prob = xp.sum(xp.where(picked == -math.inf, minus_inf, step), axis=-1)
     valid = xp.isfinite(xp.max(theta, axis=-1))
@@ -431,37 +386,40 @@ def relaxed_top_k(
     True
 
     """
-    prepared = _Prepared(logits, axis, rng, noise, sample_shape, validate)
+    prepared = Prepared(logits, axis, rng, noise, sample_shape, validate)
     k = _check_k(k, prepared.num_classes)
     hard = check_bool(hard, "hard")
     _check_enough_classes(prepared, k)
-    with _errstate(prepared.adapter):
+    with prepared.backend.errstate():
         out = _relaxed_top_k(prepared, tau, k, hard)
     return prepared.xp.astype(out, logits.dtype, copy=False)
 
 
-def _relaxed_top_k(prepared: _Prepared, tau: float | Array, k: int, hard: bool) -> Array:
+def _relaxed_top_k(prepared: Prepared, tau: float | Array, k: int, hard: bool) -> Array:
     """Return the soft or straight-through hard sample, in the compute dtype."""
-    xp, adapter, out_axis = prepared.xp, prepared.adapter, prepared.out_axis
+    xp, backend, out_axis = prepared.xp, prepared.backend, prepared.out_axis
     tau, tau_ok = prepared.row_temperature(tau)
-    z, _ = prepared.perturbed_logits()
-    if hard and not adapter.supports_autodiff:
+    z, _, _ = prepared.perturbed_logits(prepared.new_source() if prepared.noise is None else None)
+    if hard and not backend.supports_autodiff:
         # Without autodiff the straight-through bracket is 0 and would only mark invalid rows.
         valid = prepared.row_is_valid(z)
         if tau_ok is not None:
             valid = xp.logical_and(valid, tau_ok)
         return xp.where(valid, _k_hot(prepared, z, k), prepared.nan())
-    soft = _relaxed_sum(z, tau, k, out_axis, xp, adapter.stop_gradient, prepared.device)
+    soft = _relaxed_sum(z, tau, k, out_axis, xp, backend.stop_gradient, prepared.device)
     if not hard:
         return soft
-    return _core.straight_through(_k_hot(prepared, z, k), soft, adapter.stop_gradient)
+    return _core.straight_through(_k_hot(prepared, z, k), soft, backend.stop_gradient)
 
 
 def _relaxed_sum(
     z: Array, tau: float | Array, k: int, axis: int, xp: Namespace,
     stop_gradient: Callable[[Array], Array], device: Any,
 ) -> Array:
-    """Return the relaxed top-k recursion of MATH.md 6: ``sum_j softmax(alpha_j / tau)``."""
+    """Return the relaxed top-k recursion ``sum_j softmax(alpha_j / tau)``.
+
+    The recursion: docs/mathematics.md#relaxed-top-k.
+    """
     floor = xp.asarray(_EPSILON, dtype=z.dtype, device=device)
     alpha = z
     weights = _core.tempered_softmax(alpha, tau, axis, xp=xp, stop_gradient=stop_gradient)
@@ -474,19 +432,19 @@ def _relaxed_sum(
     return total
 
 
-def _k_hot(prepared: _Prepared, z: Array, k: int) -> Array:
+def _k_hot(prepared: Prepared, z: Array, k: int) -> Array:
     """Return the k-hot of the ``k`` largest ``z`` in ``z``'s dtype.
 
     Ties go to the lower index; masked (non-finite) classes are left out.
     """
-    xp, adapter, out_axis = prepared.xp, prepared.adapter, prepared.out_axis
-    if getattr(adapter, "top_k", None) is None:
+    xp, backend, out_axis = prepared.xp, prepared.backend, prepared.out_axis
+    if "top_k" not in backend.supplied:
         # Each class's rank in the decreasing order: the inverse of the sorting permutation.
         order = xp.argsort(z, axis=out_axis, descending=True, stable=True)
         chosen = xp.argsort(order, axis=out_axis, stable=True) < k
     else:
         # The k chosen classes, compared with every class: O(k K), no sort.
-        top = _to_last(_top_k_indices(adapter, xp, z, k, out_axis), out_axis, xp)
+        top = _to_last(backend.top_k(z, k, out_axis), out_axis, xp)
         classes = xp.arange(prepared.num_classes, dtype=top.dtype, device=prepared.device)
         chosen = xp.any(xp.expand_dims(top, axis=-1) == classes, axis=-2)
         chosen = _from_last(chosen, out_axis, xp)

@@ -5,7 +5,8 @@ standard, and the adapter of the parameters' library supplies the random numbers
 stop-gradient. Samples come from the library's own samplers (:func:`gumbelkit.gumbel_softmax`
 and the Gumbel noise behind it), so they have the laws the conformance suite checks.
 
-Densities and their base measures (MATH.md sections 3, 4 and 9):
+Densities and their base measures (docs/mathematics.md#concrete-density,
+docs/mathematics.md#binary-concrete and docs/mathematics.md#hard-concrete):
 
 - :class:`RelaxedOneHotCategorical` (Concrete): a density on the simplex with respect to
   Lebesgue measure on the first ``K - 1`` coordinates; it integrates to 1.
@@ -42,17 +43,11 @@ from gumbelkit._checks import (
     check_shape,
     concrete_bool,
 )
-from gumbelkit._sampling import (
-    _compute_dtype,
-    _device,
-    _Prepared,
-    draw_gumbel_from,
-    gumbel_softmax,
-)
-from gumbelkit.backends import Adapter, backend_for
-
-Array = Any
-Namespace = Any
+from gumbelkit._noise import draw_gumbel
+from gumbelkit._prepared import Prepared
+from gumbelkit._sampling import gumbel_softmax
+from gumbelkit._typing import Array, Namespace
+from gumbelkit.backends import Backend, resolved_for
 
 __all__ = [
     "ExpRelaxedOneHotCategorical",
@@ -76,7 +71,8 @@ def _logistic_log_density(t: Array, logits: Array, tau: float | Array, xp: Names
     """Return the log-density of Logistic(``logits / tau``, ``1 / tau``) at ``t``.
 
     With ``d = logits - tau t`` it is ``log tau + d - 2 softplus(d)``, evaluated as
-    ``log tau - |d| - 2 log1p(exp(-|d|))`` (MATH.md 4): ``log1p(exp(d))`` would overflow for
+    ``log tau - |d| - 2 log1p(exp(-|d|))`` (docs/mathematics.md#binary-concrete): ``log1p(exp(d))``
+    would overflow for
     ``d`` above about 88 in float32 and return ``-inf`` where the value is about
     ``log tau - |d|``.
     """
@@ -116,7 +112,9 @@ def _exp_concrete_log_density(
     stop_gradient: Callable[[Array], Array],
     device: Any,
 ) -> tuple[Array, Array]:
-    """Return ``log q(z)`` (MATH.md 3) with ``axis`` kept, and the mask of ``theta``.
+    """Return ``log q(z)`` with ``axis`` kept, and the mask of ``theta``.
+
+    The density: docs/mathematics.md#concrete-density.
 
     ``log q(z) = lgamma(K) + (K - 1) log tau + sum_k log_softmax(theta - tau z)_k``, over the
     unmasked classes only: a class with ``theta_k = -inf`` is dropped and ``K`` counts the rest.
@@ -177,16 +175,13 @@ def _tempered_log_softmax(
 # --- argument handling -------------------------------------------------------------------------
 
 
-def _quietly(adapter: Adapter, compute: Callable[[], Array]) -> Array:
-    """Run ``compute`` with the adapter's floating-point warnings silenced, where it has any.
+def _quietly(backend: Backend, compute: Callable[[], Array]) -> Array:
+    """Run ``compute`` with the backend's floating-point warnings silenced.
 
     NumPy warns about deliberate infinities (a row with no finite logit, a temperature so
     small that a logit divided by it overflows); those are documented results.
     """
-    errstate = getattr(adapter, "errstate", None)
-    if errstate is None:
-        return compute()
-    with errstate():
+    with backend.errstate():
         return compute()
 
 
@@ -195,7 +190,7 @@ def _is_real_scalar(value: object) -> bool:
 
 
 def _check_temperature(
-    tau: Any, adapter: Adapter, xp: Namespace, shape: tuple[int, ...], validate: bool
+    tau: Any, backend: Backend, xp: Namespace, shape: tuple[int, ...], validate: bool
 ) -> float | Array:
     """Return ``tau`` checked: a positive finite float, or an array that broadcasts to ``shape``.
 
@@ -204,22 +199,16 @@ def _check_temperature(
     """
     if _is_real_scalar(tau) or not hasattr(tau, "shape"):
         return check_real(tau, "tau", positive=True)
-    check_array_argument(tau, "tau", adapter, xp, shape)
+    check_array_argument(tau, "tau", backend, xp, shape)
     ok = xp.logical_and(xp.isfinite(tau), tau > 0)
-    if (validate or adapter.is_host_readable(ok)) and not concrete_bool(xp.all(ok), "tau"):
+    if (validate or backend.is_host_readable(ok)) and not concrete_bool(xp.all(ok), "tau"):
         raise ValueError("tau must be positive and finite everywhere; got a value <= 0, NaN or inf")
     return tau
 
 
-def _check_value(value: Array, adapter: Adapter, xp: Namespace, argument: str = "value") -> None:
-    """Check that ``value`` is a real floating array of ``adapter``'s library."""
-    if not adapter.matches(value):
-        raise TypeError(
-            f"{argument} must be an array of the same library as the parameters "
-            f"({adapter.name}); got {type(value).__module__}.{type(value).__qualname__}"
-        )
-    if not xp.isdtype(value.dtype, "real floating"):
-        raise TypeError(f"{argument} must have a real floating dtype; got {value.dtype}")
+def _check_value(value: Array, backend: Backend, xp: Namespace, argument: str = "value") -> None:
+    """Check that ``value`` is a real floating array of ``backend``'s library."""
+    check_array_argument(value, argument, backend, xp, None, like="the parameters")
 
 
 def _broadcast_or_raise(
@@ -239,20 +228,20 @@ def _require(flag: Array, argument: str, message: str) -> None:
 
 
 class _Parameters:
-    """The adapter, namespace, device and dtypes of a distribution's parameter array."""
+    """The backend, namespace, device and dtypes of a distribution's parameter array."""
 
     def __init__(self, params: Array, argument: str, validate_args: object) -> None:
-        self._adapter: Adapter = backend_for(params, argument=argument)
-        self._xp: Namespace = self._adapter.namespace(params)
+        self._backend: Backend = resolved_for(params, argument=argument)
+        self._xp: Namespace = self._backend.namespace(params)
         if not self._xp.isdtype(params.dtype, "real floating"):
             raise TypeError(
                 f"{argument} must have a real floating dtype (float16, bfloat16, float32 or "
                 f"float64); got {params.dtype}"
             )
         self._validate_args = check_bool(validate_args, "validate_args")
-        self._device = _device(params, self._adapter)
+        self._device = self._backend.device(params)
         self._dtype = params.dtype
-        self._compute_dtype = _compute_dtype(params.dtype, self._xp)
+        self._compute_dtype = _core.compute_dtype(params.dtype, self._xp)
 
     @property
     def validate_args(self) -> bool:
@@ -273,10 +262,8 @@ class _Parameters:
         if isinstance(tau, float):
             return _core.representable_temperature(tau, self._xp, self._compute_dtype)
         xp = self._xp
-        info = xp.finfo(self._compute_dtype)
         ok = xp.logical_and(xp.isfinite(tau), tau > 0)
-        clamped = xp.clip(self._compute(tau), *_core.temperature_bounds(info))
-        return xp.where(ok, clamped, xp.full_like(clamped, math.nan))
+        return _core.clamp_temperature(tau, ok, self._compute_dtype, xp)
 
     def _logistic_noise(self, shape: tuple[int, ...], rng: object) -> Array:
         """Draw Logistic(0, 1) noise ``G_1 - G_2`` from pairs of the library's Gumbel noise.
@@ -285,9 +272,9 @@ class _Parameters:
         logits of shape ``shape + (2,)`` with the same ``rng`` (on Dask, where the two draws
         are chunked alike).
         """
-        source = self._adapter.make_rng(rng, self._device)
-        noise, _ = draw_gumbel_from(
-            self._adapter, self._xp, source, (*shape, 2), self._compute_dtype, self._device
+        source = self._backend.make_rng(rng, self._device)
+        noise, _ = draw_gumbel(
+            self._backend, source, (*shape, 2), self._compute_dtype, self._device
         )
         return noise[..., 0] - noise[..., 1]
 
@@ -302,7 +289,7 @@ class _RelaxedCategorical(_Parameters):
                  validate_args: bool = False) -> None:
         super().__init__(logits, "logits", validate_args)
         xp = self._xp
-        self._axis = check_logits(logits, axis, xp)
+        self._axis = check_logits(logits, axis, xp, self._backend)
         self._logits = logits
         self._batch_shape = tuple(
             int(d) for i, d in enumerate(logits.shape) if i != self._axis
@@ -312,10 +299,10 @@ class _RelaxedCategorical(_Parameters):
         # habit, (n, 1) for (n, K) logits) means one temperature per row: drop that axis, so it
         # never broadcasts against the rows of the result.
         if (not isinstance(tau, float) and not _is_real_scalar(tau)
-                and self._adapter.matches(tau) and tau.ndim == logits.ndim
+                and self._backend.matches(tau) and tau.ndim == logits.ndim
                 and tau.shape[self._axis] == 1):
             tau = xp.squeeze(tau, axis=self._axis)
-        self._tau = _check_temperature(tau, self._adapter, xp, self._batch_shape,
+        self._tau = _check_temperature(tau, self._backend, xp, self._batch_shape,
                                        self._validate_args)
         if self._validate_args:
             check_rows_valid(logits, self._axis, xp)
@@ -343,9 +330,9 @@ class _RelaxedCategorical(_Parameters):
     @property
     def probs(self) -> Array:
         """``softmax(logits)`` along :attr:`axis`: the law of the sample's argmax."""
-        return _quietly(self._adapter, lambda: self._output(_core.tempered_softmax(
+        return _quietly(self._backend, lambda: self._output(_core.tempered_softmax(
             self._compute(self._logits), 1.0, self._axis, xp=self._xp,
-            stop_gradient=self._adapter.stop_gradient,
+            stop_gradient=self._backend.stop_gradient,
         )))
 
     @property
@@ -376,7 +363,7 @@ class _RelaxedCategorical(_Parameters):
 
     def _value_for_log_prob(self, value: Array) -> Array:
         """Check ``value``'s library, dtype and shape; return it in the compute dtype."""
-        _check_value(value, self._adapter, self._xp)
+        _check_value(value, self._backend, self._xp)
         shape = tuple(int(d) for d in value.shape)
         axis = self._event_axis
         if len(shape) < -axis or shape[axis] != self._num_classes:
@@ -464,10 +451,10 @@ class RelaxedOneHotCategorical(_RelaxedCategorical):
             Points of the simplex, of shape ``sample_shape + logits.shape``.
 
         """
-        return self._adapter.stop_gradient(self.rsample(sample_shape, rng))
+        return self._backend.stop_gradient(self.rsample(sample_shape, rng))
 
     def log_prob(self, value: Array) -> Array:
-        """Return the log-density on the simplex (MATH.md 3).
+        """Return the log-density on the simplex (docs/mathematics.md#concrete-density).
 
         ``log p(x) = lgamma(K) + (K - 1) log tau + sum_k (theta_k - (tau + 1) log x_k)
         - K LSE_i(theta_i - tau log x_i)``, with respect to Lebesgue measure on
@@ -494,7 +481,7 @@ class RelaxedOneHotCategorical(_RelaxedCategorical):
 
         """
         x = self._value_for_log_prob(value)
-        return _quietly(self._adapter, lambda: self._log_prob(x))
+        return _quietly(self._backend, lambda: self._log_prob(x))
 
     def _log_prob(self, x: Array) -> Array:
         xp, axis = self._xp, self._event_axis
@@ -506,7 +493,7 @@ class RelaxedOneHotCategorical(_RelaxedCategorical):
                           dtype=self._compute_dtype, device=self._device)
         log_x = xp.log(xp.where(masked, xp.ones_like(x), xp.maximum(x, tiny)))
         log_q, _ = _exp_concrete_log_density(theta, log_x, self._temperature_with_axis(), axis,
-                                             xp, self._adapter.stop_gradient, self._device)
+                                             xp, self._backend.stop_gradient, self._device)
         log_p = log_q - xp.sum(xp.where(masked, xp.zeros_like(log_x), log_x), axis=axis,
                                keepdims=True)
         # Mass on a masked class: outside the support (an invalid row stays NaN).
@@ -534,7 +521,7 @@ class ExpRelaxedOneHotCategorical(_RelaxedCategorical):
     """The ExpConcrete distribution: ``log_softmax((logits + G) / tau)``, a Concrete in log space.
 
     Use it for log-density work at small temperatures, where the Concrete's coordinates
-    underflow to 0 but their logarithms stay finite (MATH.md 2).
+    underflow to 0 but their logarithms stay finite (docs/mathematics.md#expconcrete).
 
     Parameters
     ----------
@@ -558,7 +545,7 @@ class ExpRelaxedOneHotCategorical(_RelaxedCategorical):
     applies the Jacobian of ``x = exp(z)`` to all ``K`` coordinates, and the integral of ``q``
     over ``z_1..z_{K-1}`` is ``E[Y_K]``, not 1. The base measure is ``exp(-z_K) dz_1..dz_{K-1}``.
     This cancels in KL terms and likelihood ratios between ExpConcretes; do not integrate it or
-    mix it with densities on another base measure (MATH.md 3).
+    mix it with densities on another base measure (docs/mathematics.md#the-base-measure).
 
     Examples
     --------
@@ -596,15 +583,15 @@ class ExpRelaxedOneHotCategorical(_RelaxedCategorical):
             ``logits``.
 
         """
-        prepared = _Prepared(self._logits, self._axis, rng, None, sample_shape, False)
-        return _quietly(self._adapter, lambda: self._rsample(prepared))
+        prepared = Prepared(self._logits, self._axis, rng, None, sample_shape, False)
+        return _quietly(self._backend, lambda: self._rsample(prepared))
 
-    def _rsample(self, prepared: _Prepared) -> Array:
+    def _rsample(self, prepared: Prepared) -> Array:
         tau, _ = prepared.row_temperature(self._tau)
-        z, _ = prepared.perturbed_logits()
+        z, _, _ = prepared.perturbed_logits(prepared.new_source())
         lowest = -float(self._xp.finfo(self._dtype).max)
         out = _tempered_log_softmax(z, tau, prepared.out_axis, self._xp,
-                                    self._adapter.stop_gradient, lowest)
+                                    self._backend.stop_gradient, lowest)
         return self._output(out)
 
     def sample(self, sample_shape: int | tuple[int, ...] = (), rng: object = None) -> Array:
@@ -623,10 +610,12 @@ class ExpRelaxedOneHotCategorical(_RelaxedCategorical):
             Log-points of the simplex, of shape ``sample_shape + logits.shape``.
 
         """
-        return self._adapter.stop_gradient(self.rsample(sample_shape, rng))
+        return self._backend.stop_gradient(self.rsample(sample_shape, rng))
 
     def log_prob(self, value: Array) -> Array:
-        """Return ``log q(z)`` of MATH.md 3 (note the base measure in the class docstring).
+        """Return the Concrete log-density ``log q(z)`` (its base measure: the class docstring).
+
+        The density: docs/mathematics.md#concrete-density.
 
         ``log q(z) = lgamma(K) + (K - 1) log tau + sum_k log_softmax(theta - tau z)_k``. Masked
         classes are dropped (their ``z`` must be ``-inf``; a finite one gives ``-inf``).
@@ -645,7 +634,7 @@ class ExpRelaxedOneHotCategorical(_RelaxedCategorical):
 
         """
         z = self._value_for_log_prob(value)
-        return _quietly(self._adapter, lambda: self._log_prob(z))
+        return _quietly(self._backend, lambda: self._log_prob(z))
 
     def _log_prob(self, z: Array) -> Array:
         xp, axis = self._xp, self._event_axis
@@ -653,7 +642,7 @@ class ExpRelaxedOneHotCategorical(_RelaxedCategorical):
         if self._validate_args:
             self._check_log_simplex(z, theta == -math.inf)
         log_q, masked = _exp_concrete_log_density(theta, z, self._temperature_with_axis(), axis,
-                                                  xp, self._adapter.stop_gradient, self._device)
+                                                  xp, self._backend.stop_gradient, self._device)
         outside = xp.logical_and(
             xp.any(xp.logical_and(masked, z > -math.inf), axis=axis, keepdims=True),
             xp.logical_not(xp.isnan(log_q)),
@@ -687,7 +676,7 @@ class _RelaxedBinary(_Parameters):
         super().__init__(logits, "logits", validate_args)
         self._logits = logits
         self._batch_shape = tuple(int(d) for d in logits.shape)
-        self._tau = _check_temperature(tau, self._adapter, self._xp, self._batch_shape,
+        self._tau = _check_temperature(tau, self._backend, self._xp, self._batch_shape,
                                        self._validate_args)
         if self._validate_args:
             _require(self._xp.all(self._xp.isfinite(logits)), "logits",
@@ -706,7 +695,7 @@ class _RelaxedBinary(_Parameters):
     @property
     def probs(self) -> Array:
         """``sigmoid(logits) = P(Y > 1/2)``: the Bernoulli law that ``round(Y)`` follows."""
-        return _quietly(self._adapter, lambda: self._output(
+        return _quietly(self._backend, lambda: self._output(
             _sigmoid(self._compute(self._logits), self._xp)))
 
     @property
@@ -730,7 +719,7 @@ class _RelaxedBinary(_Parameters):
         return (self._compute(self._logits) + noise) / self._compute_temperature(self._tau)
 
     def _value(self, value: Array, argument: str = "value") -> Array:
-        _check_value(value, self._adapter, self._xp, argument)
+        _check_value(value, self._backend, self._xp, argument)
         _broadcast_or_raise(tuple(value.shape), self._batch_shape, argument, "logits")
         return self._compute(value)
 
@@ -744,7 +733,8 @@ class RelaxedBernoulli(_RelaxedBinary):
     """The binary Concrete: ``Y = sigmoid((logits + L) / tau)``, ``L`` Logistic(0, 1).
 
     ``Y`` is coordinate 0 of a two-class Concrete with logits ``(logits, 0)``; ``round(Y)`` is
-    Bernoulli(``sigmoid(logits)``) at every temperature (MATH.md 4).
+    Bernoulli(``sigmoid(logits)``) at every temperature
+    (docs/mathematics.md#argmax-at-every-temperature).
 
     Parameters
     ----------
@@ -797,7 +787,7 @@ class RelaxedBernoulli(_RelaxedBinary):
             ``logits`` and an array ``tau``, in the dtype of ``logits``.
 
         """
-        return _quietly(self._adapter, lambda: self._output(
+        return _quietly(self._backend, lambda: self._output(
             _sigmoid(self._logit_sample(sample_shape, rng), self._xp)))
 
     def sample(self, sample_shape: int | tuple[int, ...] = (), rng: object = None) -> Array:
@@ -816,10 +806,12 @@ class RelaxedBernoulli(_RelaxedBinary):
             Values in ``[0, 1]``, of shape ``sample_shape + logits.shape``.
 
         """
-        return self._adapter.stop_gradient(self.rsample(sample_shape, rng))
+        return self._backend.stop_gradient(self.rsample(sample_shape, rng))
 
     def log_prob(self, value: Array) -> Array:
-        """Return the log-density on (0, 1), stable for any logits (MATH.md 4).
+        """Return the log-density on (0, 1), stable for any logits.
+
+        The density: docs/mathematics.md#binary-concrete.
 
         With ``t = logit y`` and ``d = logits - tau t``:
         ``log f(y) = log tau - |d| - 2 log1p(exp(-|d|)) - log y - log(1 - y)``; it never
@@ -840,7 +832,7 @@ class RelaxedBernoulli(_RelaxedBinary):
 
         """
         y = self._value(value)
-        return _quietly(self._adapter, lambda: self._log_prob(y))
+        return _quietly(self._backend, lambda: self._log_prob(y))
 
     def _log_prob(self, y: Array) -> Array:
         xp = self._xp
@@ -868,7 +860,7 @@ class RelaxedBernoulli(_RelaxedBinary):
 
         """
         y = self._value(value)
-        return _quietly(self._adapter, lambda: self._cdf(y))
+        return _quietly(self._backend, lambda: self._cdf(y))
 
     def _cdf(self, y: Array) -> Array:
         xp = self._xp
@@ -897,7 +889,7 @@ class RelaxedBernoulli(_RelaxedBinary):
 
         """
         u = self._value(value)
-        return _quietly(self._adapter, lambda: self._icdf(u))
+        return _quietly(self._backend, lambda: self._icdf(u))
 
     def _icdf(self, u: Array) -> Array:
         xp = self._xp
@@ -962,7 +954,7 @@ class LogitRelaxedBernoulli(_RelaxedBinary):
             Real values, in the dtype of ``logits``.
 
         """
-        return _quietly(self._adapter, lambda: self._output(
+        return _quietly(self._backend, lambda: self._output(
             self._logit_sample(sample_shape, rng)))
 
     def sample(self, sample_shape: int | tuple[int, ...] = (), rng: object = None) -> Array:
@@ -981,7 +973,7 @@ class LogitRelaxedBernoulli(_RelaxedBinary):
             Real values, of shape ``sample_shape + logits.shape``.
 
         """
-        return self._adapter.stop_gradient(self.rsample(sample_shape, rng))
+        return self._backend.stop_gradient(self.rsample(sample_shape, rng))
 
     def log_prob(self, value: Array) -> Array:
         """Return the Logistic(``logits / tau``, ``1 / tau``) log-density at ``t``.
@@ -1002,7 +994,7 @@ class LogitRelaxedBernoulli(_RelaxedBinary):
 
         """
         t = self._value(value)
-        return _quietly(self._adapter, lambda: self._log_prob(t))
+        return _quietly(self._backend, lambda: self._log_prob(t))
 
     def _log_prob(self, t: Array) -> Array:
         xp = self._xp
@@ -1022,7 +1014,7 @@ class HardConcrete(_Parameters):
 
     ``s = sigmoid((L + log_alpha) / beta)`` with ``L`` Logistic(0, 1), stretched to
     ``(gamma, zeta)`` and clipped to ``[0, 1]``: ``z = min(1, max(0, s (zeta - gamma) + gamma))``.
-    The gate has atoms at 0 and 1 and a density between (MATH.md 9).
+    The gate has atoms at 0 and 1 and a density between (docs/mathematics.md#hard-concrete).
 
     Parameters
     ----------
@@ -1122,7 +1114,7 @@ class HardConcrete(_Parameters):
 
         """
         shape = check_shape(sample_shape, "sample_shape") + self._batch_shape
-        return _quietly(self._adapter, lambda: self._rsample(shape, rng))
+        return _quietly(self._backend, lambda: self._rsample(shape, rng))
 
     def _rsample(self, shape: tuple[int, ...], rng: object) -> Array:
         noise = self._logistic_noise(shape, rng)
@@ -1146,12 +1138,12 @@ class HardConcrete(_Parameters):
             Gates in ``[0, 1]``, of shape ``sample_shape + log_alpha.shape``.
 
         """
-        return self._adapter.stop_gradient(self.rsample(sample_shape, rng))
+        return self._backend.stop_gradient(self.rsample(sample_shape, rng))
 
     def _sigmoid_of(self, shift: float, sign: float) -> Array:
         """``sigmoid(sign * log_alpha + shift)`` in the dtype of ``log_alpha``."""
         a = self._compute(self._log_alpha)
-        return _quietly(self._adapter, lambda: self._output(_sigmoid(sign * a + shift, self._xp)))
+        return _quietly(self._backend, lambda: self._output(_sigmoid(sign * a + shift, self._xp)))
 
     def prob_zero(self) -> Array:
         """Return ``P(z = 0) = sigmoid(beta log(-gamma / zeta) - log_alpha)``.
@@ -1205,7 +1197,7 @@ class HardConcrete(_Parameters):
             s = _sigmoid(self._compute(self._log_alpha), xp)
             return self._output(xp.clip(s * (self._zeta - self._gamma) + self._gamma, 0.0, 1.0))
 
-        return _quietly(self._adapter, gate)
+        return _quietly(self._backend, gate)
 
     def cdf(self, value: Array) -> Array:
         """Return ``P(z <= x)``, with the atoms: 0 below 0, ``P(z = 0)`` at 0, 1 from 1 on.
@@ -1224,10 +1216,10 @@ class HardConcrete(_Parameters):
             The CDF (right-continuous), in the dtype of ``log_alpha``.
 
         """
-        _check_value(value, self._adapter, self._xp)
+        _check_value(value, self._backend, self._xp)
         _broadcast_or_raise(tuple(value.shape), self._batch_shape, "value", "log_alpha")
         x = self._compute(value)
-        return _quietly(self._adapter, lambda: self._cdf(x))
+        return _quietly(self._backend, lambda: self._cdf(x))
 
     def _cdf(self, x: Array) -> Array:
         xp = self._xp

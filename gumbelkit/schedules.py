@@ -1,4 +1,4 @@
-"""Temperature schedules for Gumbel-Softmax training (MATH.md section 10).
+"""Temperature schedules for Gumbel-Softmax training (docs/mathematics.md#temperature-annealing).
 
 A schedule is host-side scalar logic: call it with the training step and pass the float it
 returns as ``tau``. No array library is involved, so it works in any training loop, and a
@@ -37,8 +37,9 @@ class ExponentialAnnealing:
 
     ``tau(t) = max(tau_min, tau0 * exp(-rate * u(t)))``, where ``u(t)`` is the last refresh step
     at or before ``t``. Refreshes happen at the steps ``t = offset (mod interval)``, so with the
-    default ``offset = 0``, ``u(t) = interval * floor(t / interval)`` (MATH.md 10); before the
-    first refresh (``t < offset``) the temperature is ``tau0``. The floor ``tau_min`` is
+    default ``offset = 0``, ``u(t) = interval * floor(t / interval)``
+    (docs/mathematics.md#temperature-annealing); before the first refresh (``t < offset``)
+    the temperature is ``tau0``. The floor ``tau_min`` is
     reached at the first refresh at or after :attr:`floor_step`,
     ``t* = log(tau0 / tau_min) / rate``.
 

@@ -14,6 +14,7 @@ from scipy import stats
 
 import gumbelkit as gk
 from gumbelkit import backends
+from gumbelkit.backends import _registry
 
 FRAMEWORKS = ("torch", "jax", "dask", "cupy", "array_api_strict", "tensorflow")
 
@@ -40,7 +41,7 @@ def test_adapter_lookup_finds_each_backend(xp, backend):
 
 def test_lookup_is_safe_under_threads(xp):
     logits = make(xp, [0.0, 1.0])
-    backends._by_type.clear()
+    _registry._by_type.clear()
     found: list[object] = []
 
     def look() -> None:

@@ -44,6 +44,7 @@ class BuiltinBackend:
         Whether an object is one of its arrays; never imports the library.
     maybe_rng : callable
         Whether an object may be one of its random sources (the adapter decides for sure).
+
     """
 
     name: str
@@ -149,6 +150,7 @@ def builtin_backend(name: str) -> BuiltinBackend:
     ------
     ValueError
         If ``name`` is not a built-in backend.
+
     """
     try:
         return _BY_NAME[name]

@@ -1,9 +1,9 @@
-"""The surrogates of the hard-sample gradient estimators (MATH.md section 8).
+"""The surrogates of the hard-sample gradient estimators (docs/mathematics.md#gradient-estimators).
 
 A hard sample is ``D + (s - stop_gradient(s))``: its value is exactly the one-hot ``D`` for any
 finite ``s``, and its vector-Jacobian product is that of the surrogate ``s``. The estimators
 differ only in ``s``. Each surrogate is written once against the array API, with the
-adapter's ``stop_gradient``; the shapes broadcast, so ``theta`` (the logits in the compute
+backend's ``stop_gradient``; the shapes broadcast, so ``theta`` (the logits in the compute
 dtype) may lack the sample dimensions of ``D``. A row with a NaN, a ``+inf`` or no finite logit,
 or a NaN temperature, gives a NaN surrogate row, so the hard sample's row is NaN as well.
 """
@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-# Modules, not names: _conditional and _sampling import each other through this module.
-from gumbelkit import _conditional, _core
+from gumbelkit import _core
+from gumbelkit._noise import conditional_noise
+from gumbelkit._prepared import Prepared
+from gumbelkit._typing import Array, Namespace
 from gumbelkit.estimators import Estimator, Gapped, GumbelRao
 
-if TYPE_CHECKING:
-    from gumbelkit._sampling import _Prepared
-
-Array = Any
-Namespace = Any
 StopGradient = Callable[[Array], Array]
 
 __all__ = [
@@ -137,25 +134,27 @@ def rao_surrogate(
 
 
 def surrogate(
-    prepared: _Prepared,
+    prepared: Prepared,
     estimator: Estimator,
     z: Array,
     one_hot: Array,
     tau: float | Array,
+    source: Any,
     *,
     z_owned: bool = False,
 ) -> Array:
     """Return the surrogate ``s`` of ``estimator`` for the hard sample ``one_hot``.
 
     ``z`` is the perturbed logits ``logits + G`` in the compute dtype, ``one_hot`` its
-    one-hot argmax and ``tau`` the temperature as ``_Prepared.row_temperature`` returns it.
-    ``z_owned`` says that ``z`` is gumbelkit's own buffer, which the adapter's
-    ``tempered_softmax_`` may then use (and overwrite): see ``_Prepared.tempered_softmax``.
-    Gumbel-Rao draws its conditional noise from the source the sample's noise came from,
-    advanced past that draw (or from ``rng`` when the noise was given).
+    one-hot argmax and ``tau`` the temperature as ``Prepared.row_temperature`` returns it.
+    ``z_owned`` says that ``z`` is gumbelkit's own buffer, which the backend's
+    ``tempered_softmax_`` may then use (and overwrite): see ``Prepared.tempered_softmax``.
+    Gumbel-Rao draws its conditional noise from ``source``, the source the sample's noise
+    came from advanced past that draw; where the noise was given (``source`` is None), from
+    a source made of ``rng``.
     """
-    xp, adapter, axis = prepared.xp, prepared.adapter, prepared.out_axis
-    stop_gradient = adapter.stop_gradient
+    xp, backend, axis = prepared.xp, prepared.backend, prepared.out_axis
+    stop_gradient = backend.stop_gradient
     if estimator == "st":
         return prepared.tempered_softmax(z, tau, z_owned)
     theta = xp.astype(prepared.logits, prepared.compute_dtype, copy=False)
@@ -168,16 +167,14 @@ def surrogate(
             theta, one_hot, tau, axis, estimator.gap, xp=xp, stop_gradient=stop_gradient
         )
     if isinstance(estimator, GumbelRao):
-        if prepared.noise is None:
-            source = prepared.source
-        else:
-            source = adapter.make_rng(prepared.rng, prepared.device)
-        noises, _ = _conditional.conditional_noise(
+        if source is None:
+            source = prepared.new_source()
+        noises, _ = conditional_noise(
             theta,
             xp.argmax(z, axis=axis),
             axis,
             (estimator.samples, *prepared.out_shape),
-            adapter=adapter,
+            backend=backend,
             xp=xp,
             source=source,
             device=prepared.device,

@@ -1,0 +1,170 @@
+"""The prepared arguments of a sampling call: checked once, shared by every sampler.
+
+``Prepared`` resolves the backend of the logits, checks the arguments every sampler shares
+(the class axis, ``sample_shape``, ``noise``, ``validate``) and answers the questions the
+samplers ask of them. It holds no random state: a sampler asks it for a fresh native source and
+threads the source through its draws explicitly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gumbelkit import _core
+from gumbelkit._checks import (
+    check_array_argument,
+    check_bool,
+    check_logits,
+    check_real,
+    check_rows_valid,
+    check_shape,
+    concrete_bool,
+)
+from gumbelkit._noise import perturb
+from gumbelkit._typing import Array
+from gumbelkit.backends import resolved_for
+
+__all__ = ["Prepared"]
+
+
+class Prepared:
+    """The checked arguments shared by the samplers of one logits array.
+
+    Parameters
+    ----------
+    logits : array
+        The logits, classes along ``axis``.
+    axis : int
+        The class axis, checked against ``logits``.
+    rng : object
+        The caller's random source, as given (``None``, a seed, a native generator or key).
+    noise : array or None
+        Precomputed Gumbel noise; exclusive with ``rng`` unless ``rng_with_noise``.
+    sample_shape : int or tuple of int
+        Independent samples per logits row.
+    validate : bool
+        Whether to read the data and raise for invalid rows.
+    rng_with_noise : bool, optional
+        Allow ``rng`` beside ``noise`` (Gumbel-Rao draws further noise from it).
+
+    """
+
+    def __init__(
+        self,
+        logits: Array,
+        axis: object,
+        rng: object,
+        noise: Array | None,
+        sample_shape: object,
+        validate: object,
+        *,
+        rng_with_noise: bool = False,
+    ) -> None:
+        self.backend = resolved_for(logits, argument="logits")
+        self.xp = self.backend.namespace(logits)
+        self.axis = check_logits(logits, axis, self.xp, self.backend)
+        self.sample_shape = check_shape(sample_shape, "sample_shape")
+        self.validate = check_bool(validate, "validate")
+        self.out_shape = self.sample_shape + tuple(logits.shape)
+        self.num_classes = int(logits.shape[self.axis])
+        self.device = self.backend.device(logits)
+        self.compute_dtype = _core.compute_dtype(logits.dtype, self.xp)
+        if noise is not None:
+            if rng is not None and not rng_with_noise:
+                raise ValueError(
+                    "noise and rng are exclusive: pass precomputed noise, or an rng to draw it"
+                )
+            check_array_argument(noise, "noise", self.backend, self.xp, self.out_shape)
+        if self.validate:
+            check_rows_valid(logits, self.axis, self.xp)
+        self.logits = logits
+        self.rng = rng
+        self.noise = noise
+        # The class axis of the output, counted from the end: sample_shape does not move it.
+        self.out_axis = self.axis - logits.ndim
+
+    def new_source(self) -> Any:
+        """Return the native random source made from the caller's ``rng``."""
+        return self.backend.make_rng(self.rng, self.device)
+
+    def perturbed_logits(self, source: Any) -> tuple[Array, bool, Any]:
+        """Return ``logits + G`` in the compute dtype, with the output's shape.
+
+        ``G`` is the precomputed ``noise`` where one was given (``source`` is then not used and
+        may be None), else drawn from ``source``. Also returns whether the array is a fresh
+        buffer of gumbelkit's own, which an adapter's in-place fast path may overwrite (not a
+        broadcast view), and the source advanced past the draw.
+        """
+        xp = self.xp
+        logits = _core.as_dtype(self.logits, self.compute_dtype, xp)
+        if self.noise is None:
+            z, source = perturb(
+                self.backend, source, logits, self.out_shape, self.compute_dtype, self.device
+            )
+            return z, True, source
+        z = logits + xp.astype(self.noise, self.compute_dtype, copy=False)
+        if tuple(z.shape) != self.out_shape:
+            return xp.broadcast_to(z, self.out_shape), False, source
+        return z, True, source
+
+    def row_temperature(self, tau: float | Array) -> tuple[float | Array, Array | None]:
+        """Return ``tau`` ready to divide the output (class axis kept) and its validity mask.
+
+        A float is checked now. An array is checked now where reading it is free (host memory,
+        no trace) or ``validate=True`` asks for it; elsewhere a row with a non-positive or
+        non-finite temperature comes out NaN, like any invalid row.
+        """
+        xp = self.xp
+        low, high = _core.UNCLAMPED_TEMPERATURES
+        if type(tau) is float and low <= tau <= high:  # valid and representable: as it is
+            return tau, None
+        if not hasattr(tau, "shape"):
+            checked = check_real(tau, "tau", positive=True)
+            return _core.representable_temperature(checked, xp, self.compute_dtype), None
+        row_shape = tuple(d for i, d in enumerate(self.logits.shape) if i != self.axis)
+        check_array_argument(tau, "tau", self.backend, xp, row_shape)
+        tau_ok = xp.logical_and(xp.isfinite(tau), tau > 0)
+        # Ask about tau_ok, not tau: a concrete tau captured by jax.jit yields a traced mask.
+        if (self.validate or self.backend.is_host_readable(tau_ok)) and not concrete_bool(
+            xp.all(tau_ok), "tau"
+        ):
+            raise ValueError("tau must be positive and finite in every row; got a value <= 0, "
+                             "NaN or inf")
+        # A NaN temperature turns its whole row NaN in the softmax.
+        tau = _core.clamp_temperature(tau, tau_ok, self.compute_dtype, xp)
+        # tau aligns with the trailing dimensions of the row shape; put the class axis back.
+        trailing = len(row_shape) - self.axis
+        if tau.ndim > trailing:
+            at = tau.ndim - trailing
+            tau = xp.expand_dims(tau, axis=at)
+            tau_ok = xp.expand_dims(tau_ok, axis=at)
+        return tau, tau_ok
+
+    def tempered_softmax(self, z: Array, tau: float | Array, owned: bool) -> Array:
+        """Return ``softmax(z / tau)`` along the class axis, in the compute dtype.
+
+        Where ``z`` is gumbelkit's own buffer (``owned``), the backend's ``tempered_softmax_``
+        computes it and may overwrite ``z``; elsewhere the core does.
+        """
+        if owned:
+            return self.backend.tempered_softmax_(z, tau, self.out_axis)
+        return _core.tempered_softmax(
+            z, tau, self.out_axis, xp=self.xp, stop_gradient=self.backend.stop_gradient
+        )
+
+    def nan(self) -> Array:
+        """Return a NaN scalar array in the compute dtype on the logits' device."""
+        return self.xp.asarray(float("nan"), dtype=self.compute_dtype, device=self.device)
+
+    def row_is_valid(self, z: Array) -> Array:
+        """Return, with the class axis kept, whether each output row has a finite maximum."""
+        return self.xp.isfinite(self.backend.row_max(z, self.out_axis, keepdims=True))
+
+    def logits_row_is_valid(self, keepdims: bool) -> Array:
+        """Return whether each logits row is valid: no NaN, no ``+inf``, a finite logit.
+
+        A row is valid where its maximum is finite. It depends on the logits only, so it is
+        checked once, not once per sample, and broadcasts against the sample dimensions in
+        front.
+        """
+        return self.xp.isfinite(self.backend.row_max(self.logits, self.axis, keepdims))

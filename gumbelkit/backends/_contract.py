@@ -1,0 +1,334 @@
+"""The adapter contract in code: the required protocol, the optional members, and ``Backend``.
+
+An adapter supplies what the array API standard lacks (random numbers, a stop-gradient) and may
+supply faster paths for a few operations. When an adapter is first used, the registry turns it
+into one :class:`Backend`: every optional member it lacks is filled by one generic default,
+written against the array API, so the samplers call members and never test for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from functools import partial
+from typing import Any, Protocol, runtime_checkable
+
+from gumbelkit import _core
+from gumbelkit._typing import Array, Device, DType, Namespace
+
+__all__ = ["OPTIONAL_MEMBERS", "REQUIRED_MEMBERS", "Adapter", "Backend"]
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """The contract every backend adapter fulfils.
+
+    These members are required. The optional ones are listed in :data:`OPTIONAL_MEMBERS`
+    and described, with the generic default that replaces a missing one, on
+    :class:`Backend`; an adapter may set one it lacks to None. docs/backends.md describes
+    each member.
+
+    Attributes
+    ----------
+    name : str
+        Short name of the library, e.g. ``"torch"``: selects the adapter by name
+        (``get_backend``) and appears in messages.
+    supports_autodiff : bool
+        Whether the library differentiates through array operations. Where it does not, the
+        straight-through combination ``hard + (soft - stop_gradient(soft))`` is skipped: its
+        value is ``hard`` and nothing would ever read its gradient.
+
+    Examples
+    --------
+    The protocol is runtime-checkable; each built-in adapter is a module that fulfils it:
+
+    >>> import numpy as np
+    >>> from gumbelkit.backends import Adapter, backend_for
+    >>> adapter = backend_for(np.zeros(3))
+    >>> isinstance(adapter, Adapter), adapter.name, adapter.supports_autodiff
+    (True, 'numpy', False)
+
+    """
+
+    name: str
+    supports_autodiff: bool
+
+    def matches(self, x: object) -> bool:
+        """Return whether ``x`` is an array of this library (never imports it)."""
+        ...
+
+    def namespace(self, x: Array) -> Namespace:
+        """Return the array-API namespace of ``x``."""
+        ...
+
+    def owns_rng(self, rng: object) -> bool:
+        """Return whether ``rng`` is a native random source of this library."""
+        ...
+
+    def make_rng(self, rng: object, device: Device) -> Any:
+        """Turn ``None``, an int seed or a native generator into the native random source.
+
+        Raise ``TypeError`` naming ``rng`` for anything else, and ``ValueError`` for a
+        generator that lives on another device than ``device``.
+        """
+        ...
+
+    def uniform(
+        self, rng: Any, shape: tuple[int, ...], dtype: DType, device: Device
+    ) -> tuple[Array, Any]:
+        """Draw uniforms in the open interval ``(0, 1)``.
+
+        Every value is at least ``finfo(dtype).smallest_normal`` and below 1. ``dtype`` is
+        float32 or float64. Returns the uniforms and the random source to use for the next
+        draw (the same object for stateful generators, a new key for functional ones).
+        """
+        ...
+
+    def stop_gradient(self, x: Array) -> Array:
+        """Return ``x`` with a zero derivative (identity where there is no autodiff)."""
+        ...
+
+    def is_host_readable(self, x: Array) -> bool:
+        """Return whether reading the values of ``x`` costs no device sync and no trace break.
+
+        Parameter arrays (a per-row ``tau``) are checked eagerly only where this is true or
+        where the caller asked for ``validate=True``.
+        """
+        ...
+
+
+REQUIRED_MEMBERS = (
+    "name",
+    "supports_autodiff",
+    "matches",
+    "namespace",
+    "owns_rng",
+    "make_rng",
+    "uniform",
+    "stop_gradient",
+    "is_host_readable",
+)
+"""The members every adapter has (the :class:`Adapter` protocol)."""
+
+OPTIONAL_MEMBERS = (
+    "device",
+    "errstate",
+    "gumbel",
+    "perturbed",
+    "tempered_softmax_",
+    "one_hot_argmax",
+    "one_hot_argmax_",
+    "tracks_gradient",
+    "is_real_floating",
+    "row_max",
+    "argmax",
+    "fused_gumbel_softmax",
+    "top_k",
+)
+"""The members an adapter may supply; :class:`Backend` documents each and its default."""
+
+
+class Backend:
+    """An adapter resolved once: every member of the contract, the optional ones filled.
+
+    The registry builds one per adapter, the first time the adapter is used, and the samplers
+    call its members. A member the adapter supplies (not None) is used as it is; a missing one
+    gets the generic default written against the array API, which computes the values the
+    adapter's fast path must match exactly (the tests compare them).
+
+    Parameters
+    ----------
+    adapter : Adapter
+        The adapter to resolve: a built-in adapter module or a registered third-party object.
+
+    Attributes
+    ----------
+    adapter : Adapter
+        The adapter this backend was resolved from.
+    supplied : frozenset of str
+        The optional members the adapter supplied itself. An algorithm whose best form depends
+        on whether a member is native (a k-hot from a native top-k, or from ranks) asks this.
+    name, supports_autodiff, matches, namespace, owns_rng, make_rng, uniform, stop_gradient,
+    is_host_readable
+        The required members of :class:`Adapter`, as the adapter has them.
+    device : callable
+        ``device(x)``: the device of ``x``. Default: ``array_api_compat.device``.
+    errstate : callable
+        ``errstate()``: a context manager that silences floating-point warnings around
+        gumbelkit's deliberate infinities (a tiny ``tau``, an invalid row). Default: a context
+        that does nothing.
+    gumbel : callable
+        ``gumbel(rng, shape, dtype, device) -> (noise, next_rng)``: standard Gumbel noise.
+        Default: ``-log(-log(u))`` of ``uniform``'s draw.
+    perturbed : callable
+        ``perturbed(rng, logits, shape, dtype, device) -> (z, next_rng)``: ``logits + G`` in one
+        fresh buffer of ``shape``, with ``G`` the noise ``gumbel`` draws. Default: that sum.
+    tempered_softmax_ : callable
+        ``tempered_softmax_(z, tau, axis)``: the core's ``softmax((z - max z) / tau)``, which
+        may overwrite ``z`` (called on gumbelkit's own buffers only). Default: the core's.
+    one_hot_argmax : callable
+        ``one_hot_argmax(z, axis)``: the one-hot of ``argmax(z, axis)`` in ``z``'s dtype, ties
+        to the first index, ``z`` left alone. Default: the core's one-hot of ``argmax``.
+    one_hot_argmax_ : callable
+        ``one_hot_argmax_(z, axis)``: the hard sample where no gradient is taken, which may
+        overwrite ``z``: ``one_hot_argmax`` with a row whose maximum is not finite all NaN.
+        Default: exactly that, without reusing ``z``.
+    tracks_gradient : callable
+        ``tracks_gradient(*arrays) -> bool``: whether a gradient of a result computed from
+        ``arrays`` may be taken now. Default: ``supports_autodiff``.
+    is_real_floating : callable
+        ``is_real_floating(dtype) -> bool``. Default: ``xp.isdtype(dtype, "real floating")``.
+    row_max, argmax : callable
+        ``row_max(x, axis, keepdims=False)`` and ``argmax(x, axis, keepdims=False)``: the
+        namespace's ``max`` and ``argmax`` (NaN propagates; ties and NaN to the first index).
+        Default: those of the namespace.
+    fused_gumbel_softmax : callable
+        ``fused_gumbel_softmax(logits, tau, axis, sample_shape, rng)``: a whole soft sample from
+        a kernel that draws its own noise, or None where the kernel does not apply. Default:
+        always None (the composed path runs).
+    top_k : callable
+        ``top_k(x, k, axis)``: the indices of the ``k`` largest ``x`` along the negative
+        ``axis``, decreasing, ties to the lower index. Default: a stable descending argsort.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gumbelkit.backends import Backend, get_backend
+    >>> backend = Backend(get_backend("array_api_strict"))
+    >>> backend.name, backend.fused_gumbel_softmax(None, 1.0, -1, (), None) is None
+    ('array_api_strict', True)
+
+    """
+
+    name: str
+    supports_autodiff: bool
+    matches: Callable[[object], bool]
+    namespace: Callable[[Array], Namespace]
+    owns_rng: Callable[[object], bool]
+    make_rng: Callable[[object, Device], Any]
+    uniform: Callable[[Any, tuple[int, ...], DType, Device], tuple[Array, Any]]
+    stop_gradient: Callable[[Array], Array]
+    is_host_readable: Callable[[Array], bool]
+    device: Callable[[Array], Device]
+    errstate: Callable[[], AbstractContextManager[Any]]
+    gumbel: Callable[[Any, tuple[int, ...], DType, Device], tuple[Array, Any]]
+    perturbed: Callable[[Any, Array, tuple[int, ...], DType, Device], tuple[Array, Any]]
+    tempered_softmax_: Callable[[Array, Any, int], Array]
+    one_hot_argmax: Callable[[Array, int], Array]
+    one_hot_argmax_: Callable[[Array, int], Array]
+    tracks_gradient: Callable[..., bool]
+    is_real_floating: Callable[[DType], bool]
+    row_max: Callable[..., Array]
+    argmax: Callable[..., Array]
+    fused_gumbel_softmax: Callable[..., Array | None]
+    top_k: Callable[[Array, int, int], Array]
+
+    def __init__(self, adapter: Adapter) -> None:
+        self.adapter = adapter
+        for member in REQUIRED_MEMBERS:
+            setattr(self, member, getattr(adapter, member))
+        supplied = []
+        for member in OPTIONAL_MEMBERS:
+            own = getattr(adapter, member, None)
+            if own is not None:
+                supplied.append(member)
+            else:
+                # A partial of a module-level function, not a bound method: torch.compile can
+                # rebuild it when the first lookup of a process happens inside a trace.
+                own = partial(_DEFAULTS[member], self)
+            setattr(self, member, own)
+        self.supplied = frozenset(supplied)
+
+    def __repr__(self) -> str:
+        return f"<gumbelkit backend {self.name!r}>"
+
+
+# The generic defaults, one per optional member. Each asks the adapter for the namespace of its
+# array argument (``namespace`` does not depend on it, see Adapter).
+
+
+def _default_device(backend: Backend, x: Array) -> Device:
+    from array_api_compat import device
+
+    return device(x)
+
+
+def _default_errstate(backend: Backend) -> AbstractContextManager[Any]:
+    return nullcontext()
+
+
+def _default_gumbel(
+    backend: Backend, rng: Any, shape: tuple[int, ...], dtype: DType, device: Device
+) -> tuple[Array, Any]:
+    u, rng = backend.uniform(rng, shape, dtype, device)
+    return _core.gumbel_from_uniform(u, backend.namespace(u)), rng
+
+
+def _default_perturbed(
+    backend: Backend,
+    rng: Any,
+    logits: Array,
+    shape: tuple[int, ...],
+    dtype: DType,
+    device: Device,
+) -> tuple[Array, Any]:
+    noise, rng = backend.gumbel(rng, shape, dtype, device)
+    return logits + noise, rng
+
+
+def _default_tempered_softmax_(backend: Backend, z: Array, tau: Any, axis: int) -> Array:
+    return _core.tempered_softmax(
+        z, tau, axis, xp=backend.namespace(z), stop_gradient=backend.stop_gradient
+    )
+
+
+def _default_one_hot_argmax(backend: Backend, z: Array, axis: int) -> Array:
+    xp = backend.namespace(z)
+    return _core.one_hot(
+        xp.argmax(z, axis=axis), int(z.shape[axis]), axis % z.ndim, z.dtype, xp,
+        device=backend.device(z),
+    )
+
+
+def _default_one_hot_argmax_(backend: Backend, z: Array, axis: int) -> Array:
+    xp = backend.namespace(z)
+    valid = xp.isfinite(backend.row_max(z, axis, keepdims=True))
+    nan = xp.asarray(float("nan"), dtype=z.dtype, device=backend.device(z))
+    return xp.where(valid, backend.one_hot_argmax(z, axis), nan)
+
+
+def _default_tracks_gradient(backend: Backend, *arrays: Array) -> bool:
+    return backend.supports_autodiff
+
+
+def _default_is_real_floating(backend: Backend, dtype: DType) -> bool:
+    return bool(backend.namespace(None).isdtype(dtype, "real floating"))
+
+
+def _default_row_max(backend: Backend, x: Array, axis: int, keepdims: bool = False) -> Array:
+    return backend.namespace(x).max(x, axis=axis, keepdims=keepdims)
+
+
+def _default_argmax(backend: Backend, x: Array, axis: int, keepdims: bool = False) -> Array:
+    return backend.namespace(x).argmax(x, axis=axis, keepdims=keepdims)
+
+
+def _default_fused_gumbel_softmax(
+    backend: Backend,
+    logits: Array,
+    tau: Any,
+    axis: int,
+    sample_shape: tuple[int, ...],
+    rng: object,
+) -> Array | None:
+    return None
+
+
+def _default_top_k(backend: Backend, x: Array, k: int, axis: int) -> Array:
+    order = backend.namespace(x).argsort(x, axis=axis, descending=True, stable=True)
+    return order[(..., slice(0, k)) + (slice(None),) * (-axis - 1)]
+
+
+_DEFAULTS: dict[str, Callable[..., Any]] = {
+    member: globals()[f"_default_{member}"] for member in OPTIONAL_MEMBERS
+}
