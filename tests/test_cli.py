@@ -15,9 +15,19 @@ import pytest
 from conftest import Backend, backend_params
 
 import gumbelkit as gk
-from gumbelkit import _bench, _plot
-from gumbelkit.backends import unavailable_reason
-from gumbelkit.cli import DEMO_LOGITS, ProgressBar, main
+from gumbelkit._cli import bench as _bench
+from gumbelkit._cli import plot as _plot
+from gumbelkit._cli._ui import ProgressBar
+from gumbelkit._cli.demo import DEMO_LOGITS
+from gumbelkit.backends import BuiltinBackend, unavailable_reason
+from gumbelkit.cli import main
+
+
+class FakeTerminal(io.StringIO):
+    """A text stream that says it is a terminal, so that progress bars draw on it."""
+
+    def isatty(self) -> bool:
+        return True
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -263,8 +273,8 @@ def test_sample_rejects_bad_input_in_one_line(args, message, capsys):
 
 
 def test_sample_rejects_a_backend_that_is_not_installed(capsys, monkeypatch):
-    monkeypatch.setattr("gumbelkit.backends.unavailable_reason",
-                        lambda name: f"{name} is not installed: No module named {name!r}")
+    monkeypatch.setattr(BuiltinBackend, "unavailable_reason",
+                        lambda self: f"{self.name} is not installed: No module named {self.name!r}")
     code, _, err = call(capsys, "sample", "--logits", "1,2", "--backend", "jax")
     assert code == 2
     assert err.splitlines() == [
@@ -303,13 +313,13 @@ def test_help_everywhere(command, capsys):
 
 
 def test_progress_bar_appears_only_after_its_delay():
-    quiet = io.StringIO()
+    quiet = FakeTerminal()
     with ProgressBar(3, delay=math.inf, stream=quiet) as bar:
         bar.describe("work")
         bar.advance(3)
     assert quiet.getvalue() == ""
 
-    shown = io.StringIO()
+    shown = FakeTerminal()
     with ProgressBar(4, delay=0.0, stream=shown, width=8) as bar:
         bar.describe("first")
         bar.advance()
@@ -320,6 +330,29 @@ def test_progress_bar_appears_only_after_its_delay():
     assert "\r[##......] 1/4 first" in text
     assert "a message\n" in text
     assert text.endswith("\r[########] 4/4 first" + " " * 35 + "\n")
+
+
+def test_progress_bar_draws_nothing_off_a_terminal():
+    # A log file or CI: no bar, but a note still gets its line.
+    log = io.StringIO()
+    with ProgressBar(4, delay=0.0, stream=log) as bar:
+        bar.describe("first")
+        bar.advance()
+        bar.note("a message")
+        bar.update(4, label="last")
+    assert log.getvalue() == "a message\n"
+
+
+def test_progress_bar_update_sets_the_count_the_total_and_the_label():
+    shown = FakeTerminal()
+    bar = ProgressBar(delay=0.0, stream=shown, width=4)
+    bar.update(0, total=2, label="")
+    bar.update(1, label="test_a")
+    bar.update(5)  # clamped to the total
+    bar.finish()
+    bar.update(1)  # nothing is drawn after finish
+    assert shown.getvalue() == ("\r[....] 0/2 " + " " * 40 + "\r[##..] 1/2 test_a" + " " * 34
+                                + "\r[####] 2/2 test_a" + " " * 34 + "\n")
 
 
 # --- gumbelkit info ---------------------------------------------------------------------------
@@ -383,11 +416,14 @@ def test_info_does_not_import_a_library_that_is_not_installed():
 # --- gumbelkit bench --------------------------------------------------------------------------
 
 
-def test_bench_runs_a_tiny_benchmark(capsys, tmp_path):
+def test_bench_runs_a_tiny_benchmark(capsys, monkeypatch, tmp_path):
     backends = ["numpy"] + (["torch"] if unavailable_reason("torch") is None else [])
     path = tmp_path / "bench.json"
-    code, out, err = call(capsys, "bench", "--backends", ",".join(backends), "--shapes", "6x4",
-                          "--repeats", "2", "--json", str(path))
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    code, out, _ = call(capsys, "bench", "--backends", ",".join(backends), "--shapes", "6x4",
+                        "--repeats", "2", "--json", str(path))
+    err = terminal.getvalue()
     assert code == 0, err
     steps = sum(_bench.BACKENDS[name][2] for name in backends)
     assert f"] {steps}/{steps} " in err  # the progress bar reached its end
@@ -413,6 +449,7 @@ def test_bench_prints_the_numpy_overhead_per_call(capsys):
     code, out, err = call(capsys, "bench", "--backends", "numpy", "--shapes", "6x4",
                           "--repeats", "2")
     assert code == 0, err
+    assert "\r" not in err  # stderr is no terminal here: no progress bar
     table = out.split("| backend | shape | op | gumbelkit overhead per call, us |")[1]
     ops = [line.split("|")[3].strip() for line in table.strip().splitlines()[1:4]]
     assert ops == ["soft", "hard", "max"]
@@ -558,7 +595,7 @@ def test_plot_without_torch_and_jax_skips_only_the_estimator_picture(tmp_path):
     code = (
         "import sys\n"
         "sys.modules['torch'] = sys.modules['jax'] = None  # their imports now raise ImportError\n"
-        "from gumbelkit import _plot\n"
+        "from gumbelkit._cli import plot as _plot\n"
         "from gumbelkit.cli import main\n"
         "_plot.DRAWINGS = {name: _plot.DRAWINGS[name]  # one picture beside it is enough\n"
         "                  for name in (_plot.ESTIMATOR_GRADIENTS, _plot.ANNEALING)}\n"

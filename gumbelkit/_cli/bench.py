@@ -23,11 +23,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from gumbelkit import __version__
-from gumbelkit._sampling import gumbel_max, gumbel_softmax
-from gumbelkit.cli import ProgressBar, UsageError
+from gumbelkit import __version__, gumbel_max, gumbel_softmax
+from gumbelkit._cli._ui import Parser, ProgressBar, UsageError
 
-DESCRIPTION = (
+HELP = "time gumbelkit against each backend's own samplers"
+DESCRIPTION: str | None = (
     "Time gumbelkit against the samplers each installed backend already offers, in one "
     "process, and print a markdown table (see benchmarks/README.md)."
 )
@@ -571,8 +571,6 @@ def environment(
     return info
 
 
-
-
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -638,8 +636,25 @@ def add_arguments(parser: argparse.ArgumentParser, default_json: Path | None = N
     )
 
 
-def run_bench(args: argparse.Namespace) -> int:
-    """Run the benchmark with parsed options; print the tables, write JSON if asked."""
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark with parsed options; print the tables, write JSON if asked.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_arguments`.
+
+    Returns
+    -------
+    int
+        0.
+
+    Raises
+    ------
+    BenchError
+        On bad options, a malformed ``--torch-device`` or an unwritable ``--json`` path.
+
+    """
     wanted = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = sorted(set(wanted) - set(BACKENDS))
     if unknown or not wanted:
@@ -664,7 +679,7 @@ def run_bench(args: argparse.Namespace) -> int:
     with ProgressBar(total, delay=0.0) as progress:
         settings.progress = progress
         for name in wanted:
-            module, run, steps = BACKENDS[name]
+            module, bench_backend, steps = BACKENDS[name]
             progress.describe(f"importing {module}")
             try:
                 __import__(module)
@@ -672,7 +687,7 @@ def run_bench(args: argparse.Namespace) -> int:
                 settings.skip(f"{name}: skipped, cannot import {module} ({exc})")
                 progress.advance(steps * len(settings.shapes))
                 continue
-            run(settings)
+            bench_backend(settings)
         settings.progress = None
 
     print(markdown(settings))
@@ -697,12 +712,10 @@ def run_bench(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None, *, default_json: Path | None = None,
          prog: str | None = None) -> int:
     """Run the benchmark as a script (``python benchmarks/bench.py``); return its exit code."""
-    from gumbelkit.cli import _Parser
-
-    parser = _Parser(prog=prog, description=DESCRIPTION)
+    parser = Parser(prog=prog, description=DESCRIPTION)
     add_arguments(parser, default_json)
     try:
-        return run_bench(parser.parse_args(argv))
+        return run(parser.parse_args(argv))
     except UsageError as exc:
         print(f"{parser.prog}: {exc}", file=sys.stderr)
         return 2

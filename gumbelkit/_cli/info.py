@@ -1,31 +1,30 @@
 """``gumbelkit info``: what this installation can run on.
 
-A library that is not installed is never imported (``importlib.util.find_spec`` only looks for
-it); an installed one is imported to ask for its version and devices.
+The backends, their distributions and extras come from the catalogue of built-in backends
+(``gumbelkit.backends.BUILTIN_BACKENDS``). A library that is not installed is never imported
+(``importlib.util.find_spec`` only looks for it); an installed one is imported to ask for its
+version and devices.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import sys
 from dataclasses import asdict, dataclass, field
 from importlib import import_module, metadata
-from importlib.util import find_spec
 from typing import Any
 
 from gumbelkit import __version__
-from gumbelkit.backends import unavailable_reason
+from gumbelkit._cli._ui import ProgressBar
+from gumbelkit.backends import BUILTIN_BACKENDS, builtin_backend
 
-# The built-in backends, the module that holds their version and the extra that installs them.
-BACKENDS = {
-    "numpy": ("numpy", None),
-    "torch": ("torch", "torch"),
-    "jax": ("jax", "jax"),
-    "dask": ("dask", "dask"),
-    "array_api_strict": ("array_api_strict", "test"),
-    "cupy": ("cupy", "cupy"),
-}
+HELP = "show the installed backends, their versions and devices"
+DESCRIPTION: str | None = (
+    "Show gumbelkit's version, Python, and for each built-in backend whether it can run here "
+    "(or why not), its version and its devices."
+)
 # Optional libraries of the commands: distribution name and what needs it.
 OPTIONAL = {
     "matplotlib": "gumbelkit plot",
@@ -43,6 +42,35 @@ class BackendInfo:
     version: str | None = None
     devices: list[str] = field(default_factory=list)
     reason: str | None = None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``gumbelkit info`` to ``parser``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's parser.
+
+    """
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``gumbelkit info`` with parsed options; return its exit code.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_arguments`.
+
+    Returns
+    -------
+    int
+        0.
+
+    """
+    return print_info(as_json=args.json)
 
 
 def _devices(name: str) -> list[str]:
@@ -70,13 +98,25 @@ def _devices(name: str) -> list[str]:
 
 
 def backend_info(name: str) -> BackendInfo:
-    """Return what :func:`print_info` reports for the built-in backend ``name``."""
-    module, extra = BACKENDS[name]
-    if find_spec(module) is None:
-        hint = "" if extra is None else f"; pip install 'gumbelkit[{extra}]'"
+    """Return what :func:`print_info` reports for the built-in backend ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A built-in backend's name.
+
+    Returns
+    -------
+    BackendInfo
+        Whether it can run here (or why not), its version and its devices.
+
+    """
+    entry = builtin_backend(name)
+    if not entry.is_installed():
+        hint = "" if entry.extra is None else f"; pip install 'gumbelkit[{entry.extra}]'"
         return BackendInfo(name, False, reason=f"not installed{hint}")
-    reason = unavailable_reason(name)
-    loaded = sys.modules.get(module)
+    reason = entry.unavailable_reason()
+    loaded = sys.modules.get(entry.distribution)
     version = None if loaded is None else str(getattr(loaded, "__version__", "?"))
     if reason is not None:
         return BackendInfo(name, False, version, reason=reason)
@@ -94,13 +134,25 @@ def _distribution_version(name: str) -> str | None:
         return None
 
 
-def collect(progress: Any = None) -> dict[str, Any]:
-    """Return gumbelkit's, Python's and each backend's facts as a JSON-ready dict."""
+def collect(progress: ProgressBar | None = None) -> dict[str, Any]:
+    """Return gumbelkit's, Python's and each backend's facts as a JSON-ready dict.
+
+    Parameters
+    ----------
+    progress : ProgressBar, optional
+        Advanced by one step per backend.
+
+    Returns
+    -------
+    dict
+        The facts, in the order of the catalogue of built-in backends.
+
+    """
     backends = []
-    for name in BACKENDS:
+    for entry in BUILTIN_BACKENDS:
         if progress is not None:
-            progress.describe(name)
-        backends.append(asdict(backend_info(name)))
+            progress.describe(entry.name)
+        backends.append(asdict(backend_info(entry.name)))
         if progress is not None:
             progress.advance()
     return {
@@ -114,7 +166,19 @@ def collect(progress: Any = None) -> dict[str, Any]:
 
 
 def format_info(facts: dict[str, Any]) -> str:
-    """Return the facts of :func:`collect` as text: a header and one row per backend."""
+    """Return the facts of :func:`collect` as text: a header and one row per backend.
+
+    Parameters
+    ----------
+    facts : dict
+        What :func:`collect` returns.
+
+    Returns
+    -------
+    str
+        The lines, without a final newline.
+
+    """
     lines = [
         f"gumbelkit {facts['gumbelkit']}",
         f"Python {facts['python']} on {facts['platform']}",
@@ -136,11 +200,21 @@ def format_info(facts: dict[str, Any]) -> str:
 
 
 def print_info(*, as_json: bool = False) -> int:
-    """Print what this installation can run on; return the exit code 0."""
-    from gumbelkit.cli import ProgressBar
+    """Print what this installation can run on; return the exit code 0.
 
+    Parameters
+    ----------
+    as_json : bool, optional
+        Print JSON instead of a table.
+
+    Returns
+    -------
+    int
+        0.
+
+    """
     # Importing torch and JAX to ask for their devices can take seconds.
-    with ProgressBar(len(BACKENDS)) as progress:
+    with ProgressBar(len(BUILTIN_BACKENDS)) as progress:
         facts = collect(progress)
     print(json.dumps(facts, indent=2) if as_json else format_info(facts))
     return 0

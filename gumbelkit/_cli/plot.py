@@ -11,6 +11,7 @@ state.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import itertools
 import math
@@ -20,10 +21,19 @@ from typing import Any
 
 import numpy as np
 
-from gumbelkit._sampling import gumbel, gumbel_max, gumbel_softmax
-from gumbelkit._top_k import gumbel_top_k
+from gumbelkit import gumbel, gumbel_max, gumbel_softmax, gumbel_top_k
+from gumbelkit._cli._ui import ProgressBar, UsageError, softmax
+from gumbelkit._cli.demo import DEMO_LOGITS
 from gumbelkit.distributions import HardConcrete
 from gumbelkit.schedules import ExponentialAnnealing
+
+HELP = "draw the documentation's pictures as PNG files (needs gumbelkit[plot])"
+DESCRIPTION: str | None = (
+    "Draw eight PNG pictures with matplotlib: relaxed samples on the simplex, the binary "
+    "Concrete density, hard-sample frequencies, tempered softmax beside Gumbel-Softmax, the "
+    "gradient estimators' expected gradients (with PyTorch or JAX), Gumbel-top-k inclusion, "
+    "Hard Concrete gates and temperature annealing."
+)
 
 SIMPLEX = "simplex.png"
 BINARY_CONCRETE = "binary_concrete.png"
@@ -37,7 +47,7 @@ FILES = (SIMPLEX, BINARY_CONCRETE, HARD_FREQUENCIES, SOFTMAX_VS_GUMBEL_SOFTMAX,
          ESTIMATOR_GRADIENTS, TOP_K_INCLUSION, HARD_CONCRETE, ANNEALING)
 
 PROBABILITIES = (0.5, 0.3, 0.2)  # three classes for the simplex and the softmax comparison
-HARD_LOGITS = (2.0, 1.0, 0.5, 0.0, -1.0, -3.0)  # the logits of `gumbelkit demo`
+HARD_LOGITS = DEMO_LOGITS  # the hard-sample picture shows the logits of `gumbelkit demo`
 DPI = 100
 
 
@@ -49,11 +59,48 @@ class PictureUnavailableError(Exception):
     """A reason one picture cannot be drawn here; the others still are."""
 
 
-def softmax(logits: np.ndarray, tau: float | np.ndarray = 1.0) -> np.ndarray:
-    """Return ``softmax(logits / tau)`` along the last axis, in float64."""
-    z = np.asarray(logits, dtype=np.float64) / tau
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return np.asarray(e / e.sum(axis=-1, keepdims=True))
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``gumbelkit plot`` to ``parser``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's parser.
+
+    """
+    parser.add_argument("--output-dir", type=Path, default=Path("."), metavar="DIR",
+                        help="where to write the PNG files (default: the current folder)")
+    parser.add_argument("--seed", type=int, default=0, help="default 0")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``gumbelkit plot`` with parsed options: draw the pictures and print their paths.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_arguments`.
+
+    Returns
+    -------
+    int
+        0.
+
+    Raises
+    ------
+    UsageError
+        If the seed is negative, matplotlib is missing or the folder cannot be written.
+
+    """
+    if args.seed < 0:
+        raise UsageError(f"--seed must be a non-negative integer; got {args.seed}")
+    try:
+        paths = render(args.output_dir, seed=args.seed)
+    except PlotError as exc:
+        raise UsageError(str(exc)) from None
+    for path in paths:
+        print(path)
+    return 0
 
 
 def binary_concrete_density(y: np.ndarray, log_alpha: float, tau: float) -> np.ndarray:
@@ -224,7 +271,9 @@ def draw_softmax_vs_gumbel_softmax(path: Path, rng: np.random.Generator) -> None
     _save(figure, path)
 
 
-TARGET = 0.45  # the loss (z - 0.45)^2 of the polynomial benchmark (MATH.md 12, p = 2)
+# The loss (z - 0.45)^2 of the polynomial benchmark (docs/mathematics.md#polynomial-benchmark,
+# p = 2).
+TARGET = 0.45
 ENUMERATED_ESTIMATORS = ("st-probs", "gapped", "reinmax")
 
 
@@ -328,7 +377,8 @@ def draw_estimator_gradients(path: Path, rng: np.random.Generator) -> None:
     pi0 = np.linspace(0.005, 0.995, 199)
     n = 4_000
     curves = estimator_gradients(pi0, library, gumbel((n, 1, 2), rng=rng))
-    fixed_point = TARGET / ((1.0 - TARGET) + TARGET)  # MATH.md 12 at p = 2
+    # The fixed point at p = 2: docs/mathematics.md#polynomial-benchmark.
+    fixed_point = TARGET / ((1.0 - TARGET) + TARGET)
     figure = _figure(8.5, 4.2)
     ax = figure.subplots()
     ax.axhline(0.0, color="0.6", linewidth=0.8)
@@ -428,7 +478,9 @@ def hard_concrete_law(
     x: np.ndarray, log_alpha: float, *, beta: float = 2.0 / 3.0, gamma: float = -0.1,
     zeta: float = 1.1,
 ) -> tuple[float, float, np.ndarray]:
-    """Return ``(P(z = 0), P(z = 1), density at x)`` of the Hard Concrete gate (MATH.md 9).
+    """Return ``(P(z = 0), P(z = 1), density at x)`` of the Hard Concrete gate.
+
+    The gate: docs/mathematics.md#hard-concrete.
 
     ``Q(x) = sigmoid(beta logit((x - gamma) / (zeta - gamma)) - log_alpha)`` is the CDF of the
     stretched sample; the atoms are ``Q(0)`` and ``1 - Q(1)`` and the density on (0, 1) is
@@ -563,8 +615,6 @@ def render(output_dir: Path, *, seed: int = 0) -> list[Path]:
         If matplotlib is not installed or ``output_dir`` cannot be written.
 
     """
-    from gumbelkit.cli import ProgressBar
-
     with ProgressBar(1 + len(DRAWINGS)) as progress:
         progress.describe("importing matplotlib")
         try:

@@ -1,0 +1,1 @@
+"""The commands of ``gumbelkit``: one module each, and the helpers they share in ``_ui``."""

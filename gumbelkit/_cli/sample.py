@@ -1,0 +1,326 @@
+"""``gumbelkit sample``: draw samples from logits given on the command line or in a .npy file.
+
+The backends and the dtypes each one has come from the catalogue of built-in backends
+(``gumbelkit.backends.BUILTIN_BACKENDS``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import secrets
+import sys
+from importlib import import_module
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+import gumbelkit as gk
+from gumbelkit._cli._ui import ProgressBar, UsageError
+from gumbelkit.backends import BUILTIN_BACKENDS, builtin_backend
+
+HELP = "draw samples from logits given on the command line or in a .npy file"
+DESCRIPTION: str | None = (
+    "Draw Gumbel-Softmax samples (or Gumbel-Max indices with --max) on any installed backend "
+    "and print them as CSV or write them to a .npy or .csv file. Each CSV line is one sample "
+    "of one logits row, after a '#' line that records the call and the output shape."
+)
+BACKEND_NAMES = tuple(entry.name for entry in BUILTIN_BACKENDS)
+# Every floating dtype some built-in backend has; each backend's own share is in its entry.
+SAMPLE_DTYPES = tuple(dict.fromkeys(dtype for entry in BUILTIN_BACKENDS for dtype in entry.dtypes))
+_CSV_FORMATS = {"float16": "%.5g", "float32": "%.9g", "float64": "%.17g"}  # round-trip digits
+_CSV_CHUNK_ROWS = 65_536
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``gumbelkit sample`` to ``parser``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's parser.
+
+    """
+    parser.add_argument(
+        "--logits", required=True, metavar="VALUES|FILE.npy",
+        help='comma-separated logits, rows separated by ";" (e.g. "0.1,0.5,0.4" or '
+             '"1,2,3;0,0,-inf"; -inf masks a class), or a .npy file with classes on the '
+             "last axis",
+    )
+    parser.add_argument(
+        "--backend", default="numpy", metavar="NAME",
+        help=f"the array library to draw on: {', '.join(BACKEND_NAMES)} (default numpy)",
+    )
+    parser.add_argument("--tau", type=float, default=None,
+                        help="temperature, positive (default 1.0)")
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument("--hard", action="store_true",
+                      help="exactly one-hot samples (straight-through Gumbel-Softmax)")
+    kind.add_argument("--max", action="store_true",
+                      help="class indices with the Gumbel-Max trick instead of soft samples")
+    parser.add_argument("-n", "--samples", type=int, default=None, metavar="N",
+                        help="samples per logits row; the output shape is (N, *logits.shape) "
+                             "(default: one, with the shape of the logits)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="an int in [0, 2**63) (default: fresh entropy, recorded in the "
+                             "CSV header)")
+    parser.add_argument("--dtype", default="float32", choices=SAMPLE_DTYPES,
+                        help="dtype of the logits and the sample (default float32; bfloat16 "
+                             "on torch and jax, written to files as float32)")
+    parser.add_argument("-o", "--output", type=Path, default=None, metavar="PATH",
+                        help="write to PATH, .npy or .csv by its extension (default: print "
+                             "CSV to stdout)")
+
+
+def parse_logits(text: str) -> np.ndarray:
+    """Return float64 logits from ``"0.1,0.5,0.4"`` (one row) or ``"1,2;3,4"`` (rows by ``;``).
+
+    One row gives a 1-d array, several rows a 2-d array. ``inf``, ``-inf`` and ``nan`` are
+    accepted here and judged by :func:`check_logit_rows`.
+
+    Parameters
+    ----------
+    text : str
+        The value of ``--logits``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The logits, float64.
+
+    Raises
+    ------
+    UsageError
+        If a cell is not a number or the rows differ in length.
+
+    """
+    rows = []
+    for number, row in enumerate(text.split(";"), start=1):
+        cells = [cell.strip() for cell in row.split(",")]
+        try:
+            rows.append([float(cell) for cell in cells])
+        except ValueError:
+            bad = next(cell for cell in cells if not _is_float(cell))
+            raise UsageError(
+                f"--logits: row {number} has {bad!r}, not a number; expected comma-separated "
+                "numbers with rows separated by ';', e.g. \"0.1,0.5,0.4\", or a .npy file"
+            ) from None
+    lengths = sorted({len(row) for row in rows})
+    if len(lengths) > 1:
+        raise UsageError(f"--logits: rows have different lengths {lengths}; expected equal rows")
+    values = np.asarray(rows, dtype=np.float64)
+    return values[0] if len(rows) == 1 else values
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def load_logits(path: Path) -> np.ndarray:
+    """Return the logits stored in a .npy file as a real floating (or float64) array.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A .npy file.
+
+    Returns
+    -------
+    numpy.ndarray
+        Its array; integers and booleans become float64.
+
+    Raises
+    ------
+    UsageError
+        If the file cannot be read or holds no real array with a class axis.
+
+    """
+    try:
+        values = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--logits: cannot read {path}: {exc}") from None
+    if not isinstance(values, np.ndarray) or values.dtype.kind not in "biuf":
+        raise UsageError(f"--logits: {path} must hold a real numeric array; got {values.dtype}")
+    if values.ndim == 0:
+        raise UsageError(f"--logits: {path} holds a scalar; expected at least one class axis")
+    return values if values.dtype.kind == "f" else values.astype(np.float64)
+
+
+def check_logit_rows(logits: np.ndarray) -> None:
+    """Reject an empty class axis and rows with a NaN, a ``+inf`` or no finite logit.
+
+    Parameters
+    ----------
+    logits : numpy.ndarray
+        Logits with classes on the last axis.
+
+    Raises
+    ------
+    UsageError
+        Naming the first bad row.
+
+    """
+    if logits.shape[-1] == 0:
+        raise UsageError(f"--logits: expected at least one class; got shape {logits.shape}")
+    rows = logits.reshape(-1, logits.shape[-1]).astype(np.float64)
+    for number, row in enumerate(rows, start=1):
+        if np.isnan(row).any() or (row == np.inf).any():
+            raise UsageError(
+                f"--logits: row {number} has a NaN or +inf; expected finite logits or -inf "
+                "(a masked class)"
+            )
+        if not np.isfinite(row).any():
+            raise UsageError(f"--logits: row {number} has no finite logit")
+
+
+def _import_backend(name: str) -> Any:
+    """Import the array module of a built-in backend, or raise :class:`UsageError` saying why."""
+    try:
+        entry = builtin_backend(name)
+    except ValueError:
+        raise UsageError(
+            f"unknown backend {name!r}; expected one of {', '.join(BACKEND_NAMES)}"
+        ) from None
+    reason = entry.unavailable_reason()
+    if reason is not None:
+        raise UsageError(f"--backend {name}: {reason}")
+    return import_module(entry.array_module)
+
+
+def _to_backend(name: str, module: Any, values: np.ndarray, dtype: str) -> Any:
+    """Return ``values`` as an array of the backend ``name`` with the floating ``dtype``."""
+    if name == "jax" and dtype == "float64":
+        import jax
+
+        # JAX computes in float32 unless x64 is on; a float64 request turns it on.
+        config: Any = jax.config
+        config.update("jax_enable_x64", True)
+    # NumPy and Dask take NumPy dtypes; the other array modules name their own.
+    native = np.dtype(dtype) if name in ("numpy", "dask") else getattr(module, dtype)
+    return module.asarray(values, dtype=native)
+
+
+def _to_numpy(name: str, x: Any) -> np.ndarray:
+    """Return a NumPy copy of the sample ``x``; bfloat16 becomes float32 (NumPy lacks it)."""
+    if name == "torch":
+        x = x.detach().cpu()
+        if x.dtype == sys.modules["torch"].bfloat16:
+            x = x.float()
+        values = x.numpy()
+    elif name == "dask":
+        values = x.compute()
+    elif name == "cupy":
+        values = x.get()
+    elif name == "array_api_strict":
+        values = np.from_dlpack(x)
+    else:
+        values = x
+    values = np.asarray(values)
+    return values.astype(np.float32) if values.dtype.name == "bfloat16" else values
+
+
+def _write_csv(
+    stream: IO[str], values: np.ndarray, header: str, progress: ProgressBar | None
+) -> None:
+    """Write one line per sample of one logits row, after a ``#`` header line."""
+    if values.dtype.kind == "f":
+        table, fmt = values.reshape(-1, values.shape[-1]), _CSV_FORMATS[values.dtype.name]
+    else:
+        table, fmt = values.reshape(-1, 1), "%d"
+    stream.write(f"# {header}\n")
+    for start in range(0, max(table.shape[0], 1), _CSV_CHUNK_ROWS):
+        np.savetxt(stream, table[start:start + _CSV_CHUNK_ROWS], fmt=fmt, delimiter=",")
+        if progress is not None:
+            progress.advance()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Draw samples from the command line's logits and write or print them.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_arguments`.
+
+    Returns
+    -------
+    int
+        0.
+
+    Raises
+    ------
+    UsageError
+        On bad input, a backend that cannot run here, or an output that cannot be written.
+
+    """
+    # Every check that needs no array library runs first, so bad input fails fast.
+    text = args.logits.strip()
+    logits = load_logits(Path(text)) if text.lower().endswith(".npy") else parse_logits(text)
+    check_logit_rows(logits)
+    if args.max and args.tau is not None:
+        raise UsageError("--tau has no effect with --max; leave one out")
+    tau = 1.0 if args.tau is None else args.tau
+    if not (math.isfinite(tau) and tau > 0):
+        raise UsageError(f"--tau must be positive and finite; got {args.tau}")
+    if args.samples is not None and args.samples < 1:
+        raise UsageError(f"-n/--samples must be a positive integer; got {args.samples}")
+    seed = secrets.randbits(63) if args.seed is None else args.seed
+    if not 0 <= seed < 2**63:
+        raise UsageError(f"--seed must lie in [0, 2**63); got {seed}")
+    # An unknown backend is reported once the bar starts, by _import_backend.
+    if args.backend in BACKEND_NAMES and args.dtype not in builtin_backend(args.backend).dtypes:
+        raise UsageError(f"--dtype {args.dtype} is not available on {args.backend}")
+    output: Path | None = args.output
+    if output is not None and output.suffix.lower() not in (".npy", ".csv"):
+        raise UsageError(f"--output must end in .npy or .csv; got {output}")
+
+    sample_shape = () if args.samples is None else (args.samples,)
+    rows = math.prod(sample_shape + logits.shape[:-1])  # lines of CSV output
+    writing = 0 if output is None else (
+        1 if output.suffix.lower() == ".npy" else max(1, math.ceil(rows / _CSV_CHUNK_ROWS))
+    )
+    function = "gumbel_max" if args.max else "gumbel_softmax"
+    details = "" if args.max else f" tau={tau:g} hard={args.hard}"
+    # The bar covers the import, the draw and the writing of a file, never printed output.
+    with ProgressBar(2 + writing) as progress:
+        progress.describe(f"importing {args.backend}")
+        module = _import_backend(args.backend)
+        progress.advance()
+        progress.describe(f"drawing on {args.backend}")
+        array = _to_backend(args.backend, module, logits, args.dtype)
+        try:
+            if args.max:
+                drawn = gk.gumbel_max(array, sample_shape=sample_shape, rng=seed)
+            else:
+                drawn = gk.gumbel_softmax(
+                    array, tau=tau, hard=args.hard, sample_shape=sample_shape, rng=seed
+                )
+        except (TypeError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+        values = _to_numpy(args.backend, drawn)
+        progress.advance()
+        header = (f"{function}{details} backend={args.backend} dtype={args.dtype} "
+                  f"seed={seed} shape={values.shape}")
+        if output is not None:
+            progress.describe(f"writing {output.name}")
+            try:
+                if output.suffix.lower() == ".npy":
+                    # A handle, so that np.save adds no second suffix to "x.NPY".
+                    with output.open("wb") as binary:
+                        np.save(binary, values)
+                    progress.advance()
+                else:
+                    with output.open("w") as stream:
+                        _write_csv(stream, values, header, progress)
+            except OSError as exc:
+                raise UsageError(
+                    f"--output: cannot write {output}: {exc.strerror or exc}"
+                ) from None
+    if output is None:
+        _write_csv(sys.stdout, values, header, None)
+    return 0
