@@ -232,6 +232,8 @@ class Backend:
             own = getattr(adapter, member, None)
             if own is not None:
                 supplied.append(member)
+            elif member in _CONSTANT_DEFAULTS:
+                own = _CONSTANT_DEFAULTS[member](self.supports_autodiff)
             else:
                 # A partial of a module-level function, not a bound method: torch.compile can
                 # rebuild it when the first lookup of a process happens inside a trace.
@@ -253,8 +255,13 @@ def _default_device(backend: Backend, x: Array) -> Device:
     return device(x)
 
 
-def _default_errstate(backend: Backend) -> AbstractContextManager[Any]:
-    return nullcontext()
+# The defaults that need nothing of the backend are plain functions (one call less per use).
+
+_NO_ERRSTATE = nullcontext()  # reusable: it holds no state
+
+
+def _default_errstate() -> AbstractContextManager[Any]:
+    return _NO_ERRSTATE
 
 
 def _default_gumbel(
@@ -297,8 +304,12 @@ def _default_one_hot_argmax_(backend: Backend, z: Array, axis: int) -> Array:
     return xp.where(valid, backend.one_hot_argmax(z, axis), nan)
 
 
-def _default_tracks_gradient(backend: Backend, *arrays: Array) -> bool:
-    return backend.supports_autodiff
+def _gradient_tracked(*arrays: Array) -> bool:
+    return True
+
+
+def _gradient_not_tracked(*arrays: Array) -> bool:
+    return False
 
 
 def _default_is_real_floating(backend: Backend, dtype: DType) -> bool:
@@ -314,7 +325,6 @@ def _default_argmax(backend: Backend, x: Array, axis: int, keepdims: bool = Fals
 
 
 def _default_fused_gumbel_softmax(
-    backend: Backend,
     logits: Array,
     tau: Any,
     axis: int,
@@ -329,6 +339,14 @@ def _default_top_k(backend: Backend, x: Array, k: int, axis: int) -> Array:
     return order[(..., slice(0, k)) + (slice(None),) * (-axis - 1)]
 
 
+# Each taking supports_autodiff, the default of a member that needs nothing else.
+_CONSTANT_DEFAULTS: dict[str, Callable[[bool], Callable[..., Any]]] = {
+    "errstate": lambda autodiff: _default_errstate,
+    "tracks_gradient": lambda autodiff: _gradient_tracked if autodiff else _gradient_not_tracked,
+    "fused_gumbel_softmax": lambda autodiff: _default_fused_gumbel_softmax,
+}
 _DEFAULTS: dict[str, Callable[..., Any]] = {
-    member: globals()[f"_default_{member}"] for member in OPTIONAL_MEMBERS
+    member: globals()[f"_default_{member}"]
+    for member in OPTIONAL_MEMBERS
+    if member not in _CONSTANT_DEFAULTS
 }
