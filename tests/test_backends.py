@@ -414,3 +414,59 @@ def test_torch_tracks_gradient():
     seen = []
     torch.func.grad(lambda x: seen.append(adapter.tracks_gradient(x, 0.5)) or x.sum())(plain)
     assert seen == [True]
+
+
+def test_backend_fills_every_optional_member_and_records_the_supplied_ones():
+    adapter = backends.get_backend("numpy")
+    backend = backends.resolve(adapter)
+    assert backend is backends.resolve(adapter)
+    assert backend.adapter is adapter
+    assert all(callable(getattr(backend, m)) for m in backends.OPTIONAL_MEMBERS)
+    own = {m for m in backends.OPTIONAL_MEMBERS if getattr(adapter, m, None) is not None}
+    assert backend.supplied == own
+    assert backend.row_max is adapter.row_max  # a supplied member is used as it is
+    assert "top_k" not in own  # NumPy has no native top-k: the default fills it
+    assert callable(backend.top_k)
+
+
+@pytest.mark.parametrize("name", ["numpy", "torch"])
+def test_generic_defaults_give_the_fast_paths_values(name):
+    # An adapter with only the required members resolves into a Backend whose generic defaults
+    # must give every sampler the values of the built-in adapter's fast paths, bit for bit.
+    if backends.unavailable_reason(name):
+        pytest.skip(backends.unavailable_reason(name))
+    builtin = backends.get_backend(name)
+    minimal = SimpleNamespace(**{m: getattr(builtin, m) for m in backends.REQUIRED_MEMBERS})
+    assert backends.resolve(minimal).supplied == frozenset()
+    namespace = builtin.namespace(None)
+    values = np.random.default_rng(2).normal(size=(3, 6)) * 3
+    values[0, 2] = -np.inf
+    values[2] = np.nan
+    logits = namespace.asarray(values, dtype=namespace.float32)
+    noise = namespace.asarray(np.random.default_rng(3).gumbel(size=(2, 3, 6)),
+                              dtype=namespace.float32)
+    calls = {
+        "soft": lambda: gk.gumbel_softmax(logits, tau=0.4, rng=5, sample_shape=2),
+        "hard": lambda: gk.gumbel_softmax(logits, tau=0.4, hard=True, rng=5, sample_shape=2),
+        "hard noise": lambda: gk.gumbel_softmax(logits, hard=True, noise=noise[0, :1]),
+        "hard rows": lambda: gk.gumbel_softmax(
+            logits, tau=namespace.asarray([0.5, 2.0, 1.0]), hard=True, rng=5),
+        "max": lambda: gk.gumbel_max(logits, rng=5, sample_shape=3, keepdims=True),
+        "top-k": lambda: gk.gumbel_top_k(logits, 2, rng=5),
+        "relaxed top-k": lambda: gk.relaxed_top_k(logits, 2, tau=0.7, hard=True, rng=5),
+        "conditional": lambda: gk.conditional_gumbel(logits[:2], 1, rng=5),
+        "noise": lambda: gk.gumbel((4, 5), rng=5, xp=namespace),
+    }
+    with np.errstate(all="ignore"):
+        expected = {key: to_numpy(call()) for key, call in calls.items()}
+        backends.register_backend(minimal)
+        try:
+            for key, call in calls.items():
+                if name == "torch" and key == "soft":
+                    # PyTorch's tempered_softmax_ is torch.softmax: the core's values to rounding.
+                    np.testing.assert_allclose(to_numpy(call()), expected[key], rtol=1e-6,
+                                               atol=1e-12)
+                else:
+                    np.testing.assert_array_equal(to_numpy(call()), expected[key], err_msg=key)
+        finally:
+            backends.unregister_backend(minimal)

@@ -25,8 +25,6 @@ _FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # cost about a microsecond a call, much for a (32, 10) sample.
 _OPEN_UNIT_BOUNDS = {t: open_unit_bounds(torch.finfo(t)) for t in (torch.float32, torch.float64)}
 
-# Optional adapter members PyTorch lacks: None reads faster than a missing attribute.
-errstate = None
 
 
 def matches(x: object) -> bool:
