@@ -25,7 +25,7 @@ __all__ = ["BUILTIN_BACKENDS", "BuiltinBackend", "builtin_backend"]
 class BuiltinBackend:
     """A built-in backend: its names, its arrays, its dtypes, and how to tell if it can run.
 
-    Attributes
+    Parameters
     ----------
     name : str
         The backend's name (``get_backend(name)``, ``--backend name``).
@@ -44,6 +44,15 @@ class BuiltinBackend:
         Whether an object is one of its arrays; never imports the library.
     maybe_rng : callable
         Whether an object may be one of its random sources (the adapter decides for sure).
+    load : callable, optional
+        Imports the adapter module with a plain import statement, which ``torch.compile`` can
+        trace (it cannot trace ``importlib.import_module``).
+
+    Examples
+    --------
+    >>> from gumbelkit.backends import BUILTIN_BACKENDS
+    >>> [entry.name for entry in BUILTIN_BACKENDS if entry.extra is None]
+    ['numpy']
 
     """
 
@@ -55,23 +64,42 @@ class BuiltinBackend:
     dtypes: tuple[str, ...]
     is_array: Callable[[object], bool]
     maybe_rng: Callable[[object], bool]
-    # A loader torch.compile can trace (it cannot trace importlib.import_module).
     load: Callable[[], ModuleType] | None = None
 
     def load_adapter(self) -> ModuleType:
-        """Import and return the adapter module."""
+        """Import and return the adapter module.
+
+        Returns
+        -------
+        module
+            The adapter module, e.g. ``gumbelkit.backends.numpy``.
+
+        """
         if self.load is not None:
             return self.load()
         return importlib.import_module(self.adapter_module)
 
     def is_installed(self) -> bool:
-        """Return whether the library is installed, without importing it."""
+        """Return whether the library is installed, without importing it.
+
+        Returns
+        -------
+        bool
+            Whether ``importlib.util.find_spec`` finds the library.
+
+        """
         return find_spec(self.distribution) is not None
 
     def unavailable_reason(self) -> str | None:
         """Return why this backend cannot run here, or None.
 
         This imports the library (and, for CuPy, asks CUDA for a device).
+
+        Returns
+        -------
+        str or None
+            None if the backend can run here, else a one-line reason.
+
         """
         try:
             importlib.import_module(self.array_module)
@@ -146,10 +174,26 @@ _BY_NAME = {entry.name: entry for entry in BUILTIN_BACKENDS}
 def builtin_backend(name: str) -> BuiltinBackend:
     """Return the catalogue entry of the built-in backend ``name``.
 
+    Parameters
+    ----------
+    name : str
+        A built-in backend name, e.g. ``"numpy"``.
+
+    Returns
+    -------
+    BuiltinBackend
+        Its entry in :data:`BUILTIN_BACKENDS`.
+
     Raises
     ------
     ValueError
         If ``name`` is not a built-in backend.
+
+    Examples
+    --------
+    >>> from gumbelkit.backends import builtin_backend
+    >>> builtin_backend("jax").array_module
+    'jax.numpy'
 
     """
     try:
