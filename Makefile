@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check gumbelkit tests conformance
+	$(VENV)/bin/ruff check gumbelkit tests
 	$(VENV)/bin/mypy --strict gumbelkit
 
 ## docs: build the documentation site into build/site; any warning (a broken link or anchor,
@@ -33,7 +33,7 @@ docs: $(VENV)/.installed
 ## test: install every backend this machine can run, then lint, type-check, build the docs, run
 ## the unit tests and the statistical conformance suite on every installed backend
 test: lint docs
-	$(VENV)/bin/python -m pytest tests conformance
+	$(VENV)/bin/python -m pytest tests gumbelkit/conformance
 
 clean:
 	rm -rf $(VENV) $(DEMO_VENV) build dist *.egg-info

@@ -8,51 +8,14 @@ import sys
 from collections.abc import Sequence
 
 from gumbelkit import __version__
-from gumbelkit._cli import bench, demo, info, plot, sample
+from gumbelkit._cli import bench, check, demo, info, plot, sample
 from gumbelkit._cli._ui import Command, Parser, UsageError
-from gumbelkit.backends import BUILTIN_BACKENDS
-
-
-class _Check:
-    """``gumbelkit check``: the conformance suite, which ``gumbelkit._check`` runs."""
-
-    HELP = "run the statistical conformance suite and print a table of verdicts"
-    DESCRIPTION: str | None = None
-
-    @staticmethod
-    def add_arguments(parser: argparse.ArgumentParser) -> None:
-        """Add the options of ``gumbelkit check`` to ``parser``."""
-        names = ", ".join(entry.name for entry in BUILTIN_BACKENDS)
-        parser.add_argument(
-            "--backend", default=None,
-            help=f"comma-separated backends ({names}, or module:attr of a registered adapter); "
-                 "default: every installed one",
-        )
-        parser.add_argument("--thorough", action="store_true", help="10x the samples")
-        parser.add_argument("--fresh-seeds", action="store_true",
-                            help="draw seeds from OS entropy (printed on failure)")
-        parser.add_argument("--seed", type=int, default=None, help="replay with this seed")
-        parser.add_argument("-k", dest="select", default=None,
-                            help="run only tests matching this pytest -k expression")
-
-    @staticmethod
-    def run(args: argparse.Namespace) -> int:
-        """Run the suite; return 0 when every test passed, 1 otherwise."""
-        # Imported here: the suite's runner needs pytest, which no other command does.
-        from gumbelkit._check import CheckError, run_check
-
-        try:
-            return run_check(args.backend, args.thorough, args.fresh_seeds, args.seed,
-                             args.select)
-        except CheckError as exc:
-            raise UsageError(str(exc)) from None
-
 
 # The subcommands, in the order of `gumbelkit --help`.
 COMMANDS: dict[str, Command] = {
     "demo": demo,
     "sample": sample,
-    "check": _Check(),
+    "check": check,
     "bench": bench,
     "info": info,
     "plot": plot,

@@ -13,18 +13,11 @@ from types import ModuleType
 
 import pytest
 
-from gumbelkit.backends import unavailable_reason
+from gumbelkit.backends import BUILTIN_BACKENDS, unavailable_reason
 
 
-class Backend(Enum):
-    """The built-in backends and the module a test uses to build arrays."""
-
-    NUMPY = "numpy", "numpy"
-    ARRAY_API_STRICT = "array_api_strict", "array_api_strict"
-    TORCH = "torch", "torch"
-    JAX = "jax", "jax.numpy"
-    DASK = "dask", "dask.array"
-    CUPY = "cupy", "cupy"
+class _BackendMembers(Enum):
+    """A built-in backend and the module a test uses to build arrays."""
 
     def __init__(self, adapter_name: str, module: str) -> None:
         self.adapter_name = adapter_name
@@ -33,6 +26,14 @@ class Backend(Enum):
     @property
     def pytest_id(self) -> str:
         return self.adapter_name
+
+
+# One member per entry of the catalogue, named after it (Backend.NUMPY, Backend.JAX, ...).
+Backend = _BackendMembers(
+    "Backend",
+    [(entry.name.upper(), (entry.name, entry.array_module)) for entry in BUILTIN_BACKENDS],
+    module=__name__,
+)
 
 
 def _skip_reason(backend: Backend) -> str | None:

@@ -147,7 +147,8 @@ def test_output_keeps_dtype_namespace_and_device(xp, dtype):
 
 def test_gumbel_max_frequencies_match_softmax(xp):
     # Chi-square at alpha = 1e-6 with n = 200,000 over K = 4 classes (min expected count
-    # 10,000): power 0.99 against a 3% relative bias on one class (MATH.md section 11.2).
+    # 10,000): power 0.99 against a 3% relative bias on one class
+    # (docs/mathematics.md#chi-square-tests).
     probabilities = np.array([0.1, 0.2, 0.3, 0.4])
     n = 200_000
     index = gk.gumbel_max(make(xp, np.log(probabilities)), sample_shape=(n,), rng=2024)
@@ -157,7 +158,8 @@ def test_gumbel_max_frequencies_match_softmax(xp):
 
 
 def test_soft_argmax_is_categorical(xp):
-    # F1 of MATH.md: the argmax of a soft sample is Categorical(softmax) at every tau.
+    # docs/mathematics.md#argmax-at-every-temperature: the argmax of a soft sample is
+    # Categorical(softmax) at every tau.
     probabilities = np.array([0.05, 0.25, 0.7])
     n = 100_000
     logits = make(xp, np.log(probabilities))
@@ -185,7 +187,8 @@ class TestGumbel:
 
     def test_ks_against_the_gumbel_cdf(self, xp):
         # KS at alpha = 1e-6, n = 100,000: detects a location shift of 0.03 or a scale error
-        # of 10% (sup |dF| >= 0.011 > 2.7e-2 / sqrt(10) = 8.5e-3), MATH.md section 11.3.
+        # of 10% (sup |dF| >= 0.011 > 2.7e-2 / sqrt(10) = 8.5e-3),
+        # docs/mathematics.md#kolmogorov-smirnov-tests.
         g = to_numpy(gk.gumbel(100_000, dtype=native_dtype(xp, "float64"), rng=11, xp=xp))
         assert stats.kstest(g, stats.gumbel_r.cdf).pvalue > ALPHA
 

@@ -617,7 +617,8 @@ def test_estimator_gradient_curves_match_math_section_12(library):
     noise = gk.gumbel((200, 1, 2), rng=0)
     curves = _plot.estimator_gradients(pi0, library, noise)
     q = 1 - pi0
-    # f(z) = (z - 0.45)^2, tau = 1 (MATH.md 8 and 12): g_0 = 2 (z - 0.45) is 1.1 for D = e_0 and
+    # f(z) = (z - 0.45)^2, tau = 1 (docs/mathematics.md#gradient-estimators and
+    # docs/mathematics.md#polynomial-benchmark): g_0 = 2 (z - 0.45) is 1.1 for D = e_0 and
     # -0.9 for D = e_1; for two classes J(p) g has entry 0 equal to p_0 (1 - p_0) g_0.
     exact = pi0 * q * (0.55**2 - 0.45**2)
 
@@ -638,7 +639,8 @@ def test_estimator_gradient_curves_match_math_section_12(library):
     rtol, atol = (1e-12, 1e-15) if library == "torch" else (1e-5, 1e-6)
     for name, curve in expected.items():
         np.testing.assert_allclose(curves[name], curve, rtol=rtol, atol=atol, err_msg=name)
-    # The straight-through fixed point pi_0* = 0.45 / (0.55 + 0.45) of MATH.md 12.
+    # The straight-through fixed point pi_0* = 0.45 / (0.55 + 0.45) of
+    # docs/mathematics.md#polynomial-benchmark.
     assert np.all(np.sign(curves["st-probs"]) == np.sign(pi0 - 0.45))
     assert curves["st"].shape == pi0.shape
     assert np.isfinite(curves["st"]).all()
@@ -660,7 +662,7 @@ def test_hard_concrete_law_is_exact(log_alpha):
     integrate = pytest.importorskip("scipy.integrate", reason="scipy is not installed")
     beta, gamma, zeta = 2 / 3, -0.1, 1.1
 
-    def q(x: float) -> float:  # the CDF of the stretched sample, MATH.md 9
+    def q(x: float) -> float:  # the CDF of the stretched sample, docs/mathematics.md#hard-concrete
         u = (x - gamma) / (zeta - gamma)
         return 1 / (1 + math.exp(-(beta * math.log(u / (1 - u)) - log_alpha)))
 
@@ -687,7 +689,8 @@ def test_binary_concrete_density_is_the_exact_law(p, tau):
     log_alpha = math.log(p / (1 - p))
     y = np.linspace(0.0, 1.0, 201)[1:-1]
     density = _plot.binary_concrete_density(y, log_alpha, tau)
-    # logit(Y) is logistic with location log(alpha)/tau and scale 1/tau (MATH.md section 4).
+    # logit(Y) is logistic with location log(alpha)/tau and scale 1/tau
+    # (docs/mathematics.md#binary-concrete).
     t = np.log(y / (1 - y))
     via_logistic = stats.logistic.pdf(t, loc=log_alpha / tau, scale=1 / tau) / (y * (1 - y))
     np.testing.assert_allclose(density, via_logistic, rtol=1e-12)
@@ -695,7 +698,8 @@ def test_binary_concrete_density_is_the_exact_law(p, tau):
     direct = (tau * alpha * y ** (-tau - 1) * (1 - y) ** (-tau - 1)
               / (alpha * y ** (-tau) + (1 - y) ** (-tau)) ** 2)
     np.testing.assert_allclose(density, direct, rtol=1e-12)
-    # Integrated, it gives the CDF of MATH.md section 4, F(y) = 1 / (1 + alpha ((1-y)/y)^tau).
+    # Integrated, it gives the CDF of docs/mathematics.md#binary-concrete, F(y) = 1 / (1 + alpha
+    # ((1-y)/y)^tau).
     def cdf(v: float) -> float:
         return 1 / (1 + alpha * ((1 - v) / v) ** tau)
 

@@ -1,6 +1,7 @@
 """conditional_gumbel: shapes, dtypes, the exact argmax, masks, errors, seeds, jit and vmap.
 
-The law itself (the PIT of the losers and the Gumbel law of the maximum, MATH.md section 7) is
+The law itself (the PIT of the losers and the Gumbel law of the maximum,
+docs/mathematics.md#conditional-noise) is
 tested in conformance/test_conditional_gumbel.py. Here the reference is the conditioning event
 itself, ``argmax(logits + G) == index``, evaluated in NumPy in the compute dtype.
 """

@@ -17,24 +17,17 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from helpers import np_softmax
 
 import gumbelkit as gk
+from gumbelkit.conformance import designs, stats
 
 dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
 dask_adapter = pytest.importorskip("gumbelkit.backends.dask")
-
-# The conformance statistics live in the repository's conformance package.
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-from conformance import designs, stats  # noqa: E402
 
 DISTRIBUTED_MISSING = (
     None if importlib.util.find_spec("distributed") else

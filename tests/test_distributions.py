@@ -1,6 +1,7 @@
 """gumbelkit.distributions: log-densities, CDFs, atoms, shapes, masks, errors and gradients.
 
-Expected values come from float64 NumPy/SciPy formulas written here from MATH.md (the product
+Expected values come from float64 NumPy/SciPy formulas written here from docs/mathematics.md (the
+product
 form of the Concrete density, the pdf and CDF of the binary Concrete, scipy.stats.logistic, the
 Hard Concrete atoms from the logistic CDF of the sampling definition), from torch.distributions,
 and from quadrature over the simplex (scipy.integrate), never from gumbelkit itself, except
@@ -66,7 +67,7 @@ def ref_concrete_log_prob(x: np.ndarray, theta: np.ndarray, tau: np.ndarray) -> 
 
 
 def ref_exp_concrete_log_prob(z, theta, tau):
-    """log q(z) = log p(exp z) + sum_k z_k (MATH.md 3, last line)."""
+    """log q(z) = log p(exp z) + sum_k z_k (docs/mathematics.md#concrete-density, last line)."""
     return ref_concrete_log_prob(np.exp(z), theta, tau) + np.sum(z, axis=-1)
 
 
@@ -289,7 +290,8 @@ def test_concrete_density_integrates_to_one_for_three_classes(xp, tau):
 
 def test_exp_concrete_log_prob_has_the_stated_base_measure(xp):
     # K = 2, z = (z_1, log(1 - e^{z_1})): the integral of q dz_1 is E[Y_2], not 1, and that of
-    # q e^{-z_2} dz_1 is 1 (MATH.md 3). Coordinates: t = z_1 - z_2, dz_1 = sigmoid(-t) dt.
+    # q e^{-z_2} dz_1 is 1 (docs/mathematics.md#the-base-measure). Coordinates: t = z_1 - z_2, dz_1
+    # = sigmoid(-t) dt.
     theta, tau = np.array([0.8, -0.4]), 0.6
     d = ExpRelaxedOneHotCategorical(make(xp, theta), tau)
     half_width = 80.0 / tau
@@ -346,7 +348,8 @@ def test_hard_concrete_atoms_and_penalty_match_the_closed_forms(xp):
     beta = 2 / 3
     assert_close(gate.prob_zero(), p0, like=gate.log_alpha, rtol=1e-10)
     assert_close(gate.prob_one(), p1, like=gate.log_alpha, rtol=1e-10)
-    # MATH.md 9's simplified forms, with -gamma/zeta = 1/11 and (1 - gamma)/(zeta - 1) = 11.
+    # The simplified forms of docs/mathematics.md#hard-concrete, with -gamma/zeta = 1/11 and (1 -
+    # gamma)/(zeta - 1) = 11.
     np.testing.assert_allclose(p0, special.expit(beta * np.log(1 / 11) - LOG_ALPHAS), rtol=1e-10)
     np.testing.assert_allclose(p1, special.expit(LOG_ALPHAS - beta * np.log(11)), rtol=1e-10)
     assert_close(gate.l0_penalty(), 1 - p0, like=gate.log_alpha, rtol=1e-10)

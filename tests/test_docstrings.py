@@ -75,6 +75,10 @@ class _Validator(validate_module.Validator):
 def _public_module_names() -> list[str]:
     names = ["gumbelkit"]
     for info in pkgutil.walk_packages(gumbelkit.__path__, "gumbelkit."):
+        # The conformance suite is test code, run through `gumbelkit check` or pytest and
+        # described in docs/conformance.md; it is not API to call.
+        if info.name.startswith("gumbelkit.conformance"):
+            continue
         if not any(part.startswith("_") for part in info.name.split(".")):
             names.append(info.name)
     return names

@@ -1,6 +1,7 @@
-"""The gradient estimators of hard samples (MATH.md section 8), in float64.
+"""The gradient estimators of hard samples (docs/mathematics.md#gradient-estimators), in float64.
 
-References are independent of gumbelkit: the backward formulas of MATH.md 8 in NumPy float64
+References are independent of gumbelkit: the backward formulas of
+docs/mathematics.md#gradient-estimators in NumPy float64
 (``J(p) g = p g - p (p . g)``), the exact gradient ``J(pi) f_vec`` of ``E f(D)``, the
 forward-Euler and trapezoid forms of the second-order property, and a NumPy Monte Carlo of
 straight-through Gumbel-Softmax from NumPy's own Gumbel sampler. Estimators whose backward
@@ -70,7 +71,8 @@ class Objective:
 
 
 def backward(estimator, theta: np.ndarray, i: int, tau: float, g: np.ndarray) -> np.ndarray:
-    """The backward of ``estimator`` for ``D = e_i`` and upstream gradient ``g`` (MATH.md 8)."""
+    """The backward of ``estimator`` for ``D = e_i`` and upstream gradient ``g``
+    (docs/mathematics.md#gradient-estimators)."""
     d = np.eye(len(theta))[i]
     if estimator == "st-probs":
         return jvp(np_softmax(theta / tau), g) / tau

@@ -1,4 +1,5 @@
-"""The numeric contract (DESIGN.md): finite noise, float32-or-wider arithmetic, masks, bad rows."""
+"""The numeric contract (docs/numeric-contract.md): finite noise, float32-or-wider arithmetic,
+masks, bad rows."""
 
 from __future__ import annotations
 
@@ -38,11 +39,12 @@ def test_noise_at_the_extreme_uniforms_is_finite_with_the_documented_caps(xp, dt
     u = make(xp, extreme_uniforms(dtype), dtype)
     namespace = gk.backends.backend_for(u).namespace(u)
     g = to_numpy(_core.gumbel_from_uniform(u, namespace))
-    # Independent float64 values of -log(-log(u)) at the same uniforms (MATH.md section 1).
+    # Independent float64 values of -log(-log(u)) at the same uniforms
+    # (docs/mathematics.md#gumbel-noise).
     expected = np_gumbel(extreme_uniforms(dtype).astype(np.float64))
     assert np.all(np.isfinite(g))
     np.testing.assert_allclose(g, expected, rtol=1e-6)
-    # The caps of MATH.md section 1 for these uniform grids (2**-24 and 2**-53 below 1).
+    # The caps of docs/mathematics.md#tail-caps for these uniform grids (2**-24 and 2**-53 below 1).
     caps = {"float32": (-4.470, 16.636), "float64": (-6.563, 36.737)}[dtype]
     np.testing.assert_allclose(g, caps, atol=1e-3)
 
@@ -121,7 +123,8 @@ def test_extreme_logits_never_give_nan(xp, dtype):
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 @pytest.mark.parametrize("tau", [1e-300, 1e-45, 1e-38, 1e-6])
 def test_tiny_temperature_gives_the_hard_sample(xp, tau, dtype):
-    # F4 of MATH.md: tau -> 0 gives one_hot(argmax(logits + G)); shifting before dividing
+    # docs/mathematics.md#temperature-limits: tau -> 0 gives one_hot(argmax(logits + G)); shifting
+    # before dividing
     # keeps this finite where logits / tau would overflow.
     base = np.array([[0.1, 0.5, 0.4], [2.0, -1.0, 3.0]])
     g = np.array([[0.3, -0.2, 0.1], [1.0, 0.5, -0.5]])
@@ -177,7 +180,7 @@ def test_tau_array_gradient_has_no_nan_with_masks(backend_name):
 
 
 def test_shift_invariance(xp):
-    # F5 of MATH.md: logits - 42 give the same sample for the same noise.
+    # docs/mathematics.md#shift-invariance: logits - 42 give the same sample for the same noise.
     base = np.random.default_rng(0).normal(size=(5, 6))
     noise = make(xp, np_gumbel(np.random.default_rng(1).uniform(size=(5, 6))))
     for hard in (False, True):

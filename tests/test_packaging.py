@@ -2,12 +2,15 @@
 
 The wheel is built from this checkout by calling the PEP 517 hook of the build backend that
 pyproject.toml names, in a subprocess and without build isolation, so the test needs no
-network and takes about a second.
+network and takes about a second. The wheel then runs the conformance suite it ships, installed
+with pip (offline) into a folder outside the checkout: through ``gumbelkit check``, on a
+third-party adapter given as ``module:attr``, and through ``pytest --pyargs``.
 """
 
 from __future__ import annotations
 
 import email.parser
+import os
 import re
 import subprocess
 import sys
@@ -99,3 +102,125 @@ def test_wheel_metadata(wheel: zipfile.ZipFile) -> None:
     entry_points = wheel.read(f"{DIST_INFO}/entry_points.txt").decode()
     assert re.search(r"^gumbelkit\s*=\s*gumbelkit\.cli:main$", entry_points, re.M)
     assert f"{DIST_INFO}/licenses/LICENSE" in wheel.namelist()
+
+
+# --- the conformance suite, from the installed wheel ------------------------------------------
+
+SUITE = "gumbelkit/conformance"
+# One small, fast selection of the suite: two KS tests of the noise (float32, float64).
+SELECTION = "test_noise_follows_the_gumbel_cdf"
+# A third-party adapter, given as module:attr: the NumPy adapter under another name.
+RENAMED_ADAPTER = '''
+import gumbelkit.backends.numpy as base
+
+
+class Renamed:
+    name = "numpy-renamed"
+
+    def __getattr__(self, member):
+        return getattr(base, member)
+
+
+ADAPTER = Renamed()
+'''
+
+
+def test_wheel_ships_the_conformance_suite(wheel: zipfile.ZipFile) -> None:
+    names = set(wheel.namelist())
+    sources = {
+        path.relative_to(ROOT).as_posix() for path in (ROOT / SUITE).glob("*.py")
+    }
+    assert {f"{SUITE}/{name}" for name in ("__init__.py", "conftest.py", "plugin.py", "stats.py",
+                                           "designs.py", "subjects.py")} <= sources
+    assert sources <= names, sorted(sources - names)
+    assert any(name.startswith(f"{SUITE}/test_") for name in names)
+    # Its run-time requirements are the check extra, which the test extra includes.
+    metadata = email.parser.Parser().parsestr(wheel.read(f"{DIST_INFO}/METADATA").decode())
+    check = {
+        re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0]
+        for requirement in metadata.get_all("Requires-Dist", [])
+        if re.search(r"extra\s*==\s*['\"]check['\"]", requirement)
+    }
+    assert check == {"pytest", "scipy"}
+    assert "check" in metadata.get_all("Provides-Extra", [])
+
+
+@pytest.fixture(scope="module")
+def installed(
+    wheel: zipfile.ZipFile, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """Install the wheel into a folder of its own; return it and a working folder beside it.
+
+    Both lie outside the checkout; with the folder as PYTHONPATH, the wheel's gumbelkit comes
+    before the editable install of this checkout.
+    """
+    pytest.importorskip("pip", reason="pip installs the wheel")
+    base = tmp_path_factory.mktemp("installed")
+    site, work = base / "site", base / "work"
+    work.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--quiet",
+         "--disable-pip-version-check", "--target", str(site), str(wheel.filename)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (work / "renamed_adapter.py").write_text(RENAMED_ADAPTER)
+    return site, work
+
+
+def _run_outside(
+    installed: tuple[Path, Path], *args: str, **variables: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python *args`` in the working folder with the installed wheel first on the path."""
+    site, work = installed
+    # None of the suite's settings, nor pytest's, leaks in from this run.
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("GUMBELKIT_", "PYTEST_", "PYTHON"))}
+    env.update(variables, PYTHONPATH=str(site))
+    return subprocess.run([sys.executable, *args], cwd=work, env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+def test_installed_wheel_is_the_one_imported(installed: tuple[Path, Path]) -> None:
+    site, work = installed
+    assert ROOT not in work.parents
+    assert ROOT not in site.parents
+    probe = ("import sys, gumbelkit; print(gumbelkit.__file__); "
+             "print(sorted({'pytest', 'scipy', 'gumbelkit.conformance'} & set(sys.modules)))")
+    done = _run_outside(installed, "-c", probe)
+    assert done.returncode == 0, done.stderr
+    location, imported = done.stdout.splitlines()
+    assert Path(location).is_relative_to(site)
+    # Importing gumbelkit imports neither the suite nor what it needs.
+    assert imported == "[]"
+
+
+def test_gumbelkit_check_runs_the_shipped_suite(installed: tuple[Path, Path]) -> None:
+    done = _run_outside(installed, "-m", "gumbelkit", "check", "--backend", "numpy", "-k",
+                        SELECTION)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "| numpy   | float32 |" in done.stdout
+    assert "2 statistical tests; 2 passed, 0 failed" in done.stdout
+
+
+def test_gumbelkit_check_runs_a_third_party_adapter(installed: tuple[Path, Path]) -> None:
+    done = _run_outside(installed, "-m", "gumbelkit", "check", "--backend",
+                        "renamed_adapter:ADAPTER", "-k", SELECTION)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "| numpy-renamed | float64 |" in done.stdout
+
+
+def test_pytest_pyargs_runs_the_shipped_suite(installed: tuple[Path, Path]) -> None:
+    # Under --pyargs pytest reads the suite's conftest after the command line: its options
+    # come with -p gumbelkit.conformance.plugin.
+    done = _run_outside(installed, "-m", "pytest", "-p", "gumbelkit.conformance.plugin",
+                        "-p", "no:cacheprovider", "--pyargs", "gumbelkit.conformance",
+                        "-k", SELECTION, "--backend", "numpy", "--seed", "7")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "gumbelkit conformance: alpha 1e-06 per assertion, fixed seed 7" in done.stdout
+    assert re.search(r"\b2 passed\b", done.stdout), done.stdout
+    # Without -p, the backends come from $GUMBELKIT_BACKEND.
+    done = _run_outside(installed, "-m", "pytest", "-p", "no:cacheprovider", "--pyargs",
+                        "gumbelkit.conformance", "-k", SELECTION, GUMBELKIT_BACKEND="numpy")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"\b2 passed\b", done.stdout), done.stdout

@@ -21,7 +21,8 @@ from gumbelkit.backends import unavailable_reason
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
-OPTIONAL = ("torch", "jax", "dask", "cupy", "array_api_strict")
+# The built-in backends beyond NumPy, which a block may import; from the catalogue.
+OPTIONAL = tuple(entry.name for entry in gb.BUILTIN_BACKENDS if entry.name != "numpy")
 
 _IMPORT = re.compile(r"^\s*import\s+(.+)$")
 _FROM = re.compile(r"^\s*from\s+([A-Za-z_][\w.]*)\s+import\b")
@@ -109,9 +110,9 @@ def _isolated_state():
     device = torch.get_default_device() if torch is not None else None
     if torch is not None:
         torch.set_default_device("cpu")
-    before = list(gb._registered)
+    before = list(gb.registered_backends())
     yield
-    for adapter in list(gb._registered):
+    for adapter in gb.registered_backends():
         if adapter not in before:
             gb.unregister_backend(adapter)
     if torch is not None:

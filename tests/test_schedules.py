@@ -1,4 +1,5 @@
-"""gumbelkit.schedules: the exponential annealing schedule of Jang et al. (MATH.md 10).
+"""gumbelkit.schedules: the exponential annealing schedule of Jang et al.
+(docs/mathematics.md#temperature-annealing).
 
 Expected values come from the closed form evaluated with NumPy, from the floor step
 t* = log(tau0 / tau_min) / rate, and from a literal transcription of the public notebook's

@@ -1,4 +1,5 @@
-"""Gumbel-top-k, the Plackett-Luce log-probability and relaxed top-k (MATH.md section 6).
+"""Gumbel-top-k, the Plackett-Luce log-probability and relaxed top-k
+(docs/mathematics.md#top-k-and-plackett-luce).
 
 Expected values come from independent sources: NumPy's stable argsort of the same perturbed
 logits in float64, the Plackett-Luce product formula in float64, exhaustive enumeration of
@@ -59,7 +60,7 @@ def softmax_np(z, axis=-1):
 
 
 def relaxed_top_k_np(z, k, tau, axis=-1):
-    """Xie & Ermon's recursion (MATH.md 6) transcribed in float64 NumPy."""
+    """Xie & Ermon's recursion (docs/mathematics.md#relaxed-top-k) transcribed in float64 NumPy."""
     alpha = np.asarray(z, dtype=np.float64)
     a = softmax_np(alpha / tau, axis)
     y = a
@@ -384,7 +385,7 @@ def test_relaxed_per_row_temperature_and_axis(xp):
 
 def test_relaxed_entries_can_exceed_one(xp):
     # Close leading keys at a high temperature: the second round damps the top item only by
-    # its first weight, so it regains mass (MATH.md 6).
+    # its first weight, so it regains mass (docs/mathematics.md#relaxed-top-k).
     z = np.array([[1.0, 0.9, -5.0, -6.0]])
     y = to_numpy(gk.relaxed_top_k(make(xp, z), 3, tau=2.0, noise=make(xp, np.zeros((1, 4)))))
     expected = relaxed_top_k_np(z, 3, 2.0)

@@ -98,8 +98,6 @@ class Adapter(Protocol):
 
 
 REQUIRED_MEMBERS = (
-    "name",
-    "supports_autodiff",
     "matches",
     "namespace",
     "owns_rng",
@@ -107,6 +105,8 @@ REQUIRED_MEMBERS = (
     "uniform",
     "stop_gradient",
     "is_host_readable",
+    "name",
+    "supports_autodiff",
 )
 """The members every adapter has (the :class:`Adapter` protocol)."""
 

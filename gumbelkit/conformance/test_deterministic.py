@@ -1,4 +1,5 @@
-"""Tier 0: deterministic conformance on injected noise (MATH.md 11.9). No statistics.
+"""Tier 0: deterministic conformance on injected noise (docs/mathematics.md#test-tiers). No
+statistics.
 
 Every backend must turn the same Gumbel noise into the same samples. The reference is an
 independent float64 NumPy computation from the same noise and the logits as the backend
@@ -28,6 +29,8 @@ import pytest
 
 import gumbelkit as gk
 from gumbelkit import _core
+from gumbelkit.conformance.subjects import Subject
+from gumbelkit.testing import reference_gumbel, reference_softmax
 
 DTYPES = ["float16", "bfloat16", "float32", "float64"]
 ROWS, CLASSES = 16, 6
@@ -68,12 +71,12 @@ def _case(seed: int, shape: tuple[int, ...], dtype: str) -> tuple[np.ndarray, np
     return logits, noise
 
 
-def _arrays(subject, logits: np.ndarray, noise: np.ndarray, dtype: str) -> tuple[Any, Any]:
+def _arrays(subject: Subject, logits: np.ndarray, noise: np.ndarray, dtype: str) -> tuple[Any, Any]:
     """The subject's logits in ``dtype`` and its noise in the compute dtype (never half)."""
     return subject.asarray(logits, dtype), subject.asarray(noise, _compute(dtype))
 
 
-def _perturbed(subject, logits: Any, noise: Any, dtype: str) -> np.ndarray:
+def _perturbed(subject: Subject, logits: Any, noise: Any, dtype: str) -> np.ndarray:
     """``logits + G`` from the values the subject holds, as float64.
 
     The sum is rounded to the compute dtype, as gumbelkit's is (IEEE addition is correctly
@@ -81,20 +84,13 @@ def _perturbed(subject, logits: Any, noise: Any, dtype: str) -> np.ndarray:
     """
     compute = _compute(dtype)
     z = subject.to_numpy(logits).astype(compute) + subject.to_numpy(noise).astype(compute)
-    return z.astype(np.float64)
-
-
-def _reference_softmax(z: np.ndarray, tau: float | np.ndarray, axis: int) -> np.ndarray:
-    """``softmax(z / tau)`` in float64; a ``-inf`` entry gives exactly 0."""
-    shifted = z - np.max(z, axis=axis, keepdims=True)
-    e = np.exp(shifted / tau)
-    return e / np.sum(e, axis=axis, keepdims=True)
+    return np.asarray(z, dtype=np.float64)
 
 
 def _one_hot(index: np.ndarray, num_classes: int, axis: int = -1) -> np.ndarray:
     axis %= index.ndim + 1
     classes = np.arange(num_classes).reshape([-1] + [1] * (index.ndim - axis))
-    return (np.expand_dims(index, axis) == classes).astype(np.float64)
+    return np.asarray(np.expand_dims(index, axis) == classes, dtype=np.float64)
 
 
 def _soft_tolerance(dtype: str, spread: float) -> tuple[float, float]:
@@ -121,7 +117,9 @@ def _assert_soft_close(actual: np.ndarray, expected: np.ndarray, dtype: str, spr
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
 
 
-def _gradients(subject, loss: Callable[..., Any], *arrays: Any) -> tuple[list[np.ndarray], Any]:
+def _gradients(
+    subject: Subject, loss: Callable[..., Any], *arrays: Any
+) -> tuple[list[np.ndarray], Any]:
     """Differentiate ``loss(*arrays)``, which returns ``(scalar, aux)``.
 
     Returns the gradient with respect to each array and the forward value ``aux``, as NumPy.
@@ -177,7 +175,7 @@ def test_samples_equal_the_float64_reference(subject, dtype, case, seed):
         hard = gk.gumbel_softmax(logits, tau=tau, hard=True, **options)
         assert soft.dtype == hard.dtype == logits.dtype
         assert tuple(soft.shape) == tuple(hard.shape) == out_shape
-        _assert_soft_close(subject.to_numpy(soft), _reference_softmax(z, tau, out_axis), dtype,
+        _assert_soft_close(subject.to_numpy(soft), reference_softmax(z, out_axis, tau=tau), dtype,
                            _spread(z, tau, out_axis), f"soft sample at tau={tau}")
         np.testing.assert_array_equal(subject.to_numpy(hard), one_hot,
                                       err_msg=f"hard sample at tau={tau}")
@@ -194,7 +192,7 @@ def test_per_row_temperatures_equal_the_reference(subject, dtype, seed):
     tau = subject.asarray(np.geomspace(0.05, 100.0, ROWS), _compute(dtype))
     taus = subject.to_numpy(tau).astype(np.float64)[:, None]
     z = _perturbed(subject, logits, noise, dtype)
-    y = _reference_softmax(z, taus, -1)
+    y = reference_softmax(z, tau=taus)
     spread = _spread(z, taus)
     soft = subject.to_numpy(gk.gumbel_softmax(logits, tau=tau, noise=noise))
     _assert_soft_close(soft, y, dtype, spread, "soft sample with one tau per row")
@@ -246,7 +244,7 @@ def test_gradients_equal_the_analytic_jacobian(subject, dtype, tau, seed):
 
     (grad,), _ = _gradients(subject, loss, logits)
     z = _perturbed(subject, logits, noise, dtype)
-    y = _reference_softmax(z, tau, -1)
+    y = reference_softmax(z, tau=tau)
     w = w_soft_np + w_hard_np
     expected = (y * w - y * np.sum(y * w, axis=-1, keepdims=True)) / tau
     rtol, atol = _soft_tolerance(dtype, _spread(z, tau))
@@ -261,13 +259,14 @@ def test_gradients_equal_the_analytic_jacobian(subject, dtype, tau, seed):
 
 @pytest.mark.parametrize("noise_dtype", ["float32", "float64"])
 def test_extreme_uniforms_give_the_finite_tail_caps(subject, noise_dtype):
-    """The smallest normal and the largest float below 1 give finite noise (MATH.md F6)."""
+    """The smallest normal and the largest float below 1 give finite noise
+    (docs/mathematics.md#tail-caps)."""
     subject.require(noise_dtype)
     info = np.finfo(noise_dtype)
     u_np = np.array([info.smallest_normal, 1.0 - info.eps / 2])
     u = subject.asarray(u_np, noise_dtype)
     noise = subject.to_numpy(_core.gumbel_from_uniform(u, subject.xp))
-    caps = -np.log(-np.log(u_np))  # float64 on the same uniforms
+    caps = reference_gumbel(u_np)  # float64 on the same uniforms
     assert np.all(np.isfinite(noise)), f"noise {noise} from uniforms {u_np}"
     np.testing.assert_allclose(noise, caps, rtol=4 * info.eps)
 
@@ -275,13 +274,13 @@ def test_extreme_uniforms_give_the_finite_tail_caps(subject, noise_dtype):
 def _extreme_noise(dtype: str) -> np.ndarray:
     """ROWS rows of noise at the tail caps of the compute dtype, in every pattern."""
     info = np.finfo(_compute(dtype))
-    low, high = -np.log(-np.log(np.array([info.smallest_normal, 1.0 - info.eps / 2])))
+    low, high = reference_gumbel([info.smallest_normal, 1.0 - info.eps / 2])
     first = np.arange(CLASSES) == 0
     patterns = [np.zeros(CLASSES, bool), np.ones(CLASSES, bool), np.arange(CLASSES) % 2 == 0,
                 np.arange(CLASSES) % 2 == 1]
     patterns += [np.roll(first, k) for k in range(CLASSES)]
     patterns += [~np.roll(first, k) for k in range(CLASSES)]
-    return np.where(np.stack(patterns[:ROWS]), high, low)
+    return np.asarray(np.where(np.stack(patterns[:ROWS]), high, low))
 
 
 def _extreme_logits(dtype: str) -> np.ndarray:
@@ -350,7 +349,8 @@ def test_extreme_noise_gives_finite_gradients(subject, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_shift_invariance(subject, dtype, seed):
-    """``logits - 42`` leaves soft and hard samples and indices unchanged (MATH.md F5).
+    """``logits - 42`` leaves soft and hard samples and indices unchanged
+    (docs/mathematics.md#shift-invariance).
 
     On the dyadic grid ``logits - 42 + G`` is exact, so hard samples compare exactly.
     """
@@ -439,7 +439,7 @@ def test_masked_classes_get_exact_zeros(subject, dtype, per_row_tau, seed):
     mask[3, -1] = True
     logits_np[mask] = -np.inf
     # The largest noise on a masked class must not make it win.
-    noise_np[mask] = -np.log(-np.log(1.0 - np.finfo(_compute(dtype)).eps / 2))
+    noise_np[mask] = reference_gumbel(1.0 - np.finfo(_compute(dtype)).eps / 2)
     logits, noise = _arrays(subject, logits_np, noise_np, dtype)
     index = subject.to_numpy(gk.gumbel_max(logits, noise=noise))
     np.testing.assert_array_equal(index, np.argmax(logits_np + noise_np, axis=-1))

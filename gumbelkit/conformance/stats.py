@@ -1,12 +1,15 @@
-"""The statistics of the conformance suite: one-sample tests against exact laws, their power,
-stable seeds, and the registry of every statistical assertion a run makes.
+"""The statistics of the conformance suite.
+
+One-sample tests against exact laws, their power, stable seeds, and the registry of every
+statistical assertion a run makes.
 
 Every assertion goes through :func:`check`, which records an :class:`Outcome` (test, backend,
 dtype, n, statistic, p-value) and fails when the p-value is at most ``ALPHA``. The helpers
 here are themselves tested in ``test_stats.py``: calibrated under the null, and powerful
 against the biases each :class:`Design` states.
 
-See MATH.md section 11 for the choices: alpha 1e-6 per assertion, one-sample tests against
+See docs/mathematics.md#testing-samplers for the choices: alpha 1e-6 per assertion, one-sample
+tests against
 exact formulas wherever one exists, chi-square with pooled cells, KS with the Kolmogorov
 distribution, exact binomial tails for rare classes.
 """
@@ -45,7 +48,7 @@ __all__ = [
 
 ALPHA = 1e-6
 """Per-assertion significance level: with about 1000 assertions, a family-wise false-alarm
-rate near 1e-3 (MATH.md 11.5)."""
+rate near 1e-3 (docs/mathematics.md#significance-and-multiplicity)."""
 
 
 @dataclass(frozen=True)
@@ -294,7 +297,8 @@ def chisquare_power(
     """Power of the chi-square test of ``p`` with ``n`` draws when the true law is ``q``.
 
     Under ``q`` the statistic is approximately noncentral chi-square with
-    ``df = C - 1`` and ``lambda = n * sum((q - p)**2 / p)`` (MATH.md 11.2), over the ``C``
+    ``df = C - 1`` and ``lambda = n * sum((q - p)**2 / p)`` (docs/mathematics.md#chi-square-tests),
+    over the ``C``
     cells that :func:`chisquare_gof` compares after pooling (cells of probability 0 left out,
     which can only understate the power).
     """
@@ -378,7 +382,8 @@ def logistic_cdf(x: np.ndarray, loc: float = 0.0, scale: float = 1.0) -> np.ndar
 
 
 def binary_concrete_cdf(y: np.ndarray, log_alpha: float, tau: float) -> np.ndarray:
-    """CDF of the binary Concrete: ``sigma(tau * logit(y) - log_alpha)`` (MATH.md section 4)."""
+    """CDF of the binary Concrete: ``sigma(tau * logit(y) - log_alpha)``
+    (docs/mathematics.md#binary-concrete)."""
     y = np.asarray(y, dtype=np.float64)
     with np.errstate(divide="ignore"):
         return np.asarray(special.expit(tau * special.logit(y) - log_alpha))

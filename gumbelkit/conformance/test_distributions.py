@@ -1,4 +1,6 @@
-"""Tier 1: the samplers of gumbelkit.distributions draw their exact laws (MATH.md 4, 5 and 9).
+"""Tier 1: the samplers of gumbelkit.distributions draw their exact laws
+(docs/mathematics.md#binary-concrete, docs/mathematics.md#exact-properties and
+docs/mathematics.md#hard-concrete).
 
 Exact laws: the logit of a RelaxedBernoulli sample (and a LogitRelaxedBernoulli sample itself)
 is Logistic(log_alpha / tau, 1 / tau); the Hard Concrete gate has atoms P(z = 0) = Q(0) and
@@ -15,7 +17,7 @@ import math
 import numpy as np
 import pytest
 
-from conformance import designs, stats
+from gumbelkit.conformance import designs, stats
 from gumbelkit.distributions import (
     ExpRelaxedOneHotCategorical,
     HardConcrete,

@@ -1,12 +1,18 @@
-"""Backend selection, seeds and sample-size scaling for the conformance suite.
+"""The conformance suite's pytest plugin: backend selection, seeds and sample-size scaling.
 
-Options (also read by ``gumbelkit check``):
+Options (also passed on by ``gumbelkit check``):
 
 --backend NAMES    comma-separated built-in names, registered names or ``module:attr``;
                    default ``$GUMBELKIT_BACKEND`` or every built-in backend installed here.
 --thorough         ten times the samples of every statistical test.
 --fresh-seeds      draw every seed from OS entropy and print it; a failure names its seed.
 --seed N           use seed N everywhere (replay a failure with ``-k`` and its seed).
+
+The suite's ``conftest.py`` registers this plugin where pytest reads that conftest before the
+command line (``pytest gumbelkit/conformance``, ``gumbelkit check``). With ``--pyargs
+gumbelkit.conformance`` pytest reads it only while collecting, after parsing the options, so
+the options need ``-p gumbelkit.conformance.plugin`` there (``$GUMBELKIT_BACKEND`` works
+without it).
 """
 
 from __future__ import annotations
@@ -19,13 +25,23 @@ from dataclasses import asdict
 
 import pytest
 
-from conformance import stats
-from conformance.subjects import Subject, make_subject, missing_reason, selected_names
+from gumbelkit.conformance import stats
+from gumbelkit.conformance.subjects import (
+    BUILTIN,
+    Subject,
+    make_subject,
+    missing_reason,
+    selected_names,
+)
 
 REPORT_VARIABLE = "GUMBELKIT_CHECK_REPORT"  # where gumbelkit check collects the outcomes
 
+BACKENDS = pytest.StashKey[list[str]]()
+"""The backend names this run tests (``config.stash[BACKENDS]``)."""
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add the suite's options."""
     group = parser.getgroup("gumbelkit conformance")
     group.addoption("--backend", default=None, help="backends to test (default: all installed)")
     group.addoption("--thorough", action="store_true", help="10x the samples")
@@ -34,8 +50,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Resolve the backend names once; an unknown one is a usage error."""
     try:
-        config.gumbelkit_backends = selected_names(config.getoption("--backend"))  # type: ignore[attr-defined]
+        config.stash[BACKENDS] = selected_names(config.getoption("--backend"))
     except (ValueError, ImportError, AttributeError) as exc:
         raise pytest.UsageError(f"gumbelkit conformance: {exc}") from exc
 
@@ -48,10 +65,15 @@ def _seed_mode(config: pytest.Config) -> str:
     )
 
 
+def _skip_reason(name: str) -> str | None:
+    return missing_reason(name) if name in BUILTIN else None
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Name each backend's device and dtypes, the significance level and the seed mode."""
     lines = []
-    for name in config.gumbelkit_backends:  # type: ignore[attr-defined]
-        reason = missing_reason(name) if name in _builtin_names() else None
+    for name in config.stash[BACKENDS]:
+        reason = _skip_reason(name)
         if reason:
             lines.append(f"gumbelkit backend {name}: skipped ({reason})")
             continue
@@ -64,21 +86,26 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return lines
 
 
-def _builtin_names() -> tuple[str, ...]:
-    from conformance.subjects import BUILTIN
-
-    return BUILTIN
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run every test that takes ``subject`` once per backend, skipping one that cannot run."""
     if "subject" not in metafunc.fixturenames:
         return
     params = []
-    for name in metafunc.config.gumbelkit_backends:  # type: ignore[attr-defined]
-        reason = missing_reason(name) if name in _builtin_names() else None
+    for name in metafunc.config.stash[BACKENDS]:
+        reason = _skip_reason(name)
         marks = [pytest.mark.skip(reason=reason)] if reason else []
         params.append(pytest.param(name, id=name, marks=marks))
     metafunc.parametrize("subject", params, indirect=True)
+
+
+def stable_test_id(nodeid: str) -> str:
+    """Return the id a test's stable seed is derived from: ``file::test[params]``.
+
+    The file's name without its folder: a checkout and an installed wheel give a test the same
+    seed, whatever pytest's root directory.
+    """
+    path, separator, rest = nodeid.partition("::")
+    return path.rpartition("/")[2] + separator + rest
 
 
 @pytest.fixture
@@ -95,8 +122,8 @@ def factor(request: pytest.FixtureRequest) -> int:
 
 @pytest.fixture
 def seed(request: pytest.FixtureRequest) -> int:
-    """This test's seed: stable (SHA-256 of the test id, which names backend and dtype), fixed
-    with --seed, or fresh with --fresh-seeds."""
+    """This test's seed: stable (SHA-256 of its id, which names backend and dtype), fixed with
+    --seed, or fresh with --fresh-seeds."""
     fixed = request.config.getoption("--seed")
     if fixed is not None:
         return int(fixed)
@@ -105,7 +132,7 @@ def seed(request: pytest.FixtureRequest) -> int:
         request.node.user_properties.append(("seed", value))
         print(f"seed {value}")
         return value
-    return stats.stable_seed(request.node.nodeid)
+    return stats.stable_seed(stable_test_id(request.node.nodeid))
 
 
 @pytest.fixture
@@ -126,6 +153,7 @@ def verdict(
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write every outcome to ``$GUMBELKIT_CHECK_REPORT`` where it is set."""
     path = os.environ.get(REPORT_VARIABLE)
     if path:
         with open(path, "w") as report:

@@ -1,5 +1,8 @@
-"""Tier 1: ``gumbel`` draws standard Gumbel noise (MATH.md F6), rounded once in half
-precision (11.8), and iid within a row: the maximum of logits + noise follows F3."""
+"""Tier 1: ``gumbel`` draws standard Gumbel noise (docs/mathematics.md#the-noise-law).
+
+It is rounded once in half precision (11.8), and iid within a row: the maximum of logits +
+noise follows F3.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import pytest
 from scipy import special
 
 import gumbelkit as gk
-from conformance import designs, stats
+from gumbelkit.conformance import designs, stats
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -23,7 +26,8 @@ def test_noise_follows_the_gumbel_cdf(subject, dtype, factor, seed, verdict):
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_half_precision_noise_is_the_rounded_law(subject, dtype, factor, seed, verdict):
-    # MATH.md 11.8: float32 noise rounded once to the half dtype. Cells end at rounding
+    # docs/mathematics.md#half-precision-outputs: float32 noise rounded once to the half dtype.
+    # Cells end at rounding
     # boundaries, so each has the exact probability of the continuous law.
     subject.require(dtype)
     edges, design = designs.ROUNDED_NOISE[dtype]

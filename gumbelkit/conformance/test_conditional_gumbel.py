@@ -1,4 +1,5 @@
-"""Tier 1: ``conditional_gumbel`` draws the noise conditioned on the argmax (MATH.md section 7).
+"""Tier 1: ``conditional_gumbel`` draws the noise conditioned on the argmax
+(docs/mathematics.md#conditional-noise).
 
 Exact laws: given ``argmax(theta + G) = i``, the losers' probability-integral transforms
 ``U_j = exp(-exp(-(X_j - theta_j)) + exp(-(X_i - theta_j)))`` are iid Uniform(0, 1), and the
@@ -16,7 +17,7 @@ import pytest
 from scipy import special
 
 import gumbelkit as gk
-from conformance import designs, stats
+from gumbelkit.conformance import designs, stats
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

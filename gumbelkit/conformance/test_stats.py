@@ -1,4 +1,4 @@
-"""Meta-tests of the conformance statistics (MATH.md 11).
+"""Meta-tests of the conformance statistics (docs/mathematics.md#testing-samplers).
 
 The helpers of ``stats.py`` are checked against independent computations, calibrated under the
 null, and their power formulas compared with simulation; every registered design must reach
@@ -24,8 +24,8 @@ import pytest
 from scipy import integrate, special
 from scipy import stats as scipy_stats
 
-from conformance import designs, stats
-from conformance.conftest import REPORT_VARIABLE
+from gumbelkit.conformance import designs, stats
+from gumbelkit.conformance.plugin import REPORT_VARIABLE, stable_test_id
 
 pytest_plugins = ["pytester"]
 
@@ -49,9 +49,9 @@ def _rejection_bounds(replications: int, level: float) -> tuple[int, int]:
     return low, high
 
 
-def _assert_uniform(pvalues: Sequence[float], seed: int) -> None:
+def _assert_uniform(values: Sequence[float], seed: int) -> None:
     """Assert that null p-values look Uniform(0, 1): KS, and the rejection count at 0.05."""
-    pvalues = np.asarray(pvalues)
+    pvalues = np.asarray(values)
     ks = scipy_stats.kstest(pvalues, "uniform")
     assert ks.pvalue > CALIBRATION_ALPHA, (
         f"null p-values are not uniform: KS D={ks.statistic:.3f}, p={ks.pvalue:.2g} "
@@ -116,9 +116,10 @@ def test_pooling_keeps_expected_counts_and_totals(seed):
         # The same cells as the rule applied one cell at a time.
         sizes = n * p[p > 0]
         pooled, kept = _reference_pool(sizes, 5.0)
-        cells = [(counts[p > 0][kept], sizes[kept])]
+        cells: list[tuple[np.ndarray, np.ndarray]] = [(counts[p > 0][kept], sizes[kept])]
         if pooled:
-            cells.insert(0, ([counts[p > 0][pooled].sum()], [sizes[pooled].sum()]))
+            cells.insert(0, (np.array([counts[p > 0][pooled].sum()]),
+                             np.array([sizes[pooled].sum()])))
         reference_observed = np.concatenate([c[0] for c in cells])
         reference_expected = np.concatenate([c[1] for c in cells])
         np.testing.assert_array_equal(observed, reference_observed)
@@ -183,7 +184,7 @@ def test_chisquare_size_at_alpha_needs_large_cells(expected_count, low, high):
     p = expected_count / n
     spread = 40 * math.sqrt(expected_count) + 60
     k = np.arange(max(0, int(expected_count - spread)), int(expected_count + spread))
-    pvalues = np.array([stats.chisquare_gof([j, n - j], [p, 1 - p])[1] for j in k])
+    pvalues = np.array([stats.chisquare_gof([int(j), n - int(j)], [p, 1 - p])[1] for j in k])
     size = float(scipy_stats.binom.pmf(k[pvalues <= stats.ALPHA], n, p).sum())
     assert low <= size / stats.ALPHA <= high
 
@@ -404,9 +405,9 @@ def test_gumbel_and_logistic_cdfs_equal_scipy():
 def test_binary_concrete_cdf_integrates_its_density(log_alpha, tau):
     alpha = math.exp(log_alpha)
 
-    def density(y: float) -> float:  # MATH.md section 4
-        return (tau * alpha * y ** (-tau - 1) * (1 - y) ** (-tau - 1)
-                / (alpha * y ** (-tau) + (1 - y) ** (-tau)) ** 2)
+    def density(y: float) -> float:  # docs/mathematics.md#binary-concrete
+        return float(tau * alpha * y ** (-tau - 1) * (1 - y) ** (-tau - 1)
+                     / (alpha * y ** (-tau) + (1 - y) ** (-tau)) ** 2)
 
     edges = [0.05, 0.3, 0.5, 0.8, 0.95]
     for low, high in itertools.pairwise(edges):
@@ -438,13 +439,21 @@ def test_stable_seed_is_the_documented_sha256():
 
 
 def test_stable_seeds_are_deterministic_distinct_and_in_range():
-    ids = [f"conformance/test_gumbel.py::test_{i}[{b}-float32]"
+    ids = [f"test_gumbel.py::test_{i}[{b}-float32]"
            for i in range(2000) for b in ("numpy", "torch")]
     seeds = [stats.stable_seed(i) for i in ids]
     assert seeds == [stats.stable_seed(i) for i in ids]
     assert len(set(seeds)) == len(seeds)
     assert all(0 <= s < 2**63 for s in seeds)
     assert max(seeds) >= 2**62  # the whole range is used, not a low part of it
+
+
+def test_stable_test_id_ignores_where_the_suite_lies():
+    # A checkout, an installed wheel and a pytester run name the same test alike.
+    for nodeid in ("gumbelkit/conformance/test_gumbel.py::test_x[numpy-float32]",
+                   "../site-packages/gumbelkit/conformance/test_gumbel.py::test_x[numpy-float32]",
+                   "test_gumbel.py::test_x[numpy-float32]"):
+        assert stable_test_id(nodeid) == "test_gumbel.py::test_x[numpy-float32]"
 
 
 def test_seed_fixture_follows_the_options(request, seed):
@@ -454,7 +463,7 @@ def test_seed_fixture_follows_the_options(request, seed):
     elif request.config.getoption("--fresh-seeds"):
         assert ("seed", seed) in request.node.user_properties
     else:
-        assert seed == stats.stable_seed(request.node.nodeid)
+        assert seed == stats.stable_seed(stable_test_id(request.node.nodeid))
 
 
 def _outcome(pvalue: float, seed: int = 123) -> stats.Outcome:
@@ -744,7 +753,7 @@ def test_design_detects_its_bias_in_simulation(name, seed, design_runs):
 INNER_TEST = """
 import numpy as np
 
-from conformance import stats
+from gumbelkit.conformance import stats
 
 
 def test_draw(seed):
@@ -764,7 +773,7 @@ def inner_suite(
     # Keep its outcomes out of this run's registry and report.
     monkeypatch.delenv(REPORT_VARIABLE, raising=False)
     monkeypatch.setattr(stats, "RECORDS", [])
-    pytester.makeconftest('pytest_plugins = ["conformance.conftest"]\n')
+    pytester.makeconftest('pytest_plugins = ["gumbelkit.conformance.plugin"]\n')
     pytester.makepyfile(test_inner=INNER_TEST)
 
     def run(*options: str) -> tuple[int, str, str]:

@@ -1,89 +1,121 @@
 """``gumbelkit check``: run the conformance suite and print one row per statistical test.
 
-The suite lives in the source tree (``conformance/``), not in the wheel; this command finds it
-beside the package (an editable or source install), in ``$GUMBELKIT_CONFORMANCE_DIR``, or in
-the working directory, and runs it with pytest.
+The suite ships with the package (``gumbelkit.conformance``); ``$GUMBELKIT_CONFORMANCE_DIR``
+names another copy of it to run instead. It needs pytest and SciPy, the ``check`` extra, which
+only this command imports.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
+
+from gumbelkit._cli._ui import ProgressBar, UsageError
+from gumbelkit.backends import BUILTIN_BACKENDS, get_backend
+
+HELP = "run the statistical conformance suite and print a table of verdicts"
+DESCRIPTION: str | None = None
 
 REPORT_VARIABLE = "GUMBELKIT_CHECK_REPORT"
 
 
-class CheckError(Exception):
-    """A reason the suite cannot run (exit code 2)."""
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``gumbelkit check`` to ``parser``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's parser.
+
+    """
+    names = ", ".join(entry.name for entry in BUILTIN_BACKENDS)
+    parser.add_argument(
+        "--backend", default=None,
+        help=f"comma-separated backends ({names}, or module:attr of a registered adapter); "
+             "default: every installed one",
+    )
+    parser.add_argument("--thorough", action="store_true", help="10x the samples")
+    parser.add_argument("--fresh-seeds", action="store_true",
+                        help="draw seeds from OS entropy (printed on failure)")
+    parser.add_argument("--seed", type=int, default=None, help="replay with this seed")
+    parser.add_argument("-k", dest="select", default=None,
+                        help="run only tests matching this pytest -k expression")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the suite with parsed options; return 0 when every test passed, 1 otherwise.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_arguments`.
+
+    Returns
+    -------
+    int
+        0 when every test passed, 1 otherwise.
+
+    Raises
+    ------
+    UsageError
+        When the suite cannot run: pytest or SciPy missing, an unknown backend, bad options.
+
+    """
+    return run_check(args.backend, args.thorough, args.fresh_seeds, args.seed, args.select)
 
 
 def find_suite() -> Path:
-    """Return the conformance directory, or raise :class:`CheckError` saying where it looked."""
-    candidates = []
-    if os.environ.get("GUMBELKIT_CONFORMANCE_DIR"):
-        candidates.append(Path(os.environ["GUMBELKIT_CONFORMANCE_DIR"]))
-    candidates += [Path(__file__).resolve().parent.parent / "conformance",
-                   Path.cwd() / "conformance"]
-    for candidate in candidates:
-        if (candidate / "conftest.py").is_file():
-            return candidate
-    raise CheckError(
-        "the conformance suite is not installed with the wheel; run gumbelkit check from a "
-        "source checkout, or set GUMBELKIT_CONFORMANCE_DIR to its conformance/ folder "
-        f"(looked in {', '.join(str(c) for c in candidates)})"
+    """Return the conformance suite's folder, or raise :class:`UsageError` saying where it looked.
+
+    The shipped package's folder, found without importing it (that would import pytest), or
+    ``$GUMBELKIT_CONFORMANCE_DIR`` where it is set.
+    """
+    override = os.environ.get("GUMBELKIT_CONFORMANCE_DIR")
+    candidate = (Path(override) if override else
+                 Path(__file__).resolve().parent.parent / "conformance")
+    if (candidate / "conftest.py").is_file():
+        return candidate
+    raise UsageError(
+        f"the conformance suite is missing: {candidate} has no conftest.py "
+        + ("(check GUMBELKIT_CONFORMANCE_DIR)" if override else "(reinstall gumbelkit)")
     )
 
 
 class _Progress:
-    """A pytest plugin that draws a progress bar and keeps the failures' reports."""
+    """A pytest plugin that counts outcomes, keeps the failures' reports and draws the bar."""
 
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.total = 0
-        self.done = 0
+    def __init__(self, bar: ProgressBar) -> None:
+        self.bar = bar
         self.outcomes = {"passed": 0, "failed": 0, "skipped": 0}
         self.failures: list[tuple[str, str]] = []
 
     def pytest_collection_finish(self, session: Any) -> None:
-        self.total = len(session.items)
-        self._draw("")
+        self.bar.update(0, total=len(session.items), label="")
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         finished = report.when == "call" or (report.when == "setup" and not report.passed)
         if report.failed:
             self.failures.append((report.nodeid, str(report.longreprtext)))
         if finished:
-            self.done += 1
             self.outcomes[report.outcome] += 1
-            self._draw(report.nodeid.split("::")[-1])
-
-    def _draw(self, current: str) -> None:
-        width = 30
-        filled = width * self.done // max(self.total, 1)
-        bar = "#" * filled + "." * (width - filled)
-        self.stream.write(f"\r[{bar}] {self.done}/{self.total} {current[:40]:<40}")
-        self.stream.flush()
-
-    def finish(self) -> None:
-        self.stream.write("\n")
+            self.bar.update(self.bar.done + 1, label=report.nodeid.split("::")[-1])
 
 
 def _check_backend_names(backend: str | None) -> None:
     """Reject an unknown backend name in one line, before pytest starts."""
-    from gumbelkit.backends import get_backend
-
-    builtin = {"numpy", "torch", "jax", "dask", "array_api_strict", "cupy", "all"}
+    builtin = {entry.name for entry in BUILTIN_BACKENDS} | {"all"}
     for name in (backend or "").split(","):
         name = name.strip()
         if name and name not in builtin:
             try:
                 get_backend(name)
             except (ValueError, ImportError, AttributeError) as exc:
-                raise CheckError(str(exc)) from exc
+                raise UsageError(str(exc)) from exc
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
@@ -111,8 +143,9 @@ def run_check(
         import pytest
         import scipy  # noqa: F401  (the suite's statistics)
     except ImportError as exc:
-        raise CheckError(
-            f"gumbelkit check needs pytest and scipy ({exc}); install gumbelkit[test]"
+        raise UsageError(
+            f"gumbelkit check needs pytest and scipy ({exc}); "
+            'pip install "gumbelkit[check]"'
         ) from exc
     _check_backend_names(backend)
     # The progress bar and the table replace pytest's terminal output (and its addopts).
@@ -128,7 +161,7 @@ def run_check(
         arguments += ["--seed", str(seed)]
     if select:
         arguments += ["-k", select]
-    progress = _Progress(sys.stderr)
+    progress = _Progress(ProgressBar(delay=0.0, stream=sys.stderr))
     with tempfile.TemporaryDirectory() as folder:
         report_path = Path(folder) / "outcomes.json"
         previous = os.environ.get(REPORT_VARIABLE)
@@ -140,9 +173,9 @@ def run_check(
                 os.environ.pop(REPORT_VARIABLE, None)
             else:
                 os.environ[REPORT_VARIABLE] = previous
-        progress.finish()
+        progress.bar.finish()
         if code == pytest.ExitCode.USAGE_ERROR:
-            raise CheckError("the conformance suite rejected its options (see above)")
+            raise UsageError("the conformance suite rejected its options (see above)")
         rows = json.loads(report_path.read_text()) if report_path.exists() else []
     if rows:
         print(_table(rows))

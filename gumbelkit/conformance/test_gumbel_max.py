@@ -1,4 +1,4 @@
-"""Tier 1: ``gumbel_max`` draws Categorical(softmax(logits)) (MATH.md section 2).
+"""Tier 1: ``gumbel_max`` draws Categorical(softmax(logits)) (docs/mathematics.md#gumbel-max).
 
 Exact laws: class frequencies against softmax for several K, masked classes never drawn, a
 rare class at its rate with half-precision logits, and the joint law of pairs of draws
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import gumbelkit as gk
-from conformance import designs, stats
+from gumbelkit.conformance import designs, stats
 
 FLOATS = ["float32", "float64"]
 

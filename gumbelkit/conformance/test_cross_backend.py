@@ -1,4 +1,5 @@
-"""Tier 2: two-sample tests where the law has no closed form (MATH.md 11.1, 11.4).
+"""Tier 2: two-sample tests where the law has no closed form (docs/mathematics.md#exact-references,
+docs/mathematics.md#two-sample-tests).
 
 The marginal of one coordinate of a K = 3 Concrete sample, and its entropy, have no closed
 form. The subject's sample is compared with a reference that NumPy draws in float64 straight
@@ -8,22 +9,25 @@ Everything with an exact law is tested one-sample instead (Tier 1), which is mor
 catches a bug that the reference shares.
 
 Half precision is left out: its samples lie on a coarse grid, and KS against a continuous
-reference would reject for the rounding alone (MATH.md 11.8).
+reference would reject for the rounding alone (docs/mathematics.md#half-precision-outputs).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
 import gumbelkit as gk
-from conformance import designs, stats
+from gumbelkit.conformance import designs, stats
+from gumbelkit.conformance.subjects import Subject
 
 STATISTICS = {"coordinate": designs.first_coordinate, "entropy": designs.entropy}
 
 
-def _two_sample(subject, statistic: str, dtype: str, tau: float, factor: int, seed: int,
-                verdict) -> None:
+def _two_sample(subject: Subject, statistic: str, dtype: str, tau: float, factor: int,
+                seed: int, verdict: Callable[..., None]) -> None:
     subject.require(dtype)
     design = designs.CONCRETE_K3[statistic, tau]
     n = design.scaled(factor)

@@ -1,4 +1,5 @@
-"""Gumbel-top-k samples follow Plackett-Luce; relaxed top-k follows its recursion (MATH.md 6).
+"""Gumbel-top-k samples follow Plackett-Luce; relaxed top-k follows its recursion
+(docs/mathematics.md#top-k-and-plackett-luce).
 
 Tier 1: the ordered k-tuples of ``gumbel_top_k`` against the Plackett-Luce law, and the k-hot
 sets of the hard ``relaxed_top_k`` against the unordered set law (the sum over each set's
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 import gumbelkit as gk
-from conformance import designs, stats
+from gumbelkit.conformance import designs, stats
 
 FLOATS = ["float32", "float64"]
 

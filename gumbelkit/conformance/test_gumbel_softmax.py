@@ -1,4 +1,5 @@
-"""Tier 1: ``gumbel_softmax`` draws the Concrete law (MATH.md sections 2, 4 and 5).
+"""Tier 1: ``gumbel_softmax`` draws the Concrete law (docs/mathematics.md#gumbel-softmax,
+docs/mathematics.md#binary-concrete and docs/mathematics.md#exact-properties).
 
 Exact laws: the argmax of a soft (or hard) sample is Categorical(softmax(logits)) at every
 temperature (F1); the binary Concrete CDF (K = 2), also with one temperature per row; the
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 import gumbelkit as gk
-from conformance import designs, stats
+from gumbelkit.conformance import designs, stats
 
 FLOATS = ["float32", "float64"]
 

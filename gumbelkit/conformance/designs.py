@@ -13,13 +13,13 @@ counts or direct draws), so it stays cheap.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 from scipy import special
 from scipy import stats as scipy_stats
 
-from conformance.stats import (
+from gumbelkit.conformance.stats import (
     ALPHA,
     Design,
     binomial_pvalue,
@@ -31,6 +31,7 @@ from conformance.stats import (
     logistic_cdf,
     smallest_n,
 )
+from gumbelkit.testing import reference_softmax
 
 DESIGNS: dict[str, Design] = {}
 
@@ -48,7 +49,7 @@ def register(design: Design) -> Design:
 
 def softmax64(logits: np.ndarray) -> np.ndarray:
     """Return softmax over the last axis in float64; a ``-inf`` logit gets probability 0."""
-    return np.asarray(special.softmax(np.asarray(logits, dtype=np.float64), axis=-1))
+    return reference_softmax(logits)
 
 
 def uniform_cdf(u: np.ndarray) -> np.ndarray:
@@ -86,7 +87,9 @@ def with_impossible_cell(p: np.ndarray) -> np.ndarray:
     return np.append(np.asarray(p, dtype=np.float64).ravel(), 0.0)
 
 
-def concrete_pit(logit_y: np.ndarray, log_alpha: np.ndarray, tau: np.ndarray) -> np.ndarray:
+def concrete_pit(
+    logit_y: np.ndarray, log_alpha: float | np.ndarray, tau: float | np.ndarray
+) -> np.ndarray:
     """The binary Concrete CDF at ``y``, from ``logit y``: ``sigma(tau logit y - log_alpha)``.
 
     Taking the logit as ``log y_1 - log y_2`` from both coordinates of a sample keeps it exact
@@ -120,7 +123,7 @@ def round_to(x: np.ndarray, dtype: str) -> np.ndarray:
     bits = (bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))) & np.uint32(
         0xFFFF0000
     )
-    return bits.view(np.float32).astype(np.float64)
+    return np.asarray(bits.view(np.float32), dtype=np.float64)
 
 
 def rounding_edges(points: np.ndarray, dtype: str) -> np.ndarray:
@@ -141,8 +144,8 @@ def rounding_edges(points: np.ndarray, dtype: str) -> np.ndarray:
 
 def biased_categorical(p: np.ndarray, relative: float, index: int = 0) -> np.ndarray:
     """Return ``p`` with class ``index`` scaled by ``1 + relative``, the excess removed evenly
-    from the other classes (MATH.md 11.2)."""
-    q = np.asarray(p, dtype=np.float64).copy()
+    from the other classes (docs/mathematics.md#chi-square-tests)."""
+    q: np.ndarray = np.array(p, dtype=np.float64)
     excess = q[index] * relative
     q[index] += excess
     others = np.arange(len(q)) != index
@@ -370,7 +373,8 @@ GUMBEL_MAX_LAWS: dict[str, tuple[np.ndarray, Design]] = {
 GUMBEL_MAX_K10 = GUMBEL_MAX_LAWS["k10"][1]
 
 # A rare class in half-precision logits: the law is that of the rounded logits. Noise computed
-# in float16 draws this class about 18% too rarely, in bfloat16 about 28% (MATH.md 1).
+# in float16 draws this class about 18% too rarely, in bfloat16 about 28%
+# (docs/mathematics.md#the-upper-tail-and-rare-classes).
 RARE_LOGITS = np.array([0.1, -5.9])
 RARE_RELATIVE = 0.15
 # The rarest of the rounded versions: the fewest expected draws, the least power.
@@ -454,9 +458,9 @@ ROW_TAU = np.array([0.25, 0.5, 1.0, 2.0])
 
 
 def _rows_error_cdf(u: np.ndarray) -> np.ndarray:
-    return np.mean(
+    return np.asarray(np.mean(
         [temperature_error_cdf(a, TEMPERATURE_ERROR)(u) for a in ROW_LOG_ALPHA], axis=0
-    )
+    ))
 
 
 ROW_TEMPERATURES = ks_design(
@@ -496,7 +500,8 @@ PAIRWISE_LOGISTIC = ks_design(
 
 
 # --- tier 2 (two-sample) ---
-# Relaxed samples whose law has no closed form (MATH.md 11.1, 11.4): the subject's sample is
+# Relaxed samples whose law has no closed form (docs/mathematics.md#exact-references,
+# docs/mathematics.md#two-sample-tests): the subject's sample is
 # compared with a reference drawn by NumPy straight from the formula, never by gumbelkit, by a
 # two-sample KS test on one scalar statistic (test_cross_backend.py). The reference has
 # REFERENCE_RATIO times the subject's draws.
@@ -556,7 +561,7 @@ def ks_2samp_power(n: int, m: int, sup_distance: float, *, alpha: float = ALPHA)
 
 
 def concrete_sup_distances(
-    statistics: dict[str, Callable[[np.ndarray], np.ndarray]],
+    statistics: Mapping[str, Callable[[np.ndarray], np.ndarray]],
     logits: np.ndarray,
     taus: tuple[float, ...],
     error: float,
@@ -596,7 +601,7 @@ def _concrete_k3_simulation(
     statistic: Callable[[np.ndarray], np.ndarray], tau: float
 ) -> Callable[[np.random.Generator, int], float]:
     def simulate(rng: np.random.Generator, n: int) -> float:
-        from conformance.stats import ks_2samp
+        from gumbelkit.conformance.stats import ks_2samp
 
         biased = concrete_reference(
             rng, n, CONCRETE_K3_LOGITS, tau * (1.0 + CONCRETE_K3_TEMPERATURE_ERROR)
@@ -640,7 +645,8 @@ CONCRETE_K3 = _concrete_k3_designs()
 
 
 # --- conditional_gumbel ---
-# MATH.md section 7 (test_conditional_gumbel.py). One row per conditioning index, the rarest
+# docs/mathematics.md#conditional-noise (test_conditional_gumbel.py). One row per conditioning
+# index, the rarest
 # unmasked class included; class 2 is masked and loses in every row.
 CONDITIONAL_LOGITS = np.array([math.log(0.45), math.log(0.3), -math.inf, math.log(0.2),
                                math.log(0.05)])
@@ -674,7 +680,8 @@ CONDITIONAL_MAX = ks_design(
 
 
 # --- top-k ---
-# gumbel_top_k and relaxed_top_k (test_top_k.py, MATH.md 6). The laws come from enumerating
+# gumbel_top_k and relaxed_top_k (test_top_k.py, docs/mathematics.md#top-k-and-plackett-luce). The
+# laws come from enumerating
 # the orderings in float64 NumPy, never from gumbelkit.
 
 
@@ -714,7 +721,7 @@ def subset_law(logits: np.ndarray, k: int) -> np.ndarray:
     cells), plus a last cell for anything that is not a vector of zeros and ones.
 
     A subset's probability is the sum of :func:`plackett_luce_law` over its ``k!``
-    orderings (MATH.md 6: no closed form).
+    orderings (docs/mathematics.md#the-plackett-luce-law: no closed form).
     """
     from itertools import permutations
 
@@ -781,7 +788,8 @@ TOP_K_SET = most_likely_design(
 # Tier 2: the relaxed sample has no closed-form law. Two-sample KS of its squared norm against a
 # float64 NumPy reference drawn straight from the recursion (test_top_k.py). The largest entry
 # would not do: at tau 0.3 about 1% of its mass lies within 1e-7 of 1, where a float32 sample
-# differs from the float64 law by its rounding alone (MATH.md 11.8); the squared norm has no
+# differs from the float64 law by its rounding alone (docs/mathematics.md#half-precision-outputs);
+# the squared norm has no
 # such atom-like spot (float32 and float64 recursions on the same noise: KS distance 1e-5 at
 # n = 1e6).
 
@@ -795,7 +803,8 @@ _FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 def relaxed_top_k_from_noise(
     noise: np.ndarray, logits: np.ndarray, k: int, tau: float
 ) -> np.ndarray:
-    """Return Xie & Ermon's relaxed top-k (MATH.md 6) for noise of shape ``(n, K)`` in float64.
+    """Return Xie & Ermon's relaxed top-k (docs/mathematics.md#relaxed-top-k) for noise of shape
+    ``(n, K)`` in float64.
 
     ``alpha_1 = logits + noise``, ``alpha_{j+1} = alpha_j + log(max(1 - a_j, eps))`` with
     ``a_j = softmax(alpha_j / tau)`` and ``eps`` float32's smallest normal; the sample is
@@ -851,7 +860,7 @@ def _relaxed_top_k_sup_distance(tau: float) -> float:
 
 def _relaxed_top_k_simulation(tau: float) -> Callable[[np.random.Generator, int], float]:
     def simulate(rng: np.random.Generator, n: int) -> float:
-        from conformance.stats import ks_2samp
+        from gumbelkit.conformance.stats import ks_2samp
 
         biased = _relaxed_top_k_draw(rng, n, tau * (1.0 + RELAXED_TOP_K_TEMPERATURE_ERROR))
         reference = _relaxed_top_k_draw(rng, REFERENCE_RATIO * n, tau)
@@ -888,8 +897,10 @@ RELAXED_TOP_K = _relaxed_top_k_designs()
 
 # --- distributions ---
 # gumbelkit.distributions (test_distributions.py): the logit of a binary Concrete sample against
-# its Logistic law (MATH.md 4), the Hard Concrete gate's atoms by exact binomial tests and its
-# interior by KS against the conditional CDF (MATH.md 9). The ExpConcrete's pairwise log-ratios
+# its Logistic law (docs/mathematics.md#binary-concrete), the Hard Concrete gate's atoms by exact
+# binomial tests and its
+# interior by KS against the conditional CDF (docs/mathematics.md#hard-concrete). The ExpConcrete's
+# pairwise log-ratios
 # reuse PAIRWISE_LOGISTIC (F2).
 
 # log alpha < 0 puts the mass of Y near 0, where float32 keeps log Y, and so logit Y, exact.
@@ -927,7 +938,7 @@ HARD_CONCRETE_SHIFT = 0.05
 
 
 def hard_concrete_stretched_cdf(
-    x: np.ndarray, log_alpha: float, beta: float = 2.0 / 3.0, gamma: float = -0.1,
+    x: float | np.ndarray, log_alpha: float, beta: float = 2.0 / 3.0, gamma: float = -0.1,
     zeta: float = 1.1,
 ) -> np.ndarray:
     """``Q(x) = sigmoid(beta logit((x - gamma) / (zeta - gamma)) - log_alpha)``, the CDF of the
@@ -961,7 +972,7 @@ def hard_concrete_interior_sampler(log_alpha: float) -> Callable[[np.random.Gene
     def sample(rng: np.random.Generator, n: int) -> np.ndarray:
         low, high = (float(hard_concrete_stretched_cdf(x, log_alpha)) for x in (0.0, 1.0))
         u = rng.uniform(low, high, size=n)
-        return -0.1 + 1.2 * special.expit((special.logit(u) + log_alpha) / (2.0 / 3.0))
+        return np.asarray(-0.1 + 1.2 * special.expit((special.logit(u) + log_alpha) / (2.0 / 3.0)))
 
     return sample
 

@@ -1,0 +1,362 @@
+"""Test helpers for any array library: build arrays, read them back, assert where results live.
+
+The unit tests and the conformance suite (``gumbelkit.conformance``) share these, and a
+third-party backend's own tests can use them. ``xp`` is an array module (``numpy``,
+``torch``, ``jax.numpy``, ``dask.array``, ``cupy``, ``array_api_strict``), the
+array-api-compat namespace of one, or the namespace a third-party adapter returns; a dtype is
+given by its name (``"float32"``, ``"bfloat16"``).
+
+This module imports NumPy and array-api-compat only; each array library is imported inside the
+function that needs it, and pytest is never imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import array_api_compat
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "FLOATING_DTYPES",
+    "asarray",
+    "assert_close",
+    "assert_same_namespace_device",
+    "floating_dtypes",
+    "get_dtype",
+    "has_dtype",
+    "reference_gumbel",
+    "reference_softmax",
+    "to_numpy",
+]
+
+FLOATING_DTYPES = ("float16", "bfloat16", "float32", "float64")
+"""The floating dtypes gumbelkit samples in, by name, narrowest first."""
+
+_HALF = ("float16", "bfloat16")
+
+
+def _library(xp: Any) -> str:
+    """Return the name of the array module behind ``xp`` (array-api-compat's prefix removed)."""
+    name = str(getattr(xp, "__name__", ""))
+    return name.removeprefix("array_api_compat.")
+
+
+def _dtype_source(xp: Any) -> Any:
+    # dask.array names only some dtypes; its arrays take NumPy's.
+    return np if _library(xp) == "dask.array" else xp
+
+
+def has_dtype(xp: Any, name: str) -> bool:
+    """Return whether the array module ``xp`` has the dtype called ``name``.
+
+    Parameters
+    ----------
+    xp : module
+        The array module or namespace.
+    name : str
+        The dtype's name, such as ``"bfloat16"``.
+
+    Returns
+    -------
+    bool
+        True where ``xp`` can build arrays of that dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gumbelkit.testing import has_dtype
+    >>> has_dtype(np, "float16"), has_dtype(np, "bfloat16")
+    (True, False)
+
+    """
+    return hasattr(_dtype_source(xp), name)
+
+
+def get_dtype(xp: Any, name: str) -> Any:
+    """Return the dtype called ``name`` of the array module ``xp``.
+
+    Parameters
+    ----------
+    xp : module
+        The array module or namespace.
+    name : str
+        The dtype's name, such as ``"float32"``.
+
+    Returns
+    -------
+    dtype
+        The library's own dtype object (NumPy's for Dask).
+
+    Raises
+    ------
+    ValueError
+        If ``xp`` has no such dtype (NumPy has no ``bfloat16``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gumbelkit.testing import get_dtype
+    >>> get_dtype(np, "float32")
+    <class 'numpy.float32'>
+
+    """
+    if not has_dtype(xp, name):
+        raise ValueError(f"{getattr(xp, '__name__', xp)} has no {name} dtype")
+    return getattr(_dtype_source(xp), name)
+
+
+def floating_dtypes(xp: Any) -> tuple[str, ...]:
+    """Return the names of the floating dtypes of :data:`FLOATING_DTYPES` that ``xp`` has.
+
+    Parameters
+    ----------
+    xp : module
+        The array module or namespace.
+
+    Returns
+    -------
+    tuple of str
+        The dtype names, narrowest first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gumbelkit.testing import floating_dtypes
+    >>> floating_dtypes(np)
+    ('float16', 'float32', 'float64')
+
+    """
+    return tuple(name for name in FLOATING_DTYPES if has_dtype(xp, name))
+
+
+def asarray(xp: Any, values: Any, dtype: str = "float64") -> Any:
+    """Build an array of the array module ``xp`` from NumPy data, in the dtype called ``dtype``.
+
+    The values are copied. Half-precision values are rounded to float32 first, then once more
+    to ``dtype`` (NumPy has no bfloat16, and every library converts from float32). A Dask array
+    has one chunk.
+
+    Parameters
+    ----------
+    xp : module
+        The array module or namespace whose array to build.
+    values : array_like
+        The values: a NumPy array, a nested list or a scalar.
+    dtype : str, optional
+        The name of the dtype of the result, such as ``"float32"`` or ``"bfloat16"``.
+
+    Returns
+    -------
+    array
+        An array of ``xp`` on its default device.
+
+    Raises
+    ------
+    ValueError
+        If ``xp`` has no dtype called ``dtype``.
+    TypeError
+        If array-api-strict is given non-numeric data.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gumbelkit.testing import asarray
+    >>> asarray(np, [1.0, 2.0], "float32")
+    array([1., 2.], dtype=float32)
+
+    """
+    data = np.array(values)  # a copy: PyTorch warns about read-only NumPy views
+    library = _library(xp)
+    if library == "array_api_strict" and data.dtype == object:
+        raise TypeError("array_api_strict arrays need numeric data")
+    target = get_dtype(xp, dtype)
+    if dtype in _HALF:
+        data = data.astype(np.float32)
+    if library == "dask.array":
+        dask_array: Any = importlib.import_module("dask.array")  # untyped
+        return dask_array.from_array(data.astype(target), chunks=-1)
+    if dtype not in _HALF:
+        return xp.asarray(data, dtype=target)
+    single = xp.asarray(data)
+    if library == "torch":
+        return single.to(target)
+    namespace = xp if hasattr(xp, "astype") else array_api_compat.array_namespace(single)
+    return namespace.astype(single, target)
+
+
+def to_numpy(x: Any) -> npt.NDArray[Any]:
+    """Return the values of an array of any library as a NumPy array.
+
+    A PyTorch tensor is detached and copied to the host, a Dask array computed, a CuPy array
+    copied from its GPU; an array that NumPy cannot read directly (``__array__``) is read
+    through DLPack. bfloat16 and float16 values become float32, which holds them exactly.
+
+    Parameters
+    ----------
+    x : array or scalar
+        The array to read.
+
+    Returns
+    -------
+    numpy.ndarray
+        Its values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gumbelkit.testing import to_numpy
+    >>> to_numpy(np.array([0.5, 1.5], dtype=np.float16))
+    array([0.5, 1.5], dtype=float32)
+
+    """
+    if array_api_compat.is_torch_array(x):
+        x = x.detach().cpu()
+        if x.is_floating_point() and x.element_size() < 4:
+            x = x.float()
+        values = np.asarray(x.numpy())
+    elif array_api_compat.is_dask_array(x):
+        lazy: Any = x  # dask.array.Array.compute is untyped
+        values = np.asarray(lazy.compute())
+    elif array_api_compat.is_cupy_array(x):
+        values = np.asarray(x.get())
+    else:
+        try:
+            values = np.asarray(x)
+        except TypeError:
+            values = np.from_dlpack(x)
+    if values.dtype.name in _HALF:
+        values = values.astype(np.float32)
+    return values
+
+
+def assert_same_namespace_device(actual: Any, like: Any) -> None:
+    """Assert that ``actual`` is an array of the namespace and on the device of ``like``.
+
+    Parameters
+    ----------
+    actual : array
+        The result to check.
+    like : array
+        The input whose namespace and device the result must keep.
+
+    Raises
+    ------
+    AssertionError
+        If the namespaces or the devices differ.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gumbelkit.testing import assert_same_namespace_device
+    >>> assert_same_namespace_device(np.zeros(2), np.ones(3))
+
+    """
+    out_namespace = array_api_compat.array_namespace(actual)
+    like_namespace = array_api_compat.array_namespace(like)
+    if out_namespace is not like_namespace:
+        raise AssertionError(
+            f"the result left the input's namespace: {type(actual)} vs {type(like)}"
+        )
+    if array_api_compat.device(actual) != array_api_compat.device(like):
+        raise AssertionError(
+            f"the result left the input's device: {array_api_compat.device(actual)} vs "
+            f"{array_api_compat.device(like)}"
+        )
+
+
+def assert_close(
+    actual: Any, desired: Any, *, like: Any = None, rtol: float = 1e-7, atol: float = 0.0
+) -> None:
+    """Assert that ``actual`` is close to ``desired``, and given ``like``, kept its kind.
+
+    Parameters
+    ----------
+    actual : array
+        The result, of any array library.
+    desired : array_like
+        The expected values, as NumPy data.
+    like : array, optional
+        An input whose namespace, device and dtype ``actual`` must have.
+    rtol, atol : float, optional
+        The tolerances of :func:`numpy.testing.assert_allclose`.
+
+    Raises
+    ------
+    AssertionError
+        If the values differ beyond the tolerances, or ``actual`` left the namespace, device
+        or dtype of ``like``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gumbelkit.testing import assert_close
+    >>> x = np.array([1.0, 2.0])
+    >>> assert_close(x * 3, [3.0, 6.0], like=x)
+
+    """
+    if like is not None:
+        assert_same_namespace_device(actual, like)
+        if actual.dtype != like.dtype:
+            raise AssertionError(f"dtype {actual.dtype} != {like.dtype}")
+    np.testing.assert_allclose(to_numpy(actual), np.asarray(desired), rtol=rtol, atol=atol)
+
+
+def reference_softmax(z: npt.ArrayLike, axis: int = -1, *, tau: Any = 1.0) -> npt.NDArray[Any]:
+    """Return ``softmax(z / tau)`` along ``axis`` in float64, independently of gumbelkit.
+
+    The maximum is subtracted before dividing by ``tau``, so a tiny ``tau`` does not overflow;
+    a ``-inf`` entry gets exactly 0.
+
+    Parameters
+    ----------
+    z : array_like
+        The scores.
+    axis : int, optional
+        The axis to normalize over.
+    tau : float or array_like, optional
+        The temperature, positive; an array broadcasts against ``z``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The probabilities, float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gumbelkit.testing import reference_softmax
+    >>> reference_softmax([[0.0, 0.0], [0.0, -np.inf]])
+    array([[0.5, 0.5],
+           [1. , 0. ]])
+
+    """
+    values = np.asarray(z, dtype=np.float64)
+    e = np.exp((values - np.max(values, axis=axis, keepdims=True)) / tau)
+    return np.asarray(e / np.sum(e, axis=axis, keepdims=True))
+
+
+def reference_gumbel(u: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Return standard Gumbel noise ``-log(-log(u))`` from uniforms, in float64.
+
+    Parameters
+    ----------
+    u : array_like
+        Uniforms in the open interval (0, 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        The noise, float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gumbelkit.testing import reference_gumbel
+    >>> np.round(reference_gumbel([0.5, 0.9]), 4)
+    array([0.3665, 2.2504])
+
+    """
+    return -np.log(-np.log(np.asarray(u, dtype=np.float64)))
