@@ -43,6 +43,9 @@ LAYERS: dict[str, int] = {
     "gumbelkit._cli": 7,
     "gumbelkit.testing": 7,
     "gumbelkit.conformance": 7,
+    # the per-framework front ends, over the public API only
+    "gumbelkit.torch": 7,
+    "gumbelkit.numpyro": 7,
 }
 
 

@@ -1,0 +1,830 @@
+"""gumbelkit's relaxed distributions as ``torch.distributions.Distribution`` subclasses.
+
+The constructors are those of ``torch.distributions`` (``temperature, probs=None, logits=None,
+validate_args=None``), the shapes are ``torch.Size`` and the classes have ``has_rsample``,
+``rsample``, ``sample``, ``log_prob``, ``expand``, ``support`` and ``arg_constraints``, so
+PyTorch's utilities such as ``torch.distributions.Independent`` take them;
+:mod:`gumbelkit.torch.pyro` adds Pyro's mixin for ``pyro.sample``. The mathematics is
+:mod:`gumbelkit.distributions`': every sample and log-density is computed by the core object
+each instance holds.
+
+Where they differ from ``torch.distributions``:
+
+- a temperature of shape ``(n, 1)`` for logits of shape ``(n, K)`` is one temperature per
+  row, and ``log_prob`` has shape ``(n,)`` (PyTorch's has ``(n, n)``, pytorch/pytorch#37162);
+- a float temperature works everywhere (``log_prob`` included);
+- the binary log-densities stay finite for logits of +-100 (PyTorch's overflow to ``-inf``);
+- a zero probability is an exact zero: ``probs`` with a 0 gives a ``-inf`` logit, a class
+  that is never drawn (PyTorch clamps it to about ``1e-7``);
+- ``rsample`` and ``sample`` take a keyword-only ``generator``;
+- no KL divergence is registered: the Concrete laws have none in closed form (neither has
+  PyTorch), so ``torch.distributions.kl_divergence`` raises ``NotImplementedError``; estimate
+  it by Monte Carlo from ``rsample`` and ``log_prob``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import torch
+from torch.distributions import Distribution, constraints
+from torch.distributions.utils import lazy_property
+
+import gumbelkit
+from gumbelkit import distributions as core
+from gumbelkit.estimators import Estimator
+
+__all__ = [
+    "ExpRelaxedCategorical",
+    "HardConcrete",
+    "LogitRelaxedBernoulli",
+    "RelaxedBernoulli",
+    "RelaxedOneHotCategorical",
+    "RelaxedOneHotCategoricalStraightThrough",
+]
+
+_Shape = torch.Size | tuple[int, ...] | list[int]
+
+
+def _choose_logits(probs: object, logits: object) -> None:
+    """Raise PyTorch's ``ValueError`` unless exactly one of ``probs`` and ``logits`` is given."""
+    if (probs is None) == (logits is None):
+        raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+
+
+def _floating_tensor(x: torch.Tensor | float | None) -> torch.Tensor:
+    """Return ``x`` as a tensor of a floating dtype (PyTorch's default for numbers and ints)."""
+    tensor = torch.as_tensor(x)
+    return tensor if tensor.is_floating_point() else tensor.to(torch.get_default_dtype())
+
+
+def _temperature(temperature: float | torch.Tensor, like: torch.Tensor,
+                 event_ndim: int) -> float | torch.Tensor:
+    """Return the temperature as the core takes it: a float, or a tensor without a class axis.
+
+    A real number stays a float (the core's fast path; no gradient). A tensor is moved to the
+    dtype and device of ``like`` (the logits); one that keeps a class axis of size 1, the
+    ``(n, 1)`` of PyTorch code for ``(n, K)`` logits, loses it: one temperature per row.
+    """
+    if isinstance(temperature, numbers.Real) and not isinstance(temperature, bool):
+        return float(temperature)
+    tau = torch.as_tensor(temperature, dtype=like.dtype, device=like.device)
+    if event_ndim and tau.ndim == like.ndim and tau.ndim > 0 and tau.shape[-1] == 1:
+        tau = tau.squeeze(-1)
+    return tau
+
+
+def _batch_shape(params_batch: torch.Size, tau: float | torch.Tensor) -> torch.Size:
+    """Return the batch shape: the parameters' broadcast against the temperature's shape."""
+    if isinstance(tau, float):
+        return params_batch
+    return torch.Size(np.broadcast_shapes(tuple(params_batch), tuple(tau.shape)))
+
+
+def _tau_tensor(tau: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Return the temperature as a tensor (a float becomes a 0-d tensor like ``like``)."""
+    if isinstance(tau, float):
+        return torch.tensor(tau, dtype=like.dtype, device=like.device)
+    return tau
+
+
+def _checked_instance(dist: Distribution, cls: type[Distribution], instance: Any) -> Any:
+    """Return PyTorch's new instance for ``expand`` (``Distribution._get_checked_instance``)."""
+    # The helper is untyped in PyTorch: called through an Any, so the type check passes.
+    checked: Any = dist._get_checked_instance
+    return checked(cls, instance)
+
+
+def _expand_tau(tau: float | torch.Tensor, batch_shape: torch.Size) -> float | torch.Tensor:
+    return tau if isinstance(tau, float) else tau.expand(batch_shape)
+
+
+class _Relaxed(Distribution):
+    """What the relaxed families share: the core object, sampling and ``log_prob``."""
+
+    has_rsample = True
+    _core: Any  # the gumbelkit.distributions object that computes everything
+
+    def rsample(self, sample_shape: _Shape = (), *,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw a reparameterised sample, differentiable in the parameters.
+
+        Parameters
+        ----------
+        sample_shape : torch.Size or tuple of int, optional
+            Independent samples per batch entry; the result has shape
+            ``sample_shape + batch_shape + event_shape``.
+        generator : torch.Generator, optional
+            The random source; ``None`` uses PyTorch's global generator.
+
+        Returns
+        -------
+        torch.Tensor
+            The sample, computed by the :mod:`gumbelkit.distributions` object.
+
+        """
+        sample: torch.Tensor = self._core.rsample(tuple(int(n) for n in sample_shape),
+                                                  rng=generator)
+        return sample
+
+    def sample(self, sample_shape: _Shape = (), *,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw a sample without gradient.
+
+        Parameters
+        ----------
+        sample_shape : torch.Size or tuple of int, optional
+            Independent samples per batch entry.
+        generator : torch.Generator, optional
+            The random source; ``None`` uses PyTorch's global generator.
+
+        Returns
+        -------
+        torch.Tensor
+            The sample, of shape ``sample_shape + batch_shape + event_shape``.
+
+        """
+        with torch.no_grad():
+            return self.rsample(sample_shape, generator=generator)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """Return the log-density of ``value``, computed by the core object.
+
+        Parameters
+        ----------
+        value : torch.Tensor
+            Points of the support, broadcasting against ``batch_shape + event_shape``.
+
+        Returns
+        -------
+        torch.Tensor
+            The log-density, shape ``broadcast(value, batch_shape + event_shape)`` without the
+            event dimensions.
+
+        """
+        if self._validate_args:
+            self._validate_sample(value)
+        log_p: torch.Tensor = self._core.log_prob(value)
+        return log_p
+
+
+class _Tempered(_Relaxed):
+    """A relaxed family with a temperature and logits."""
+
+    logits: torch.Tensor
+    _tau: float | torch.Tensor  # the temperature as the core holds it
+
+    @property
+    def temperature(self) -> torch.Tensor:
+        """The temperature as a tensor (a float temperature gives a 0-d tensor)."""
+        return _tau_tensor(self._tau, self.logits)
+
+
+class _Categorical(_Tempered):
+    """The Concrete's parameters: ``temperature`` and ``probs`` or ``logits``, classes last."""
+
+    arg_constraints = {  # noqa: RUF012 (PyTorch's class attribute)
+        "temperature": constraints.positive,
+        "probs": constraints.simplex,
+        "logits": constraints.real_vector,
+    }
+    _core_class: Any = core.RelaxedOneHotCategorical
+
+    def __init__(
+        self,
+        temperature: float | torch.Tensor,
+        probs: torch.Tensor | None = None,
+        logits: torch.Tensor | None = None,
+        validate_args: bool | None = None,
+    ) -> None:
+        _choose_logits(probs, logits)
+        if probs is not None:
+            if probs.dim() < 1:
+                raise ValueError("`probs` parameter must be at least one-dimensional.")
+            self.probs = probs / probs.sum(-1, keepdim=True)
+            # log, not PyTorch's clamp: a zero probability masks its class exactly.
+            given = torch.log(self.probs)
+        else:
+            assert logits is not None
+            if logits.dim() < 1:
+                raise ValueError("`logits` parameter must be at least one-dimensional.")
+            given = logits - logits.logsumexp(dim=-1, keepdim=True)
+        tau = _temperature(temperature, given, 1)
+        batch_shape = _batch_shape(given.shape[:-1], tau)
+        event_shape = given.shape[-1:]
+        self._setup(given, tau, batch_shape)
+        # PyTorch's checks of arg_constraints first, so its messages come first.
+        super().__init__(batch_shape, event_shape, validate_args=validate_args)
+        self._core = self._core_class(self.logits, tau, validate_args=self._validate_args)
+
+    def _setup(self, logits: torch.Tensor, tau: float | torch.Tensor,
+               batch_shape: torch.Size) -> None:
+        full = batch_shape + logits.shape[-1:]
+        if logits.shape != full:
+            logits = logits.expand(full)
+            if "probs" in self.__dict__:
+                self.probs = self.probs.expand(full)
+        self.logits = logits
+        self._tau = tau
+
+    @lazy_property
+    def probs(self) -> torch.Tensor:
+        """Return the class probabilities ``softmax(logits)``, the law of a sample's argmax."""
+        probs: torch.Tensor = self._core.probs
+        return probs
+
+    @property
+    def param_shape(self) -> torch.Size:
+        """The shape of :attr:`logits`: ``batch_shape + event_shape``."""
+        return self.logits.shape
+
+    def _expanded(self, cls: type[_Categorical], batch_shape: _Shape,
+                  instance: Any) -> Any:
+        new = _checked_instance(self, cls, instance)
+        shape = torch.Size(batch_shape)
+        if "probs" in self.__dict__:
+            new.probs = self.probs.expand(shape + self.event_shape)
+        new._setup(self.logits.expand(shape + self.event_shape), _expand_tau(self._tau, shape),
+                   shape)
+        Distribution.__init__(new, shape, self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        new._core = new._core_class(new.logits, new._tau, validate_args=False)
+        return new
+
+
+class ExpRelaxedCategorical(_Categorical):
+    """The ExpConcrete: ``log_softmax((logits + G) / temperature)``, a Concrete in log space.
+
+    ``torch.distributions.ExpRelaxedCategorical``'s interface over
+    :class:`gumbelkit.distributions.ExpRelaxedOneHotCategorical`: finite samples and
+    log-densities at temperatures where the Concrete's coordinates underflow to 0.
+
+    Parameters
+    ----------
+    temperature : float or torch.Tensor
+        Positive and finite: a float, or a tensor with one temperature per row, broadcasting
+        against the batch shape; a class axis of size 1 (``(n, 1)`` for ``(n, K)`` logits) is
+        dropped.
+    probs : torch.Tensor, optional
+        Class probabilities along the last axis, normalised here; exclusive with ``logits``.
+    logits : torch.Tensor, optional
+        Unnormalised log-probabilities along the last axis; a ``-inf`` masks its class.
+    validate_args : bool, optional
+        Check the parameters and the values given to :meth:`log_prob` (PyTorch's default).
+
+    Notes
+    -----
+    :meth:`log_prob` is PyTorch's ``log q(z)``, a density with respect to
+    ``exp(-z_K) dz_1..dz_{K-1}`` (docs/mathematics.md#the-base-measure): fine for KL terms
+    and likelihood ratios between ExpConcretes.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gumbelkit.torch.distributions import ExpRelaxedCategorical
+    >>> d = ExpRelaxedCategorical(1e-3, logits=torch.zeros(2, 3))
+    >>> z = d.rsample((4,), generator=torch.Generator().manual_seed(0))
+    >>> z.shape, d.log_prob(z).shape, bool(torch.isfinite(d.log_prob(z)).all())
+    (torch.Size([4, 2, 3]), torch.Size([4, 2]), True)
+
+    """
+
+    support = constraints.real_vector
+    _core_class = core.ExpRelaxedOneHotCategorical
+
+    def expand(self, batch_shape: _Shape, _instance: Any = None) -> ExpRelaxedCategorical:
+        """Return the distribution with its parameters expanded to ``batch_shape``.
+
+        Parameters
+        ----------
+        batch_shape : torch.Size or tuple of int
+            The new batch shape; the current one must broadcast to it.
+        _instance : ExpRelaxedCategorical, optional
+            PyTorch's argument for subclasses.
+
+        Returns
+        -------
+        ExpRelaxedCategorical
+            A distribution of the same class, sharing the parameters' memory.
+
+        """
+        new: ExpRelaxedCategorical = self._expanded(ExpRelaxedCategorical, batch_shape,
+                                                    _instance)
+        return new
+
+
+class RelaxedOneHotCategorical(_Categorical):
+    """The Concrete (Gumbel-Softmax): ``softmax((logits + G) / temperature)``.
+
+    ``torch.distributions.RelaxedOneHotCategorical``'s interface over
+    :class:`gumbelkit.distributions.RelaxedOneHotCategorical`.
+
+    Parameters
+    ----------
+    temperature : float or torch.Tensor
+        Positive and finite: a float, or a tensor with one temperature per row, broadcasting
+        against the batch shape; a class axis of size 1 (``(n, 1)`` for ``(n, K)`` logits) is
+        dropped, so ``log_prob`` has the batch shape ``(n,)``.
+    probs : torch.Tensor, optional
+        Class probabilities along the last axis, normalised here; exclusive with ``logits``.
+    logits : torch.Tensor, optional
+        Unnormalised log-probabilities along the last axis; a ``-inf`` masks its class.
+    validate_args : bool, optional
+        Check the parameters and the values given to :meth:`log_prob` (PyTorch's default).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gumbelkit.torch.distributions import RelaxedOneHotCategorical
+    >>> d = RelaxedOneHotCategorical(torch.tensor([[0.5], [2.0]]), logits=torch.zeros(2, 3))
+    >>> y = d.rsample((4,))
+    >>> d.batch_shape, y.shape, d.log_prob(y).shape
+    (torch.Size([2]), torch.Size([4, 2, 3]), torch.Size([4, 2]))
+
+    """
+
+    support = constraints.simplex
+
+    def expand(self, batch_shape: _Shape, _instance: Any = None) -> RelaxedOneHotCategorical:
+        """Return the distribution with its parameters expanded to ``batch_shape``.
+
+        Parameters
+        ----------
+        batch_shape : torch.Size or tuple of int
+            The new batch shape; the current one must broadcast to it.
+        _instance : RelaxedOneHotCategorical, optional
+            PyTorch's argument for subclasses.
+
+        Returns
+        -------
+        RelaxedOneHotCategorical
+            A distribution of the same class, sharing the parameters' memory.
+
+        """
+        new: RelaxedOneHotCategorical = self._expanded(RelaxedOneHotCategorical, batch_shape,
+                                                       _instance)
+        return new
+
+
+class RelaxedOneHotCategoricalStraightThrough(RelaxedOneHotCategorical):
+    """A Concrete whose samples are one-hot, with the gradient of the relaxed sample.
+
+    The straight-through Gumbel-Softmax as a distribution, on the model of Pyro's class of
+    the same name: :meth:`rsample` returns the exact one-hot of ``argmax(logits + G)`` whose
+    gradient is given by ``estimator`` ("st": that of the relaxed sample with the same noise),
+    and :meth:`log_prob` of such a sample is the Concrete log-density of the relaxed sample
+    behind it (kept on the sample as ``_unquantize``, Pyro's attribute). Any other value is
+    scored as a point of the simplex.
+
+    Parameters
+    ----------
+    temperature : float or torch.Tensor
+        Positive and finite, as for :class:`RelaxedOneHotCategorical`.
+    probs : torch.Tensor, optional
+        Class probabilities along the last axis; exclusive with ``logits``.
+    logits : torch.Tensor, optional
+        Unnormalised log-probabilities along the last axis.
+    validate_args : bool, optional
+        Check the parameters and the values given to :meth:`log_prob`.
+    estimator : str, GumbelRao or Gapped, optional
+        The gradient estimator of the one-hot sample, as for :func:`gumbelkit.gumbel_softmax`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gumbelkit.torch.distributions import RelaxedOneHotCategoricalStraightThrough
+    >>> logits = torch.zeros(3, requires_grad=True)
+    >>> d = RelaxedOneHotCategoricalStraightThrough(0.5, logits=logits)
+    >>> y = d.rsample()
+    >>> sorted(y.tolist()), bool(torch.isfinite(d.log_prob(y)))
+    ([0.0, 0.0, 1.0], True)
+
+    """
+
+    def __init__(
+        self,
+        temperature: float | torch.Tensor,
+        probs: torch.Tensor | None = None,
+        logits: torch.Tensor | None = None,
+        validate_args: bool | None = None,
+        *,
+        estimator: Estimator = "st",
+    ) -> None:
+        self.estimator = estimator
+        super().__init__(temperature, probs, logits, validate_args)
+
+    def expand(self, batch_shape: _Shape,
+               _instance: Any = None) -> RelaxedOneHotCategoricalStraightThrough:
+        """Return the distribution with its parameters expanded to ``batch_shape``.
+
+        Parameters
+        ----------
+        batch_shape : torch.Size or tuple of int
+            The new batch shape; the current one must broadcast to it.
+        _instance : RelaxedOneHotCategoricalStraightThrough, optional
+            PyTorch's argument for subclasses.
+
+        Returns
+        -------
+        RelaxedOneHotCategoricalStraightThrough
+            A distribution of the same class and estimator.
+
+        """
+        new: RelaxedOneHotCategoricalStraightThrough = self._expanded(
+            RelaxedOneHotCategoricalStraightThrough, batch_shape, _instance)
+        new.estimator = self.estimator
+        return new
+
+    def rsample(self, sample_shape: _Shape = (), *,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw a one-hot sample whose gradient is that of the relaxed sample.
+
+        Parameters
+        ----------
+        sample_shape : torch.Size or tuple of int, optional
+            Independent samples per batch entry.
+        generator : torch.Generator, optional
+            The random source; ``None`` uses PyTorch's global generator.
+
+        Returns
+        -------
+        torch.Tensor
+            Exact one-hot vectors of shape ``sample_shape + batch_shape + event_shape``,
+            carrying the relaxed sample as ``_unquantize`` for :meth:`log_prob`.
+
+        """
+        shape = tuple(int(n) for n in sample_shape)
+        logits = self.logits
+        # One noise draw for both samples: the one-hot is the argmax of the relaxed one.
+        wide = torch.float64 if logits.dtype == torch.float64 else torch.float32
+        noise = gumbelkit.gumbel((*shape, *logits.shape), dtype=wide, device=logits.device,
+                                 rng=generator, xp=torch)
+        soft: torch.Tensor = gumbelkit.gumbel_softmax(logits, tau=self._tau, noise=noise,
+                                                      sample_shape=shape)
+        hard: torch.Tensor = gumbelkit.gumbel_softmax(logits, tau=self._tau, hard=True,
+                                                      noise=noise, sample_shape=shape,
+                                                      estimator=self.estimator)
+        hard._unquantize = soft  # type: ignore[attr-defined]  # Pyro's attribute
+        return hard
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """Return the Concrete log-density of the relaxed sample behind ``value``.
+
+        Parameters
+        ----------
+        value : torch.Tensor
+            A sample of :meth:`rsample` (scored by its relaxed sample), or a point of the
+            simplex.
+
+        Returns
+        -------
+        torch.Tensor
+            The log-density, with the batch shape and the sample's leading dimensions.
+
+        """
+        return super().log_prob(getattr(value, "_unquantize", value))
+
+
+class _Binary(_Tempered):
+    """The binary Concrete's parameters: ``temperature`` and ``probs`` or ``logits``."""
+
+    arg_constraints = {  # noqa: RUF012 (PyTorch's class attribute)
+        "temperature": constraints.positive,
+        "probs": constraints.unit_interval,
+        "logits": constraints.real,
+    }
+    _core_class: Any = core.RelaxedBernoulli
+
+    def __init__(
+        self,
+        temperature: float | torch.Tensor,
+        probs: torch.Tensor | float | None = None,
+        logits: torch.Tensor | float | None = None,
+        validate_args: bool | None = None,
+    ) -> None:
+        _choose_logits(probs, logits)
+        if probs is not None:
+            self.probs = _floating_tensor(probs)
+            # As PyTorch: probabilities of exactly 0 or 1 are clamped; the binary Concrete
+            # needs finite logits.
+            clamped = self.probs.clamp(torch.finfo(self.probs.dtype).eps,
+                                       1 - torch.finfo(self.probs.dtype).eps)
+            given = torch.log(clamped) - torch.log1p(-clamped)
+        else:
+            given = _floating_tensor(logits)
+        tau = _temperature(temperature, given, 0)
+        batch_shape = _batch_shape(given.shape, tau)
+        self._setup(given, tau, batch_shape)
+        super().__init__(batch_shape, torch.Size(), validate_args=validate_args)
+        self._core = self._core_class(self.logits, tau, validate_args=self._validate_args)
+
+    def _setup(self, logits: torch.Tensor, tau: float | torch.Tensor,
+               batch_shape: torch.Size) -> None:
+        if logits.shape != batch_shape:
+            logits = logits.expand(batch_shape)
+            if "probs" in self.__dict__:
+                self.probs = self.probs.expand(batch_shape)
+        self.logits = logits
+        self._tau = tau
+
+    @lazy_property
+    def probs(self) -> torch.Tensor:
+        """Return ``sigmoid(logits)``, the Bernoulli law of the rounded sample."""
+        probs: torch.Tensor = self._core.probs
+        return probs
+
+    @property
+    def param_shape(self) -> torch.Size:
+        """The shape of :attr:`logits`: the batch shape."""
+        return self.logits.shape
+
+    def _expanded(self, cls: type[_Binary], batch_shape: _Shape, instance: Any) -> Any:
+        new = _checked_instance(self, cls, instance)
+        shape = torch.Size(batch_shape)
+        if "probs" in self.__dict__:
+            new.probs = self.probs.expand(shape)
+        new._setup(self.logits.expand(shape), _expand_tau(self._tau, shape), shape)
+        Distribution.__init__(new, shape, torch.Size(), validate_args=False)
+        new._validate_args = self._validate_args
+        new._core = new._core_class(new.logits, new._tau, validate_args=False)
+        return new
+
+
+class LogitRelaxedBernoulli(_Binary):
+    """The binary Concrete in logit space: ``(logits + L) / temperature``, ``L`` logistic.
+
+    ``torch.distributions.LogitRelaxedBernoulli``'s interface over
+    :class:`gumbelkit.distributions.LogitRelaxedBernoulli`; its log-density stays finite for
+    any finite logits.
+
+    Parameters
+    ----------
+    temperature : float or torch.Tensor
+        Positive and finite: a float or a tensor broadcasting against the logits.
+    probs : torch.Tensor or float, optional
+        ``P(round(Y) = 1)``, clamped to ``[eps, 1 - eps]`` as in PyTorch; exclusive with
+        ``logits``.
+    logits : torch.Tensor or float, optional
+        The log-odds.
+    validate_args : bool, optional
+        Check the parameters and the values given to :meth:`log_prob`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gumbelkit.torch.distributions import LogitRelaxedBernoulli
+    >>> d = LogitRelaxedBernoulli(0.5, logits=torch.tensor([-100.0, 100.0]))
+    >>> bool(torch.isfinite(d.log_prob(d.rsample((3,)))).all())
+    True
+
+    """
+
+    support = constraints.real
+    _core_class = core.LogitRelaxedBernoulli
+
+    def expand(self, batch_shape: _Shape, _instance: Any = None) -> LogitRelaxedBernoulli:
+        """Return the distribution with its parameters expanded to ``batch_shape``.
+
+        Parameters
+        ----------
+        batch_shape : torch.Size or tuple of int
+            The new batch shape; the current one must broadcast to it.
+        _instance : LogitRelaxedBernoulli, optional
+            PyTorch's argument for subclasses.
+
+        Returns
+        -------
+        LogitRelaxedBernoulli
+            A distribution of the same class, sharing the parameters' memory.
+
+        """
+        new: LogitRelaxedBernoulli = self._expanded(LogitRelaxedBernoulli, batch_shape,
+                                                    _instance)
+        return new
+
+
+class RelaxedBernoulli(_Binary):
+    """The binary Concrete: ``sigmoid((logits + L) / temperature)`` on ``(0, 1)``.
+
+    ``torch.distributions.RelaxedBernoulli``'s interface over
+    :class:`gumbelkit.distributions.RelaxedBernoulli`; its log-density stays finite for logits
+    of +-100, where PyTorch's is ``-inf``.
+
+    Parameters
+    ----------
+    temperature : float or torch.Tensor
+        Positive and finite: a float or a tensor broadcasting against the logits.
+    probs : torch.Tensor or float, optional
+        ``P(Y > 1/2)``, clamped to ``[eps, 1 - eps]`` as in PyTorch; exclusive with ``logits``.
+    logits : torch.Tensor or float, optional
+        The log-odds.
+    validate_args : bool, optional
+        Check the parameters and the values given to :meth:`log_prob`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gumbelkit.torch.distributions import RelaxedBernoulli
+    >>> d = RelaxedBernoulli(0.5, logits=torch.tensor([-100.0, 100.0]))
+    >>> d.log_prob(torch.tensor([0.5, 0.5]))
+    tensor([-99.3069, -99.3069])
+
+    """
+
+    support = constraints.unit_interval
+
+    def expand(self, batch_shape: _Shape, _instance: Any = None) -> RelaxedBernoulli:
+        """Return the distribution with its parameters expanded to ``batch_shape``.
+
+        Parameters
+        ----------
+        batch_shape : torch.Size or tuple of int
+            The new batch shape; the current one must broadcast to it.
+        _instance : RelaxedBernoulli, optional
+            PyTorch's argument for subclasses.
+
+        Returns
+        -------
+        RelaxedBernoulli
+            A distribution of the same class, sharing the parameters' memory.
+
+        """
+        new: RelaxedBernoulli = self._expanded(RelaxedBernoulli, batch_shape, _instance)
+        return new
+
+
+class HardConcrete(_Relaxed):
+    """The Hard Concrete gate of L0 regularisation, a stretched and clipped binary Concrete.
+
+    :class:`gumbelkit.distributions.HardConcrete` as a ``torch.distributions.Distribution``.
+    Its law has atoms at 0 and 1, so it has no density: :meth:`log_prob` raises
+    ``NotImplementedError``, and :meth:`cdf`, :meth:`prob_zero`, :meth:`prob_one` and
+    :meth:`l0_penalty` describe it instead.
+
+    Parameters
+    ----------
+    log_alpha : torch.Tensor
+        The gates' location parameter, any shape (the batch shape).
+    beta : float, optional
+        Temperature, positive; 2/3 in the reference implementation.
+    gamma : float, optional
+        Lower end of the stretch interval, negative.
+    zeta : float, optional
+        Upper end of the stretch interval, above 1.
+    validate_args : bool, optional
+        Check the parameters and the values given to :meth:`cdf`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gumbelkit.torch.distributions import HardConcrete
+    >>> gate = HardConcrete(torch.zeros(3))
+    >>> z = gate.rsample((100,))
+    >>> bool(((z >= 0) & (z <= 1)).all()), gate.l0_penalty().shape
+    (True, torch.Size([3]))
+
+    """
+
+    arg_constraints = {"log_alpha": constraints.real}  # noqa: RUF012 (PyTorch's)
+    support = constraints.unit_interval
+
+    def __init__(self, log_alpha: torch.Tensor, beta: float = 2.0 / 3.0, gamma: float = -0.1,
+                 zeta: float = 1.1, validate_args: bool | None = None) -> None:
+        self.log_alpha = log_alpha
+        super().__init__(log_alpha.shape, torch.Size(), validate_args=validate_args)
+        self._core = core.HardConcrete(log_alpha, beta=beta, gamma=gamma, zeta=zeta,
+                                       validate_args=self._validate_args)
+
+    @property
+    def beta(self) -> float:
+        """The temperature."""
+        beta: float = self._core.beta
+        return beta
+
+    @property
+    def gamma(self) -> float:
+        """The lower end of the stretch interval."""
+        gamma: float = self._core.gamma
+        return gamma
+
+    @property
+    def zeta(self) -> float:
+        """The upper end of the stretch interval."""
+        zeta: float = self._core.zeta
+        return zeta
+
+    def expand(self, batch_shape: _Shape, _instance: Any = None) -> HardConcrete:
+        """Return the distribution with ``log_alpha`` expanded to ``batch_shape``.
+
+        Parameters
+        ----------
+        batch_shape : torch.Size or tuple of int
+            The new batch shape; the current one must broadcast to it.
+        _instance : HardConcrete, optional
+            PyTorch's argument for subclasses.
+
+        Returns
+        -------
+        HardConcrete
+            A distribution of the same class and stretch.
+
+        """
+        new: HardConcrete = _checked_instance(self, HardConcrete, _instance)
+        shape = torch.Size(batch_shape)
+        new.log_alpha = self.log_alpha.expand(shape)
+        new._core = core.HardConcrete(new.log_alpha, beta=self.beta, gamma=self.gamma,
+                                      zeta=self.zeta)
+        Distribution.__init__(new, shape, torch.Size(), validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """Raise ``NotImplementedError``: the gate's law has atoms, so it has no density.
+
+        Parameters
+        ----------
+        value : torch.Tensor
+            Gates in ``[0, 1]``.
+
+        Returns
+        -------
+        torch.Tensor
+            Never returns.
+
+        Raises
+        ------
+        NotImplementedError
+            Always: use :meth:`cdf`, :meth:`prob_zero` and :meth:`prob_one`.
+
+        """
+        raise NotImplementedError(
+            "HardConcrete has atoms at 0 and 1 and no density: use cdf, prob_zero, prob_one "
+            "and l0_penalty"
+        )
+
+    def cdf(self, value: torch.Tensor) -> torch.Tensor:
+        """Return ``P(z <= value)``, with the atoms (right-continuous).
+
+        Parameters
+        ----------
+        value : torch.Tensor
+            Points, broadcasting against ``log_alpha``.
+
+        Returns
+        -------
+        torch.Tensor
+            The CDF, in the dtype of ``log_alpha``.
+
+        """
+        cdf: torch.Tensor = self._core.cdf(value)
+        return cdf
+
+    def prob_zero(self) -> torch.Tensor:
+        """Return ``P(z = 0)``, the mass of the atom at 0.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape :attr:`batch_shape`.
+
+        """
+        p: torch.Tensor = self._core.prob_zero()
+        return p
+
+    def prob_one(self) -> torch.Tensor:
+        """Return ``P(z = 1)``, the mass of the atom at 1.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape :attr:`batch_shape`.
+
+        """
+        p: torch.Tensor = self._core.prob_one()
+        return p
+
+    def l0_penalty(self) -> torch.Tensor:
+        """Return the expected L0 norm per gate, ``P(z != 0)``, differentiable in ``log_alpha``.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape :attr:`batch_shape`; sum it for the L0 regulariser.
+
+        """
+        p: torch.Tensor = self._core.l0_penalty()
+        return p
+
+    def deterministic_gate(self) -> torch.Tensor:
+        """Return the test-time gate ``min(1, max(0, sigmoid(log_alpha) (zeta - gamma) + gamma))``.
+
+        Returns
+        -------
+        torch.Tensor
+            Gates in ``[0, 1]``, shape :attr:`batch_shape`.
+
+        """
+        gate: torch.Tensor = self._core.deterministic_gate()
+        return gate

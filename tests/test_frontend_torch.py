@@ -1,0 +1,415 @@
+"""The PyTorch front end, gumbelkit.torch: PyTorch's signatures and classes over the one core.
+
+References: the core itself where the property is "the same values as the core for the same
+generator state" (the front end must add no second implementation); torch.nn.functional's
+gumbel_softmax for its signature, its eps warning and its law (not its values: its noise comes
+from ``exponential_()``); torch.distributions' values where PyTorch is right (same shapes,
+log-densities to rounding), and per-row evaluations with a scalar temperature where PyTorch is
+wrong (pytorch/pytorch#37162); Pyro's SVI for a real model.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats
+
+torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+
+import gumbelkit as gk  # noqa: E402
+import gumbelkit.torch as gkt  # noqa: E402
+from gumbelkit import distributions as core  # noqa: E402
+from gumbelkit.schedules import ExponentialAnnealing  # noqa: E402
+from gumbelkit.torch import distributions as gtd  # noqa: E402
+from gumbelkit.torch.nn import GumbelSoftmax, HardConcreteGate  # noqa: E402
+
+F = torch.nn.functional
+td = torch.distributions
+# Not re-exported by torch.distributions.
+from torch.distributions.relaxed_bernoulli import (  # noqa: E402
+    LogitRelaxedBernoulli as LogitRelaxedBernoulliTorch,
+)
+from torch.distributions.relaxed_categorical import (  # noqa: E402
+    ExpRelaxedCategorical as ExpRelaxedCategoricalTorch,
+)
+
+
+def generator(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def logits_of(*shape: int, seed: int = 0, dtype=torch.float64) -> torch.Tensor:
+    return torch.randn(*shape, generator=generator(seed + 100), dtype=dtype)
+
+
+# --- functional -------------------------------------------------------------------------------
+
+
+def test_gumbel_softmax_has_pytorchs_positional_signature():
+    ours = list(inspect.signature(gkt.gumbel_softmax).parameters.values())
+    theirs = list(inspect.signature(F.gumbel_softmax).parameters.values())
+    assert [(p.name, p.default) for p in ours[:len(theirs)]] == [
+        (p.name, p.default) for p in theirs
+    ]
+    # What gumbelkit adds is keyword-only, so no positional call changes meaning.
+    assert all(p.kind is p.KEYWORD_ONLY for p in ours[len(theirs):])
+    assert {p.name for p in ours[len(theirs):]} == {"generator", "estimator"}
+
+
+@pytest.mark.parametrize("hard", [False, True])
+@pytest.mark.parametrize("dim", [-1, 0, 1])
+def test_gumbel_softmax_is_the_cores_for_the_same_generator(hard, dim):
+    logits = logits_of(3, 4, 5)
+    ours = gkt.gumbel_softmax(logits, 0.5, hard, 1e-10, dim, generator=generator(7))
+    expected = gk.gumbel_softmax(logits, tau=0.5, hard=hard, axis=dim, rng=generator(7))
+    assert torch.equal(ours, expected)
+
+
+def test_gumbel_softmax_uses_the_global_generator_like_pytorch():
+    logits = logits_of(4, 6)
+    torch.manual_seed(3)
+    ours = gkt.gumbel_softmax(logits, 0.7, dim=-1)
+    torch.manual_seed(3)
+    expected = gk.gumbel_softmax(logits, tau=0.7)
+    assert torch.equal(ours, expected)
+
+
+@pytest.mark.parametrize("estimator", ["st", "reinmax", "gapped"])
+def test_gumbel_softmax_gradient_is_the_cores(estimator):
+    weights = logits_of(4, 5, seed=1)
+    grads = []
+    for draw in (
+        lambda x: gkt.gumbel_softmax(x, 1.0, True, generator=generator(2), estimator=estimator),
+        lambda x: gk.gumbel_softmax(x, tau=1.0, hard=True, rng=generator(2),
+                                    estimator=estimator),
+    ):
+        x = logits_of(4, 5).requires_grad_()
+        (draw(x) * weights).sum().backward()
+        grads.append(x.grad)
+    assert torch.equal(grads[0], grads[1])
+
+
+def test_eps_warns_as_pytorch_does():
+    logits = logits_of(2, 3)
+    with pytest.warns(UserWarning, match="`eps` parameter is deprecated") as ours:
+        gkt.gumbel_softmax(logits, 1.0, False, 1e-5)
+    with pytest.warns(UserWarning, match="`eps` parameter is deprecated") as theirs:
+        F.gumbel_softmax(logits, 1.0, False, 1e-5)
+    assert str(ours[0].message) == str(theirs[0].message)
+    assert ours[0].category is theirs[0].category
+    assert ours[0].filename == __file__  # stacklevel: the caller's line, as PyTorch's
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gkt.gumbel_softmax(logits, 1.0, False, 1e-10)  # the default value: no warning
+
+
+def test_a_tau_with_the_class_dim_kept_is_one_temperature_per_row():
+    logits = logits_of(3, 4)
+    tau = torch.tensor([0.3, 1.0, 3.0], dtype=torch.float64)
+    ours = gkt.gumbel_softmax(logits, tau[:, None], generator=generator(1))
+    expected = gk.gumbel_softmax(logits, tau=tau, rng=generator(1))
+    assert torch.equal(ours, expected)
+
+
+def test_gumbel_max_is_the_cores():
+    logits = logits_of(3, 5)
+    ours = gkt.gumbel_max(logits, 0, generator=generator(4), sample_shape=(6,))
+    expected = gk.gumbel_max(logits, axis=0, rng=generator(4), sample_shape=(6,))
+    assert torch.equal(ours, expected)
+    assert ours.shape == (6, 5)
+
+
+def test_gumbel_softmax_has_the_law_of_pytorchs():
+    # Same law, different noise recipe: compare distributions, not values.
+    logits = torch.log(torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float64))
+    n = 20_000
+    ours = gkt.gumbel_softmax(logits.expand(n, 4), 0.5, generator=generator(11))
+    torch.manual_seed(12)
+    theirs = F.gumbel_softmax(logits.expand(n, 4), 0.5)
+    for k in range(4):
+        assert stats.ks_2samp(ours[:, k].numpy(), theirs[:, k].numpy()).pvalue > 1e-4
+    hard = gkt.gumbel_softmax(logits.expand(n, 4), 0.5, True, generator=generator(13))
+    counts = hard.sum(dim=0).numpy()
+    assert stats.chisquare(counts, n * np.array([0.1, 0.2, 0.3, 0.4])).pvalue > 1e-4
+
+
+# --- distributions: against torch.distributions --------------------------------------------
+
+PAIRS = {
+    "RelaxedOneHotCategorical": (gtd.RelaxedOneHotCategorical, td.RelaxedOneHotCategorical),
+    "ExpRelaxedCategorical": (gtd.ExpRelaxedCategorical, ExpRelaxedCategoricalTorch),
+    "RelaxedBernoulli": (gtd.RelaxedBernoulli, td.RelaxedBernoulli),
+    "LogitRelaxedBernoulli": (gtd.LogitRelaxedBernoulli, LogitRelaxedBernoulliTorch),
+}
+CATEGORICAL = {"RelaxedOneHotCategorical", "ExpRelaxedCategorical"}
+
+
+def params(name, dtype=torch.float64):
+    """Logits and probs for a (4,) batch: (4, 3) for the categoricals, (4,) for the binaries."""
+    if name in CATEGORICAL:
+        logits = logits_of(4, 3, dtype=dtype)
+        return logits, torch.softmax(logits, dim=-1)
+    logits = logits_of(4, dtype=dtype)
+    return logits, torch.sigmoid(logits)
+
+
+@pytest.mark.parametrize("name", list(PAIRS))
+@pytest.mark.parametrize("by", ["logits", "probs"])
+def test_distribution_matches_torch_distributions(name, by):
+    ours_class, torch_class = PAIRS[name]
+    logits, probs = params(name)
+    temperature = torch.tensor(0.7, dtype=torch.float64)
+    kwargs = {"logits": logits} if by == "logits" else {"probs": probs}
+    ours, theirs = ours_class(temperature, **kwargs), torch_class(temperature, **kwargs)
+    assert isinstance(ours, td.Distribution)
+    assert ours.has_rsample
+    assert ours.batch_shape == theirs.batch_shape
+    assert isinstance(ours.batch_shape, torch.Size)
+    assert ours.event_shape == theirs.event_shape
+    assert isinstance(ours.event_shape, torch.Size)
+    assert type(ours.support) is type(theirs.support)
+    assert set(theirs.arg_constraints) <= set(ours.arg_constraints)
+    torch.testing.assert_close(ours.probs, theirs.probs)
+    torch.testing.assert_close(ours.logits, theirs.logits)
+    torch.manual_seed(0)
+    value = theirs.sample((50,))
+    assert ours.sample((50,)).shape == value.shape == ours.rsample((50,)).shape
+    torch.testing.assert_close(ours.log_prob(value), theirs.log_prob(value),
+                               rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", list(PAIRS))
+def test_samples_and_log_prob_are_the_cores(name):
+    ours_class, _ = PAIRS[name]
+    logits, _ = params(name)
+    core_class = {
+        "RelaxedOneHotCategorical": core.RelaxedOneHotCategorical,
+        "ExpRelaxedCategorical": core.ExpRelaxedOneHotCategorical,
+        "RelaxedBernoulli": core.RelaxedBernoulli,
+        "LogitRelaxedBernoulli": core.LogitRelaxedBernoulli,
+    }[name]
+    ours = ours_class(0.5, logits=logits)
+    reference = core_class(ours.logits, 0.5)
+    value = ours.rsample((7,), generator=generator(5))
+    assert torch.equal(value, reference.rsample((7,), rng=generator(5)))
+    assert torch.equal(ours.sample((7,), generator=generator(5)), value)
+    assert torch.equal(ours.log_prob(value), reference.log_prob(value))
+
+
+def test_a_temperature_per_row_of_shape_n_1_gives_log_prob_of_shape_n():
+    # pytorch/pytorch#37162: torch.distributions gives log_prob the shape (n, n) here.
+    logits = logits_of(3, 4)
+    temperature = torch.tensor([[0.3], [1.0], [3.0]], dtype=torch.float64)
+    d = gtd.RelaxedOneHotCategorical(temperature, logits=logits)
+    assert d.batch_shape == (3,)
+    value = d.sample((5,), generator=generator(1))
+    log_p = d.log_prob(value)
+    assert log_p.shape == (5, 3)
+    for row in range(3):  # each row against PyTorch with that row's scalar temperature
+        theirs = td.RelaxedOneHotCategorical(temperature[row, 0], logits=logits[row])
+        torch.testing.assert_close(log_p[:, row], theirs.log_prob(value[:, row]))
+
+
+@pytest.mark.parametrize("name", list(PAIRS))
+def test_a_float_temperature_works(name):
+    ours_class, torch_class = PAIRS[name]
+    logits, _ = params(name)
+    ours = ours_class(0.5, logits=logits)
+    theirs = torch_class(torch.tensor(0.5, dtype=torch.float64), logits=logits)
+    value = theirs.sample((4,))
+    torch.testing.assert_close(ours.log_prob(value), theirs.log_prob(value))
+    assert ours.temperature.shape == ()
+    assert float(ours.temperature) == 0.5
+
+
+def test_relaxed_bernoulli_log_prob_stays_finite_at_logits_of_100():
+    logits = torch.tensor([-100.0, 100.0])
+    d = gtd.RelaxedBernoulli(torch.tensor(0.5), logits=logits)
+    value = torch.tensor([0.5, 0.5])
+    log_p = d.log_prob(value)
+    assert torch.isfinite(log_p).all()
+    # log tau - |d| - 2 log1p(exp(-|d|)) - log y - log(1 - y), d = logits - tau logit(y)
+    expected = math.log(0.5) - 100 - 2 * math.log1p(math.exp(-100)) - 2 * math.log(0.5)
+    torch.testing.assert_close(log_p, torch.full((2,), expected))
+    t = gtd.LogitRelaxedBernoulli(0.5, logits=logits)
+    assert torch.isfinite(t.log_prob(t.sample((100,), generator=generator(2)))).all()
+
+
+@pytest.mark.parametrize("name", list(PAIRS))
+def test_expand(name):
+    ours_class, _ = PAIRS[name]
+    logits, _ = params(name)
+    d = ours_class(torch.tensor(0.5, dtype=torch.float64), logits=logits)
+    big = d.expand((2, *d.batch_shape))
+    assert type(big) is ours_class
+    assert big.batch_shape == (2, *d.batch_shape)
+    assert big.event_shape == d.event_shape
+    value = d.sample((3, 1))
+    assert torch.equal(big.log_prob(value), d.log_prob(value).expand(3, 2, *d.batch_shape))
+    assert big.rsample((5,)).shape == (5, *big.batch_shape, *big.event_shape)
+
+
+def test_gradients_reach_logits_and_temperature():
+    logits = logits_of(2, 3).requires_grad_()
+    temperature = torch.tensor([0.5, 2.0], dtype=torch.float64, requires_grad=True)
+    d = gtd.RelaxedOneHotCategorical(temperature, logits=logits)
+    y = d.rsample((4,), generator=generator(0))
+    (y[..., 0].sum() + d.log_prob(y).sum()).backward()
+    assert torch.isfinite(logits.grad).all()
+    assert logits.grad.abs().sum() > 0
+    assert torch.isfinite(temperature.grad).all()
+    assert temperature.grad.abs().sum() > 0
+    assert not d.sample().requires_grad
+
+
+def test_validation_checks_parameters_and_support():
+    with pytest.raises(ValueError, match="temperature"):
+        gtd.RelaxedOneHotCategorical(torch.tensor(-1.0), logits=torch.zeros(3),
+                                     validate_args=True)
+    with pytest.raises(ValueError, match="not both"):
+        gtd.RelaxedBernoulli(0.5, probs=torch.ones(2) / 2, logits=torch.zeros(2))
+    d = gtd.RelaxedOneHotCategorical(0.5, logits=torch.zeros(3), validate_args=True)
+    with pytest.raises(ValueError, match="support"):
+        d.log_prob(torch.tensor([0.5, 0.6, 0.7]))
+
+
+def test_kl_divergence_has_no_registration_and_monte_carlo_works():
+    # Neither PyTorch nor gumbelkit registers a KL for the Concrete laws (none in closed form).
+    p = gtd.ExpRelaxedCategorical(0.5, logits=logits_of(2, 3))
+    q = gtd.ExpRelaxedCategorical(0.5, logits=torch.zeros(2, 3, dtype=torch.float64))
+    with pytest.raises(NotImplementedError):
+        td.kl_divergence(p, q)
+    with pytest.raises(NotImplementedError):
+        td.kl_divergence(ExpRelaxedCategoricalTorch(torch.tensor(0.5), logits=torch.zeros(3)),
+                         ExpRelaxedCategoricalTorch(torch.tensor(0.5), logits=torch.zeros(3)))
+    z = p.rsample((20_000,), generator=generator(3))
+    kl = (p.log_prob(z) - q.log_prob(z)).mean(0)
+    assert kl.shape == (2,)
+    assert (kl > 0).all()
+
+
+def test_torch_distributions_utilities_take_them():
+    d = gtd.RelaxedBernoulli(0.5, logits=torch.zeros(2, 3))
+    independent = td.Independent(d, 1)
+    assert independent.batch_shape == (2,)
+    assert independent.event_shape == (3,)
+    assert independent.log_prob(d.sample()).shape == (2,)
+    assert independent.has_rsample
+
+
+def test_straight_through_is_one_hot_with_the_relaxed_gradient():
+    logits = logits_of(4, 5).requires_grad_()
+    weights = logits_of(4, 5, seed=9)
+    d = gtd.RelaxedOneHotCategoricalStraightThrough(0.5, logits=logits)
+    y = d.rsample((3,), generator=generator(1))
+    soft = y._unquantize
+    assert torch.equal(y, F.one_hot(soft.argmax(-1), 5).to(y.dtype))
+    (grad_hard,) = torch.autograd.grad((y * weights).sum(), logits, retain_graph=True)
+    (grad_soft,) = torch.autograd.grad((soft * weights).sum(), logits)
+    torch.testing.assert_close(grad_hard, grad_soft)
+    relaxed = gtd.RelaxedOneHotCategorical(0.5, logits=logits)
+    torch.testing.assert_close(d.log_prob(y), relaxed.log_prob(soft))
+    assert type(d.expand((2, 4))) is gtd.RelaxedOneHotCategoricalStraightThrough
+
+
+def test_hard_concrete_is_the_cores():
+    log_alpha = logits_of(6).requires_grad_()
+    d = gtd.HardConcrete(log_alpha)
+    reference = core.HardConcrete(log_alpha)
+    assert torch.equal(d.rsample((4,), generator=generator(2)),
+                       reference.rsample((4,), rng=generator(2)))
+    assert torch.equal(d.l0_penalty(), reference.l0_penalty())
+    assert torch.equal(d.deterministic_gate(), reference.deterministic_gate())
+    assert torch.equal(d.cdf(torch.full((6,), 0.5, dtype=torch.float64)),
+                       reference.cdf(torch.full((6,), 0.5, dtype=torch.float64)))
+    with pytest.raises(NotImplementedError, match="no density"):
+        d.log_prob(torch.zeros(6, dtype=torch.float64))
+    assert d.expand((2, 6)).rsample().shape == (2, 6)
+
+
+# --- nn ------------------------------------------------------------------------------------
+
+
+def test_gumbel_softmax_module_is_the_function():
+    layer = GumbelSoftmax(0.5, hard=True, dim=0)
+    logits = logits_of(4, 3)
+    assert torch.equal(layer(logits, generator=generator(1)),
+                       gkt.gumbel_softmax(logits, 0.5, True, dim=0, generator=generator(1)))
+
+
+def test_gumbel_softmax_module_steps_its_schedule_in_training_only():
+    schedule = ExponentialAnnealing(tau0=1.0, rate=0.1, tau_min=0.5, interval=1)
+    layer = GumbelSoftmax(schedule)
+    logits = logits_of(2, 3)
+    for step in range(3):
+        assert layer.temperature == schedule(step)
+        y = layer(logits, generator=generator(step))
+        assert torch.equal(y, gkt.gumbel_softmax(logits, schedule(step),
+                                                 generator=generator(step)))
+    layer.eval()
+    layer(logits)
+    assert layer.num_steps == 3
+    restored = GumbelSoftmax(schedule)
+    restored.load_state_dict(layer.state_dict())
+    assert restored.num_steps == 3
+    assert restored.temperature == schedule(3)
+
+
+def test_hard_concrete_gate_samples_in_training_and_is_deterministic_in_eval():
+    torch.manual_seed(0)
+    gate = HardConcreteGate(5, droprate_init=0.2, dtype=torch.float64)
+    assert gate.log_alpha.shape == (5,)
+    initial = torch.full((5,), math.log(4.0), dtype=torch.float64)  # log(0.8 / 0.2)
+    assert torch.allclose(gate.log_alpha, initial, atol=0.1)
+    x = logits_of(8, 5)
+    law = core.HardConcrete(gate.log_alpha)
+    assert torch.equal(gate(x, generator=generator(3)), x * law.rsample(rng=generator(3)))
+    gate.eval()
+    assert torch.equal(gate(x), x * law.deterministic_gate())
+    assert torch.equal(gate(), law.deterministic_gate())
+    penalty = gate.l0_penalty()
+    assert penalty.shape == ()
+    assert torch.equal(penalty, law.l0_penalty().sum())
+    penalty.backward()
+    assert (gate.log_alpha.grad > 0).all()  # the penalty closes gates
+
+
+# --- Pyro ----------------------------------------------------------------------------------
+
+
+def test_pyro_model_with_svi():
+    pyro = pytest.importorskip("pyro", reason="Pyro is not installed (the test extra has it)")
+    from pyro.infer import SVI, Trace_ELBO
+    from pyro.optim import Adam
+
+    from gumbelkit.torch import pyro as gkp
+
+    pyro.clear_param_store()
+    pyro.set_rng_seed(0)
+    means = torch.tensor([-2.0, 0.0, 2.0])
+    data = torch.full((20,), 2.0)
+
+    def model():
+        with pyro.plate("data", len(data)):
+            z = pyro.sample("z", gkp.RelaxedOneHotCategorical(0.5, logits=torch.zeros(3)))
+            gate = pyro.sample("gate", gkp.RelaxedBernoulli(0.5, logits=torch.zeros(())))
+            pyro.sample("x", pyro.distributions.Normal(z @ means * (0.5 + gate), 0.5),
+                        obs=data)
+
+    def guide():
+        q = pyro.param("q", torch.zeros(3))
+        g = pyro.param("g", torch.zeros(()))
+        with pyro.plate("data", len(data)):
+            pyro.sample("z", gkp.RelaxedOneHotCategoricalStraightThrough(0.5, logits=q))
+            pyro.sample("gate", gkp.RelaxedBernoulli(0.5, logits=g))
+
+    svi = SVI(model, guide, Adam({"lr": 0.1}), Trace_ELBO())
+    losses = [svi.step() for _ in range(30)]
+    assert all(math.isfinite(loss) for loss in losses)
+    q = pyro.param("q").detach()
+    assert q.argmax() == 2  # the posterior moves to the class that explains the data
+    assert isinstance(gkp.RelaxedOneHotCategorical(0.5, logits=q), gtd.RelaxedOneHotCategorical)
