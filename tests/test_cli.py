@@ -7,6 +7,7 @@ import json
 import math
 import subprocess
 import sys
+import warnings
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -199,7 +200,77 @@ def test_sample_max_gives_indices(capsys, tmp_path):
                         "--seed", "5")
     assert code == 0
     assert out.startswith("# gumbel_max backend=numpy")
-    assert csv_values(out, np.int64).shape == (2, 1)
+    assert csv_values(out, np.int64).shape == (2, 2)
+
+
+def test_sample_max_lines_name_their_logits_row(capsys, tmp_path):
+    # Row 1 has one finite logit, class 2: every line of row 1 must say index 2.
+    logits = np.array([[0.0, 0.0, 0.0], [-np.inf, -np.inf, 5.0]])
+    np.save(tmp_path / "logits.npy", logits)
+    args = ["sample", "--logits", str(tmp_path / "logits.npy"), "--max", "-n", "3", "--seed", "2"]
+    code, out, _ = call(capsys, *args)
+    assert code == 0
+    header = out.splitlines()[0]
+    assert header.endswith("shape=(3, 2) columns=row,index")
+    table = csv_values(out, np.int64)
+    # Sample by sample, each over both rows: rows 0, 1, 0, 1, 0, 1 (C order, from 0).
+    assert table[:, 0].tolist() == [0, 1, 0, 1, 0, 1]
+    assert (table[table[:, 0] == 1, 1] == 2).all()
+    assert call(capsys, *args, "--output", str(tmp_path / "i.npy"))[0] == 0
+    np.testing.assert_array_equal(table[:, 1], np.load(tmp_path / "i.npy").ravel())
+
+
+@pytest.mark.parametrize(("stored", "option", "expected"), [
+    (np.float64, [], np.float64),
+    (np.float16, [], np.float16),
+    (np.float32, [], np.float32),
+    (np.float64, ["--dtype", "float32"], np.float32),
+    (np.int64, [], np.float32),  # integers have no float dtype to keep: the default
+])
+def test_sample_keeps_the_dtype_of_a_npy_file(stored, option, expected, capsys, tmp_path):
+    np.save(tmp_path / "logits.npy", np.array([[1, 2, 3], [3, 0, -1]], dtype=stored))
+    code, _, _ = call(capsys, "sample", "--logits", str(tmp_path / "logits.npy"), "-n", "4",
+                      "--seed", "3", *option, "--output", str(tmp_path / "y.npy"))
+    assert code == 0
+    assert np.load(tmp_path / "y.npy").dtype == expected
+
+
+def test_sample_of_a_float64_file_is_the_float64_sample(capsys, tmp_path):
+    logits = np.array([[0.1, 0.5, 0.4], [0.0, 0.0, -np.inf]])
+    np.save(tmp_path / "logits.npy", logits)
+    code, out, _ = call(capsys, "sample", "--logits", str(tmp_path / "logits.npy"), "-n", "4",
+                        "--seed", "7", "--tau", "0.5")
+    assert code == 0
+    assert " dtype=float64 " in out.splitlines()[0]
+    expected = gk.gumbel_softmax(logits, tau=0.5, sample_shape=(4,), rng=7)
+    np.testing.assert_array_equal(csv_values(out), expected.reshape(8, 3))
+
+
+def _not_npy(folder: Path) -> dict[str, Path]:
+    """Files that --logits cannot take: text, text named .npy, an archive named .npy."""
+    text = folder / "logits.txt"
+    text.write_text("0.1,0.5,0.4\n")
+    fake = folder / "fake.npy"
+    fake.write_text("0.1,0.5,0.4\n")
+    archive = folder / "archive.npy"
+    with archive.open("wb") as stream:
+        np.savez(stream, logits=np.zeros(3))
+    return {"text": text, "fake": fake, "archive": archive}
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("text", "is not a .npy file; expected comma-separated numbers such as \"0.1,0.5,0.4\", "
+             "or the path of a NumPy .npy file"),
+    ("fake", "is not a NumPy .npy file; expected a NumPy .npy file holding one array"),
+    ("archive", "is a .npz archive; expected a NumPy .npy file holding one array"),
+])
+def test_sample_says_what_file_it_expects(kind, message, capsys, tmp_path):
+    path = _not_npy(tmp_path)[kind]
+    code, out, err = call(capsys, "sample", "--logits", str(path))
+    assert code == 2
+    assert out == ""
+    (line,) = err.splitlines()
+    assert line.startswith(f"gumbelkit sample: --logits: {path} {message}")
 
 
 @pytest.mark.parametrize("backend", backend_params())
@@ -218,7 +289,7 @@ def test_sample_on_every_backend(backend: Backend, capsys, tmp_path):
     np.testing.assert_array_equal(np.load(second), values)  # same seed, same sample
     code, out, _ = call(capsys, *args, "--max")
     assert code == 0
-    index = csv_values(out, np.int64).reshape(5, 2)
+    index = csv_values(out, np.int64)[:, 1].reshape(5, 2)
     assert ((index >= 0) & (index < 3)).all()
     assert (index[:, 1] != 1).all()
 
@@ -252,7 +323,12 @@ BAD_SAMPLE_INPUT = [
     (["--logits", "1,2", "--tau", "hot"], "argument --tau: invalid float value: 'hot'"),
     (["--logits", "1,2", "--max", "--tau", "2"], "--tau has no effect with --max"),
     (["--logits", "1,2", "--max", "--hard"], "not allowed with argument"),
-    (["--logits", "1,2", "-n", "0"], "-n/--samples must be a positive integer; got 0"),
+    # Two logits per sample and at most 2**28 values: N lies in [1, 2**27].
+    (["--logits", "1,2", "-n", "0"], "-n/--samples must lie in [1, 134217728]"),
+    (["--logits", "1,2", "-n", "99999999999999999"], "-n/--samples must lie in [1, 134217728]"),
+    (["--logits", "1,2", "--seed", str(2**63)], "--seed must lie in [0, 2**63)"),
+    (["--logits", "data.txt"], "--logits: 'data.txt' is not a number and not a .npy path; "
+                               "expected comma-separated numbers"),
     (["--logits", "1,2", "--seed", "-1"], "--seed must lie in [0, 2**63); got -1"),
     (["--logits", "1,2", "--dtype", "bfloat16"], "--dtype bfloat16 is not available on numpy"),
     (["--logits", "1,2", "--dtype", "int8"], "argument --dtype: invalid choice: 'int8'"),
@@ -297,6 +373,46 @@ def test_bad_input_in_a_fresh_process_is_one_line_without_traceback():
     assert result.stderr.splitlines() == [
         "gumbelkit sample: --tau must be positive and finite; got -0.5"
     ]
+
+
+# --- numbers out of range ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["demo", "--samples", "99999999999999"],
+     "--samples must lie in [1, 10000000]; got 99999999999999"),
+    (["demo", "--samples", "0"], "--samples must lie in [1, 10000000]; got 0"),
+    (["demo", "--seed", "-1"], "--seed must lie in [0, 2**63); got -1"),
+    (["demo", "--seed", str(2**63)], f"--seed must lie in [0, 2**63); got {2**63}"),
+    (["plot", "--seed", "-1"], "--seed must lie in [0, 2**63); got -1"),
+    (["plot", "--seed", str(2**63)], f"--seed must lie in [0, 2**63); got {2**63}"),
+    (["check", "--seed", "-1"], "--seed must lie in [0, 2**63); got -1"),
+])
+def test_numbers_out_of_range_are_one_line(args, message, capsys):
+    code, out, err = call(capsys, *args)
+    assert code == 2
+    assert out == ""
+    assert err.splitlines() == [f"gumbelkit {args[0]}: {message}"]
+
+
+def test_the_largest_seed_is_accepted(capsys):
+    # 2**63 - 1, the top of the range NumPy, PyTorch and JAX all take.
+    code, out, _ = call(capsys, "demo", "--samples", "10", "--seed", str(2**63 - 1))
+    assert code == 0
+    assert "10 hard samples" in out
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    (["sample", "--logits", "0,1", "-n", "99999999999999999"], "-n/--samples"),
+    (["demo", "--samples", "99999999999999"], "--samples"),
+    (["demo", "--seed", "-1"], "--seed"),
+])
+def test_numbers_out_of_range_print_no_traceback(args, option):
+    result = run(*args)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"gumbelkit {args[0]}: {option} must lie in [")
 
 
 # --- --help, progress -------------------------------------------------------------------------
@@ -353,6 +469,20 @@ def test_progress_bar_update_sets_the_count_the_total_and_the_label():
     bar.update(1)  # nothing is drawn after finish
     assert shown.getvalue() == ("\r[....] 0/2 " + " " * 40 + "\r[##..] 1/2 test_a" + " " * 34
                                 + "\r[####] 2/2 test_a" + " " * 34 + "\n")
+
+
+def test_progress_bar_leaves_a_log_file_clean(tmp_path):
+    # The benchmark draws its bar from the start, but only on a terminal: a log file gets the
+    # skip notes as lines and no carriage return.
+    log = tmp_path / "stderr.log"
+    with log.open("w") as stderr:
+        result = subprocess.run(
+            [sys.executable, "-m", "gumbelkit", "bench", "--backends", "numpy", "--shapes",
+             "2x2", "--repeats", "1"],
+            stdout=subprocess.PIPE, stderr=stderr, text=True, check=False,
+        )
+    assert result.returncode == 0, log.read_text()
+    assert "\r" not in log.read_text()
 
 
 # --- gumbelkit info ---------------------------------------------------------------------------
@@ -458,12 +588,10 @@ def test_bench_prints_the_numpy_overhead_per_call(capsys):
 def test_bench_torch_device_and_triton_options(capsys, tmp_path):
     if unavailable_reason("torch"):
         pytest.skip(unavailable_reason("torch"))
-    import torch
-
     from gumbelkit.backends import torch as torch_adapter
 
     path = tmp_path / "bench.json"
-    code, out, err = call(capsys, "bench", "--backends", "torch", "--shapes", "6x4",
+    code, _, err = call(capsys, "bench", "--backends", "torch", "--shapes", "6x4",
                           "--repeats", "1", "--torch-device", "cpu", "--triton", "--json",
                           str(path))
     assert code == 0, err
@@ -471,11 +599,6 @@ def test_bench_torch_device_and_triton_options(capsys, tmp_path):
     assert environment["torch_device"] == "cpu"
     assert environment["triton"] is True
     assert torch_adapter.use_triton is False  # restored after the run
-    if not torch.cuda.is_available():
-        code, out, err = call(capsys, "bench", "--backends", "torch", "--shapes", "6x4",
-                              "--repeats", "1", "--torch-device", "cuda")
-        assert code == 0
-        assert "torch: skipped, --torch-device cuda but CUDA is not available" in out
 
 
 def test_bench_rejects_a_malformed_torch_device_in_one_line(capsys):
@@ -486,6 +609,29 @@ def test_bench_rejects_a_malformed_torch_device_in_one_line(capsys):
     assert code == 2
     assert err.strip().splitlines()[-1].startswith("gumbelkit bench: --torch-device: ")
     assert "nodevice" in err
+
+
+class ZeroExponentials(np.random.Generator):
+    """A NumPy generator whose float32 exponentials start with an exact 0.
+
+    NumPy's ziggurat gives 0 about once in 2**23 float32 draws: a 4096x1024 floor meets one
+    in about every other call.
+    """
+
+    def standard_exponential(self, *args, **kwargs):
+        e = super().standard_exponential(*args, **kwargs)
+        e.flat[0] = 0
+        return e
+
+
+def test_bench_numpy_floors_warn_of_nothing():
+    # A log(0) in a floor printed "divide by zero encountered in log" into the progress bar.
+    settings = _bench.Settings(1, 1, 0.0, shapes=((4, 3),))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _bench._bench_numpy_shape(settings, (4, 3), ZeroExponentials(np.random.PCG64(0)), None)
+    floors = {r.reference for r in settings.rows if r.operation == "floor"}
+    assert "Gumbel noise: -log(standard_exponential float32)" in floors
 
 
 def test_bench_bandwidth_is_bytes_moved_over_time():
@@ -508,17 +654,52 @@ def test_bench_bandwidth_is_bytes_moved_over_time():
 def test_bench_skips_a_library_that_is_not_installed(capsys, monkeypatch):
     monkeypatch.setitem(_bench.BACKENDS, "absent",
                         ("gumbelkit_absent_library", _bench.bench_numpy, 4))
-    code, out, err = call(capsys, "bench", "--backends", "absent", "--shapes", "2x2",
+    code, out, err = call(capsys, "bench", "--backends", "numpy,absent", "--shapes", "2x2",
                           "--repeats", "1")
-    assert code == 0
+    assert code == 0  # NumPy was measured
     assert "absent: skipped, cannot import gumbelkit_absent_library" in err
     assert "skipped: absent: skipped, cannot import gumbelkit_absent_library" in out
+    assert "| numpy | 2x2 | soft | forward |" in out
+
+
+def test_bench_that_measures_nothing_says_why_and_fails(capsys, monkeypatch, tmp_path):
+    # Every backend asked for is skipped: no table, no JSON, the reason and exit code 1.
+    monkeypatch.setitem(_bench.BACKENDS, "absent",
+                        ("gumbelkit_absent_library", _bench.bench_numpy, 4))
+    path = tmp_path / "bench.json"
+    code, out, err = call(capsys, "bench", "--backends", "absent", "--shapes", "2x2",
+                          "--repeats", "1", "--json", str(path))
+    assert code == 1
+    assert out == ""
+    assert err.splitlines() == [
+        "absent: skipped, cannot import gumbelkit_absent_library "
+        "(No module named 'gumbelkit_absent_library')",
+        "nothing was measured: every backend asked for was skipped (see above)",
+    ]
+    assert not path.exists()
+
+
+def test_bench_torch_device_without_cuda_says_so_and_fails(capsys, monkeypatch):
+    if unavailable_reason("torch"):
+        pytest.skip(unavailable_reason("torch"))
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on a CPU-only machine
+    code, out, err = call(capsys, "bench", "--backends", "torch", "--shapes", "2x2",
+                          "--repeats", "1", "--torch-device", "cuda")
+    assert code == 1
+    assert out == ""
+    assert "torch: skipped, --torch-device cuda but CUDA is not available" in err
+    assert "nothing was measured" in err
 
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--backends", "numpy,tensorflow"], "--backends: unknown tensorflow"),
     (["--shapes", "10"], "argument --shapes: expected comma-separated ROWSxCLASSES"),
     (["--shapes", "0x3"], "argument --shapes"),
+    # 10**8 x 10**8 logits: 40,000 TB of float32.
+    (["--shapes", "100000000x100000000"],
+     "argument --shapes: ROWS x CLASSES must lie in [1, 2**28 = 268435456]"),
     (["--repeats", "0"], "--repeats must be a positive integer"),
     (["--tau", "0"], "argument --tau: expected a positive finite number; got '0'"),
     (["--tau", "x"], "argument --tau: expected a positive finite number; got 'x'"),
@@ -562,7 +743,7 @@ def test_plot_renders_every_png(capsys, tmp_path):
     paths = [Path(line) for line in out.splitlines()]
     skipped = [] if _plot.autodiff_library() else [_plot.ESTIMATOR_GRADIENTS]
     assert [p.name for p in paths] == [name for name in _plot.FILES if name not in skipped]
-    assert len(_plot.FILES) == 8
+    assert len(_plot.FILES) == 9
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert path.stat().st_size < 150_000

@@ -1,19 +1,23 @@
 """The distribution: one source for the version, and a wheel that holds gumbelkit and nothing else.
 
-The wheel is built from this checkout by calling the PEP 517 hook of the build backend that
-pyproject.toml names, in a subprocess and without build isolation, so the test needs no
-network and takes about a second. The wheel then runs the conformance suite it ships, installed
-with pip (offline) into a folder outside the checkout: through ``gumbelkit check``, on a
-third-party adapter given as ``module:attr``, and through ``pytest --pyargs``.
+The wheel and the sdist are built from this checkout by calling the PEP 517 hooks of the build
+backend that pyproject.toml names, in a subprocess and without build isolation, so the tests
+need no network and take about a second each. The wheel then runs the conformance suite it
+ships, installed with pip (offline) into a folder outside the checkout: through
+``gumbelkit check``, on a third-party adapter given as ``module:attr``, and through
+``pytest --pyargs``.
 """
 
 from __future__ import annotations
 
+import ast
 import email.parser
+import importlib.metadata
 import os
 import re
 import subprocess
 import sys
+import tarfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -102,6 +106,82 @@ def test_wheel_metadata(wheel: zipfile.ZipFile) -> None:
     entry_points = wheel.read(f"{DIST_INFO}/entry_points.txt").decode()
     assert re.search(r"^gumbelkit\s*=\s*gumbelkit\.cli:main$", entry_points, re.M)
     assert f"{DIST_INFO}/licenses/LICENSE" in wheel.namelist()
+
+
+def _requirement_names(metadata: email.message.Message, extra: str | None) -> set[str]:
+    """Return the distribution names that the wheel requires for ``extra`` (None: the core)."""
+    names = set()
+    for requirement in metadata.get_all("Requires-Dist", []):
+        marker = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", requirement)
+        if (marker.group(1) if marker else None) == extra:
+            names.add(re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0].lower())
+    return names
+
+
+def test_examples_extra_brings_what_the_examples_import(wheel: zipfile.ZipFile) -> None:
+    metadata = email.parser.Parser().parsestr(wheel.read(f"{DIST_INFO}/METADATA").decode())
+    assert "examples" in metadata.get_all("Provides-Extra", [])
+    # Every top-level module the scripts import, in functions too, beyond the standard library.
+    imported = set()
+    for script in sorted((ROOT / "examples").glob("*.py")):
+        for node in ast.walk(ast.parse(script.read_text("utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
+    imported -= set(sys.stdlib_module_names) | {"__future__", "gumbelkit"}
+    assert "sklearn" in imported
+    # The distribution of each module, as the installed packages record it.
+    distributions = importlib.metadata.packages_distributions()
+    needed = {distributions.get(module, [module])[0].lower() for module in imported}
+    provided = _requirement_names(metadata, None) | _requirement_names(metadata, "examples")
+    for framework in ("torch", "jax", "dask"):
+        provided |= _requirement_names(metadata, framework)
+    assert needed <= provided, sorted(needed - provided)
+    # scikit-learn with the lower bound the tests run the examples with.
+    assert "Requires-Dist: scikit-learn>=1.3; extra == 'examples'" in str(metadata)
+    assert "gumbelkit[examples]" in " ".join(PYPROJECT["project"]["optional-dependencies"]["test"])
+
+
+@pytest.fixture(scope="module")
+def sdist(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
+    """Build the sdist; return the paths it holds, relative to its top folder."""
+    backend = PYPROJECT["build-system"]["build-backend"]
+    pytest.importorskip(
+        backend, reason=f"the build backend {backend} is not installed (the test extra has it)"
+    )
+    out = tmp_path_factory.mktemp("sdist")
+    hook = f"import sys, {backend} as b; print(b.build_sdist(sys.argv[1]))"
+    done = subprocess.run(
+        [sys.executable, "-c", hook, str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    with tarfile.open(out / done.stdout.strip().splitlines()[-1]) as archive:
+        names = [member.name for member in archive.getmembers() if member.isfile()]
+    top = f"gumbelkit-{gumbelkit.__version__}"
+    assert all(PurePosixPath(name).parts[0] == top for name in names), names
+    return {PurePosixPath(name).relative_to(top).as_posix() for name in names}
+
+
+def test_sdist_holds_what_its_tests_and_make_test_read(sdist: set[str]) -> None:
+    # `make test` on an unpacked sdist: the Makefile, its constraints, the docs site's config.
+    assert {"pyproject.toml", "README.md", "CHANGELOG.md", "LICENSE", "mkdocs.yml", "Makefile",
+            "constraints.txt"} <= sdist
+    # Every file the tests read under these folders: the pages and pictures of the docs site,
+    # the examples, the benchmark script and its README, the tests themselves.
+    wanted = {
+        path.relative_to(ROOT).as_posix()
+        for folder in ("gumbelkit", "tests", "docs", "examples", "benchmarks")
+        for path in (ROOT / folder).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+        and path.suffix in {".py", ".md", ".png", ".css", ".cpp", ".cu", ".typed"}
+    }
+    assert "docs/cli.md" in wanted
+    assert "benchmarks/bench.py" in wanted
+    assert wanted <= sdist, sorted(wanted - sdist)
+    # The CI script is for this repository's own runner, not for a user of the sdist.
+    assert not [name for name in sdist if name.startswith(".ci/")]
 
 
 # --- the conformance suite, from the installed wheel ------------------------------------------

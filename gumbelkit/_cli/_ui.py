@@ -14,9 +14,83 @@ from typing import NoReturn, Protocol, TextIO
 
 import numpy as np
 
+# Every command's --seed: the range of an int seed that every backend accepts
+# (gumbelkit.backends._common.check_seed).
+SEED_RANGE = "[0, 2**63)"
+
 
 class UsageError(Exception):
     """Bad input on the command line: reported in one line, exit code 2."""
+
+
+def check_seed(option: str, seed: int) -> int:
+    """Return ``seed`` if it lies in ``[0, 2**63)``, else raise :class:`UsageError`.
+
+    Parameters
+    ----------
+    option : str
+        The option's name, for the message.
+    seed : int
+        The parsed value.
+
+    Returns
+    -------
+    int
+        ``seed``.
+
+    Raises
+    ------
+    UsageError
+        Naming the option and the range.
+
+    Examples
+    --------
+    >>> check_seed("--seed", 7)
+    7
+
+    """
+    if not 0 <= seed < 2**63:
+        raise UsageError(f"{option} must lie in {SEED_RANGE}; got {seed}")
+    return seed
+
+
+def check_count(option: str, value: int, largest: int, why: str = "") -> int:
+    """Return ``value`` if it lies in ``[1, largest]``, else raise :class:`UsageError`.
+
+    An upper bound keeps a mistyped count from reaching the allocator, whose failure would be
+    a traceback (or the machine swapping) rather than a message.
+
+    Parameters
+    ----------
+    option : str
+        The option's name, for the message.
+    value : int
+        The parsed value.
+    largest : int
+        The largest accepted value.
+    why : str, optional
+        What sets the upper bound, appended to the message in parentheses.
+
+    Returns
+    -------
+    int
+        ``value``.
+
+    Raises
+    ------
+    UsageError
+        Naming the option and the accepted range.
+
+    Examples
+    --------
+    >>> check_count("--samples", 10, 100)
+    10
+
+    """
+    if not 1 <= value <= largest:
+        reason = f" ({why})" if why else ""
+        raise UsageError(f"{option} must lie in [1, {largest}]{reason}; got {value}")
+    return value
 
 
 class Parser(argparse.ArgumentParser):

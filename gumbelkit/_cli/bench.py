@@ -35,6 +35,9 @@ SHAPES: tuple[tuple[int, int], ...] = ((4096, 1024), (64, 50257), (32, 10))
 TAU = 0.5
 HAND_WRITTEN = "hand-written float32, same operations"
 SEED = 0
+# The most logits one shape may hold: 1 GiB of float32. The NumPy references hold several
+# float64 temporaries of that size, so a larger shape would fail in the allocator.
+MAX_SHAPE_VALUES = 2**28
 
 
 class BenchError(UsageError):
@@ -277,8 +280,11 @@ def _bench_numpy_shape(
         return np.negative(g, out=g)
 
     def gumbel_from_exponential() -> Any:
-        # The same from NumPy's ziggurat exponentials: one logarithm.
+        # The same from NumPy's ziggurat exponentials: one logarithm. A float32 exponential
+        # is exactly 0 about once in 2**23 draws: lifted to the smallest normal, as the
+        # uniforms are, it gives finite noise, and log never divides by zero.
         e = gen.standard_exponential(shape, dtype=np.float32)
+        np.maximum(e, tiny, out=e)
         np.log(e, out=e)
         return np.negative(e, out=e)
 
@@ -582,7 +588,10 @@ def _positive_float(text: str) -> float:
 
 
 def parse_shapes(text: str) -> tuple[tuple[int, int], ...]:
-    """Return the logits shapes of ``"4096x1024,32x10"`` (rows x classes, positive sizes)."""
+    """Return the logits shapes of ``"4096x1024,32x10"`` (rows x classes, positive sizes).
+
+    Each shape holds at most ``MAX_SHAPE_VALUES`` logits.
+    """
     shapes = []
     for item in text.split(","):
         parts = item.strip().lower().split("x")
@@ -591,7 +600,13 @@ def parse_shapes(text: str) -> tuple[tuple[int, int], ...]:
                 f"expected comma-separated ROWSxCLASSES with positive sizes, e.g. 32x10; "
                 f"got {item.strip()!r}"
             )
-        shapes.append((int(parts[0]), int(parts[1])))
+        rows, classes = int(parts[0]), int(parts[1])
+        if rows * classes > MAX_SHAPE_VALUES:
+            raise argparse.ArgumentTypeError(
+                f"ROWS x CLASSES must lie in [1, 2**28 = {MAX_SHAPE_VALUES}]; "
+                f"{item.strip()} has {rows * classes}"
+            )
+        shapes.append((rows, classes))
     return tuple(shapes)
 
 
@@ -631,7 +646,7 @@ def add_arguments(parser: argparse.ArgumentParser, default_json: Path | None = N
     )
     parser.add_argument(
         "--shapes", type=parse_shapes, default=SHAPES, metavar="RxK,...",
-        help="logits shapes, rows x classes (default: "
+        help="logits shapes, rows x classes, at most 2**28 logits each (default: "
              f"{','.join(f'{r}x{k}' for r, k in SHAPES)})",
     )
 
@@ -647,7 +662,8 @@ def run(args: argparse.Namespace) -> int:
     Returns
     -------
     int
-        0.
+        0, or 1 when nothing was measured: every backend asked for was skipped (the reasons
+        are printed on stderr and no JSON is written).
 
     Raises
     ------
@@ -687,9 +703,19 @@ def run(args: argparse.Namespace) -> int:
                 settings.skip(f"{name}: skipped, cannot import {module} ({exc})")
                 progress.advance(steps * len(settings.shapes))
                 continue
-            bench_backend(settings)
+            try:
+                bench_backend(settings)
+            except MemoryError:
+                # The rows measured so far stand; the shapes are what to make smaller.
+                settings.skip(f"{name}: stopped, out of memory (try smaller --shapes)")
         settings.progress = None
 
+    if not settings.rows:
+        # An empty table with exit code 0 would read as success to a script or CI, and an
+        # empty JSON file would overwrite earlier results.
+        print("nothing was measured: every backend asked for was skipped (see above)",
+              file=sys.stderr)
+        return 1
     print(markdown(settings))
     for reason in settings.skipped:
         print(f"\nskipped: {reason}")

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from gumbelkit._cli._ui import ProgressBar, UsageError
+from gumbelkit._cli._ui import SEED_RANGE, ProgressBar, UsageError, check_seed
 from gumbelkit.backends import BUILTIN_BACKENDS, get_backend
 
 HELP = "run the statistical conformance suite and print a table of verdicts"
@@ -42,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--thorough", action="store_true", help="10x the samples")
     parser.add_argument("--fresh-seeds", action="store_true",
                         help="draw seeds from OS entropy (printed on failure)")
-    parser.add_argument("--seed", type=int, default=None, help="replay with this seed")
+    parser.add_argument("--seed", type=int, default=None,
+                        help=f"replay with this seed, an int in {SEED_RANGE}")
     parser.add_argument("-k", dest="select", default=None,
                         help="run only tests matching this pytest -k expression")
 
@@ -138,6 +139,9 @@ def run_check(
     select: str | None,
 ) -> int:
     """Run the suite; return 0 when every test passed, 1 otherwise."""
+    if seed is not None:
+        # Every test passes its seed to a backend: one out of range would fail them all.
+        check_seed("--seed", seed)
     suite = find_suite()
     try:
         import pytest

@@ -17,20 +17,26 @@ from typing import IO, Any
 import numpy as np
 
 import gumbelkit as gk
-from gumbelkit._cli._ui import ProgressBar, UsageError
+from gumbelkit._cli._ui import SEED_RANGE, ProgressBar, UsageError, check_count, check_seed
 from gumbelkit.backends import BUILTIN_BACKENDS, builtin_backend
 
 HELP = "draw samples from logits given on the command line or in a .npy file"
 DESCRIPTION: str | None = (
     "Draw Gumbel-Softmax samples (or Gumbel-Max indices with --max) on any installed backend "
     "and print them as CSV or write them to a .npy or .csv file. Each CSV line is one sample "
-    "of one logits row, after a '#' line that records the call and the output shape."
+    "of one logits row, after a '#' line that records the call and the output shape; with "
+    "--max a line is the logits row's number and the index drawn for it."
 )
 BACKEND_NAMES = tuple(entry.name for entry in BUILTIN_BACKENDS)
 # Every floating dtype some built-in backend has; each backend's own share is in its entry.
 SAMPLE_DTYPES = tuple(dict.fromkeys(dtype for entry in BUILTIN_BACKENDS for dtype in entry.dtypes))
 _CSV_FORMATS = {"float16": "%.5g", "float32": "%.9g", "float64": "%.17g"}  # round-trip digits
 _CSV_CHUNK_ROWS = 65_536
+# The most values -n may ask for: 1 GiB of float32, 2 GiB of float64, before the noise and the
+# temporaries of the draw. Beyond it a mistyped -n fails in the allocator, not with a message.
+MAX_OUTPUT_VALUES = 2**28
+# What every .npy file starts with (numpy.lib.format); np.load unpickles anything else.
+_NPY_MAGIC = b"\x93NUMPY"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,8 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--logits", required=True, metavar="VALUES|FILE.npy",
         help='comma-separated logits, rows separated by ";" (e.g. "0.1,0.5,0.4" or '
-             '"1,2,3;0,0,-inf"; -inf masks a class), or a .npy file with classes on the '
-             "last axis",
+             '"1,2,3;0,0,-inf"; -inf masks a class), or a NumPy .npy file (numpy.save) with '
+             "classes on the last axis",
     )
     parser.add_argument(
         "--backend", default="numpy", metavar="NAME",
@@ -60,14 +66,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     kind.add_argument("--max", action="store_true",
                       help="class indices with the Gumbel-Max trick instead of soft samples")
     parser.add_argument("-n", "--samples", type=int, default=None, metavar="N",
-                        help="samples per logits row; the output shape is (N, *logits.shape) "
-                             "(default: one, with the shape of the logits)")
+                        help="samples per logits row; the output shape is (N, *logits.shape), "
+                             "at most 2**28 values (default: one, with the shape of the "
+                             "logits)")
     parser.add_argument("--seed", type=int, default=None,
-                        help="an int in [0, 2**63) (default: fresh entropy, recorded in the "
-                             "CSV header)")
-    parser.add_argument("--dtype", default="float32", choices=SAMPLE_DTYPES,
-                        help="dtype of the logits and the sample (default float32; bfloat16 "
-                             "on torch and jax, written to files as float32)")
+                        help=f"an int in {SEED_RANGE} (default: fresh entropy, recorded in "
+                             "the CSV header)")
+    parser.add_argument("--dtype", default=None, choices=SAMPLE_DTYPES,
+                        help="dtype of the logits and the sample (default: the .npy file's "
+                             "float dtype, else float32; bfloat16 on torch and jax, written "
+                             "to files as float32)")
     parser.add_argument("-o", "--output", type=Path, default=None, metavar="PATH",
                         help="write to PATH, .npy or .csv by its extension (default: print "
                              "CSV to stdout)")
@@ -101,6 +109,9 @@ def parse_logits(text: str) -> np.ndarray:
         try:
             rows.append([float(cell) for cell in cells])
         except ValueError:
+            if "," not in text and ";" not in text:
+                # One word that is no number: a path, most likely, of a file that is no .npy.
+                raise UsageError(_not_numbers_nor_npy(text.strip())) from None
             bad = next(cell for cell in cells if not _is_float(cell))
             raise UsageError(
                 f"--logits: row {number} has {bad!r}, not a number; expected comma-separated "
@@ -113,6 +124,18 @@ def parse_logits(text: str) -> np.ndarray:
     return values[0] if len(rows) == 1 else values
 
 
+def _not_numbers_nor_npy(text: str) -> str:
+    """Say what ``--logits`` takes, for a value that is neither numbers nor a .npy path."""
+    expected = ('expected comma-separated numbers such as "0.1,0.5,0.4", or the path of a '
+                "NumPy .npy file (written by numpy.save)")
+    path = Path(text)
+    if path.is_file():
+        return f"--logits: {text} is not a .npy file; {expected}"
+    if path.suffix or "/" in text or "\\" in text:
+        return f"--logits: {text!r} is not a number and not a .npy path; {expected}"
+    return f"--logits: {text!r} is not a number; {expected}"
+
+
 def _is_float(text: str) -> bool:
     try:
         float(text)
@@ -122,7 +145,7 @@ def _is_float(text: str) -> bool:
 
 
 def load_logits(path: Path) -> np.ndarray:
-    """Return the logits stored in a .npy file as a real floating (or float64) array.
+    """Return the logits stored in a .npy file, a real array in the dtype it was stored in.
 
     Parameters
     ----------
@@ -132,23 +155,34 @@ def load_logits(path: Path) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        Its array; integers and booleans become float64.
+        Its array: floats, integers or booleans, as stored.
 
     Raises
     ------
     UsageError
-        If the file cannot be read or holds no real array with a class axis.
+        If the file cannot be read, is no NumPy .npy file or holds no real array with a
+        class axis.
 
     """
     try:
-        values = np.load(path, allow_pickle=False)
+        with path.open("rb") as stream:
+            magic = stream.read(len(_NPY_MAGIC))
+            if magic != _NPY_MAGIC:
+                kind = "a .npz archive" if magic.startswith(b"PK") else "not a NumPy .npy file"
+                raise UsageError(
+                    f"--logits: {path} is {kind}; expected a NumPy .npy file holding one "
+                    "array (written by numpy.save), or comma-separated numbers"
+                )
+            stream.seek(0)
+            values: np.ndarray = np.load(stream, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise UsageError(f"--logits: cannot read {path}: {exc}") from None
-    if not isinstance(values, np.ndarray) or values.dtype.kind not in "biuf":
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise UsageError(f"--logits: cannot read {path}: {reason}") from None
+    if values.dtype.kind not in "biuf":
         raise UsageError(f"--logits: {path} must hold a real numeric array; got {values.dtype}")
     if values.ndim == 0:
         raise UsageError(f"--logits: {path} holds a scalar; expected at least one class axis")
-    return values if values.dtype.kind == "f" else values.astype(np.float64)
+    return values
 
 
 def check_logit_rows(logits: np.ndarray) -> None:
@@ -225,16 +259,25 @@ def _to_numpy(name: str, x: Any) -> np.ndarray:
 
 
 def _write_csv(
-    stream: IO[str], values: np.ndarray, header: str, progress: ProgressBar | None
+    stream: IO[str], values: np.ndarray, rows: int, header: str, progress: ProgressBar | None
 ) -> None:
-    """Write one line per sample of one logits row, after a ``#`` header line."""
+    """Write one line per sample of one logits row, after a ``#`` header line.
+
+    A soft or hard sample's line holds its class values; an index's line (``--max``) holds
+    the number of its logits row (C order, from 0, so ``rows`` is the count of logits rows)
+    and the index. Lines run sample by sample, each over every row.
+    """
     if values.dtype.kind == "f":
         table, fmt = values.reshape(-1, values.shape[-1]), _CSV_FORMATS[values.dtype.name]
     else:
         table, fmt = values.reshape(-1, 1), "%d"
     stream.write(f"# {header}\n")
     for start in range(0, max(table.shape[0], 1), _CSV_CHUNK_ROWS):
-        np.savetxt(stream, table[start:start + _CSV_CHUNK_ROWS], fmt=fmt, delimiter=",")
+        chunk = table[start:start + _CSV_CHUNK_ROWS]
+        if values.dtype.kind != "f":
+            row = np.arange(start, start + chunk.shape[0]) % max(rows, 1)
+            chunk = np.column_stack([row, chunk])
+        np.savetxt(stream, chunk, fmt=fmt, delimiter=",")
         if progress is not None:
             progress.advance()
 
@@ -260,39 +303,51 @@ def run(args: argparse.Namespace) -> int:
     """
     # Every check that needs no array library runs first, so bad input fails fast.
     text = args.logits.strip()
-    logits = load_logits(Path(text)) if text.lower().endswith(".npy") else parse_logits(text)
+    from_file = text.lower().endswith(".npy")
+    logits = load_logits(Path(text)) if from_file else parse_logits(text)
     check_logit_rows(logits)
     if args.max and args.tau is not None:
         raise UsageError("--tau has no effect with --max; leave one out")
     tau = 1.0 if args.tau is None else args.tau
     if not (math.isfinite(tau) and tau > 0):
         raise UsageError(f"--tau must be positive and finite; got {args.tau}")
-    if args.samples is not None and args.samples < 1:
-        raise UsageError(f"-n/--samples must be a positive integer; got {args.samples}")
-    seed = secrets.randbits(63) if args.seed is None else args.seed
-    if not 0 <= seed < 2**63:
-        raise UsageError(f"--seed must lie in [0, 2**63); got {seed}")
+    if args.samples is not None:
+        per_sample = max(logits.size, 1)
+        check_count("-n/--samples", args.samples, MAX_OUTPUT_VALUES // per_sample,
+                    f"at most 2**28 values in all, {per_sample} per sample of these logits")
+    seed = secrets.randbits(63) if args.seed is None else check_seed("--seed", args.seed)
+    dtype = _sample_dtype(args.dtype, logits if from_file else None, text)
+    if dtype != logits.dtype.name:
+        # Integers, and a float dtype that no backend has (float128), go through float64.
+        logits = logits.astype(np.float64)
     # An unknown backend is reported once the bar starts, by _import_backend.
-    if args.backend in BACKEND_NAMES and args.dtype not in builtin_backend(args.backend).dtypes:
-        raise UsageError(f"--dtype {args.dtype} is not available on {args.backend}")
+    if args.backend in BACKEND_NAMES and dtype not in builtin_backend(args.backend).dtypes:
+        if args.dtype is None:
+            raise UsageError(
+                f"--logits: {text} holds {dtype}, which {args.backend} does not have; pass "
+                f"--dtype with one of {', '.join(builtin_backend(args.backend).dtypes)}"
+            )
+        raise UsageError(f"--dtype {dtype} is not available on {args.backend}")
     output: Path | None = args.output
     if output is not None and output.suffix.lower() not in (".npy", ".csv"):
         raise UsageError(f"--output must end in .npy or .csv; got {output}")
 
     sample_shape = () if args.samples is None else (args.samples,)
-    rows = math.prod(sample_shape + logits.shape[:-1])  # lines of CSV output
+    logits_rows = math.prod(logits.shape[:-1])
+    rows = math.prod(sample_shape) * logits_rows  # lines of CSV output
     writing = 0 if output is None else (
         1 if output.suffix.lower() == ".npy" else max(1, math.ceil(rows / _CSV_CHUNK_ROWS))
     )
     function = "gumbel_max" if args.max else "gumbel_softmax"
     details = "" if args.max else f" tau={tau:g} hard={args.hard}"
+    columns = " columns=row,index" if args.max else ""
     # The bar covers the import, the draw and the writing of a file, never printed output.
     with ProgressBar(2 + writing) as progress:
         progress.describe(f"importing {args.backend}")
         module = _import_backend(args.backend)
         progress.advance()
         progress.describe(f"drawing on {args.backend}")
-        array = _to_backend(args.backend, module, logits, args.dtype)
+        array = _to_backend(args.backend, module, logits, dtype)
         try:
             if args.max:
                 drawn = gk.gumbel_max(array, sample_shape=sample_shape, rng=seed)
@@ -302,10 +357,15 @@ def run(args: argparse.Namespace) -> int:
                 )
         except (TypeError, ValueError) as exc:
             raise UsageError(str(exc)) from None
+        except MemoryError:
+            raise UsageError(
+                f"-n/--samples: {math.prod(sample_shape + logits.shape):,} values do not fit "
+                "in the memory free here; ask for fewer"
+            ) from None
         values = _to_numpy(args.backend, drawn)
         progress.advance()
-        header = (f"{function}{details} backend={args.backend} dtype={args.dtype} "
-                  f"seed={seed} shape={values.shape}")
+        header = (f"{function}{details} backend={args.backend} dtype={dtype} "
+                  f"seed={seed} shape={values.shape}{columns}")
         if output is not None:
             progress.describe(f"writing {output.name}")
             try:
@@ -316,11 +376,29 @@ def run(args: argparse.Namespace) -> int:
                     progress.advance()
                 else:
                     with output.open("w") as stream:
-                        _write_csv(stream, values, header, progress)
+                        _write_csv(stream, values, logits_rows, header, progress)
             except OSError as exc:
                 raise UsageError(
                     f"--output: cannot write {output}: {exc.strerror or exc}"
                 ) from None
     if output is None:
-        _write_csv(sys.stdout, values, header, None)
+        _write_csv(sys.stdout, values, logits_rows, header, None)
     return 0
+
+
+def _sample_dtype(requested: str | None, stored: np.ndarray | None, source: str) -> str:
+    """Return the dtype to draw in: ``--dtype``, else a .npy file's float dtype, else float32.
+
+    Logits typed on the command line (``stored`` is None) and integer files draw in float32;
+    a float16, float32 or float64 file keeps its precision.
+    """
+    if requested is not None:
+        return requested
+    if stored is not None and stored.dtype.kind == "f":
+        if stored.dtype.name not in SAMPLE_DTYPES:
+            raise UsageError(
+                f"--logits: {source} holds {stored.dtype.name}, which no backend draws in; "
+                f"pass --dtype with one of {', '.join(SAMPLE_DTYPES)}"
+            )
+        return str(stored.dtype.name)
+    return "float32"
