@@ -7,10 +7,13 @@ device sync and work under every trace. Data checks (``validate=True``) live in
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import math
 import numbers
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, ParamSpec, TypeGuard, TypeVar, cast
 
 from gumbelkit._typing import Array, Namespace
 from gumbelkit.backends import Backend
@@ -34,12 +37,31 @@ def _is_int(x: object) -> bool:
     return type(x) is int or (isinstance(x, numbers.Integral) and not isinstance(x, bool))
 
 
+def is_real_scalar(value: object) -> TypeGuard[numbers.Real]:
+    """Return whether ``value`` is a real number that is not an array, and not a bool.
+
+    An int, a float, a NumPy scalar (``numpy.float64`` has a ``shape`` too, and subclasses
+    ``float``; ``numpy.int64`` does neither).
+    """
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def check_shape(shape: object, argument: str) -> tuple[int, ...]:
-    """Return ``shape`` as a tuple of non-negative ints (an int means a 1-d shape)."""
-    if shape == () and type(shape) is tuple:  # the common default, checked for free
+    """Return ``shape`` as a tuple of non-negative ints (an int means a 1-d shape).
+
+    An array is refused, a NumPy integer array too: a shape is a Python value, the same on
+    every backend and under a trace, where an array's values cannot be read.
+    """
+    if type(shape) is tuple and not shape:  # the common default, checked for free
         return ()
     if _is_int(shape):
         shape = (shape,)
+    elif hasattr(shape, "shape") and not isinstance(shape, Sequence):
+        raise TypeError(
+            f"{argument} must be an int or a tuple of ints, not an array; got a "
+            f"{type_name(shape)} of shape {tuple(shape.shape)}: convert it with "
+            f"tuple(int(n) for n in {argument})"
+        )
     if not isinstance(shape, Sequence) or not all(_is_int(n) for n in shape):
         raise TypeError(f"{argument} must be an int or a tuple of ints; got {shape!r}")
     dims = tuple(int(n) for n in shape)
@@ -88,16 +110,37 @@ def check_logits(logits: Array, axis: object, xp: Namespace, backend: Backend) -
 
 def check_real(value: object, argument: str, *, positive: bool = False) -> float:
     """Return ``value`` as a finite float (positive if asked), else raise naming ``argument``."""
+    expected = "a positive finite number" if positive else "a finite number"
     if type(value) is float:
         number = value
-    elif not isinstance(value, numbers.Real) or isinstance(value, bool):
+    elif not is_real_scalar(value):
         raise TypeError(f"{argument} must be a real number; got {type_name(value)}")
     else:
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int or a Fraction beyond the float range
+            raise ValueError(
+                f"{argument} must be {expected}; got {type_name(value)} beyond the range of a "
+                "float (magnitude above 1.8e308)"
+            ) from None
     if not math.isfinite(number) or (positive and number <= 0):
-        expected = "a positive finite number" if positive else "a finite number"
         raise ValueError(f"{argument} must be {expected}; got {number}")
     return number
+
+
+def positive_finite(x: Array, xp: Namespace, backend: Backend) -> Array:
+    """Return where the real floating array ``x`` of ``backend``'s library is positive and finite.
+
+    Positivity is read from the bits: ``nextafter(x, -inf)`` keeps its sign bit clear exactly
+    where ``x > 0``. ``x > 0`` itself calls a subnormal 0 where the hardware treats subnormal
+    inputs as zero (XLA on the CPU, eagerly, and not always under ``jax.jit``), which would
+    refuse a temperature that a float ``tau`` of the same value has clamped to the smallest
+    normal number. The mask has no derivative: ``x`` goes through the backend's stop-gradient
+    (JAX has no differentiation rule for ``nextafter``).
+    """
+    x = backend.stop_gradient(x)
+    below = xp.nextafter(x, xp.full_like(x, -math.inf))
+    return xp.logical_and(xp.isfinite(x), xp.logical_not(xp.signbit(below)))
 
 
 def check_estimator(estimator: object, *, hard: bool = True, tau: object = None) -> Estimator:
@@ -196,15 +239,126 @@ def row_index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(reversed(row))
 
 
+def logits_row(flat: int, row_shape: tuple[int, ...], axis: int) -> str:
+    """Name the logits row at the C-order ``flat`` index into ``row_shape``, for messages.
+
+    ``row_shape`` is the shape of the logits without ``axis``; 1-d logits, a single row, are
+    just "logits".
+    """
+    if not row_shape:
+        return "logits"
+    return f"logits row {row_index(flat, row_shape)} (index without axis {axis})"
+
+
 def check_rows_valid(logits: Array, axis: int, xp: Namespace) -> None:
     """Raise ``ValueError`` naming the first row of ``logits`` with a NaN or no finite value."""
     row_max = xp.max(logits, axis=axis)
     bad = xp.logical_not(xp.isfinite(row_max))
     if not concrete_bool(xp.any(bad), "logits"):
         return
+    if logits.ndim == 1:
+        raise ValueError("logits have a NaN, a +inf, or no finite value; they need a finite "
+                         "logit and no NaN or +inf (-inf masks a class)")
     flat = int(xp.argmax(xp.astype(xp.reshape(bad, (-1,)), xp.int8)))
     raise ValueError(
-        f"logits row {row_index(flat, tuple(row_max.shape))} (index without axis {axis}) has "
-        "a NaN, a +inf, or no finite value; every row needs finite logits (-inf masks a class)"
+        f"{logits_row(flat, tuple(row_max.shape), axis)} has a NaN, a +inf, or no finite "
+        "value; every row needs finite logits (-inf masks a class)"
     )
+
+
+def not_an_array(value: object, argument: str, error: TypeError) -> TypeError:
+    """Return ``error`` (no adapter matches ``value``), saying how to convert a Python value.
+
+    A list, a tuple or a Python number gets the hint to convert it with ``asarray``; anything
+    else gets ``error`` as it is.
+    """
+    if not isinstance(value, (list, tuple, int, float, complex)):
+        return error
+    message = str(error).rsplit("; got ", 1)[0]
+    return TypeError(f"{message}; got a {type(value).__name__}: convert {argument} with "
+                     "numpy.asarray (or your library's asarray)")
+
+
+# --- the habits of other libraries' samplers ---------------------------------------------------
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+# Keywords of other libraries' samplers (torch.nn.functional.gumbel_softmax, torch.topk,
+# numpy.random, jax.random, torch.distributions) and gumbelkit's name for each.
+_HABITS = {
+    "dim": "axis",
+    "temperature": "tau",
+    "generator": "rng",
+    "key": "rng",
+    "seed": "rng",
+    "size": "sample_shape",
+}
+
+
+def publish(implementation: Callable[..., _R]) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Return a decorator that publishes ``implementation`` as the function it decorates.
+
+    The decorated function holds the public name, docstring and signature (the signature the
+    documentation renders and type checkers read); ``implementation`` takes the same
+    parameters and, after them, ``*misplaced`` and ``**unknown``, which collect the arguments
+    of another library's habits (``tau`` by position, ``dim=``) so that
+    :func:`call_error` can say what to write. ``implementation`` itself is returned, with the
+    public name, docstring and signature: a call costs no wrapper.
+    """
+
+    def decorate(documented: Callable[_P, _R]) -> Callable[_P, _R]:
+        implementation.__name__ = documented.__name__
+        implementation.__qualname__ = documented.__qualname__
+        implementation.__doc__ = documented.__doc__
+        implementation.__signature__ = inspect.signature(documented)  # type: ignore[attr-defined]
+        return cast("Callable[_P, _R]", implementation)
+
+    return decorate
+
+
+def _shown(value: object) -> str:
+    """Return a short Python spelling of ``value`` for a suggested call, ``...`` if none."""
+    if value is None or type(value) in (bool, int, float, str, tuple):
+        text = repr(value)
+        if len(text) <= 30:
+            return text
+    return "..."
+
+
+def call_error(
+    function: Callable[..., Any], misplaced: tuple[object, ...], unknown: dict[str, object]
+) -> TypeError:
+    """Return the ``TypeError`` for a call that ``function``'s signature does not take.
+
+    ``misplaced`` holds the positional arguments after those ``function`` takes by position,
+    ``unknown`` the keywords it does not have. The message says what to write instead: the
+    keywords, with the values given (``tau`` and ``hard`` of
+    ``torch.nn.functional.gumbel_softmax(logits, 0.5, True)``), or gumbelkit's name of another
+    library's keyword (``dim`` is ``axis``).
+    """
+    name = function.__name__
+    parameters = inspect.signature(function).parameters.values()
+    positional = [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
+    keywords = [p.name for p in parameters if p.kind is p.KEYWORD_ONLY]
+    if misplaced:
+        given = [f"{k}={_shown(v)}" for k, v in zip(keywords, misplaced, strict=False)]
+        return TypeError(
+            f"{name} takes {' and '.join(positional)} by position and everything else by "
+            f"keyword ({', '.join(keywords)}): write {name}({', '.join(positional + given)})"
+        )
+    key, value = next(iter(unknown.items()))
+    if key == "eps":
+        return TypeError(
+            f"{name} takes no eps: its uniforms lie in the open interval (0, 1), so the noise is "
+            f"finite without one (docs/numeric-contract.md); drop eps={_shown(value)}"
+        )
+    habit = _HABITS.get(key)
+    if habit in keywords:
+        return TypeError(f"{name} has no keyword {key}: gumbelkit calls it {habit}; write "
+                         f"{habit}={_shown(value)}")
+    close = difflib.get_close_matches(key, keywords, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return TypeError(f"{name} got an unexpected keyword argument {key!r}{hint}; its keywords "
+                     f"are {', '.join(keywords)}")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from gumbelkit import _core
-from gumbelkit._checks import broadcast_shapes
+from gumbelkit._checks import broadcast_shapes, call_error, publish
 from gumbelkit._noise import conditional_noise
 from gumbelkit._prepared import Prepared
 from gumbelkit._typing import Array, Namespace
@@ -40,6 +40,36 @@ def _check_index(
     return array
 
 
+def _conditional_gumbel_body(
+    logits: Array,
+    index: Array | int,
+    *misplaced: object,
+    axis: int = -1,
+    rng: object = None,
+    sample_shape: int | tuple[int, ...] = (),
+    **unknown: object,
+) -> Array:
+    """Draw conditional Gumbel noise; the body of :func:`conditional_gumbel`."""
+    if misplaced or unknown:
+        raise call_error(conditional_gumbel, misplaced, unknown)
+    prepared = Prepared(logits, axis, rng, None, sample_shape, False)
+    backend, xp = prepared.backend, prepared.xp
+    out_shape = prepared.out_shape
+    out_axis = prepared.out_axis
+    row_shape = out_shape[: len(out_shape) + out_axis] + out_shape[len(out_shape) + out_axis + 1:]
+    index = _check_index(index, backend, xp, row_shape, prepared.device)
+    theta = xp.astype(logits, prepared.compute_dtype, copy=False)
+    # The masked classes' and invalid rows' deliberate infinities warn in NumPy.
+    with backend.errstate():
+        noise, _ = conditional_noise(
+            theta, index, out_axis, out_shape, backend=backend, xp=xp,
+            source=prepared.new_source(), device=prepared.device, check_index=True,
+            bound=float(xp.finfo(logits.dtype).max),  # finite after the cast to logits.dtype
+        )
+    return _core.as_dtype(noise, logits.dtype, xp)
+
+
+@publish(_conditional_gumbel_body)
 def conditional_gumbel(
     logits: Array,
     index: Array | int,
@@ -78,10 +108,13 @@ def conditional_gumbel(
         (float64 for float64 logits). In that dtype ``argmax(logits + G, axis)`` is exactly
         ``index``: a loser that would round up to the winner is moved a few units in the last
         place below it (with float16 or bfloat16 logits, the final cast of ``G`` may round
-        this away). The noise carries no gradient. An ``index`` out of range or at a ``-inf``
-        logit raises ``ValueError`` where its value can be read for free (host memory, no
-        trace); elsewhere, as for a row with a NaN, a ``+inf`` or no finite logit, that row
-        is NaN.
+        this away). The noise of a valid row is finite for any finite logits, in the dtype of
+        ``logits``: where the winner's exact noise exceeds that dtype's largest finite value
+        (its logit lies more than that below the row maximum, as ``[-6e4, 6e4]`` in
+        float16), it is that largest value and the losers are moved below it. The noise carries no
+        gradient. An ``index`` out of range or at a ``-inf`` logit raises ``ValueError``
+        where its value can be read for free (host memory, no trace); elsewhere, as for a row
+        with a NaN, a ``+inf`` or no finite logit, that row is NaN.
 
     Examples
     --------
@@ -92,17 +125,4 @@ def conditional_gumbel(
     True
 
     """
-    prepared = Prepared(logits, axis, rng, None, sample_shape, False)
-    backend, xp = prepared.backend, prepared.xp
-    out_shape = prepared.out_shape
-    out_axis = prepared.out_axis
-    row_shape = out_shape[: len(out_shape) + out_axis] + out_shape[len(out_shape) + out_axis + 1:]
-    index = _check_index(index, backend, xp, row_shape, prepared.device)
-    theta = xp.astype(logits, prepared.compute_dtype, copy=False)
-    # The masked classes' and invalid rows' deliberate infinities warn in NumPy.
-    with backend.errstate():
-        noise, _ = conditional_noise(
-            theta, index, out_axis, out_shape, backend=backend, xp=xp,
-            source=prepared.new_source(), device=prepared.device, check_index=True,
-        )
-    return _core.as_dtype(noise, logits.dtype, xp)
+    raise NotImplementedError  # never runs: publish makes _conditional_gumbel_body this function

@@ -12,6 +12,7 @@ from typing import Any
 
 from gumbelkit import _core
 from gumbelkit._checks import (
+    broadcast_shapes,
     check_array_argument,
     check_bool,
     check_logits,
@@ -19,6 +20,9 @@ from gumbelkit._checks import (
     check_rows_valid,
     check_shape,
     concrete_bool,
+    is_real_scalar,
+    not_an_array,
+    positive_finite,
 )
 from gumbelkit._noise import perturb
 from gumbelkit._typing import Array
@@ -60,7 +64,10 @@ class Prepared:
         *,
         rng_with_noise: bool = False,
     ) -> None:
-        self.backend = resolved_for(logits, argument="logits")
+        try:
+            self.backend = resolved_for(logits, argument="logits")
+        except TypeError as error:
+            raise not_an_array(logits, "logits", error) from None
         self.xp = self.backend.namespace(logits)
         self.axis = check_logits(logits, axis, self.xp, self.backend)
         self.sample_shape = check_shape(sample_shape, "sample_shape")
@@ -110,20 +117,38 @@ class Prepared:
     def row_temperature(self, tau: float | Array) -> tuple[float | Array, Array | None]:
         """Return ``tau`` ready to divide the output (class axis kept) and its validity mask.
 
-        A float is checked now. An array is checked now where reading it is free (host memory,
-        no trace) or ``validate=True`` asks for it; elsewhere a row with a non-positive or
-        non-finite temperature comes out NaN, like any invalid row.
+        A real number that is not an array (an int, a NumPy scalar) is one temperature, checked
+        now. An array broadcasts to the logits' shape without the class axis, or, with the
+        logits' number of dimensions, to their shape with size 1 along it. It is checked now
+        where reading it is free (host memory, no trace) or ``validate=True`` asks for it;
+        elsewhere a row with a non-positive or non-finite temperature comes out NaN, like any
+        invalid row. A temperature below the compute dtype's smallest normal number is clamped
+        to it, as a float is.
         """
         xp = self.xp
         low, high = _core.UNCLAMPED_TEMPERATURES
         if type(tau) is float and low <= tau <= high:  # valid and representable: as it is
             return tau, None
-        if not hasattr(tau, "shape"):
+        if not hasattr(tau, "shape") or is_real_scalar(tau):
             checked = check_real(tau, "tau", positive=True)
             return _core.representable_temperature(checked, xp, self.compute_dtype), None
-        row_shape = tuple(d for i, d in enumerate(self.logits.shape) if i != self.axis)
-        check_array_argument(tau, "tau", self.backend, xp, row_shape)
-        tau_ok = xp.logical_and(xp.isfinite(tau), tau > 0)
+        tau_array: Array = tau
+        check_array_argument(tau_array, "tau", self.backend, xp, None)
+        logits_shape = tuple(self.logits.shape)
+        row_shape = logits_shape[: self.axis] + logits_shape[self.axis + 1:]
+        keep_shape = (*logits_shape[: self.axis], 1, *row_shape[self.axis:])
+        # With the logits' number of dimensions, tau keeps the class axis with size 1 (the
+        # PyTorch habit: (B, 1) for (B, K) logits); a tau without it never has that many.
+        keeps_axis = tau_array.ndim == len(logits_shape)
+        target = keep_shape if keeps_axis else row_shape
+        tau_shape = tuple(tau_array.shape)
+        if broadcast_shapes(tau_shape, target) != target:
+            raise ValueError(
+                f"tau of shape {tau_shape} does not broadcast to {row_shape}, the shape of "
+                f"logits without axis {self.axis}, nor to {keep_shape}, their shape with size 1 "
+                "along it"
+            )
+        tau_ok = positive_finite(tau_array, xp, self.backend)
         # Ask about tau_ok, not tau: a concrete tau captured by jax.jit yields a traced mask.
         if (self.validate or self.backend.is_host_readable(tau_ok)) and not concrete_bool(
             xp.all(tau_ok), "tau"
@@ -131,7 +156,9 @@ class Prepared:
             raise ValueError("tau must be positive and finite in every row; got a value <= 0, "
                              "NaN or inf")
         # A NaN temperature turns its whole row NaN in the softmax.
-        tau = _core.clamp_temperature(tau, tau_ok, self.compute_dtype, xp)
+        tau = _core.clamp_temperature(tau_array, tau_ok, self.compute_dtype, xp)
+        if keeps_axis:
+            return tau, tau_ok
         # tau aligns with the trailing dimensions of the row shape; put the class axis back.
         trailing = len(row_shape) - self.axis
         if tau.ndim > trailing:

@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from gumbelkit import _core
-from gumbelkit._checks import check_bool, check_estimator, check_real, check_shape
+from gumbelkit._checks import (
+    call_error,
+    check_bool,
+    check_estimator,
+    check_real,
+    check_shape,
+    publish,
+)
 from gumbelkit._noise import draw_gumbel
 from gumbelkit._prepared import Prepared
 from gumbelkit._surrogates import surrogate
-from gumbelkit._typing import Array, Namespace
+from gumbelkit._typing import Array, Device, DType, Namespace
 from gumbelkit.backends import (
     Backend,
     backend_for_namespace,
@@ -22,6 +29,93 @@ from gumbelkit.estimators import Estimator, GumbelRao
 __all__ = ["gumbel", "gumbel_max", "gumbel_softmax"]
 
 
+# Bounds on standard Gumbel noise drawn in each compute dtype (by its bits), whatever the draw:
+# its uniform is at least the smallest normal number (G >= -log(-log(tiny)), -4.4698 and
+# -6.5630), and its noise is finite, so the complement of the uniform is at least the smallest
+# subnormal (G <= -log(2**-149) = 103.28 and -log(2**-1074) = 744.44). Rounded outwards.
+_NOISE_BOUNDS = {32: (-4.47, 103.3), 64: (-6.57, 744.5)}
+
+
+def _floating_dtype(dtype: object, backend: Backend, namespace: Namespace, device: Device) -> DType:
+    """Return ``dtype`` as a real floating dtype of ``namespace``, or raise naming ``dtype``.
+
+    A spelling that the namespace reads itself, as NumPy reads ``"float32"`` or ``">f8"``,
+    becomes the dtype it names.
+    """
+    try:
+        if namespace.isdtype(dtype, "real floating"):
+            return dtype
+    except Exception:  # not a dtype object of the namespace
+        pass
+    try:
+        spelled = namespace.empty((0,), dtype=dtype, device=device).dtype
+        if namespace.isdtype(spelled, "real floating"):
+            return spelled
+    except Exception:  # not a dtype the namespace reads either
+        pass
+    raise TypeError(f"dtype must be a real floating dtype of {backend.name}; got {dtype!r}")
+
+
+def _check_noise_range(
+    loc: float, scale: float, dtype: DType, compute: DType, namespace: Namespace
+) -> None:
+    """Raise ``ValueError`` where ``loc + scale * G`` may leave the finite range of ``dtype``.
+
+    ``G`` is any standard Gumbel noise drawn in ``compute`` (:data:`_NOISE_BOUNDS`); the sum is
+    computed in ``compute`` and cast to ``dtype``, so both must hold it.
+    """
+    g_low, g_high = _NOISE_BOUNDS[64 if compute == namespace.float64 else 32]
+    low, high = loc + scale * g_low, loc + scale * g_high
+    limit = min(float(namespace.finfo(dtype).max), float(namespace.finfo(compute).max))
+    if -limit <= low and high <= limit:
+        return
+    argument = "loc" if abs(loc) > limit else "scale"
+    name = getattr(dtype, "__name__", None) or str(dtype)
+    raise ValueError(
+        f"{argument} must keep loc + scale * G finite in {name} (largest {limit:.6g}) for every "
+        f"value of the standard noise G in [{g_low}, {g_high}]; got loc={loc!r} and "
+        f"scale={scale!r}, which reach [{low:.6g}, {high:.6g}]"
+    )
+
+
+def _gumbel_body(
+    shape: int | tuple[int, ...],
+    *misplaced: object,
+    loc: float = 0.0,
+    scale: float = 1.0,
+    dtype: Any = None,
+    device: Any = None,
+    rng: object = None,
+    xp: Namespace = None,
+    **unknown: object,
+) -> Array:
+    """Draw Gumbel noise; the body of :func:`gumbel`, which documents it."""
+    if misplaced or unknown:
+        raise call_error(gumbel, misplaced, unknown)
+    dims = check_shape(shape, "shape")
+    loc = check_real(loc, "loc")
+    scale = check_real(scale, "scale", positive=True)
+    if xp is not None:
+        backend = resolve(backend_for_namespace(xp))
+    else:
+        backend = resolve(backend_for_rng(rng) or get_backend("numpy"))
+    namespace = backend.namespace(None)
+    if dtype is None:
+        dtype = namespace.__array_namespace_info__().default_dtypes(device=device)["real floating"]
+    dtype = _floating_dtype(dtype, backend, namespace, device)
+    compute = _core.compute_dtype(dtype, namespace)
+    if loc != 0.0 or scale != 1.0:
+        _check_noise_range(loc, scale, dtype, compute, namespace)
+    source = backend.make_rng(rng, device)
+    noise, _ = draw_gumbel(backend, source, dims, compute, device)
+    if scale != 1.0:
+        noise = noise * scale
+    if loc != 0.0:
+        noise = noise + loc
+    return namespace.astype(noise, dtype, copy=False)
+
+
+@publish(_gumbel_body)
 def gumbel(
     shape: int | tuple[int, ...],
     *,
@@ -37,15 +131,21 @@ def gumbel(
     Parameters
     ----------
     shape : int or tuple of int
-        Shape of the result.
+        Shape of the result (an array is refused, as for ``sample_shape`` of
+        :func:`gumbel_softmax`).
     loc : float, optional
         Location, finite; the standard Gumbel has 0.
     scale : float, optional
-        Scale, positive and finite; the standard Gumbel has 1.
+        Scale, positive and finite; the standard Gumbel has 1. ``loc + scale * G`` must stay
+        finite in ``dtype`` for every value the standard noise ``G`` can take, within
+        ``[-4.47, 103.3]`` when it is computed in float32 and ``[-6.57, 744.5]`` in float64
+        (docs/numeric-contract.md#scaled-noise); a ``scale`` (or ``loc``) beyond raises
+        ``ValueError``.
     dtype : dtype, optional
-        A real floating dtype of the namespace; default its default floating dtype. Noise is
-        computed in float32 (float64 for float64) and cast, so float16 and bfloat16 noise keeps
-        the float32 tails up to the final rounding.
+        A real floating dtype of the namespace, or a spelling the namespace reads (NumPy's
+        ``"float32"`` or ``">f8"``); default its default floating dtype. Noise is computed in
+        float32 (float64 for float64, whatever its byte order) and cast, so float16 and bfloat16
+        noise keeps the float32 tails up to the final rounding.
     device : device, optional
         Device of the result; default the namespace's default device.
     rng : None, int, or a native generator or key, optional
@@ -68,31 +168,40 @@ def gumbel(
     (2, 3)
 
     """
-    dims = check_shape(shape, "shape")
-    loc = check_real(loc, "loc")
-    scale = check_real(scale, "scale", positive=True)
-    if xp is not None:
-        backend = resolve(backend_for_namespace(xp))
-    else:
-        backend = resolve(backend_for_rng(rng) or get_backend("numpy"))
-    namespace = backend.namespace(None)
-    if dtype is None:
-        dtype = namespace.__array_namespace_info__().default_dtypes(device=device)["real floating"]
-    try:
-        floating = namespace.isdtype(dtype, "real floating")
-    except Exception:
-        floating = False
-    if not floating:
-        raise TypeError(f"dtype must be a real floating dtype of {backend.name}; got {dtype!r}")
-    source = backend.make_rng(rng, device)
-    noise, _ = draw_gumbel(backend, source, dims, _core.compute_dtype(dtype, namespace), device)
-    if scale != 1.0:
-        noise = noise * scale
-    if loc != 0.0:
-        noise = noise + loc
-    return namespace.astype(noise, dtype, copy=False)
+    raise NotImplementedError  # never runs: publish makes _gumbel_body this function
 
 
+def _gumbel_softmax_body(
+    logits: Array,
+    *misplaced: object,
+    tau: float | Array = 1.0,
+    hard: bool = False,
+    axis: int = -1,
+    rng: object = None,
+    noise: Array | None = None,
+    sample_shape: int | tuple[int, ...] = (),
+    estimator: Estimator = "st",
+    validate: bool = False,
+    **unknown: object,
+) -> Array:
+    """Draw a relaxed one-hot sample; the body of :func:`gumbel_softmax`, which documents it."""
+    # Checked only when given: the common call pays two empty-container tests.
+    if misplaced or unknown:
+        raise call_error(gumbel_softmax, misplaced, unknown)
+    hard = check_bool(hard, "hard")
+    estimator = check_estimator(estimator, hard=hard, tau=tau)
+    # Gumbel-Rao draws noise conditioned on the sample; with precomputed noise, from rng.
+    rao_with_noise = noise is not None and rng is not None and isinstance(estimator, GumbelRao)
+    prepared = Prepared(logits, axis, rng, noise, sample_shape, validate,
+                        rng_with_noise=rao_with_noise)
+    # NumPy warns about the deliberate infinities of a tiny tau or an invalid row, and about
+    # a huge tau array overflowing its cast before it is clamped.
+    with prepared.backend.errstate():
+        out = _relaxed_sample(prepared, tau, hard, estimator)
+    return _core.as_dtype(out, logits.dtype, prepared.xp)
+
+
+@publish(_gumbel_softmax_body)
 def gumbel_softmax(
     logits: Array,
     *,
@@ -113,8 +222,12 @@ def gumbel_softmax(
         Unnormalised log-probabilities, classes along ``axis``; any real floating dtype. A
         ``-inf`` entry masks its class: probability exactly 0, never drawn, gradient exactly 0.
     tau : float or array, optional
-        Temperature, positive and finite: a float, or an array that broadcasts against
-        ``logits`` with ``axis`` removed (one temperature per row).
+        Temperature, positive and finite: a real number (a NumPy scalar such as
+        ``numpy.float64(0.5)`` too), or an array of the library of ``logits`` with one
+        temperature per row, which broadcasts against ``logits`` with ``axis`` removed, or has
+        the dimensions of ``logits`` with size 1 along ``axis`` (shape ``(B, 1)`` for ``(B, K)``
+        logits). A temperature below the compute dtype's smallest normal number is clamped to
+        it.
     hard : bool, optional
         Return an exactly one-hot sample (ties go to the first index) whose gradient is that of
         the soft sample (the straight-through Gumbel-Softmax estimator).
@@ -128,6 +241,8 @@ def gumbel_softmax(
         random numbers and reproducible comparisons; exclusive with ``rng``.
     sample_shape : int or tuple of int, optional
         Independent samples per logits row; the output shape is ``sample_shape + logits.shape``.
+        An array is refused (``TypeError``), a NumPy integer array too: a shape is a Python
+        value, the same under a trace.
     estimator : str, GumbelRao or Gapped, optional
         The gradient estimator of the hard sample (docs/estimators.md): "st" (straight-through
         Gumbel-Softmax), "st-probs", "reinmax", "gumbel-rao" (``GumbelRao(10)``), "gapped"
@@ -142,9 +257,18 @@ def gumbel_softmax(
     Returns
     -------
     array
-        The sample, with the dtype, device and namespace of ``logits``. Noise and softmax are
-        computed in float32 (float64 for float64 logits). Rows with a NaN, a ``+inf`` or no
-        finite logit come out NaN.
+        The sample, with the dtype (byte order included), device and namespace of ``logits``.
+        Noise and softmax are computed in float32 (float64 for float64 logits, whatever their
+        byte order). Rows with a NaN, a ``+inf`` or no finite logit come out NaN.
+
+    Raises
+    ------
+    TypeError
+        For an argument of the wrong type, named in the message; also for a positional
+        argument after ``logits`` or an unknown keyword, with what to write instead
+        (``gumbel_softmax(logits, tau=0.5, hard=True)``, ``axis=`` for PyTorch's ``dim=``).
+    ValueError
+        For a value out of range, named in the message.
 
     Examples
     --------
@@ -154,17 +278,7 @@ def gumbel_softmax(
     True
 
     """
-    hard = check_bool(hard, "hard")
-    estimator = check_estimator(estimator, hard=hard, tau=tau)
-    # Gumbel-Rao draws noise conditioned on the sample; with precomputed noise, from rng.
-    rao_with_noise = noise is not None and rng is not None and isinstance(estimator, GumbelRao)
-    prepared = Prepared(logits, axis, rng, noise, sample_shape, validate,
-                        rng_with_noise=rao_with_noise)
-    # NumPy warns about the deliberate infinities of a tiny tau or an invalid row, and about
-    # a huge tau array overflowing its cast before it is clamped.
-    with prepared.backend.errstate():
-        out = _relaxed_sample(prepared, tau, hard, estimator)
-    return _core.as_dtype(out, logits.dtype, prepared.xp)
+    raise NotImplementedError  # never runs: publish makes _gumbel_softmax_body this function
 
 
 def _relaxed_sample(
@@ -215,6 +329,32 @@ def _may_differentiate(
     return bool(backend.tracks_gradient(prepared.logits, tau))
 
 
+def _gumbel_max_body(
+    logits: Array,
+    *misplaced: object,
+    axis: int = -1,
+    rng: object = None,
+    noise: Array | None = None,
+    sample_shape: int | tuple[int, ...] = (),
+    keepdims: bool = False,
+    validate: bool = False,
+    **unknown: object,
+) -> Array:
+    """Draw categorical indices; the body of :func:`gumbel_max`, which documents it."""
+    if misplaced or unknown:
+        raise call_error(gumbel_max, misplaced, unknown)
+    prepared = Prepared(logits, axis, rng, noise, sample_shape, validate)
+    keepdims = check_bool(keepdims, "keepdims")
+    xp, out_axis = prepared.xp, prepared.out_axis
+    source = prepared.new_source() if noise is None else None
+    z, _, _ = prepared.perturbed_logits(source)
+    index = prepared.backend.argmax(z, axis=out_axis, keepdims=keepdims)
+    valid = prepared.logits_row_is_valid(keepdims)
+    invalid_index = xp.asarray(prepared.num_classes, dtype=index.dtype, device=prepared.device)
+    return xp.where(valid, index, invalid_index)
+
+
+@publish(_gumbel_max_body)
 def gumbel_max(
     logits: Array,
     *,
@@ -238,7 +378,8 @@ def gumbel_max(
     noise : array, optional
         Precomputed standard Gumbel noise that broadcasts to ``sample_shape + logits.shape``.
     sample_shape : int or tuple of int, optional
-        Independent draws per row; the output shape is ``sample_shape`` + the row shape.
+        Independent draws per row; the output shape is ``sample_shape`` + the row shape. An
+        array is refused, as for :func:`gumbel_softmax`.
     keepdims : bool, optional
         Keep the class axis with size 1.
     validate : bool, optional
@@ -259,13 +400,5 @@ def gumbel_max(
     (5,)
 
     """
-    prepared = Prepared(logits, axis, rng, noise, sample_shape, validate)
-    keepdims = check_bool(keepdims, "keepdims")
-    xp, out_axis = prepared.xp, prepared.out_axis
-    source = prepared.new_source() if noise is None else None
-    z, _, _ = prepared.perturbed_logits(source)
-    index = prepared.backend.argmax(z, axis=out_axis, keepdims=keepdims)
-    valid = prepared.logits_row_is_valid(keepdims)
-    invalid_index = xp.asarray(prepared.num_classes, dtype=index.dtype, device=prepared.device)
-    return xp.where(valid, index, invalid_index)
+    raise NotImplementedError  # never runs: publish makes _gumbel_max_body this function
 

@@ -18,10 +18,12 @@ from typing import Any
 from gumbelkit import _core
 from gumbelkit._checks import (
     broadcast_shapes,
+    call_error,
     check_bool,
     check_logits,
     concrete_bool,
-    row_index,
+    logits_row,
+    publish,
     type_name,
 )
 from gumbelkit._prepared import Prepared
@@ -72,10 +74,11 @@ def _check_enough_classes(prepared: Prepared, k: int) -> None:
     first = int(xp.argmax(xp.astype(flat, xp.int8)))
     shape = tuple(d for i, d in enumerate(prepared.logits.shape) if i != prepared.axis)
     counts = xp.reshape(count, (-1,))
+    found = int(counts[first])
+    where = f" in {logits_row(first, shape, prepared.axis)}, which has" if shape else ","
     raise ValueError(
-        f"k = {k} exceeds the number of unmasked (finite) logits in logits row "
-        f"{row_index(first, shape)} (index without axis {prepared.axis}), which has "
-        f"{int(counts[first])}; a sample without replacement cannot be longer than that"
+        f"k = {k} exceeds the number of unmasked (finite) logits{where} {found}; a sample "
+        "without replacement cannot be longer than that"
     )
 
 
@@ -118,6 +121,28 @@ def _top_indices(prepared: Prepared, z: Array, k: int) -> Array:
     return xp.where(fillable, top, invalid_index)
 
 
+def _gumbel_top_k_body(
+    logits: Array,
+    k: int,
+    *misplaced: object,
+    axis: int = -1,
+    rng: object = None,
+    noise: Array | None = None,
+    sample_shape: int | tuple[int, ...] = (),
+    validate: bool = False,
+    **unknown: object,
+) -> Array:
+    """Draw ``k`` classes without replacement; the body of :func:`gumbel_top_k`."""
+    if misplaced or unknown:
+        raise call_error(gumbel_top_k, misplaced, unknown)
+    prepared = Prepared(logits, axis, rng, noise, sample_shape, validate)
+    k = _check_k(k, prepared.num_classes)
+    _check_enough_classes(prepared, k)
+    z, _, _ = prepared.perturbed_logits(prepared.new_source() if noise is None else None)
+    return _top_indices(prepared, z, k)
+
+
+@publish(_gumbel_top_k_body)
 def gumbel_top_k(
     logits: Array,
     k: int,
@@ -176,11 +201,7 @@ def gumbel_top_k(
     (2,)
 
     """
-    prepared = Prepared(logits, axis, rng, noise, sample_shape, validate)
-    k = _check_k(k, prepared.num_classes)
-    _check_enough_classes(prepared, k)
-    z, _, _ = prepared.perturbed_logits(prepared.new_source() if noise is None else None)
-    return _top_indices(prepared, z, k)
+    raise NotImplementedError  # never runs: publish makes _gumbel_top_k_body this function
 
 
 def _check_indices(indices: Array, num_classes: int, xp: Namespace) -> None:
@@ -206,8 +227,10 @@ def plackett_luce_log_prob(logits: Array, indices: Array, *, axis: int = -1) -> 
     ``log P(i_1..i_k) = sum_j [logits[i_j] - logsumexp(logits over the classes not yet
     chosen)]``, the law of :func:`gumbel_top_k`. Computed from the logits with a running mask
     (``O(k K)`` time and memory per row), it never forms ``1 - sum(pi)``, so it stays accurate
-    where the chosen classes hold almost all of the mass. Differentiable with respect to
-    ``logits``, for score-function (REINFORCE) estimators.
+    where the chosen classes hold almost all of the mass. Each step subtracts the maximum of
+    the classes it sees, so only differences of logits enter: the result is exact to rounding
+    for logits of any finite magnitude. Differentiable with respect to ``logits``, for
+    score-function (REINFORCE) estimators.
 
     Parameters
     ----------
@@ -228,7 +251,8 @@ def plackett_luce_log_prob(logits: Array, indices: Array, *, axis: int = -1) -> 
         The log-probabilities, shaped as the broadcast rows (the class axis removed), in the
         dtype of ``logits`` (computed in float32, or float64 for float64 logits). ``-inf``
         for an ordering that names a masked class; NaN for a row of ``logits`` with a NaN, a
-        ``+inf`` or no finite value.
+        ``+inf`` or no finite value. A log-probability below the dtype's range (a difference
+        of logits that overflows, as ``-3e38 - 3e38`` in float32) rounds to ``-inf``.
 
     Raises
     ------
@@ -307,6 +331,12 @@ def _plackett_luce(theta: Array, order: Array, backend: Backend, xp: Namespace,
     before = first < positions
     minus_inf = xp.asarray(-math.inf, dtype=theta.dtype, device=device)
     remaining = xp.where(before, minus_inf, xp.expand_dims(theta, axis=-2))
+    # Each position's logits less their maximum: theta_i - LSE = (theta_i - m) - LSE(theta - m),
+    # so differences of logits enter, never logits so large that log K is below their spacing.
+    # The shift carries no gradient (it cancels); a non-finite maximum (nothing remains, or an
+    # invalid row) shifts by 0.
+    top = backend.stop_gradient(xp.max(remaining, axis=-1, keepdims=True))
+    remaining = remaining - xp.where(xp.isfinite(top), top, xp.zeros_like(top))
     # A repeated class reads -inf in ``remaining``; an index outside [0, K) names no class.
     picked = xp.sum(xp.where(pick, remaining, xp.zeros_like(minus_inf)), axis=-1)
     picked = xp.where(xp.any(pick, axis=-1), picked, minus_inf)
@@ -317,6 +347,32 @@ def _plackett_luce(theta: Array, order: Array, backend: Backend, xp: Namespace,
     return xp.where(valid, log_prob, xp.full_like(log_prob, math.nan))
 
 
+def _relaxed_top_k_body(
+    logits: Array,
+    k: int,
+    *misplaced: object,
+    tau: float | Array = 1.0,
+    hard: bool = False,
+    axis: int = -1,
+    rng: object = None,
+    noise: Array | None = None,
+    sample_shape: int | tuple[int, ...] = (),
+    validate: bool = False,
+    **unknown: object,
+) -> Array:
+    """Draw a relaxed k-hot sample; the body of :func:`relaxed_top_k`."""
+    if misplaced or unknown:
+        raise call_error(relaxed_top_k, misplaced, unknown)
+    prepared = Prepared(logits, axis, rng, noise, sample_shape, validate)
+    k = _check_k(k, prepared.num_classes)
+    hard = check_bool(hard, "hard")
+    _check_enough_classes(prepared, k)
+    with prepared.backend.errstate():
+        out = _relaxed_top_k(prepared, tau, k, hard)
+    return prepared.xp.astype(out, logits.dtype, copy=False)
+
+
+@publish(_relaxed_top_k_body)
 def relaxed_top_k(
     logits: Array,
     k: int,
@@ -347,8 +403,8 @@ def relaxed_top_k(
     k : int
         Subset size, in ``[1, K]`` for ``K`` classes.
     tau : float or array, optional
-        Temperature, positive and finite: a float, or an array that broadcasts against
-        ``logits`` with ``axis`` removed (one temperature per row).
+        Temperature, positive and finite: a real number (a NumPy scalar too), or an array
+        with one temperature per row, as for :func:`gumbelkit.gumbel_softmax`.
     hard : bool, optional
         Return the exact k-hot of the top ``k`` of ``logits + G`` (ties to the lower index)
         with the gradient of the relaxed sample (straight-through).
@@ -386,13 +442,7 @@ def relaxed_top_k(
     True
 
     """
-    prepared = Prepared(logits, axis, rng, noise, sample_shape, validate)
-    k = _check_k(k, prepared.num_classes)
-    hard = check_bool(hard, "hard")
-    _check_enough_classes(prepared, k)
-    with prepared.backend.errstate():
-        out = _relaxed_top_k(prepared, tau, k, hard)
-    return prepared.xp.astype(out, logits.dtype, copy=False)
+    raise NotImplementedError  # never runs: publish makes _relaxed_top_k_body this function
 
 
 def _relaxed_top_k(prepared: Prepared, tau: float | Array, k: int, hard: bool) -> Array:

@@ -7,6 +7,8 @@ conformance/.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 from helpers import (
@@ -111,6 +113,83 @@ def test_per_row_temperature(xp, shape, axis, tau_shape):
     row_shape = tuple(d for i, d in enumerate(shape) if i != axis % len(shape))
     full_tau = np.expand_dims(np.broadcast_to(tau, row_shape), axis)
     assert_close(out, np_softmax((base + g) / full_tau, axis=axis), like=logits, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("shape", "axis", "tau_shape"), [
+    ((4, 3), -1, (4, 1)),
+    ((4, 3), -1, (1, 1)),
+    ((3, 4), 0, (1, 4)),
+    ((2, 3, 5), 1, (2, 1, 5)),
+    ((2, 3, 5), 1, (1, 1, 5)),
+    ((2, 3, 5), -1, (2, 3, 1)),
+])
+def test_per_row_temperature_keeping_the_class_axis(xp, shape, axis, tau_shape):
+    # The PyTorch habit: a (B, 1) temperature for (B, K) logits, size 1 along the class axis.
+    base = np.random.default_rng(15).normal(size=shape)
+    g = reference_noise((2, *shape), 16)
+    tau = np.random.default_rng(17).uniform(0.2, 3.0, size=tau_shape)
+    logits = make(xp, base)
+    out = gk.gumbel_softmax(logits, tau=make(xp, tau), axis=axis, noise=make(xp, g),
+                            sample_shape=2)
+    last = axis % len(shape) - len(shape)  # the class axis of the samples, from the end
+    assert_close(out, np_softmax((base + g) / tau, axis=last), like=logits, rtol=1e-12)
+    hard = gk.gumbel_softmax(logits, tau=make(xp, tau), axis=axis, noise=make(xp, g),
+                             sample_shape=2, hard=True)
+    index = np.argmax(base + g, axis=last)
+    assert_close(hard, np.moveaxis(np.eye(shape[axis])[index], -1, last), like=logits)
+    relaxed = gk.relaxed_top_k(logits, 2, tau=make(xp, tau), axis=axis, noise=make(xp, g),
+                               sample_shape=2)
+    assert_close(relaxed, np_relaxed_top_k(base + g, 2, tau, last), like=logits, rtol=1e-10)
+
+
+def np_relaxed_top_k(z: np.ndarray, k: int, tau: object, axis: int = -1) -> np.ndarray:
+    """The relaxed top-k of Xie & Ermon in float64: sum_j softmax(alpha_j / tau), with
+    alpha_j = alpha_{j-1} + log(max(1 - a_{j-1}, 2**-126))."""
+    alpha = np.asarray(z, dtype=np.float64)
+    weights = np_softmax(alpha / tau, axis=axis)
+    total = weights
+    for _ in range(1, k):
+        alpha = alpha + np.log(np.maximum(1.0 - weights, 2.0**-126))
+        weights = np_softmax(alpha / tau, axis=axis)
+        total = total + weights
+    return total
+
+
+@pytest.mark.parametrize("tau", [np.float64(0.5), np.float32(0.5), np.int64(2)],
+                         ids=["float64", "float32", "int64"])
+def test_numpy_scalar_temperature_is_a_float(xp, tau):
+    # A NumPy scalar (numpy.float64 subclasses float and has a shape) is a real number, not an
+    # array of any library: on every backend it is the float temperature it equals.
+    logits = make(xp, LOGITS)
+    g = reference_noise(LOGITS.shape, 18)
+    expected = float(tau)
+    out = gk.gumbel_softmax(logits, tau=tau, noise=make(xp, g))
+    assert_close(out, np_softmax((LOGITS + g) / expected), like=logits, rtol=1e-12)
+    relaxed = gk.relaxed_top_k(logits, 2, tau=tau, noise=make(xp, g))
+    assert_close(relaxed, np_relaxed_top_k(LOGITS + g, 2, expected), like=logits, rtol=1e-10)
+    # A 0-d array of the logits' library stays an array: a temperature shared by every row.
+    shared = gk.gumbel_softmax(logits, tau=make(xp, expected), noise=make(xp, g))
+    assert_close(shared, np_softmax((LOGITS + g) / expected), like=logits, rtol=1e-12)
+
+
+def test_public_signatures_are_the_implementations(xp):
+    # Each sampler is published with a clean signature (no *args, **kwargs) whose parameters,
+    # kinds and defaults are those the implementation binds: the habits' catch-alls aside.
+    for name in ("gumbel", "gumbel_softmax", "gumbel_max", "gumbel_top_k", "relaxed_top_k",
+                 "conditional_gumbel"):
+        function = getattr(gk, name)
+        shown = inspect.signature(function)
+        assert function.__name__ == name
+        assert function.__doc__.startswith("Draw")
+        kinds = {p.kind for p in shown.parameters.values()}
+        assert not kinds & {inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD}
+        code = function.__code__
+        bound = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+        assert tuple(shown.parameters) == bound, name
+        keyword_defaults = {p.name: p.default for p in shown.parameters.values()
+                            if p.kind is p.KEYWORD_ONLY}
+        assert keyword_defaults == function.__kwdefaults__, name
+        assert function.__defaults__ is None  # the positional parameters have no default
 
 
 def test_per_row_temperature_with_sample_shape(xp):

@@ -108,6 +108,78 @@ def test_argmax_is_exact_where_rounding_would_break_it(xp):
     assert np.sum(winner - perturbed == step) >= 10
 
 
+# Logits whose differences overflow the dtype, or nearly: the race runs on differences from the
+# row maximum, and the winner's noise saturates at the largest finite value where its exact
+# value (its gap to the maximum, plus a Gumbel draw) has none.
+EXTREMES = {
+    "float32": [
+        [2e38, -2e38, 0.0],
+        [3e38, 3e38, 3e38],
+        [-3e38, -3e38, -1.5e38],
+        [1e38, -3e38, 3e38],
+        [3.4e38, 1.0, -1.0],
+        [1e8, 1e8 + 8.0, -1e8],
+    ],
+    "float64": [
+        [1e308, -1e308, 0.0],
+        [1.7e308, 1.7e308, 1.7e308],
+        [1.7e308, -1.7e308, 1.0],
+        [-1.7e308, -1.7e308, -1e308],
+        [1e17, 1e17 + 16.0, -1e17],
+    ],
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_extreme_logits_give_finite_noise_and_the_exact_argmax(xp, dtype):
+    rows = np.array(EXTREMES[dtype])
+    for index in range(3):
+        g = computed(gk.conditional_gumbel(make(xp, rows, dtype), index, rng=13,
+                                           sample_shape=(SAMPLES // 10,)))
+        assert g.dtype == dtype
+        assert np.all(np.isfinite(g)), (index, g)
+        np.testing.assert_array_equal(argmax_in(dtype, rows, g), index)
+
+
+@pytest.mark.parametrize(("dtype", "logits", "index"), [
+    ("float32", [2e38, -2e38, 0.0], 1),
+    ("float64", [1e308, -1e308, 0.0], 1),
+])
+def test_a_winner_beyond_the_range_gets_the_largest_finite_noise(xp, dtype, logits, index):
+    # Its exact noise, 4e38 (2e308) plus a Gumbel draw, has no finite value in the dtype.
+    g = computed(gk.conditional_gumbel(make(xp, logits, dtype), index, rng=14,
+                                       sample_shape=SAMPLES))
+    assert np.all(g[:, index] == np.finfo(dtype).max)
+    assert np.all(np.isfinite(g))
+    np.testing.assert_array_equal(argmax_in(dtype, np.array(logits), g), index)
+
+
+# The largest finite float16 and bfloat16 ((2 - 2**-7) * 2**127, which NumPy lacks).
+HALF_MAX = {"float16": 65504.0, "bfloat16": (2 - 2.0**-7) * 2.0**127}
+
+
+@pytest.mark.parametrize(("dtype", "gap"), [("float16", 6e4), ("bfloat16", 3e38)])
+def test_extreme_half_precision_logits_get_finite_noise(xp, dtype, gap):
+    # Computed in float32, the winner's noise 2 * gap would overflow the half dtype: it
+    # saturates at that dtype's largest value, and the loser lies below the winner before the
+    # final cast.
+    largest = HALF_MAX[dtype]
+    logits = make(xp, [[-gap, gap], [gap, -gap], [-largest, 0.0]], dtype)
+    g = gk.conditional_gumbel(logits, indices(xp, [0, 1, 0]), rng=15, sample_shape=SAMPLES)
+    assert g.dtype == logits.dtype
+    noise = computed(g).astype(np.float32)
+    assert np.all(np.isfinite(noise))
+    assert np.all(noise[:, 0, 0] == largest)
+    assert np.all(noise[:, 1, 1] == largest)
+    # The loser's noise is moved below the winner in float32, then rounded to float16: the
+    # winner stays ahead or ties (documented), and a tie goes to the lower index.
+    perturbed = to_numpy(logits).astype(np.float32) + noise
+    winner = np.take_along_axis(perturbed, np.array([[[0], [1], [0]]]), axis=-1)[..., 0]
+    loser = np.take_along_axis(perturbed, np.array([[[1], [0], [1]]]), axis=-1)[..., 0]
+    assert np.all(winner >= loser)
+    np.testing.assert_array_equal(np.argmax(perturbed[:, [0, 2]], axis=-1), 0)
+
+
 @pytest.mark.parametrize("bad_row", [[0.0, np.nan, 1.0, 2.0], [-np.inf] * 4,
                                      [0.0, np.inf, 1.0, 2.0]], ids=["nan", "no-finite", "inf"])
 def test_invalid_rows_are_nan_and_valid_rows_finite(xp, bad_row):

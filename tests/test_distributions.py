@@ -503,6 +503,77 @@ def test_python_float_temperature(xp):
                  like=d.logits, rtol=1e-12)
 
 
+@pytest.mark.parametrize("tau", [np.float64(0.5), np.float32(0.5), np.int64(2)],
+                         ids=["float64", "float32", "int64"])
+def test_numpy_scalar_temperature_is_a_float(xp, tau):
+    # A NumPy scalar is a real number, not an array of any library: on every backend it is the
+    # float temperature it equals.
+    expected = float(tau)
+    for cls, values, reference in (
+        (RelaxedOneHotCategorical, VALUES, ref_concrete_log_prob),
+        (ExpRelaxedOneHotCategorical, np.log(VALUES), ref_exp_concrete_log_prob),
+    ):
+        d = cls(make(xp, LOGITS), tau)
+        assert isinstance(d.tau, float)
+        assert d.tau == expected
+        assert_close(d.log_prob(make(xp, values)), reference(values, LOGITS, expected),
+                     like=d.logits, rtol=1e-12)
+        assert tuple(d.sample(S, rng=0).shape) == (S, *LOGITS.shape)
+    b = RelaxedBernoulli(make(xp, BINARY_LOGITS), tau)
+    assert isinstance(b.tau, float)
+    assert_close(b.log_prob(make(xp, BINARY_VALUES)),
+                 ref_binary_log_pdf(BINARY_VALUES, BINARY_LOGITS, expected), like=b.logits,
+                 rtol=1e-12, atol=1e-12)
+
+
+def test_temperature_and_logits_broadcast_into_the_batch_shape(xp):
+    # As in torch.distributions and TensorFlow Probability: one row of logits and three
+    # temperatures are a batch of three distributions.
+    theta = LOGITS[0]
+    d = RelaxedOneHotCategorical(make(xp, theta), make(xp, TAUS))
+    assert d.batch_shape == (3,)
+    assert d.event_shape == (4,)
+    assert d.axis == 1
+    assert tuple(d.logits.shape) == (3, 4)
+    x = VALUES[:, 0]  # (5, 4): one point per sample, broadcast against the three rows
+    expected = ref_concrete_log_prob(x[:, None, :], np.broadcast_to(theta, (3, 4)), TAUS)
+    out = d.log_prob(make(xp, x[:, None, :]))
+    assert tuple(out.shape) == (5, 3)
+    assert_close(out, expected, like=d.logits, rtol=1e-12)
+    assert tuple(d.rsample(S, rng=0).shape) == (S, 3, 4)
+    e = ExpRelaxedOneHotCategorical(make(xp, theta), make(xp, TAUS))
+    assert_close(e.log_prob(make(xp, np.log(x[:, None, :]))),
+                 ref_exp_concrete_log_prob(np.log(x[:, None, :]), np.broadcast_to(theta, (3, 4)),
+                                           TAUS), like=e.logits, rtol=1e-12)
+    assert tuple(e.rsample(S, rng=0).shape) == (S, 3, 4)
+    # Classes first: the class axis keeps its place counted from the end.
+    columns = RelaxedOneHotCategorical(make(xp, LOGITS.T), make(xp, np.stack([TAUS, 2 * TAUS])),
+                                       axis=0)
+    assert columns.batch_shape == (2, 3)
+    assert columns.axis == 1
+    assert tuple(columns.logits.shape) == (2, 4, 3)
+    points = np.moveaxis(VALUES, -1, -2)  # (5, 4, 3): classes along axis -2
+    out = columns.log_prob(make(xp, points[:, None]))
+    assert tuple(out.shape) == (5, 2, 3)
+    expected = np.stack([ref_concrete_log_prob(VALUES, LOGITS, t) for t in (TAUS, 2 * TAUS)], 1)
+    assert_close(out, expected, like=columns.logits, rtol=1e-12)
+
+
+def test_binary_temperature_and_logits_broadcast_into_the_batch_shape(xp):
+    log_alpha, taus = BINARY_LOGITS[0], BINARY_TAUS[:, :1]  # (4,) and (3, 1)
+    for cls in (RelaxedBernoulli, LogitRelaxedBernoulli):
+        d = cls(make(xp, log_alpha), make(xp, taus))
+        assert d.batch_shape == (3, 4)
+        assert tuple(d.logits.shape) == (3, 4)
+        assert tuple(d.rsample(S, rng=0).shape) == (S, 3, 4)
+    b = RelaxedBernoulli(make(xp, log_alpha), make(xp, taus))
+    assert_close(b.log_prob(make(xp, BINARY_VALUES)),
+                 ref_binary_log_pdf(BINARY_VALUES, log_alpha, taus), like=b.logits, rtol=1e-12,
+                 atol=1e-12)
+    assert_close(b.cdf(make(xp, BINARY_VALUES)), ref_binary_cdf(BINARY_VALUES, log_alpha, taus),
+                 like=b.logits, rtol=1e-12)
+
+
 # --- same noise as gumbel_softmax --------------------------------------------------------------
 
 
@@ -632,9 +703,11 @@ def test_tau_array_with_a_bad_entry(xp, cls):
 
 def test_tau_array_shape_and_library(xp):
     logits = make(xp, LOGITS)
-    with pytest.raises(ValueError, match=r"tau of shape \(4,\) does not broadcast to \(3,\)"):
+    with pytest.raises(ValueError, match=r"tau of shape \(4,\) does not broadcast against the "
+                                         r"batch shape of logits of shape \(3,\)"):
         RelaxedOneHotCategorical(logits, make(xp, np.ones(4)))
-    with pytest.raises(ValueError, match="tau of shape"):
+    with pytest.raises(ValueError, match=r"tau of shape \(3,\) does not broadcast against "
+                                         r"logits of shape \(3, 4\)"):
         RelaxedBernoulli(logits, make(xp, np.ones(3)))
     if xp.__name__ != "numpy":
         with pytest.raises(TypeError, match="tau must be an array of the same library"):

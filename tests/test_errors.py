@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from helpers import make, native_dtype, to_numpy
 
 import gumbelkit as gk
+from gumbelkit.distributions import HardConcrete, RelaxedOneHotCategorical
 
 LOGITS = [[0.1, 0.5, 0.4], [1.0, 0.0, -1.0]]
 SAMPLERS = ["gumbel_softmax", "gumbel_max"]
@@ -168,3 +171,142 @@ class TestGumbelArguments:
     def test_xp_must_be_a_namespace(self):
         with pytest.raises(TypeError, match="xp must be an array namespace"):
             gk.gumbel(3, xp="numpy")
+
+
+# --- numbers beyond the float range, arrays as shapes ------------------------------------------
+
+
+@pytest.mark.parametrize("big", [10**400, -(10**400), Fraction(10**400)],
+                         ids=["int", "negative-int", "fraction"])
+def test_numbers_beyond_the_float_range_name_the_argument(xp, big):
+    logits = make(xp, LOGITS)
+    with pytest.raises(ValueError, match=r"tau must be a positive finite number; got .* beyond"):
+        gk.gumbel_softmax(logits, tau=big, rng=0)
+    with pytest.raises(ValueError, match="tau must be a positive finite number"):
+        gk.relaxed_top_k(logits, 2, tau=big, rng=0)
+    with pytest.raises(ValueError, match="tau must be a positive finite number"):
+        RelaxedOneHotCategorical(logits, big)
+    with pytest.raises(ValueError, match=r"loc must be a finite number; got .* beyond"):
+        gk.gumbel(3, loc=big, rng=0, xp=xp)
+    with pytest.raises(ValueError, match="scale must be a positive finite number"):
+        gk.gumbel(3, scale=big, rng=0, xp=xp)
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+@pytest.mark.parametrize("shape", [np.array([2]), np.array(2), np.array([2, 3])],
+                         ids=["1-d", "0-d", "2-entries"])
+def test_shapes_refuse_arrays(xp, sampler, shape):
+    # A shape is a Python value, the same on every backend and under a trace: an array, a NumPy
+    # integer array too, is refused with what to write instead.
+    message = r"sample_shape must be an int or a tuple of ints, not an array; got a numpy\.ndarray"
+    with pytest.raises(TypeError, match=message):
+        getattr(gk, sampler)(make(xp, LOGITS), sample_shape=shape, rng=0)
+    with pytest.raises(TypeError, match=r"shape must be an int or a tuple of ints, not an array"):
+        gk.gumbel(shape, rng=0, xp=xp)
+
+
+def test_numpy_integer_scalars_are_sizes(xp):
+    out = gk.gumbel_max(make(xp, LOGITS), sample_shape=(np.int64(4),), rng=0)
+    assert tuple(out.shape) == (4, 2)
+    assert tuple(gk.gumbel(np.int32(3), rng=0, xp=xp).shape) == (3,)
+
+
+def test_zero_dimensional_tau_of_another_library_is_refused(xp, backend):
+    # A NumPy scalar is a number; a 0-d array is an array, which must be of the logits' library.
+    if backend.adapter_name == "numpy":
+        pytest.skip("a 0-d NumPy array is an array of the logits' library here")
+    with pytest.raises(TypeError, match="tau must be an array of the same library as logits"):
+        gk.gumbel_softmax(make(xp, LOGITS), tau=np.asarray(0.5), rng=0)
+
+
+# --- the habits of other libraries ---------------------------------------------------------------
+
+
+def _habit_calls(logits: object) -> list[tuple[object, str]]:
+    """Calls written with another library's habits, and the start of what each must say."""
+    return [
+        (lambda: gk.gumbel_softmax(logits, 0.5, True),
+         r"gumbel_softmax takes logits by position and everything else by keyword \(tau, hard, "
+         r"axis, .*\): write gumbel_softmax\(logits, tau=0\.5, hard=True\)"),
+        (lambda: gk.gumbel_softmax(logits, tau=0.5, dim=-1),
+         r"gumbel_softmax has no keyword dim: gumbelkit calls it axis; write axis=-1"),
+        (lambda: gk.gumbel_softmax(logits, eps=1e-10),
+         r"gumbel_softmax takes no eps: .* open interval \(0, 1\).*drop eps=1e-10"),
+        (lambda: gk.gumbel_softmax(logits, temperature=2.0),
+         r"gumbel_softmax has no keyword temperature: gumbelkit calls it tau; write tau=2\.0"),
+        (lambda: gk.gumbel_softmax(logits, taus=2.0),
+         r"unexpected keyword argument 'taus' \(did you mean tau\?\); its keywords are tau, "),
+        (lambda: gk.gumbel_max(logits, 0),
+         r"gumbel_max takes logits by position .*: write gumbel_max\(logits, axis=0\)"),
+        (lambda: gk.gumbel_max(logits, dim=0, keepdims=True),
+         r"gumbel_max has no keyword dim: gumbelkit calls it axis; write axis=0"),
+        (lambda: gk.gumbel_max(logits, generator=None),
+         r"gumbel_max has no keyword generator: gumbelkit calls it rng; write rng=None"),
+        (lambda: gk.gumbel_top_k(logits, 2, dim=-1),
+         r"gumbel_top_k has no keyword dim: gumbelkit calls it axis; write axis=-1"),
+        (lambda: gk.relaxed_top_k(logits, 2, 0.5),
+         r"relaxed_top_k takes logits and k by position .*: write "
+         r"relaxed_top_k\(logits, k, tau=0\.5\)"),
+        (lambda: gk.conditional_gumbel(logits, 0, dim=-1),
+         r"conditional_gumbel has no keyword dim: gumbelkit calls it axis; write axis=-1"),
+        (lambda: gk.gumbel((2, 3), 0.0, 2.0),
+         r"gumbel takes shape by position .*: write gumbel\(shape, loc=0\.0, scale=2\.0\)"),
+        (lambda: gk.gumbel(3, key=0),
+         r"gumbel has no keyword key: gumbelkit calls it rng; write rng=0"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_habit_calls(None))))
+def test_habits_of_other_libraries_say_what_to_write(xp, case):
+    call, message = _habit_calls(make(xp, LOGITS))[case]
+    with pytest.raises(TypeError, match=message):
+        call()
+
+
+def test_long_values_are_not_spelled_out(xp):
+    logits = make(xp, LOGITS)
+    with pytest.raises(TypeError, match=r"write gumbel_softmax\(logits, tau=\.\.\.\)"):
+        gk.gumbel_softmax(logits, make(xp, [0.5, 1.0]))
+
+
+@pytest.mark.parametrize("value", [[[0.0, 1.0]], ((0.0, 1.0),), 1.0],
+                         ids=["list", "tuple", "float"])
+def test_python_values_as_logits_say_how_to_convert(value):
+    expected = (r"logits must be an array of a supported library .*; got a "
+                rf"{type(value).__name__}: convert logits with numpy\.asarray \(or your "
+                r"library's asarray\)")
+    for call in (lambda: gk.gumbel_softmax(value, rng=0), lambda: gk.gumbel_max(value, rng=0),
+                 lambda: gk.gumbel_top_k(value, 1, rng=0),
+                 lambda: gk.relaxed_top_k(value, 1, rng=0),
+                 lambda: gk.conditional_gumbel(value, 0, rng=0),
+                 lambda: RelaxedOneHotCategorical(value, 0.5)):
+        with pytest.raises(TypeError, match=expected):
+            call()
+    with pytest.raises(TypeError, match=r"log_alpha .*; got a \w+: convert log_alpha with"):
+        HardConcrete(value)
+
+
+# --- scaled noise --------------------------------------------------------------------------------
+
+
+class TestScaledNoiseRange:
+    """loc + scale * G must stay finite in the dtype for every value the noise can take."""
+
+    def test_a_scale_that_overflows_float64_is_refused(self, xp):
+        dtype = native_dtype(xp, "float64")
+        with pytest.raises(ValueError, match=r"scale must keep loc \+ scale \* G finite in "
+                                             r".*float64.* got loc=0\.0 and scale=1e\+308"):
+            gk.gumbel(10_000, scale=1e308, dtype=dtype, rng=0, xp=xp)
+
+    def test_a_loc_beyond_float32_is_refused(self, xp):
+        dtype = native_dtype(xp, "float32")
+        with pytest.raises(ValueError, match=r"loc must keep loc \+ scale \* G finite"):
+            gk.gumbel(3, loc=1e39, dtype=dtype, rng=0, xp=xp)
+
+    def test_float16_takes_only_what_its_range_holds(self, xp):
+        dtype = native_dtype(xp, "float16")
+        # float16's largest value is 65504 and float32 noise reaches at most 103.3.
+        with pytest.raises(ValueError, match=r"scale must keep .*float16 \(largest 65504\)"):
+            gk.gumbel(3, scale=650.0, dtype=dtype, rng=0, xp=xp)
+        assert np.isfinite(to_numpy(gk.gumbel(1000, scale=600.0, dtype=dtype, rng=0,
+                                              xp=xp))).all()

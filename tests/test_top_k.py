@@ -17,6 +17,7 @@ import itertools
 import math
 import warnings
 from decimal import Decimal, localcontext
+from fractions import Fraction
 
 import array_api_compat
 import numpy as np
@@ -296,6 +297,84 @@ def test_log_prob_is_accurate_when_the_chosen_mass_nears_one(xp, dtype, logits, 
     np.testing.assert_allclose(values, expected, rtol=rtol)
 
 
+def shifted_decimal_log_prob(logits, ordering):
+    """The Plackett-Luce log-probability at 80 digits, each step on logits less their maximum.
+
+    ``sum_j [(t_{i_j} - m_j) - ln sum_r exp(t_r - m_j)]``, ``m_j`` the largest logit not yet
+    chosen: the differences of the stored logits are exact at 80 digits, and decimal does not
+    overflow below 10**999999, so logits of any finite magnitude work. The sum is rounded to
+    float64 once, at the end.
+    """
+    with localcontext() as context:
+        context.prec = 80
+        remaining = {c: Decimal(float(t)) for c, t in enumerate(logits) if t != NINF}
+        log_p = Decimal(0)
+        for i in ordering:
+            if i not in remaining:
+                return -math.inf
+            top = max(remaining.values())
+            total = sum(((t - top).exp() for t in remaining.values()), Decimal(0))
+            log_p += (remaining.pop(i) - top) - total.ln()
+        return float(log_p)
+
+
+# Logits whose magnitude dwarfs their differences, up to the float limits. Before, the
+# logsumexp of the absolute values rounded log K away (1e8 in float32, 1e17 in float64).
+HUGE_LOGITS = {
+    "float32": [
+        [1e8] * 4,
+        [3e38] * 4,
+        [-3e38] * 4,
+        [1e4, 1e4 + 0.5, 1e4 - 1.0, 1e4 + 2.0],
+        [1e8, 1e8 + 8.0, 1e8 - 16.0, 1e8 + 24.0],
+        [3e38, -3e38, 0.0, 3e38],
+        [-6e4, 6e4, 0.0, 1.0],
+    ],
+    "float64": [
+        [1e17] * 4,
+        [1.7e308] * 4,
+        [-1.7e308] * 4,
+        [1e12, 1e12 + 0.5, 1e12 - 1.0, 1e12 + 2.0],
+        [1e17, 1e17 + 16.0, 1e17 - 32.0, 1e17 + 48.0],
+        [1.7e308, -1.7e308, 0.0, 1.7e308],
+        [-1e300, 1e300, 0.0, 1.0],
+    ],
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_log_prob_of_equal_logits_is_exact_at_any_magnitude(xp, dtype):
+    # The first of 3 equal classes, then the first of the remaining 2: 1/6, whatever the value.
+    for value in (1e8, 3e38, -3e38) if dtype == "float32" else (1e17, 1.7e308, -1.7e308):
+        log_p = gk.plackett_luce_log_prob(make(xp, np.full(3, value), dtype),
+                                          make(xp, [0, 1], "int64"))
+        expected = math.log(Fraction(1, 6))
+        assert math.isclose(float(to_numpy(log_p)), expected, rel_tol=4 * np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("k", [2, 4])
+def test_log_prob_is_exact_to_rounding_for_huge_logits(xp, dtype, k):
+    orderings = np.array(list(itertools.permutations(range(4), k)))
+    eps = float(np.finfo(dtype).eps)
+    for logits in HUGE_LOGITS[dtype]:
+        stored = to_numpy(make(xp, logits, dtype)).astype(np.float64)
+        values = computed(gk.plackett_luce_log_prob(make(xp, logits, dtype),
+                                                     make(xp, orderings, "int64")))
+        with np.errstate(over="ignore"):  # a log-probability beyond the dtype's range is -inf
+            expected = np.array([shifted_decimal_log_prob(stored, o) for o in orderings])
+            expected = expected.astype(dtype).astype(np.float64)
+        assert not np.any(np.isnan(values)), logits
+        np.testing.assert_array_equal(np.isinf(values), np.isinf(expected), err_msg=str(logits))
+        finite = np.isfinite(expected)
+        np.testing.assert_allclose(values[finite], expected[finite], rtol=8 * k * eps,
+                                   atol=8 * k * eps, err_msg=str(logits))
+        if len(set(logits)) == 1:  # equal logits: every ordering has 1 / (4 * 3 * ...)
+            exact = math.log(Fraction(1, math.perm(4, k)))
+            np.testing.assert_allclose(values, exact, rtol=8 * k * eps)
+        assert math.isclose(np.exp(values).sum(), 1.0, rel_tol=16 * k * eps)
+
+
 def test_log_prob_broadcasts_samples_and_takes_the_axis(xp):
     logits_np = np.random.default_rng(8).normal(size=(3, 2))  # classes along axis 0
     indices_np = np.array([[[0, 2], [1, 0]], [[2, 1], [2, 0]]])  # (samples, rows, k)
@@ -494,6 +573,21 @@ def test_log_prob_gradient(torch):
     np.testing.assert_allclose(logits.grad.numpy(), expected, rtol=1e-12, atol=1e-15)
     assert np.all(logits.grad.numpy()[np.isinf(logits_np)] == 0.0)
 
+# Huge logits with a mask: the gradient depends only on their differences.
+HUGE_GRADIENT_LOGITS = np.array([[1e17, 1e17 + 16.0, NINF, 1e17 - 32.0, 1e17 + 48.0],
+                                 [1.7e308, -1.7e308, 1.7e308, 0.0, NINF]])
+HUGE_GRADIENT_ORDERINGS = np.array([[3, 0, 1], [2, 0, 3]])
+
+
+def test_log_prob_gradient_of_huge_logits(torch):
+    logits = torch.tensor(HUGE_GRADIENT_LOGITS, requires_grad=True)
+    gk.plackett_luce_log_prob(logits, torch.tensor(HUGE_GRADIENT_ORDERINGS)).sum().backward()
+    with np.errstate(over="ignore"):  # -1.7e308 - 1.7e308: a weight of exactly 0
+        expected = [pl_gradient_np(HUGE_GRADIENT_LOGITS[r], HUGE_GRADIENT_ORDERINGS[r])
+                    for r in range(2)]
+    np.testing.assert_allclose(logits.grad.numpy(), expected, rtol=1e-12, atol=1e-15)
+
+
 def test_relaxed_gradcheck_and_straight_through(torch):
     logits = torch.tensor(np.random.default_rng(17).normal(size=(2, 5)), requires_grad=True)
     g = torch.tensor(noise_np((2, 5), seed=18))
@@ -667,6 +761,12 @@ def test_grad(jax):
     ))(jnp.asarray(logits_np))
     expected = [pl_gradient_np(logits_np[r], orderings[r]) for r in range(2)]
     np.testing.assert_allclose(np.asarray(grad), expected, rtol=1e-12, atol=1e-15)
+    huge = jax.grad(lambda lg: gk.plackett_luce_log_prob(
+        lg, jnp.asarray(HUGE_GRADIENT_ORDERINGS)).sum())(jnp.asarray(HUGE_GRADIENT_LOGITS))
+    with np.errstate(over="ignore"):  # -1.7e308 - 1.7e308: a weight of exactly 0
+        expected = [pl_gradient_np(HUGE_GRADIENT_LOGITS[r], HUGE_GRADIENT_ORDERINGS[r])
+                    for r in range(2)]
+    np.testing.assert_allclose(np.asarray(huge), expected, rtol=1e-12, atol=1e-15)
     g = jnp.asarray(noise_np((2, 5), seed=24))
     weights = jnp.asarray(noise_np((2, 5), seed=25))
 

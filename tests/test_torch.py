@@ -684,3 +684,81 @@ def test_hard_sample_carries_the_soft_tangent_in_forward_mode():
     assert hard is not None
     assert float(torch.abs(soft).max()) > 0
     np.testing.assert_allclose(to_numpy(hard), to_numpy(soft), rtol=1e-12, atol=1e-15)
+
+
+# --- Meta tensors ---------------------------------------------------------------------------------
+# Shapes and dtypes only: every sampler returns a meta tensor of the documented shape and dtype,
+# with an int seed, None or a generator (PyTorch has no meta generator, so one on any device
+# stands in for the device the meta tensors stand in for), and draws nothing.
+
+META_SAMPLERS = {
+    "gumbel_softmax": (lambda lg, r: gk.gumbel_softmax(lg, tau=0.5, rng=r, sample_shape=4),
+                       (4, 2, 3), None),
+    "gumbel_softmax_hard": (lambda lg, r: gk.gumbel_softmax(lg, hard=True, rng=r),
+                            (2, 3), None),
+    "gumbel_rao": (lambda lg, r: gk.gumbel_softmax(lg, hard=True, estimator=gk.GumbelRao(3),
+                                                   rng=r), (2, 3), None),
+    "gumbel_max": (lambda lg, r: gk.gumbel_max(lg, rng=r, sample_shape=4), (4, 2), torch.int64),
+    "gumbel_top_k": (lambda lg, r: gk.gumbel_top_k(lg, 2, rng=r), (2, 2), torch.int64),
+    "relaxed_top_k": (lambda lg, r: gk.relaxed_top_k(lg, 2, rng=r), (2, 3), None),
+    "relaxed_top_k_hard": (lambda lg, r: gk.relaxed_top_k(lg, 2, hard=True, rng=r), (2, 3),
+                           None),
+    "conditional_gumbel": (lambda lg, r: gk.conditional_gumbel(lg, 1, rng=r), (2, 3), None),
+    "RelaxedOneHotCategorical": (
+        lambda lg, r: gk.distributions.RelaxedOneHotCategorical(lg, 0.5).rsample(4, rng=r),
+        (4, 2, 3), None),
+    "ExpRelaxedOneHotCategorical": (
+        lambda lg, r: gk.distributions.ExpRelaxedOneHotCategorical(lg, 0.5).sample(4, rng=r),
+        (4, 2, 3), None),
+    "RelaxedBernoulli": (
+        lambda lg, r: gk.distributions.RelaxedBernoulli(lg, 0.5).rsample(4, rng=r),
+        (4, 2, 3), None),
+    "LogitRelaxedBernoulli": (
+        lambda lg, r: gk.distributions.LogitRelaxedBernoulli(lg, 0.5).sample(4, rng=r),
+        (4, 2, 3), None),
+    "HardConcrete": (lambda lg, r: gk.distributions.HardConcrete(lg).rsample(4, rng=r),
+                     (4, 2, 3), None),
+    "gumbel": (lambda lg, r: gk.gumbel((5, 2), dtype=lg.dtype, device="meta", xp=torch, rng=r),
+               (5, 2), None),
+}
+META_RNGS = {
+    "int": lambda: 7,
+    "none": lambda: None,
+    "cpu-generator": lambda: torch.Generator(device="cpu").manual_seed(7),
+}
+
+
+@pytest.mark.parametrize("rng", list(META_RNGS))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16],
+                         ids=["float32", "float64", "float16"])
+@pytest.mark.parametrize("name", list(META_SAMPLERS))
+def test_meta_tensors_give_meta_results_of_the_right_shape_and_dtype(name, dtype, rng):
+    sample, shape, out_dtype = META_SAMPLERS[name]
+    logits = torch.zeros(2, 3, dtype=dtype, device="meta")
+    source = META_RNGS[rng]()
+    before = source.get_state() if isinstance(source, torch.Generator) else None
+    global_before = torch.get_rng_state()
+    out = sample(logits, source)
+    assert out.device.type == "meta"
+    assert tuple(out.shape) == shape
+    assert out.dtype == (out_dtype or dtype)
+    # Nothing was drawn: no generator advanced, the global one included.
+    assert torch.equal(torch.get_rng_state(), global_before)
+    if before is not None:
+        assert torch.equal(source.get_state(), before)
+
+
+def test_meta_tensors_carry_gradients_of_the_right_shape():
+    logits = torch.zeros(2, 3, device="meta", requires_grad=True)
+    gk.gumbel_softmax(logits, hard=True, rng=0).sum().backward()
+    assert logits.grad is not None
+    assert logits.grad.device.type == "meta"
+    assert tuple(logits.grad.shape) == (2, 3)
+
+
+def test_meta_tensors_check_the_seed():
+    logits = torch.zeros(2, 3, device="meta")
+    with pytest.raises(ValueError, match="rng"):
+        gk.gumbel_softmax(logits, rng=-1)
+    with pytest.raises(TypeError, match="rng"):
+        gk.gumbel_softmax(logits, rng="seed")

@@ -12,6 +12,7 @@ import math
 from gumbelkit._typing import Array, Namespace
 from gumbelkit.distributions._math import _log, _pin_ends, _sigmoid
 from gumbelkit.distributions._parameters import (
+    _broadcast_or_raise,
     _check_temperature,
     _ElementwiseParameters,
     _require,
@@ -38,15 +39,21 @@ class _RelaxedBinary(_ElementwiseParameters):
 
     def __init__(self, logits: Array, tau: float | Array, *, validate_args: bool = False) -> None:
         super().__init__(logits, "logits", validate_args)
+        self._tau = _check_temperature(tau, self._backend, self._xp, self._validate_args)
+        if not isinstance(self._tau, float):
+            # The batch shape is the broadcast of both, as in torch.distributions and TFP.
+            batch_shape = _broadcast_or_raise(tuple(self._tau.shape), self._batch_shape, "tau",
+                                              "logits")
+            if batch_shape != self._batch_shape:
+                logits = self._xp.broadcast_to(logits, batch_shape)
+                self._batch_shape = batch_shape
         self._logits = logits
-        self._tau = _check_temperature(tau, self._backend, self._xp, self._batch_shape,
-                                       self._validate_args)
         if self._validate_args:
             self._require_finite(logits)
 
     @property
     def logits(self) -> Array:
-        """``log alpha = logit p``, the log-odds of the relaxed value's limit ``round(Y) = 1``."""
+        """``log alpha = logit p``, the log-odds of ``round(Y) = 1``, as :attr:`batch_shape`."""
         return self._logits
 
     @property
@@ -62,7 +69,7 @@ class _RelaxedBinary(_ElementwiseParameters):
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
-        """The shape of :attr:`logits`."""
+        """The shape of :attr:`logits`: the broadcast of the logits' and an array ``tau``'s."""
         return self._batch_shape
 
     @property
@@ -106,7 +113,9 @@ class RelaxedBernoulli(_RelaxedBinary):
     logits : array
         ``log alpha``, the log-odds, any shape (the batch shape); any real floating dtype.
     tau : float or array
-        Temperature, positive and finite: a float or an array broadcasting to ``logits``.
+        Temperature, positive and finite: a real number (a NumPy scalar too), or an array that
+        broadcasts against ``logits``; the batch shape is the broadcast of both (as in
+        TensorFlow Probability), and :attr:`logits` is broadcast to it.
     validate_args : bool, optional
         Read the data (eager only): raise ``ValueError`` for non-finite logits or
         temperatures, and for values outside ``[0, 1]`` passed to :meth:`log_prob`,
@@ -268,7 +277,9 @@ class LogitRelaxedBernoulli(_RelaxedBinary):
     logits : array
         ``log alpha``, the log-odds, any shape; any real floating dtype.
     tau : float or array
-        Temperature, positive and finite: a float or an array broadcasting to ``logits``.
+        Temperature, positive and finite: a real number (a NumPy scalar too), or an array that
+        broadcasts against ``logits``; the batch shape is the broadcast of both (as in
+        TensorFlow Probability), and :attr:`logits` is broadcast to it.
     validate_args : bool, optional
         Read the data (eager only): raise ``ValueError`` for non-finite logits or
         temperatures, and for non-finite values passed to :meth:`log_prob`.

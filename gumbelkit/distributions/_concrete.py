@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gumbelkit import _core
-from gumbelkit._checks import check_logits, check_rows_valid, concrete_bool
+from gumbelkit._checks import check_logits, check_rows_valid, concrete_bool, is_real_scalar
 from gumbelkit._prepared import Prepared
 from gumbelkit._sampling import gumbel_softmax
 from gumbelkit._typing import Array, Namespace
@@ -20,7 +20,6 @@ from gumbelkit.distributions._math import _log
 from gumbelkit.distributions._parameters import (
     _broadcast_or_raise,
     _check_temperature,
-    _is_real_scalar,
     _Parameters,
     _require,
     _temperature_repr,
@@ -126,7 +125,6 @@ class _RelaxedCategorical(_Parameters):
         super().__init__(logits, "logits", validate_args)
         xp = self._xp
         self._axis = check_logits(logits, axis, xp, self._backend)
-        self._logits = logits
         self._batch_shape = tuple(
             int(d) for i, d in enumerate(logits.shape) if i != self._axis
         )
@@ -134,14 +132,31 @@ class _RelaxedCategorical(_Parameters):
         # A temperature that keeps the class axis with size 1 (the torch.distributions
         # habit, (n, 1) for (n, K) logits) means one temperature per row: drop that axis, so it
         # never broadcasts against the rows of the result.
-        if (not isinstance(tau, float) and not _is_real_scalar(tau)
+        if (not isinstance(tau, float) and not is_real_scalar(tau)
                 and self._backend.matches(tau) and tau.ndim == logits.ndim
                 and tau.shape[self._axis] == 1):
             tau = xp.squeeze(tau, axis=self._axis)
-        self._tau = _check_temperature(tau, self._backend, xp, self._batch_shape,
-                                       self._validate_args)
+        self._tau = _check_temperature(tau, self._backend, xp, self._validate_args)
+        if not isinstance(self._tau, float):
+            logits = self._broadcast_logits(logits, tuple(self._tau.shape))
+        self._logits = logits
         if self._validate_args:
             check_rows_valid(logits, self._axis, xp)
+
+    def _broadcast_logits(self, logits: Array, tau_shape: tuple[int, ...]) -> Array:
+        """Return ``logits`` broadcast to the batch shape of ``logits`` and ``tau`` together.
+
+        The batch shape becomes the broadcast of both, as in torch.distributions and TFP; the
+        class axis keeps its place counted from the end.
+        """
+        batch_shape = _broadcast_or_raise(tau_shape, self._batch_shape, "tau",
+                                          "the batch shape of logits")
+        if batch_shape == self._batch_shape:
+            return logits
+        at = len(batch_shape) + self._axis - logits.ndim + 1
+        self._axis, self._batch_shape = at, batch_shape
+        return self._xp.broadcast_to(
+            logits, (*batch_shape[:at], self._num_classes, *batch_shape[at:]))
 
     # The class axis counted from the end: samples put sample_shape in front of it.
     @property
@@ -150,7 +165,7 @@ class _RelaxedCategorical(_Parameters):
 
     @property
     def logits(self) -> Array:
-        """The logits, classes along :attr:`axis`."""
+        """The logits, classes along :attr:`axis`, broadcast to :attr:`batch_shape`."""
         return self._logits
 
     @property
@@ -173,7 +188,7 @@ class _RelaxedCategorical(_Parameters):
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
-        """The shape of :attr:`logits` without the class axis."""
+        """The shape of :attr:`logits` without the class axis (an array ``tau`` broadcast in)."""
         return self._batch_shape
 
     @property
@@ -240,10 +255,12 @@ class RelaxedOneHotCategorical(_RelaxedCategorical):
         ``-inf`` entry masks its class: the class always gets exactly 0 and is dropped from
         the simplex of the density.
     tau : float or array
-        Temperature, positive and finite: a float, or an array that broadcasts against
-        ``logits`` with ``axis`` removed (one temperature per row). An array that keeps the
-        class axis with size 1 (shape ``(n, 1)`` for ``(n, K)`` logits) is taken as one
-        temperature per row too.
+        Temperature, positive and finite: a real number (a NumPy scalar too), or an array that
+        broadcasts against the shape of ``logits`` without ``axis``; the batch shape is the
+        broadcast of both (as in torch.distributions and TensorFlow Probability), and
+        :attr:`logits` is broadcast to it, the class axis keeping its place counted from the
+        end. An array with the dimensions of ``logits`` and size 1 along ``axis`` (shape
+        ``(n, 1)`` for ``(n, K)`` logits) is one temperature per row.
     axis : int, optional
         The class axis of ``logits``.
     validate_args : bool, optional
@@ -373,9 +390,9 @@ class ExpRelaxedOneHotCategorical(_RelaxedCategorical):
         Unnormalised log-probabilities, classes along ``axis``; a ``-inf`` entry masks its
         class (its coordinate is exactly ``-inf`` and it is dropped from the density).
     tau : float or array
-        Temperature, positive and finite: a float, or an array that broadcasts against
-        ``logits`` with ``axis`` removed; an array that keeps the class axis with size 1 is
-        one temperature per row too.
+        Temperature, positive and finite, as for :class:`RelaxedOneHotCategorical`: a real
+        number, or an array whose shape broadcasts with that of ``logits`` without ``axis``
+        into the batch shape; with size 1 along ``axis``, one temperature per row.
     axis : int, optional
         The class axis of ``logits``.
     validate_args : bool, optional

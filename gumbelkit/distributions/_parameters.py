@@ -7,7 +7,6 @@ distribution per entry (the binary Concrete and the Hard Concrete) have in commo
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -19,33 +18,27 @@ from gumbelkit._checks import (
     check_real,
     check_shape,
     concrete_bool,
+    is_real_scalar,
+    not_an_array,
+    positive_finite,
 )
 from gumbelkit._noise import draw_gumbel
 from gumbelkit._typing import Array, Namespace
 from gumbelkit.backends import Backend, resolved_for
 
 
-def _is_real_scalar(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+def _check_temperature(tau: Any, backend: Backend, xp: Namespace, validate: bool) -> float | Array:
+    """Return ``tau`` checked: a positive finite float, or a real floating array of ``backend``.
 
-
-def _positive_finite(tau: Array, xp: Namespace) -> Array:
-    """Return where the array temperature ``tau`` is valid: positive and finite."""
-    return xp.logical_and(xp.isfinite(tau), tau > 0)
-
-
-def _check_temperature(
-    tau: Any, backend: Backend, xp: Namespace, shape: tuple[int, ...], validate: bool
-) -> float | Array:
-    """Return ``tau`` checked: a positive finite float, or an array that broadcasts to ``shape``.
-
-    An array is read (positive and finite everywhere) where that is free or ``validate`` asks
-    for it; elsewhere an invalid entry gives NaN results at its rows.
+    A real number that is not an array (an int, a NumPy scalar) becomes a float. An array is
+    read (positive and finite everywhere) where that is free or ``validate`` asks for it;
+    elsewhere an invalid entry gives NaN results at its rows. Its shape is the caller's to
+    check: it broadcasts against the logits' batch shape.
     """
-    if _is_real_scalar(tau) or not hasattr(tau, "shape"):
+    if not hasattr(tau, "shape") or is_real_scalar(tau):
         return check_real(tau, "tau", positive=True)
-    check_array_argument(tau, "tau", backend, xp, shape)
-    ok = _positive_finite(tau, xp)
+    check_array_argument(tau, "tau", backend, xp, None)
+    ok = positive_finite(tau, xp, backend)
     if (validate or backend.is_host_readable(ok)) and not concrete_bool(xp.all(ok), "tau"):
         raise ValueError("tau must be positive and finite everywhere; got a value <= 0, NaN or inf")
     return tau
@@ -82,7 +75,10 @@ class _Parameters:
     """The backend, namespace, device and dtypes of a distribution's parameter array."""
 
     def __init__(self, params: Array, argument: str, validate_args: object) -> None:
-        self._backend: Backend = resolved_for(params, argument=argument)
+        try:
+            self._backend: Backend = resolved_for(params, argument=argument)
+        except TypeError as error:
+            raise not_an_array(params, argument, error) from None
         self._xp: Namespace = self._backend.namespace(params)
         if not self._xp.isdtype(params.dtype, "real floating"):
             raise TypeError(
@@ -126,7 +122,7 @@ class _Parameters:
         """
         if isinstance(tau, float):
             return _core.representable_temperature(tau, self._xp, self._compute_dtype)
-        return _core.clamp_temperature(tau, _positive_finite(tau, self._xp),
+        return _core.clamp_temperature(tau, positive_finite(tau, self._xp, self._backend),
                                        self._compute_dtype, self._xp)
 
 
