@@ -17,9 +17,11 @@ __all__ = [
     "as_dtype",
     "clamp_temperature",
     "compute_dtype",
+    "gumbel_from_complement",
     "gumbel_from_uniform",
     "logsumexp",
     "one_hot",
+    "replace_where",
     "representable_temperature",
     "straight_through",
     "temperature_bounds",
@@ -30,9 +32,16 @@ __all__ = [
 def compute_dtype(dtype: DType, xp: Namespace) -> DType:
     """Return the dtype noise and softmax run in: float64 for float64, else float32.
 
-    Never lower than float32: half-precision noise would bias the sampled law.
+    Never lower than float32: half-precision noise would bias the sampled law. A float64 that
+    does not compare equal to ``xp.float64`` (NumPy's big-endian ``">f8"``), or a wider float
+    (NumPy's ``longdouble``), runs in float64 too: the width decides, not the byte order.
     """
-    return xp.float64 if dtype == xp.float64 else xp.float32
+    # float32 and float64 are decided by one comparison each: finfo costs a microsecond.
+    if dtype == xp.float32:
+        return xp.float32
+    if dtype == xp.float64 or xp.finfo(dtype).bits > 32:
+        return xp.float64
+    return xp.float32
 
 
 def as_dtype(x: Array, dtype: DType, xp: Namespace) -> Array:
@@ -47,6 +56,29 @@ def gumbel_from_uniform(u: Array, xp: Namespace) -> Array:
     ``tiny <= u <= 1 - eps/2``, where both ends give finite noise.
     """
     return -xp.log(-xp.log(u))
+
+
+def gumbel_from_complement(v: Array, xp: Namespace) -> Array:
+    """Return standard Gumbel noise ``-log(-log1p(-v))`` of the complement ``v = 1 - u``.
+
+    For a small ``v`` this keeps full relative precision where ``-log(-log(u))`` would have
+    rounded ``u`` to 1: the noise of the upper tail.
+    """
+    return -xp.log(-xp.log1p(-v))
+
+
+def replace_where(x: Array, mask: Array, values: Array, xp: Namespace) -> Array:
+    """Return ``x`` with the 1-d ``values`` placed, in C order, where ``mask`` is true.
+
+    Static shapes throughout (``jax.jit``, ``torch.compile``): the ``j``-th true entry takes
+    ``values[j]``; true entries beyond the length of ``values`` keep ``x``.
+    """
+    rank = xp.reshape(xp.cumulative_sum(xp.astype(xp.reshape(mask, (-1,)), xp.int32)) - 1,
+                      tuple(x.shape))
+    size = int(values.shape[0])
+    picked = xp.take(values, xp.reshape(xp.clip(rank, 0, size - 1), (-1,)), axis=0)
+    keep = xp.logical_and(mask, rank < size)
+    return xp.where(keep, xp.reshape(picked, tuple(x.shape)), x)
 
 
 def tempered_softmax(

@@ -1,8 +1,28 @@
-"""The noise draw: standard Gumbel noise from a backend, and noise conditioned on the argmax.
+"""The noise draw: Gumbel noise with an exact upper tail, and noise conditioned on the argmax.
 
 Every sampler draws its noise here, from the random source it threads explicitly: each draw
 takes a native source and returns the source advanced past it (a JAX key split, a stateful
 generator as it is), which the next draw of the same call takes.
+
+Exact upper tail (docs/mathematics.md#the-upper-tail-and-rare-classes). ``-log(-log U)`` of a
+uniform ``U`` on a grid of spacing ``2**-m`` (``m`` = 23 or 24 in float32) is capped near
+``m log 2`` and resolves its upper tail with a handful of grid points, so a class ``d`` nats
+below the row maximum is drawn too rarely from ``d`` of about 13 on. All of the upper tail comes
+from the sliver ``U >= 1 - 2**-s`` at the top of the grid. Given that ``U`` lies there,
+``V = 1 - U`` is uniform on ``(0, 2**-s]``, so the noise draws it afresh as ``V = 2**-s W``
+with ``W`` the complement of a new uniform, refined the same way where it falls in its own
+sliver, up to a fixed depth, and takes ``G = -log(-log1p(-V))``. A draw outside the sliver keeps
+today's ``-log(-log U)``. On each level the grid's relative spacing at the sliver's edge is
+``2**(s - m)``, so ``P(G > t)`` equals the Gumbel law's ``1 - exp(-exp(-t))`` to a relative
+``2**(s - m)`` for every ``t`` the depth reaches. The refinement touches a fraction ``2**-s`` of
+the draws:
+
+- where the backend can read the sliver's mask for free (NumPy, PyTorch on the CPU, eager JAX
+  on the CPU), it counts the draws there and draws exactly as many refinements;
+- elsewhere (``jax.jit``, ``torch.compile``, a GPU, Dask) shapes are static and reading is a
+  sync: it draws a fixed capacity of refinements, ``n 2**-s`` plus twelve standard deviations
+  plus twelve, which the count exceeds with a probability below ``1e-30``; a draw beyond the
+  capacity would keep its grid value.
 
 Conditional noise, the exponential race:
 
@@ -34,15 +54,93 @@ from gumbelkit.backends import Backend
 __all__ = ["conditional_noise", "draw_gumbel", "perturb"]
 
 
+# Per compute dtype's number of bits: the sliver's bits s and the refinement's depth. float32
+# grids have 23 (JAX) or 24 bits: s = 12 keeps the relative spacing at the sliver's edge at
+# 2**-11 or finer, and 8 levels reach V = 2**-120 (G up to 83) above float32's smallest normal.
+# float64 grids have 52 or 53 bits: s = 40 keeps 2**-12, and 3 levels reach V = 2**-173.
+_TAIL_BITS = {32: (12, 8), 64: (40, 3)}
+
+
+def tail_constants(dtype: DType, xp: Namespace) -> tuple[int, int]:
+    """Return ``(s, depth)`` for the compute ``dtype``.
+
+    The noise refines the sliver ``U >= 1 - 2**-s``, ``depth`` levels deep.
+    """
+    return _TAIL_BITS[64 if dtype == xp.float64 else 32]
+
+
+def capacity(n: int, bits: int) -> int:
+    """Return how many refinements a static-shape draw of ``n`` uniforms reserves.
+
+    The count in the sliver is Binomial(``n``, ``2**-bits``); this is its mean plus twelve
+    standard deviations plus twelve, which it exceeds with a probability below ``1e-30``.
+    """
+    mean = n * 2.0**-bits
+    return min(n, math.ceil(mean + 12.0 * math.sqrt(mean) + 12.0))
+
+
+def _refined_complement(
+    backend: Backend, source: Any, count: int, eager: bool, bits: int, depth: int,
+    dtype: DType, device: Device,
+) -> tuple[Array, Any]:
+    """Return ``count`` draws of ``W``, uniform on ``(0, 1]``, refined near 0, and the source.
+
+    ``W = 1 - U`` for a fresh uniform ``U``; where ``W <= 2**-bits`` (a new sliver), ``W`` is
+    replaced by ``2**-bits`` times a refined draw of its own, ``depth - 1`` levels further.
+    """
+    u, source = backend.uniform(source, (count,), dtype, device)
+    xp = backend.namespace(u)
+    w = 1.0 - u  # exact: u is a multiple of the grid spacing
+    if depth == 1:
+        return w, source
+    deeper = w <= 2.0**-bits
+    inner = _count(deeper, xp) if eager else capacity(count, bits)
+    if inner == 0:
+        return w, source
+    refined, source = _refined_complement(
+        backend, source, inner, eager, bits, depth - 1, dtype, device
+    )
+    return backend.scatter_masked_(w, deeper, 2.0**-bits * refined), source
+
+
+def _count(mask: Array, xp: Namespace) -> int:
+    """Return the number of true entries of ``mask``, read on the host."""
+    return int(xp.count_nonzero(mask))
+
+
+def _exact_gumbel(
+    backend: Backend, source: Any, shape: tuple[int, ...], dtype: DType, device: Device
+) -> tuple[Array, Any]:
+    """Return standard Gumbel noise with an exact upper tail (the module's docstring)."""
+    u, source = backend.uniform(source, shape, dtype, device)
+    xp = backend.namespace(u)
+    bits, depth = tail_constants(dtype, xp)
+    threshold = 1.0 - 2.0**-bits
+    eager = backend.is_host_readable(u)
+    n = math.prod(shape)
+    # Eagerly, most small draws have nothing in the sliver: their maximum says so in one
+    # reduction, without the mask.
+    if n == 0 or (eager and float(backend.row_max(u, None)) < threshold):
+        return backend.gumbel_(u), source
+    sliver = u >= threshold
+    count = _count(sliver, xp) if eager else capacity(n, bits)
+    v, source = _refined_complement(backend, source, count, eager, bits, depth, dtype, device)
+    tail = _core.gumbel_from_complement(2.0**-bits * v, xp)
+    # The sliver's mask is taken before gumbel_ may overwrite u.
+    return backend.scatter_masked_(backend.gumbel_(u), sliver, tail), source
+
+
 def draw_gumbel(
     backend: Backend, source: Any, shape: tuple[int, ...], dtype: DType, device: Device
 ) -> tuple[Array, Any]:
     """Return standard Gumbel noise of ``shape`` drawn from the native ``source``.
 
-    Also returns the source advanced past the draw, for the next draw of the same call.
-    ``dtype`` is the compute dtype (float32 or float64).
+    The noise has an exact upper tail (the module's docstring). Also returns the source
+    advanced past the draw, for the next draw of the same call. ``dtype`` is the compute dtype
+    (float32 or float64). A backend that draws by blocks (Dask) runs the construction once per
+    block, each block from its own stream.
     """
-    return backend.gumbel(source, shape, dtype, device)
+    return backend.draw_by_blocks(source, shape, dtype, device, _exact_gumbel)
 
 
 def perturb(
@@ -57,7 +155,8 @@ def perturb(
 
     The sum is a fresh buffer of ``shape`` (the output's), which the caller owns.
     """
-    return backend.perturbed(source, logits, shape, dtype, device)
+    noise, source = draw_gumbel(backend, source, shape, dtype, device)
+    return backend.add_(noise, logits), source
 
 
 def conditional_noise(
@@ -71,6 +170,7 @@ def conditional_noise(
     source: Any,
     device: Any,
     check_index: bool = False,
+    bound: float | None = None,
 ) -> tuple[Array, Any]:
     """Return noise ``G`` of ``shape`` with ``argmax(theta + G, axis) == index``, and the source.
 
@@ -82,13 +182,28 @@ def conditional_noise(
     raises ``ValueError`` instead where its validity can be read for free (host memory, no
     trace).
 
+    The race runs on ``theta - max(theta)``, so huge logits enter only through their
+    differences: ``X_i - max = LSE(theta - max) - log E_i`` lies within a few dozen of 0, and
+    ``G_j = -logaddexp((theta_j - max) - (X_i - max), log E_j)`` lies in about ``[-8, 37]``
+    for every loser (a difference that overflows to ``-inf`` gives ``-log E_j``, its limit).
+    Only the winner's ``G_i = (max - theta_i) + (X_i - max)`` can be large, and it exceeds
+    ``bound`` (default: the compute dtype's largest finite value; a caller that casts ``G`` to
+    a narrower dtype passes that dtype's) only where the exact conditional law has no finite
+    value to give: ``theta_i`` lies more than ``bound`` below the row maximum. There it is
+    ``bound``, the noise that lifts the winner highest, and the losers are moved below it as
+    below.
+
     The perturbed logits are exact in the compute dtype: every loser ``j`` has
     ``theta_j + G_j < theta_i + G_i`` after rounding, so the argmax is ``index`` even where the
     exact ``X_j`` lies within rounding of ``X_i``. Such a loser gets
     ``G_j = nextafter(fl(t - theta_j), -inf)``, with ``t`` the largest float below
     ``theta_i + G_i``; then ``theta_j + G_j < t`` exactly, since a float's lower neighbour lies
     below every real number it is the rounding of. The move is a few units in the last place
-    and happens only where rounding would otherwise have broken the conditioning.
+    (more only below a bounded winner) and happens only where rounding or the bound would
+    otherwise have broken the conditioning. Every noise value of a valid row is finite and
+    within ``[-bound, bound]``, and the conditioning holds in every valid row but one whose
+    winner's logit is ``-bound`` and a loser's ``bound``: no noise within the bounds can do
+    better than a tie there.
     """
     theta = backend.stop_gradient(theta)
     dtype = theta.dtype
@@ -103,6 +218,7 @@ def conditional_noise(
     )
     chosen = index == classes
     zero = xp.zeros((), dtype=dtype, device=device)
+    largest = float(xp.finfo(dtype).max) if bound is None else bound
 
     row_max = xp.max(theta, axis=axis, keepdims=True)
     row_valid = xp.isfinite(row_max)
@@ -123,12 +239,14 @@ def conditional_noise(
     # -log E, E = -log U: standard Gumbel noise from the backend's uniforms.
     minus_log_e, source = draw_gumbel(backend, source, shape, dtype, device)
     minus_log_e_i = xp.sum(xp.where(chosen, minus_log_e, zero), axis=axis, keepdims=True)
-    log_sum_exp = _core.logsumexp(
-        theta, axis, xp=xp, stop_gradient=backend.stop_gradient, keepdims=True
-    )
-    top = log_sum_exp + minus_log_e_i  # X_i
-    winner = (log_sum_exp - theta_i) + minus_log_e_i
-    loser = -xp.logaddexp(theta - top, -minus_log_e)
+    # Shifted by the row maximum (0 in an invalid row, which ends NaN anyway).
+    shift = xp.where(row_valid, row_max, zero)
+    shifted = theta - shift  # <= 0; -inf where the difference overflows, as exp says
+    top = _core.logsumexp(
+        shifted, axis, xp=xp, stop_gradient=backend.stop_gradient, keepdims=True
+    ) + minus_log_e_i  # X_i - max
+    winner = xp.minimum((shift - theta_i) + top, xp.asarray(largest, dtype=dtype, device=device))
+    loser = -xp.logaddexp(shifted - top, -minus_log_e)
     noise = xp.where(chosen, winner, loser)
 
     # Keep every loser strictly below the winner after rounding (see the docstring).
@@ -138,7 +256,7 @@ def conditional_noise(
     lowered = below - theta
     lowered = xp.nextafter(lowered, xp.full_like(lowered, -math.inf))
     keep = xp.logical_or(chosen, perturbed < best)
-    noise = xp.where(keep, noise, lowered)
+    noise = xp.clip(xp.where(keep, noise, lowered), -largest, largest)
 
     valid = xp.logical_and(xp.logical_and(row_valid, index_valid), xp.isfinite(best))
     nan = xp.asarray(math.nan, dtype=dtype, device=device)

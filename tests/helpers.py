@@ -24,6 +24,7 @@ from gumbelkit.testing import reference_softmax as np_softmax
 __all__ = [
     "assert_close",
     "assert_same_namespace_device",
+    "exact_tail_noise",
     "make",
     "native_dtype",
     "np_gumbel",
@@ -90,3 +91,39 @@ def philox_gumbel(seed: int, index: Any) -> np.ndarray:
     bits = philox4x32_10(counter, key)[..., 0]
     u = ((bits >> np.uint32(9)).astype(np.float64) + 0.5) * 2.0**-23
     return -np.log(-np.log(u))
+
+
+def exact_tail_noise(generator: np.random.Generator, shape: tuple[int, ...],
+                     dtype: Any) -> np.ndarray:
+    """The noise construction of docs/mathematics.md#the-upper-tail-and-rare-classes.
+
+    Written from the documentation, independently of gumbelkit: uniforms from ``generator``
+    (the smallest normal standing for 0); outside the sliver ``u >= 1 - 2**-s``, ``-log(-log
+    u)`` in ``dtype``; inside it, ``V = 2**-s W`` with ``W`` the complement of a fresh uniform,
+    refined the same way while it falls in its own sliver (``depth`` levels), and the noise
+    ``-log(-log1p(-V))`` in float64, rounded to ``dtype``. The draws come in the documented
+    order: the sliver's level-1 uniforms, then each deeper level's.
+    """
+    dtype = np.dtype(dtype)
+    bits, depth = (12, 8) if dtype == np.float32 else (40, 3)
+    tiny = np.finfo(dtype).smallest_normal
+
+    def uniforms(size: Any) -> np.ndarray:
+        return np.maximum(generator.random(size, dtype=dtype), tiny)
+
+    def refined(count: int, levels: int) -> np.ndarray:
+        w = 1.0 - uniforms(count).astype(np.float64)  # exact
+        if levels > 1:
+            deeper = w <= 2.0**-bits
+            if deeper.any():
+                w[deeper] = 2.0**-bits * refined(int(deeper.sum()), levels - 1)
+        return w
+
+    u = uniforms(shape)
+    noise = -np.log(-np.log(u))
+    sliver = u >= 1.0 - 2.0**-bits
+    if sliver.any():
+        v = 2.0**-bits * refined(int(sliver.sum()), depth)
+        noise[sliver] = (-np.log(-np.log1p(-v))).astype(dtype)
+    return noise
+

@@ -93,13 +93,15 @@ def _box_namespace() -> SimpleNamespace:
 
     names = ["log", "exp", "max", "sum", "argmax", "astype", "reshape", "arange", "expand_dims",
              "isfinite", "where", "asarray", "broadcast_to", "logical_and", "squeeze", "isdtype",
-             "empty", "all", "any", "logical_not"]
+             "empty", "all", "any", "logical_not", "log1p", "cumulative_sum", "take",
+             "count_nonzero"]
     namespace = SimpleNamespace(**{n: lift(getattr(xnp, n)) for n in names})
     namespace.float32, namespace.float64 = np.float32, np.float64
-    namespace.int8 = np.int8
+    namespace.int8, namespace.int32 = np.int8, np.int32
     namespace.finfo, namespace.clip = np.finfo, lift(xnp.clip)
     for op in ("__add__", "__sub__", "__truediv__", "__neg__", "__eq__", "__gt__", "__mul__",
-               "__bool__", "__int__"):
+               "__bool__", "__int__", "__float__", "__ge__", "__le__", "__lt__", "__rsub__",
+               "__rmul__"):
         def method(self, *other, _op=op):
             other = [o.values if isinstance(o, _Box) else o for o in other]
             result = getattr(self.values, _op)(*other)
@@ -221,10 +223,10 @@ def test_unavailable_reason():
 
 @pytest.mark.parametrize("name", ["numpy", "torch"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_native_noise_paths_equal_the_generic_path(name, dtype):
-    # gumbel() must give the very values of uniform() followed by the core transform, and
-    # perturbed(), which computes logits - log(-log(u)), those of logits + gumbel() on the same
-    # seed, bit for bit, masks included, with the logits broadcast over a sample dimension.
+def test_in_place_noise_members_equal_the_generic_path(name, dtype):
+    # gumbel_ must give the core transform of the same uniforms, scatter_masked_ the core's
+    # static-shape merge and add_ the plain sum, bit for bit, masks included, with the logits
+    # broadcast over a sample dimension.
     if backends.unavailable_reason(name):
         pytest.skip(backends.unavailable_reason(name))
     from gumbelkit import _core
@@ -232,16 +234,24 @@ def test_native_noise_paths_equal_the_generic_path(name, dtype):
     adapter = backends.get_backend(name)
     namespace = adapter.namespace(None)
     native_dtype = getattr(namespace, dtype)
-    fast, _ = adapter.gumbel(adapter.make_rng(7, "cpu"), (4, 40, 33), native_dtype, "cpu")
     u, _ = adapter.uniform(adapter.make_rng(7, "cpu"), (4, 40, 33), native_dtype, "cpu")
     generic = _core.gumbel_from_uniform(u, namespace)
+    fast = adapter.gumbel_(namespace.asarray(u, copy=True))
     np.testing.assert_array_equal(to_numpy(fast), to_numpy(generic))
     assert np.all(np.isfinite(to_numpy(fast)))
 
-    values = np.random.default_rng(8).normal(size=(40, 33)) * 5
-    values[3, [0, 7]] = -np.inf
-    logits = namespace.asarray(values, dtype=native_dtype)
-    z, _ = adapter.perturbed(adapter.make_rng(7, "cpu"), logits, (4, 40, 33), native_dtype, "cpu")
+    mask = u >= 0.999
+    count = int(namespace.sum(namespace.astype(mask, namespace.int32)))
+    values = namespace.asarray(np.arange(count, dtype=dtype))
+    merged = adapter.scatter_masked_(namespace.asarray(fast, copy=True), mask, values)
+    np.testing.assert_array_equal(to_numpy(merged),
+                                  to_numpy(_core.replace_where(fast, mask, values, namespace)))
+
+    logits = np.random.default_rng(8).normal(size=(40, 33)) * 5
+    logits[3, [0, 7]] = -np.inf
+    logits = namespace.asarray(logits, dtype=native_dtype)
+    add_ = getattr(adapter, "add_", None) or (lambda x, y: x + y)
+    z = add_(namespace.asarray(fast, copy=True), logits)
     assert tuple(z.shape) == (4, 40, 33)
     np.testing.assert_array_equal(to_numpy(z), to_numpy(logits + fast))
     assert np.all(to_numpy(z)[:, 3, [0, 7]] == -np.inf)
@@ -265,7 +275,7 @@ def test_numpy_in_place_softmax_equals_the_core(tau):
     np.testing.assert_array_equal(fast, core)
     # And with noise drawn by the adapter: the same seed gives the core's values on that noise.
     adapter = backends.get_backend("numpy")
-    noise, _ = adapter.gumbel(adapter.make_rng(9, None), (5, 3, 4), np.float64, None)
+    noise = gk.gumbel((5, 3, 4), dtype=np.float64, rng=9)
     with np.errstate(all="ignore"):
         drawn = gk.gumbel_softmax(logits, tau=temperature, rng=9, sample_shape=(5,))
         core = _core.tempered_softmax(logits + noise, scale, -1,
@@ -316,8 +326,7 @@ def test_numpy_in_place_hard_sample_equals_the_core(tau, dtype):
     assert np.all(fast[:, 2] == [0, 1, 0, 0])
     assert np.all(np.isnan(fast[:, [1, 3, 4]]))
 
-    adapter = backends.get_backend("numpy")
-    noise, _ = adapter.gumbel(adapter.make_rng(9, None), (6, 5, 4), dtype, None)
+    noise = gk.gumbel((6, 5, 4), dtype=dtype, rng=9)
     with np.errstate(all="ignore"):
         drawn = gk.gumbel_softmax(logits, tau=temperature, hard=True, rng=9, sample_shape=(6,))
         expected = generic(logits + noise)

@@ -20,7 +20,7 @@ import itertools
 
 import numpy as np
 import pytest
-from helpers import np_softmax
+from helpers import exact_tail_noise, np_softmax
 
 import gumbelkit as gk
 from gumbelkit.conformance import designs, stats
@@ -60,22 +60,19 @@ def _rechunk_layers(x):
     return [name for name in x.dask.layers if name.startswith("rechunk")]
 
 
-def _numpy_block_uniforms(seed, chunks, dtype):
-    """The promised noise uniforms, drawn with NumPy: block b from child b of the seed."""
+def _numpy_block_noise(seed, chunks, dtype):
+    """The promised noise, drawn with NumPy: block b from child b of the seed, each block the
+    documented exact-tail construction on its own stream."""
     grid = list(itertools.product(*(range(len(c)) for c in chunks)))
     children = np.random.SeedSequence(seed).spawn(len(grid))
     starts = [np.cumsum((0, *c)) for c in chunks]
-    u = np.empty(tuple(sum(c) for c in chunks), dtype=dtype)
+    noise = np.empty(tuple(sum(c) for c in chunks), dtype=dtype)
     for child, block in zip(children, grid, strict=True):
         where = tuple(slice(starts[d][i], starts[d][i + 1]) for d, i in enumerate(block))
         size = tuple(chunks[d][i] for d, i in enumerate(block))
-        u[where] = np.random.Generator(np.random.PCG64(child)).random(size, dtype=dtype)
-    return np.maximum(u, np.finfo(dtype).smallest_normal)
-
-
-def _numpy_gumbel32(u):
-    """Gumbel noise from float32 uniforms in float32, as NumPy computes -log(-log(u))."""
-    return -np.log(-np.log(u))
+        generator = np.random.Generator(np.random.PCG64(child))
+        noise[where] = exact_tail_noise(generator, size, dtype)
+    return noise
 
 
 SAMPLERS = {
@@ -151,6 +148,40 @@ def test_dask_top_k_breaks_ties_to_the_lower_index_across_class_blocks():
     np.testing.assert_array_equal(top.compute(), expected[:, :5])
 
 
+@pytest.mark.parametrize(("rows", "sample_shape"), [(0, ()), (0, (3,)), (ROWS, (0,)),
+                                                  (ROWS, (2, 0))])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_empty_batches_keep_the_chunks_and_compute_to_empty_arrays(layout, rows, sample_shape):
+    # Dask's own max fails on an empty array at compute time, and its auto-chunking divides by
+    # the size of an empty block; NumPy's results of the same call are the reference.
+    values = np.zeros((rows, CLASSES), dtype=np.float32)
+    logits = da.from_array(values, chunks=LAYOUTS[layout])
+    for name, sample in SAMPLERS.items():
+        out = sample(logits, rng=SEED, sample_shape=sample_shape)
+        expected = sample(values, rng=SEED, sample_shape=sample_shape)
+        assert out.shape == expected.shape, name
+        assert out.dtype == expected.dtype, name
+        if name != "top_k":  # top-k puts its k positions in one chunk
+            assert out.chunks[len(sample_shape):] == logits.chunks[:out.ndim - len(sample_shape)]
+        assert _rechunk_layers(out) == []
+        assert out.compute().shape == expected.shape, name
+
+
+def test_empty_max_and_min_keep_the_shape_dtype_and_chunks():
+    xp = dask_adapter.namespace(None)
+    x = da.zeros((0, 6, 4), chunks=(1, 2, 4), dtype=np.float32)
+    for reduce, by_numpy in ((xp.max, np.max), (xp.min, np.min)):
+        for axis, keepdims in [(-1, True), (1, False), ((1, 2), True), ((-1, 1), False)]:
+            out = reduce(x, axis=axis, keepdims=keepdims)
+            expected = by_numpy(np.zeros(x.shape, np.float32), axis=axis, keepdims=keepdims)
+            assert out.shape == expected.shape
+            assert out.dtype == expected.dtype
+            assert out.compute().shape == expected.shape
+    # Arrays with values take Dask's own reduction.
+    y = da.from_array(np.arange(12.0).reshape(3, 4), chunks=(2, 2))
+    np.testing.assert_array_equal(xp.max(y, axis=-1).compute(), [3.0, 7.0, 11.0])
+
+
 def test_sample_dimensions_split_into_bounded_blocks(monkeypatch):
     # Three logits blocks' worth of noise per block: the sample axis splits into chunks of 3.
     _, logits = _logits((250, 10))
@@ -172,8 +203,7 @@ def test_values_are_numpy_block_streams_of_seed_and_block_index(layout, monkeypa
     # Small sample blocks, so that the sample axis has several blocks too.
     monkeypatch.setattr(dask_adapter, "SAMPLE_BLOCK_BYTES", 2 * 250 * 10 * 4)
     soft = gk.gumbel_softmax(logits, tau=0.5, rng=SEED, sample_shape=3)
-    u = _numpy_block_uniforms(SEED, soft.chunks, np.float32)
-    z = values + _numpy_gumbel32(u)  # float32, the compute dtype of float32 logits
+    z = values + _numpy_block_noise(SEED, soft.chunks, np.float32)  # float32: the compute dtype
     np.testing.assert_allclose(soft.compute(), np_softmax(z.astype(np.float64) / 0.5),
                                rtol=2e-5, atol=1e-7)
     # The indices' noise has the soft sample's chunks: the same streams, the same z.

@@ -7,11 +7,19 @@ import warnings
 
 import numpy as np
 import pytest
-from helpers import assert_close, make, native_dtype, np_gumbel, np_softmax, to_numpy
+from helpers import (
+    assert_close,
+    exact_tail_noise,
+    make,
+    native_dtype,
+    np_gumbel,
+    np_softmax,
+    to_numpy,
+)
 from scipy import stats
 
 import gumbelkit as gk
-from gumbelkit import _core
+from gumbelkit import _core, _noise
 
 ALPHA = 1e-6
 
@@ -277,3 +285,203 @@ def test_float64_noise_keeps_float64_resolution(xp):
     # float32 uniforms would cap the noise at about 16.6; float64 ones at 36.7, and they put
     # no mass on float32's coarse grid: more than half the values are not float32-representable.
     assert np.mean(g.astype(np.float32).astype(np.float64) != g) > 0.5
+
+
+class _ScriptedGenerator:
+    """A NumPy-like generator that serves scripted uniforms first, then a real stream's.
+
+    Scripted values near 1 send draws deep into the refinement of the noise's upper tail
+    (docs/mathematics.md#the-upper-tail-and-rare-classes), which a real stream reaches with a
+    probability of ``2**-12`` per level.
+    """
+
+    def __init__(self, script: list[np.ndarray], seed: int) -> None:
+        self.script = list(script)
+        self.stream = np.random.default_rng(seed)
+
+    def random(self, size, dtype):
+        if self.script:
+            values = self.script.pop(0)
+            assert values.shape == tuple(np.atleast_1d(size)), (values.shape, size)
+            return values.astype(dtype)
+        return self.stream.random(size, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numpy_noise_is_the_documented_exact_tail_construction(dtype):
+    # The NumPy noise against the construction written from the documentation
+    # (helpers.exact_tail_noise) on the same stream: a real one, whose float32 sliver holds
+    # about 490 of 2,000,000 draws, and a scripted one that goes every level deep.
+    expected = exact_tail_noise(np.random.default_rng(5), (2_000_000,), dtype)
+    drawn = gk.gumbel((2_000_000,), dtype=dtype, rng=np.random.default_rng(5))
+    assert drawn.dtype == dtype
+    np.testing.assert_allclose(drawn, expected, rtol=2e-7 if dtype == np.float32 else 1e-15)
+
+    bits, depth = (12, 8) if dtype == np.float32 else (40, 3)
+    top = 1.0 - 2.0**-bits  # the sliver's first grid point
+    grid = 2.0 ** -(24 if dtype == np.float32 else 53)
+    first = np.array([0.5, top, 1.0 - grid, top - grid, 1.0 - grid])  # three in the sliver
+    # Level by level, the three refinements fall in the sliver again (their complements at
+    # most 2**-bits) until the deepest level.
+    deeper = [np.array([1.0 - grid, top, 0.25])]
+    for _ in range(depth - 1):
+        deeper.append(np.array([1.0 - grid, top]))
+    script = [first, *deeper]
+    expected = exact_tail_noise(_ScriptedGenerator(script, 1), (5,), dtype)
+    # The scripted stream is not a numpy.random.Generator: draw through the noise layer.
+    numpy_backend = gk.backends.resolve(gk.backends.get_backend("numpy"))
+    drawn, _ = _noise.draw_gumbel(numpy_backend, _ScriptedGenerator(script, 1), (5,),
+                                  np.dtype(dtype), "cpu")
+    np.testing.assert_allclose(drawn, expected, rtol=2e-7 if dtype == np.float32 else 1e-15)
+    # The sliver's draws take the refinements in C order: the first went every level deep to
+    # V = 2**-(bits depth) * grid, whose noise is -log(-log1p(-V)) = -log(V) to rounding.
+    assert drawn[1] == pytest.approx(bits * depth * np.log(2.0) - np.log(grid), rel=1e-6)
+    assert np.all(drawn[[1, 2, 4]] > -np.log(2.0**-bits))
+    assert drawn[3] == pytest.approx(np_gumbel(np.array(top - grid)), rel=1e-6)
+
+
+def test_tail_computation_reproduces_the_documented_textbook_cliff():
+    # gumbelkit.conformance.tails on the textbook float32 noise -log(-log U), U on NumPy's
+    # 2**-24 grid: a class d nats below the maximum is drawn at this fraction of its true rate
+    # (docs/mathematics.md#the-upper-tail-and-rare-classes), and gumbelkit's noise at 1.
+    from gumbelkit.conformance import tails
+
+    backend = gk.backends.resolve(gk.backends.get_backend("numpy"))
+    table = {10.0: 0.9993, 12.0: 0.995, 13.0: 0.987, 14.0: 0.965, 15.0: 0.906, 16.0: 0.758,
+             17.0: 0.447, 18.0: 0.080, 21.0: 0.0}
+    for d, expected in table.items():
+        low, high = tails.fraction_of_true_rate(backend, np.float32, d, m=24, s=12, depth=0)
+        assert low == pytest.approx(expected, abs=6e-4)
+        assert high == pytest.approx(expected, abs=6e-4)
+    low, high = tails.fraction_of_true_rate(backend, np.float32, 18.0, m=24, s=12, depth=8)
+    assert 1.0 - 1e-3 <= low <= high <= 1.0 + 1e-3
+
+
+# --- float64 of either byte order --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", [">", "<"], ids=["big-endian", "little-endian"])
+def test_float64_of_either_byte_order_computes_in_float64(xp, backend, order):
+    # NumPy and Dask arrays may be big-endian: ">f8" is a float64 that does not compare equal
+    # to numpy.float64. It is computed in float64, with the stream of a native float64 array.
+    if backend.adapter_name not in ("numpy", "dask"):
+        pytest.skip(f"{backend.adapter_name} arrays have no byte order")
+    base = np.array([[0.1, 0.5, 0.4], [2.0, -1.0, 3.0]])
+    data = base.astype(f"{order}f8")
+
+    def array(values: np.ndarray) -> object:
+        return values if backend.adapter_name == "numpy" else xp.from_array(values)
+
+    logits, native = array(data), array(base)
+    g = np_gumbel(np.random.default_rng(30).uniform(size=base.shape))
+    out = gk.gumbel_softmax(logits, tau=0.3, noise=make(xp, g))
+    assert out.dtype == data.dtype  # the byte order of the logits is kept
+    # float32 arithmetic would miss the float64 formula by about 1e-7.
+    np.testing.assert_allclose(to_numpy(out), np_softmax((base + g) / 0.3), rtol=1e-13)
+    for sample in (lambda x: gk.gumbel_softmax(x, rng=0, sample_shape=4),
+                   lambda x: gk.gumbel_softmax(x, hard=True, rng=0, sample_shape=4),
+                   lambda x: gk.gumbel_max(x, rng=0, sample_shape=4),
+                   lambda x: gk.relaxed_top_k(x, 2, rng=0, sample_shape=4)):
+        np.testing.assert_array_equal(to_numpy(sample(logits)), to_numpy(sample(native)))
+    for dtype in (f"{order}f8", np.dtype(f"{order}f8")):
+        noise = gk.gumbel(5, dtype=dtype, rng=0, xp=xp)
+        assert noise.dtype == np.dtype(f"{order}f8")
+        np.testing.assert_array_equal(to_numpy(noise),
+                                      to_numpy(gk.gumbel(5, dtype=np.float64, rng=0, xp=xp)))
+
+
+def test_longdouble_logits_compute_in_float64():
+    base = np.array([[0.1, 0.5, 0.4], [2.0, -1.0, 3.0]])
+    g = np_gumbel(np.random.default_rng(31).uniform(size=base.shape))
+    out = gk.gumbel_softmax(base.astype(np.longdouble), tau=0.3, noise=g)
+    assert out.dtype == np.longdouble
+    np.testing.assert_allclose(out.astype(np.float64), np_softmax((base + g) / 0.3), rtol=1e-13)
+
+
+def test_big_endian_float32_stays_float32():
+    base = np.array([[0.1, 0.5, 0.4]])
+    out = gk.gumbel_softmax(base.astype(">f4"), rng=0)
+    assert out.dtype == np.dtype(">f4")
+    np.testing.assert_array_equal(out, gk.gumbel_softmax(base.astype(np.float32), rng=0))
+
+
+# --- subnormal temperatures ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("dtype", "subnormal"), [("float64", 1e-310), ("float32", 1e-40)])
+def test_subnormal_tau_array_is_clamped_like_a_float(xp, backend, dtype, subnormal):
+    # A temperature below the smallest normal number is clamped to it (section 6 of the numeric
+    # contract): its row is the one-hot of argmax(logits + G), as for a float tau of that
+    # value, eagerly and under jax.jit alike (XLA on the CPU reads subnormal inputs as 0).
+    assert 0 < subnormal < np.finfo(dtype).smallest_normal
+    base = np.array([[0.1, 0.5, 0.4], [2.0, -1.0, 3.0]])
+    g = np.array([[0.3, -0.2, 0.1], [1.0, 0.5, -0.5]])
+    logits, noise = make(xp, base, dtype), make(xp, g, dtype)
+    tau = make(xp, [subnormal, 1.0], dtype)
+    expected = np.stack([np.eye(3)[np.argmax(base[0] + g[0])], np_softmax(base[1] + g[1])])
+    rtol = 1e-12 if dtype == "float64" else 1e-6
+    out = gk.gumbel_softmax(logits, tau=tau, noise=noise)
+    assert_close(out, expected, like=logits, rtol=rtol)
+    as_float = to_numpy(gk.gumbel_softmax(logits, tau=subnormal, noise=noise))
+    np.testing.assert_array_equal(as_float[0], expected[0])
+    hard = gk.gumbel_softmax(logits, tau=tau, noise=noise, hard=True)
+    assert_close(hard, np.eye(3)[np.argmax(base + g, axis=-1)], like=logits)
+    if backend.adapter_name == "jax":
+        import jax
+
+        traced = jax.jit(lambda lg, t, n: gk.gumbel_softmax(lg, tau=t, noise=n))
+        assert_close(traced(logits, tau, noise), expected, like=logits, rtol=rtol)
+
+
+@pytest.mark.parametrize("zero", [0.0, -0.0, -1e-310])
+def test_a_zero_or_negative_tau_array_is_still_refused(xp, zero):
+    logits = make(xp, [[0.1, 0.5, 0.4], [2.0, -1.0, 3.0]])
+    with pytest.raises(ValueError, match="tau must be positive and finite in every row"):
+        gk.gumbel_softmax(logits, tau=make(xp, [zero, 1.0]), rng=0, validate=True)
+
+
+# --- validate=True names what it found ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("sampler", ["gumbel_softmax", "gumbel_max"])
+def test_validate_names_one_dimensional_logits_plainly(xp, sampler):
+    message = r"^logits have a NaN, a \+inf, or no finite value"
+    with pytest.raises(ValueError, match=message) as caught:
+        getattr(gk, sampler)(make(xp, [np.nan, 0.0, 1.0]), rng=0, validate=True)
+    assert "row" not in str(caught.value)
+
+
+def test_top_k_names_one_dimensional_logits_plainly(xp):
+    logits = make(xp, [0.0, -np.inf, -np.inf])
+    message = (r"^k = 2 exceeds the number of unmasked \(finite\) logits, 1; a sample without "
+               "replacement cannot be longer than that")
+    with pytest.raises(ValueError, match=message):
+        gk.gumbel_top_k(logits, 2, rng=0, validate=True)
+    with pytest.raises(ValueError, match=message):
+        gk.relaxed_top_k(logits, 2, rng=0, validate=True)
+
+
+# --- scaled noise stays finite ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("dtype", "bound"), [("float32", 103.3), ("float64", 744.5)])
+def test_the_largest_accepted_scale_gives_finite_noise(xp, dtype, bound):
+    # docs/numeric-contract.md#scaled-noise: scale * G stays finite for every noise value G when
+    # scale * bound fits the dtype; a scale 1% larger is refused.
+    largest = float(np.finfo(dtype).max)
+    scale = largest / bound * (1 - 1e-6)
+    native = native_dtype(xp, dtype)
+    g = to_numpy(gk.gumbel(100_000, scale=scale, dtype=native, rng=3, xp=xp))
+    assert np.isfinite(g).all()
+    standard = to_numpy(gk.gumbel(100_000, dtype=native, rng=3, xp=xp)).astype(np.float64)
+    np.testing.assert_allclose(g.astype(np.float64) / scale, standard, rtol=1e-5)
+    with pytest.raises(ValueError, match="scale must keep loc"):
+        gk.gumbel(3, scale=scale * 1.01, dtype=native, rng=3, xp=xp)
+    # At the largest finite loc, the noise rounds away and the result stays finite.
+    shifted = to_numpy(gk.gumbel(1000, loc=-largest, dtype=native, rng=3, xp=xp))
+    assert np.isfinite(shifted).all()
+    with pytest.raises(ValueError, match="scale must keep loc"):
+        gk.gumbel(3, loc=-largest, scale=largest / bound / 2, dtype=native, rng=3, xp=xp)
+    if dtype == "float32":  # a loc beyond float32 but within the float range of Python
+        with pytest.raises(ValueError, match="loc must keep loc"):
+            gk.gumbel(3, loc=-2 * largest, dtype=native, rng=3, xp=xp)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from gumbelkit import gumbel, gumbel_max, gumbel_softmax, gumbel_top_k
-from gumbelkit._cli._ui import ProgressBar, UsageError, softmax
+from gumbelkit._cli._ui import SEED_RANGE, ProgressBar, UsageError, check_seed, softmax
 from gumbelkit._cli.demo import DEMO_LOGITS
 from gumbelkit.distributions import HardConcrete
 from gumbelkit.schedules import ExponentialAnnealing
@@ -43,8 +43,9 @@ ESTIMATOR_GRADIENTS = "estimator_gradients.png"
 TOP_K_INCLUSION = "top_k_inclusion.png"
 HARD_CONCRETE = "hard_concrete.png"
 ANNEALING = "annealing.png"
+TAIL_RATES = "tail_rates.png"
 FILES = (SIMPLEX, BINARY_CONCRETE, HARD_FREQUENCIES, SOFTMAX_VS_GUMBEL_SOFTMAX,
-         ESTIMATOR_GRADIENTS, TOP_K_INCLUSION, HARD_CONCRETE, ANNEALING)
+         ESTIMATOR_GRADIENTS, TOP_K_INCLUSION, HARD_CONCRETE, ANNEALING, TAIL_RATES)
 
 PROBABILITIES = (0.5, 0.3, 0.2)  # three classes for the simplex and the softmax comparison
 HARD_LOGITS = DEMO_LOGITS  # the hard-sample picture shows the logits of `gumbelkit demo`
@@ -70,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """
     parser.add_argument("--output-dir", type=Path, default=Path("."), metavar="DIR",
                         help="where to write the PNG files (default: the current folder)")
-    parser.add_argument("--seed", type=int, default=0, help="default 0")
+    parser.add_argument("--seed", type=int, default=0, help=f"an int in {SEED_RANGE} (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,11 +90,10 @@ def run(args: argparse.Namespace) -> int:
     Raises
     ------
     UsageError
-        If the seed is negative, matplotlib is missing or the folder cannot be written.
+        If the seed is out of range, matplotlib is missing or the folder cannot be written.
 
     """
-    if args.seed < 0:
-        raise UsageError(f"--seed must be a non-negative integer; got {args.seed}")
+    check_seed("--seed", args.seed)
     try:
         paths = render(args.output_dir, seed=args.seed)
     except PlotError as exc:
@@ -591,6 +591,41 @@ def draw_annealing(path: Path, rng: np.random.Generator) -> None:
     _save(figure, path)
 
 
+def draw_tail_rates(path: Path, rng: np.random.Generator) -> None:
+    """Draw the rate of a class d nats below the other, textbook noise beside gumbelkit's.
+
+    Exact sums over the float32 noise's atoms on NumPy's grid (:mod:`gumbelkit.conformance.tails`),
+    no sampling.
+    """
+    del rng  # exact, not sampled
+    from gumbelkit import backends
+    from gumbelkit.conformance import tails
+
+    backend = backends.resolve(backends.get_backend("numpy"))
+    textbook_d = np.arange(8.0, 22.01, 0.25)
+    exact_d = np.arange(8.0, 46.01, 2.0)
+    textbook = [np.mean(tails.fraction_of_true_rate(backend, np.float32, float(d), m=24, s=12,
+                                                    depth=0, bin_width=1e-3))
+                for d in textbook_d]
+    exact = [np.mean(tails.fraction_of_true_rate(backend, np.float32, float(d), m=24, s=12,
+                                                 depth=8, bin_width=1e-3))
+             for d in exact_d]
+    figure = _figure(8.5, 3.6)
+    ax = figure.subplots()
+    ax.plot(textbook_d, textbook, color="tab:red", linewidth=1.6,
+            label="textbook float32 noise -log(-log U) (PyTorch, JAX)")
+    ax.plot(exact_d, exact, color="tab:blue", linewidth=1.6, marker="o", markersize=3,
+            label="gumbelkit's float32 noise (exact upper tail)")
+    ax.axhline(1.0, color="0.6", linewidth=0.8)
+    ax.set_xlim(8, 46)
+    ax.set_ylim(-0.03, 1.08)
+    ax.set_xlabel("d: nats below the row maximum")
+    ax.set_ylabel("drawn rate / true rate")
+    ax.legend(fontsize=8, frameon=False, loc="lower left")
+    ax.set_title("Gumbel-max, two classes: the rarer class's rate, exactly computed", fontsize=10)
+    _save(figure, path)
+
+
 DRAWINGS: dict[str, Callable[[Path, np.random.Generator], None]] = {
     SIMPLEX: draw_simplex,
     BINARY_CONCRETE: draw_binary_concrete,
@@ -600,6 +635,7 @@ DRAWINGS: dict[str, Callable[[Path, np.random.Generator], None]] = {
     TOP_K_INCLUSION: draw_top_k_inclusion,
     HARD_CONCRETE: draw_hard_concrete,
     ANNEALING: draw_annealing,
+    TAIL_RATES: draw_tail_rates,
 }
 
 

@@ -78,8 +78,10 @@ class Adapter(Protocol):
     ) -> tuple[Array, Any]:
         """Draw uniforms in the open interval ``(0, 1)``.
 
-        Every value is at least ``finfo(dtype).smallest_normal`` and below 1. ``dtype`` is
-        float32 or float64. Returns the uniforms and the random source to use for the next
+        Every value is at least ``finfo(dtype).smallest_normal`` and below 1, and every value
+        but that floor is a multiple of ``2**-m`` with ``m`` at least 23 (float32) or 52
+        (float64): the noise's exact upper tail relies on the grid. ``dtype`` is float32 or
+        float64. Returns the uniforms and the random source to use for the next
         draw (the same object for stateful generators, a new key for functional ones).
         """
         ...
@@ -113,8 +115,10 @@ REQUIRED_MEMBERS = (
 OPTIONAL_MEMBERS = (
     "device",
     "errstate",
-    "gumbel",
-    "perturbed",
+    "gumbel_",
+    "scatter_masked_",
+    "add_",
+    "draw_by_blocks",
     "tempered_softmax_",
     "one_hot_argmax",
     "one_hot_argmax_",
@@ -157,12 +161,22 @@ class Backend:
         ``errstate()``: a context manager that silences floating-point warnings around
         gumbelkit's deliberate infinities (a tiny ``tau``, an invalid row). Default: a context
         that does nothing.
-    gumbel : callable
-        ``gumbel(rng, shape, dtype, device) -> (noise, next_rng)``: standard Gumbel noise.
-        Default: ``-log(-log(u))`` of ``uniform``'s draw.
-    perturbed : callable
-        ``perturbed(rng, logits, shape, dtype, device) -> (z, next_rng)``: ``logits + G`` in one
-        fresh buffer of ``shape``, with ``G`` the noise ``gumbel`` draws. Default: that sum.
+    gumbel_ : callable
+        ``gumbel_(u)``: ``-log(-log(u))`` of uniforms ``u`` that gumbelkit owns, which it may
+        compute in ``u``'s buffer. Default: the core's transform.
+    scatter_masked_ : callable
+        ``scatter_masked_(x, mask, values)``: ``x`` with the 1-d ``values`` written in C order
+        where ``mask`` is true, possibly in ``x``'s buffer. Where ``values`` is shorter than the
+        mask's count (a static capacity), the true entries beyond it keep ``x``'s value.
+        Default: the core's static-shape merge, ``_core.replace_where``.
+    add_ : callable
+        ``add_(x, y)``: ``x + y`` where ``x`` is gumbelkit's own buffer of the result's shape,
+        which it may overwrite. Default: ``x + y``.
+    draw_by_blocks : callable
+        ``draw_by_blocks(rng, shape, dtype, device, draw) -> (noise, next_rng)``: the noise of
+        ``shape``, drawn by ``draw(backend, block_rng, block_shape, dtype, block_device)`` once
+        per block with an independent stream each, where the library computes by blocks (Dask:
+        NumPy blocks). Default: one call ``draw(self, rng, shape, dtype, device)``.
     tempered_softmax_ : callable
         ``tempered_softmax_(z, tau, axis)``: the core's ``softmax((z - max z) / tau)``, which
         may overwrite ``z`` (called on gumbelkit's own buffers only). Default: the core's.
@@ -180,8 +194,9 @@ class Backend:
         ``is_real_floating(dtype) -> bool``. Default: ``xp.isdtype(dtype, "real floating")``.
     row_max, argmax : callable
         ``row_max(x, axis, keepdims=False)`` and ``argmax(x, axis, keepdims=False)``: the
-        namespace's ``max`` and ``argmax`` (NaN propagates; ties and NaN to the first index).
-        Default: those of the namespace.
+        namespace's ``max`` and ``argmax`` (NaN propagates; ties and NaN to the first index);
+        ``row_max`` also takes ``axis=None``, the maximum of all entries. Default: those of the
+        namespace.
     fused_gumbel_softmax : callable
         ``fused_gumbel_softmax(logits, tau, axis, sample_shape, rng)``: a whole soft sample from
         a kernel that draws its own noise, or None where the kernel does not apply. Default:
@@ -211,8 +226,10 @@ class Backend:
     is_host_readable: Callable[[Array], bool]
     device: Callable[[Array], Device]
     errstate: Callable[[], AbstractContextManager[Any]]
-    gumbel: Callable[[Any, tuple[int, ...], DType, Device], tuple[Array, Any]]
-    perturbed: Callable[[Any, Array, tuple[int, ...], DType, Device], tuple[Array, Any]]
+    gumbel_: Callable[[Array], Array]
+    scatter_masked_: Callable[[Array, Array, Array], Array]
+    add_: Callable[[Array, Array], Array]
+    draw_by_blocks: Callable[..., tuple[Array, Any]]
     tempered_softmax_: Callable[[Array, Any, int], Array]
     one_hot_argmax: Callable[[Array, int], Array]
     one_hot_argmax_: Callable[[Array, int], Array]
@@ -264,23 +281,27 @@ def _default_errstate() -> AbstractContextManager[Any]:
     return _NO_ERRSTATE
 
 
-def _default_gumbel(
-    backend: Backend, rng: Any, shape: tuple[int, ...], dtype: DType, device: Device
-) -> tuple[Array, Any]:
-    u, rng = backend.uniform(rng, shape, dtype, device)
-    return _core.gumbel_from_uniform(u, backend.namespace(u)), rng
+def _default_gumbel_(backend: Backend, u: Array) -> Array:
+    return _core.gumbel_from_uniform(u, backend.namespace(u))
 
 
-def _default_perturbed(
+def _default_scatter_masked_(backend: Backend, x: Array, mask: Array, values: Array) -> Array:
+    return _core.replace_where(x, mask, values, backend.namespace(x))
+
+
+def _default_add_(x: Array, y: Array) -> Array:
+    return x + y
+
+
+def _default_draw_by_blocks(
     backend: Backend,
     rng: Any,
-    logits: Array,
     shape: tuple[int, ...],
     dtype: DType,
     device: Device,
+    draw: Callable[..., tuple[Array, Any]],
 ) -> tuple[Array, Any]:
-    noise, rng = backend.gumbel(rng, shape, dtype, device)
-    return logits + noise, rng
+    return draw(backend, rng, shape, dtype, device)
 
 
 def _default_tempered_softmax_(backend: Backend, z: Array, tau: Any, axis: int) -> Array:
@@ -342,6 +363,7 @@ def _default_top_k(backend: Backend, x: Array, k: int, axis: int) -> Array:
 # Each taking supports_autodiff, the default of a member that needs nothing else.
 _CONSTANT_DEFAULTS: dict[str, Callable[[bool], Callable[..., Any]]] = {
     "errstate": lambda autodiff: _default_errstate,
+    "add_": lambda autodiff: _default_add_,
     "tracks_gradient": lambda autodiff: _gradient_tracked if autodiff else _gradient_not_tracked,
     "fused_gumbel_softmax": lambda autodiff: _default_fused_gumbel_softmax,
 }

@@ -13,6 +13,9 @@ noise then lines up block for block with the logits, and adding them rechunks no
 
 from __future__ import annotations
 
+import math
+import types
+from collections.abc import Callable
 from typing import Any
 
 import array_api_compat
@@ -20,6 +23,7 @@ import array_api_compat.dask.array as xp_dask
 import dask.array as da
 import numpy as np
 from dask.array.core import normalize_chunks
+from dask.base import tokenize
 
 from gumbelkit.backends._common import (
     check_seed,
@@ -88,9 +92,51 @@ def matches(x: object) -> bool:
     return array_api_compat.is_dask_array(x)
 
 
+def _empty_safe(reduce: Callable[..., Any]) -> Callable[..., Any]:
+    """Return ``reduce`` (Dask's ``max`` or ``min``) made to accept an empty array.
+
+    Dask's own reduction fails at compute time on an empty array even where the reduced axes
+    are not empty (its per-block step turns an empty block into one of another shape). Where the
+    result is empty too, no value is read: the first entry along each reduced axis, a slice
+    of the right shape, dtype and chunks, is the result. A reduction over an empty axis, which
+    has no value, is left to ``reduce``.
+    """
+
+    def reduced(x: Any, /, *, axis: int | tuple[int, ...] | None = None,
+                keepdims: bool = False) -> Any:
+        shape = tuple(x.shape)
+        named = range(len(shape)) if axis is None else (axis,) if isinstance(axis, int) else axis
+        axes = {a % len(shape) for a in named}
+        kept = [d for i, d in enumerate(shape) if i not in axes]
+        # An unknown size (NaN) is not 0: such arrays take Dask's path.
+        if 0 not in kept or any(shape[a] == 0 for a in axes):
+            return reduce(x, axis=axis, keepdims=keepdims)
+        first = slice(0, 1) if keepdims else 0
+        return x[tuple(first if i in axes else slice(None) for i in range(len(shape)))]
+
+    return reduced
+
+
+class _Namespace(types.ModuleType):
+    """array-api-compat's Dask namespace, with a ``max`` and ``min`` that take empty arrays.
+
+    Every other name is array-api-compat's, looked up on use.
+    """
+
+    max = staticmethod(_empty_safe(da.max))
+    min = staticmethod(_empty_safe(da.min))
+
+    def __getattr__(self, attribute: str) -> Any:
+        """Return array-api-compat's ``attribute``."""
+        return getattr(xp_dask, attribute)
+
+
+_NAMESPACE = _Namespace(xp_dask.__name__, xp_dask.__doc__)
+
+
 def namespace(x: Any) -> Any:
-    """Return array-api-compat's Dask namespace."""
-    return xp_dask
+    """Return array-api-compat's Dask namespace, its ``max`` and ``min`` safe on empty arrays."""
+    return _NAMESPACE
 
 
 def device(x: Any) -> Any:
@@ -139,6 +185,9 @@ def _noise_chunks(shape: tuple[int, ...], dtype: Any, device: Any) -> Chunks | s
         return "auto"  # a draw of another shape than the output
     if lead == 0:
         return chunks
+    if 0 in shape:
+        # An empty draw: nothing to bound, and Dask's auto-chunking divides by the block size.
+        return tuple((size,) for size in shape[:lead]) + chunks
     return tuple(
         normalize_chunks(("auto",) * lead + chunks, shape, limit=SAMPLE_BLOCK_BYTES, dtype=dtype)
     )
@@ -155,6 +204,45 @@ def uniform(
     """
     u = rng.random(shape, dtype=dtype, chunks=_noise_chunks(shape, dtype, device))
     return da.maximum(u, np.finfo(dtype).smallest_normal), rng
+
+
+def draw_by_blocks(
+    rng: da.random.Generator,
+    shape: tuple[int, ...],
+    dtype: Any,
+    device: Any,
+    draw: Callable[..., tuple[np.ndarray, Any]],
+) -> tuple[Any, da.random.Generator]:
+    """Draw noise of ``shape`` lazily, block by block, with ``draw`` on NumPy blocks.
+
+    The blocks and their streams are those of :func:`uniform`: block ``b`` draws from a
+    generator of the generator's bit-generator type seeded with the ``b``-th of ``n_blocks``
+    children spawned from its seed sequence, so its first uniforms are the ones ``uniform``
+    draws there, and every further draw of the block (the noise's refinement) continues that
+    block's own stream. ``draw(backend, generator, block_shape, dtype, "cpu")`` runs the
+    noise's construction with the NumPy backend.
+    """
+    from gumbelkit.backends import numpy as numpy_adapter
+    from gumbelkit.backends._registry import resolve
+
+    numpy_backend = resolve(numpy_adapter)
+    chunks = normalize_chunks(_noise_chunks(shape, dtype, device), shape, dtype=dtype)
+    bit_generator = rng._bit_generator  # what dask's Generator spawns its blocks' streams from
+    seeds = bit_generator._seed_seq.spawn(math.prod(len(c) for c in chunks))
+    kind = type(bit_generator)
+
+    def block(block_info: Any = None) -> np.ndarray:
+        info = block_info[None]
+        flat = int(np.ravel_multi_index(info["chunk-location"], info["num-chunks"]))
+        generator = np.random.Generator(kind(seeds[flat]))
+        noise, _ = draw(numpy_backend, generator, tuple(info["chunk-shape"]), dtype, "cpu")
+        return noise
+
+    token = tokenize(kind.__name__, [(s.entropy, s.spawn_key) for s in seeds], shape, chunks,
+                     np.dtype(dtype).str)
+    noise = da.map_blocks(block, chunks=chunks, dtype=dtype,
+                          meta=np.empty((0,) * len(shape), dtype=dtype), token=token)
+    return noise, rng
 
 
 def stop_gradient(x: Any) -> Any:
@@ -235,5 +323,5 @@ def one_hot_argmax_(z: Any, axis: int) -> Any:
     classes = da.arange(z.shape[axis], chunks=(z.chunks[axis],), dtype=index.dtype)
     classes = classes[(None,) * axis + (slice(None),) + (None,) * (z.ndim - axis - 1)]
     one_hot = (index == classes).astype(z.dtype)
-    valid = da.isfinite(da.max(z, axis=axis, keepdims=True))
+    valid = da.isfinite(_NAMESPACE.max(z, axis=axis, keepdims=True))
     return da.where(valid, one_hot, np.asarray(np.nan, dtype=z.dtype))

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import NamedSharding, PartitionSpec
 
+from gumbelkit import _core
 from gumbelkit.backends._common import check_seed, is_seed, rng_type_error
 
 name = "jax"
@@ -223,6 +224,20 @@ def top_k(x: Any, k: int, axis: int) -> Any:
     _, index = jax.lax.top_k(jnp.moveaxis(x, axis, -1), k)
     index = index.astype(jax.dtypes.canonicalize_dtype(jnp.int64))
     return jnp.moveaxis(index, -1, axis)
+
+
+def scatter_masked_(x: Any, mask: Any, values: Any) -> Any:
+    """Return ``x`` with ``values`` in C order where ``mask`` is true.
+
+    A concrete mask that ``values`` covers indexes directly; a traced one (``jax.jit``,
+    ``jax.vmap``) takes the core's static-shape merge, true entries beyond the capacity
+    keeping ``x``.
+    """
+    if not isinstance(mask, jax.core.Tracer):
+        count = int(jnp.count_nonzero(mask))
+        if values.shape[0] >= count:
+            return x.at[mask].set(values[:count])
+    return _core.replace_where(x, mask, values, jnp)
 
 
 def is_host_readable(x: Any) -> bool:

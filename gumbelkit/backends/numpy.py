@@ -10,6 +10,7 @@ import array_api_compat
 import array_api_compat.numpy as xp_numpy
 import numpy as np
 
+from gumbelkit import _core
 from gumbelkit.backends._common import (
     check_seed,
     is_numpy_real_floating,
@@ -76,39 +77,35 @@ def uniform(
     return u, rng
 
 
-def _minus_gumbel(
-    rng: np.random.Generator, shape: tuple[int, ...], dtype: Any, device: Any
-) -> tuple[np.ndarray, np.random.Generator]:
-    """Return ``log(-log(u))``, minus the noise, of :func:`uniform`'s draw, in its buffer."""
-    u, rng = uniform(rng, shape, dtype, device)
+def gumbel_(u: np.ndarray) -> np.ndarray:
+    """Return ``-log(-log(u))`` computed in ``u``'s buffer: the core's values, one buffer.
+
+    The noise then costs about the generator's time plus two logarithms.
+    """
     np.log(u, out=u)
     np.negative(u, out=u)
     np.log(u, out=u)
-    return u, rng
+    np.negative(u, out=u)
+    return u
 
 
-def gumbel(
-    rng: np.random.Generator, shape: tuple[int, ...], dtype: Any, device: Any
-) -> tuple[np.ndarray, np.random.Generator]:
-    """Return ``-log(-log(u))`` of :func:`uniform`'s draw, transformed in place.
+def scatter_masked_(x: np.ndarray, mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Write ``values`` where ``mask`` is true, in C order, into ``x``'s buffer.
 
-    The same values as the generic path, with one buffer instead of four: the noise costs
-    about the generator's time plus two logarithms.
+    The true entries beyond the length of ``values`` keep their values (the core's rule).
     """
-    minus_noise, rng = _minus_gumbel(rng, shape, dtype, device)
-    return np.negative(minus_noise, out=minus_noise), rng
+    count = np.count_nonzero(mask)
+    if values.shape[0] >= count:
+        x[mask] = values[:count]
+        return x
+    result: np.ndarray = _core.replace_where(x, mask, values, xp_numpy)
+    return result
 
 
-def perturbed(
-    rng: np.random.Generator, logits: np.ndarray, shape: tuple[int, ...], dtype: Any, device: Any
-) -> tuple[np.ndarray, np.random.Generator]:
-    """Return ``logits + G`` for :func:`gumbel`'s noise ``G`` of ``shape``, in one fresh buffer.
-
-    Computed in place as ``logits - log(-log(u))``: the same values (IEEE negation is exact),
-    one pass over the buffer fewer.
-    """
-    minus_noise, rng = _minus_gumbel(rng, shape, dtype, device)
-    return np.subtract(logits, minus_noise, out=minus_noise), rng
+def add_(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Return ``x + y`` in ``x``'s buffer (``x`` has the result's shape)."""
+    np.add(x, y, out=x)
+    return x
 
 
 def tempered_softmax_(z: np.ndarray, tau: Any, axis: int) -> np.ndarray:

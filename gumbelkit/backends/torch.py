@@ -65,13 +65,20 @@ def make_rng(rng: object, device: Any) -> torch.Generator | None:
     """Return a ``torch.Generator`` on ``device``, or None for the device's global generator.
 
     ``None`` keeps PyTorch's global generator, so ``torch.manual_seed`` makes calls
-    reproducible exactly as with ``torch.nn.functional.gumbel_softmax``.
+    reproducible exactly as with ``torch.nn.functional.gumbel_softmax``. On the meta device
+    (shapes and dtypes, no data) nothing is drawn and PyTorch has no generator: a seed or a
+    generator on any device, standing in for the device the meta tensors stand in for, is
+    accepted, and None is returned; a generator is left as it is.
     """
     if rng is None:
         return None
     if isinstance(rng, torch.Generator) and rng.device == device:
         return rng  # the common case, decided without building a torch.device
     device = torch.get_default_device() if device is None else torch.device(device)
+    if device.type == "meta" and (isinstance(rng, torch.Generator) or is_seed(rng)):
+        if not isinstance(rng, torch.Generator):
+            check_seed(rng)  # the same errors as on a real device
+        return None
     if isinstance(rng, torch.Generator):
         if not _same_device(rng.device, device):
             raise ValueError(
@@ -109,40 +116,39 @@ def device(x: Any) -> Any:
     return x.device
 
 
-def _minus_gumbel(
-    rng: torch.Generator | None, shape: tuple[int, ...], dtype: Any, device: Any
-) -> tuple[torch.Tensor, torch.Generator | None]:
-    """Return ``log(-log(u))``, minus the noise, of :func:`uniform`'s draw, in its buffer."""
-    u, rng = uniform(rng, shape, dtype, device)
-    return u.log_().neg_().log_(), rng
+def gumbel_(u: torch.Tensor) -> torch.Tensor:
+    """Return ``-log(-log(u))`` computed in ``u``'s buffer: the core's values, one buffer.
 
-
-def gumbel(
-    rng: torch.Generator | None, shape: tuple[int, ...], dtype: Any, device: Any
-) -> tuple[torch.Tensor, torch.Generator | None]:
-    """Return ``-log(-log(u))`` of :func:`uniform`'s draw, transformed in place.
-
-    The same values as the generic path with one buffer instead of four; the in-place unary
-    ops have torch.func batching rules (unlike ``clamp_``), so vmap stays warning-free.
+    The in-place unary ops have torch.func batching rules (unlike ``clamp_``), so vmap stays
+    warning-free.
     """
-    minus_noise, rng = _minus_gumbel(rng, shape, dtype, device)
-    return minus_noise.neg_(), rng
+    return u.log_().neg_().log_().neg_()
 
 
-def perturbed(
-    rng: torch.Generator | None,
-    logits: torch.Tensor,
-    shape: tuple[int, ...],
-    dtype: Any,
-    device: Any,
-) -> tuple[torch.Tensor, torch.Generator | None]:
-    """Return ``logits + G`` for :func:`gumbel`'s noise ``G`` of ``shape``, in a fresh tensor.
+def row_max(x: torch.Tensor, axis: int | None, keepdims: bool = False) -> torch.Tensor:
+    """Return ``max(x, axis)`` (all entries for ``axis=None``), NaN where a NaN is."""
+    if axis is None:
+        return torch.amax(x)
+    return torch.amax(x, dim=axis, keepdim=keepdims)
 
-    Computed as ``logits - log(-log(u))``: the same values (IEEE negation is exact), one
-    kernel fewer.
+
+def scatter_masked_(x: torch.Tensor, mask: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Return ``x`` with ``values`` in C order where ``mask`` is true.
+
+    Where the mask can be read for free and ``values`` covers it, ``masked_scatter_`` writes
+    them into ``x``'s buffer. Elsewhere (``torch.compile``, ``torch.func``, a GPU: a fixed
+    capacity of values, no sync) the core's static-shape merge in PyTorch's own operations,
+    which ``torch.compile`` traces without array-api-compat's cached wrappers: the ``j``-th
+    true entry takes ``values[j]``, the true entries beyond the capacity keep ``x``.
     """
-    minus_noise, rng = _minus_gumbel(rng, shape, dtype, device)
-    return torch.sub(logits, minus_noise), rng
+    if is_host_readable(mask) and values.shape[0] >= int(torch.count_nonzero(mask)):
+        return x.masked_scatter_(mask, values)
+    flat = mask.reshape(-1)
+    rank = torch.cumsum(flat, 0) - 1
+    size = values.shape[0]
+    picked = torch.index_select(values, 0, rank.clamp(0, max(size - 1, 0)))
+    keep = torch.logical_and(flat, rank < size)
+    return torch.where(keep.reshape(x.shape), picked.reshape(x.shape), x)
 
 
 def _scatter_one_hot(z: torch.Tensor, axis: int, index: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,90 @@
+"""Tier 0, exact: the noise's upper tail, from its construction with the backend's arithmetic.
+
+docs/mathematics.md#the-upper-tail-and-rare-classes: ``P(G > t)`` of the noise a backend
+draws equals the Gumbel law to a relative 1e-3 for every ``t`` up to 60, and a class ``d`` nats
+below the row maximum is drawn at its true rate. No sampling: :mod:`gumbelkit.conformance.tails`
+sums the atoms of the construction on the backend's own uniform grid. The same computation for
+the textbook noise ``-log(-log U)`` fails both checks, which is what the test is for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from gumbelkit import _core, _noise
+from gumbelkit.backends import Backend, resolve
+from gumbelkit.conformance import tails
+from gumbelkit.conformance.subjects import Subject
+
+# The guarantee: relative error of P(G > t) and of a rare class's rate.
+TOLERANCE = 1e-3
+THRESHOLDS = np.linspace(-3.0, 60.0, 631)
+# The grid's bits the construction's bound needs: 23 or more in float32, 52 or more in float64.
+MIN_GRID_BITS = {"float32": 23, "float64": 52}
+# The classes' distances below the maximum checked per dtype: inside the textbook noise's
+# cliff, at its end, and far beyond it. The bins of G_0 bound the rate to about their width.
+DISTANCES = {"float32": (14.0, 18.0, 40.0), "float64": (40.0,)}
+BIN_WIDTH = {"float32": 5e-4, "float64": 5e-4}
+
+def _construction(subject: Subject, dtype: str) -> tuple[Backend, Any, int, int, int]:
+    subject.require(dtype)
+    backend = resolve(subject.adapter)
+    native = subject.dtype(dtype)
+    m = tails.grid_bits(backend, native)
+    assert m >= MIN_GRID_BITS[dtype], (
+        f"{subject.name}'s {dtype} uniforms lie on a grid of 2**-{m}; the exact tail needs "
+        f"2**-{MIN_GRID_BITS[dtype]} or finer"
+    )
+    s, depth = _noise.tail_constants(native, subject.xp)
+    return backend, native, m, s, depth
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_noise_upper_tail_is_exact_up_to_60(subject: Subject, dtype: str) -> None:
+    backend, native, m, s, depth = _construction(subject, dtype)
+    law = tails.tail_probability(backend, native, THRESHOLDS, m=m, s=s, depth=depth)
+    error = np.abs(law / tails.true_tail(THRESHOLDS) - 1.0)
+    worst = int(np.argmax(error))
+    assert error[worst] <= TOLERANCE, (
+        f"P(G > {THRESHOLDS[worst]:.2f}) is off by a relative {error[worst]:.3g}"
+    )
+    # The check sees the textbook noise: on the same grid it misses the tail beyond m log 2.
+    textbook = tails.tail_probability(backend, native, THRESHOLDS, m=m, s=s, depth=0)
+    assert np.max(np.abs(textbook / tails.true_tail(THRESHOLDS) - 1.0)) > 0.5
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_rare_classes_are_drawn_at_their_true_rate(subject: Subject, dtype: str) -> None:
+    # Two classes d nats apart: the rarer one wins with probability 1 / (1 + e**d).
+    backend, native, m, s, depth = _construction(subject, dtype)
+    for d in DISTANCES[dtype]:
+        low, high = tails.fraction_of_true_rate(backend, native, d, m=m, s=s, depth=depth,
+                                                bin_width=BIN_WIDTH[dtype])
+        assert 1.0 - TOLERANCE <= low <= high <= 1.0 + TOLERANCE, (d, low, high)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_noise_members_keep_the_contract(subject: Subject, dtype: str) -> None:
+    # The backend's members the noise is built with must give the core's values: the body's
+    # transform, the merge of the redrawn tail, and logits + noise.
+    subject.require(dtype)
+    backend = resolve(subject.adapter)
+    native = subject.dtype(dtype)
+    xp = subject.xp
+    u, _ = backend.uniform(backend.make_rng(0, None), (64, 64), native, None)
+    reference = subject.to_numpy(_core.gumbel_from_uniform(u, xp))
+    noise = backend.gumbel_(xp.asarray(u, copy=True))
+    np.testing.assert_array_equal(subject.to_numpy(noise), reference)
+    mask = u >= 0.99
+    count = int(xp.count_nonzero(mask))
+    values = subject.asarray(np.linspace(100.0, 200.0, count), dtype)
+    merged = backend.scatter_masked_(xp.asarray(noise, copy=True), mask, values)
+    np.testing.assert_array_equal(subject.to_numpy(merged),
+                                  subject.to_numpy(_core.replace_where(noise, mask, values, xp)))
+    logits = subject.asarray(np.linspace(-3.0, 3.0, 64), dtype)
+    np.testing.assert_array_equal(subject.to_numpy(backend.add_(xp.asarray(noise, copy=True),
+                                                                logits)),
+                                  subject.to_numpy(noise + logits))

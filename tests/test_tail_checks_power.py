@@ -1,0 +1,84 @@
+"""The exact-tail checks of the conformance suite fail on planted wrong adapters.
+
+Each planted adapter is the NumPy adapter with one defect a real adapter could have; the
+suite's checks (gumbelkit/conformance/test_tails.py), called on it as on any third-party
+backend, must fail, and pass on the unchanged adapter.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from gumbelkit import backends
+from gumbelkit.conformance import test_tails
+from gumbelkit.conformance.subjects import Subject
+
+
+def _planted(name: str, **members: object) -> Subject:
+    numpy_adapter = backends.get_backend("numpy")
+    adapter = SimpleNamespace(**{m: getattr(numpy_adapter, m) for m in backends.REQUIRED_MEMBERS})
+    adapter.name = name
+    for member, value in members.items():
+        setattr(adapter, member, value)
+    return Subject(name, adapter, numpy_adapter.namespace(None))
+
+
+def _coarse_uniform(rng, shape, dtype, device):
+    # float32 uniforms carrying 16 random bits: a grid of 2**-16.
+    u = np.floor(rng.random(shape, dtype=np.float64) * 2.0**16) * 2.0**-16
+    return np.maximum(u, np.finfo(dtype).smallest_normal).astype(dtype), rng
+
+
+def _half_precision_noise(u):
+    # The noise computed in float16, then widened again: its upper tail stops near 7.
+    # Kept inside float16's own open interval.
+    half = np.clip(u.astype(np.float16), np.finfo(np.float16).smallest_normal,
+                   np.float16(1.0 - 2.0**-11))
+    return (-np.log(-np.log(half))).astype(u.dtype)
+
+
+def _dropped_tail(x, mask, values):
+    # A merge that keeps x: the redrawn upper tail never arrives, the textbook noise stays.
+    return x
+
+
+PLANTED = {
+    "16-bit uniforms": {"uniform": _coarse_uniform},
+    "float16 noise": {"gumbel_": _half_precision_noise},
+}
+
+
+def test_the_checks_pass_on_the_numpy_adapter():
+    subject = _planted("control")
+    test_tails.test_noise_upper_tail_is_exact_up_to_60(subject, "float32")
+    test_tails.test_rare_classes_are_drawn_at_their_true_rate(subject, "float32")
+
+
+@pytest.mark.parametrize("defect", PLANTED)
+def test_the_tail_check_fails_a_planted_defect(defect):
+    subject = _planted(defect, **PLANTED[defect])
+    with pytest.raises(AssertionError):
+        test_tails.test_noise_upper_tail_is_exact_up_to_60(subject, "float32")
+
+
+def test_the_rate_check_fails_coarse_uniforms():
+    # (A float16 body transform leaves the rare classes' rates alone: their noise comes from
+    # the redrawn tail; the two checks above catch it.)
+    subject = _planted("16-bit uniforms", **PLANTED["16-bit uniforms"])
+    with pytest.raises(AssertionError):
+        test_tails.test_rare_classes_are_drawn_at_their_true_rate(subject, "float32")
+
+
+@pytest.mark.parametrize("defect", ["float16 noise", "textbook tail"])
+def test_the_contract_check_fails_a_planted_defect(defect):
+    members = {**PLANTED, "textbook tail": {"scatter_masked_": _dropped_tail}}[defect]
+    subject = _planted(defect, **members)
+    with pytest.raises(AssertionError):
+        test_tails.test_noise_members_keep_the_contract(subject, "float32")
+
+
+def test_the_contract_check_passes_on_the_numpy_adapter():
+    test_tails.test_noise_members_keep_the_contract(_planted("control"), "float32")
