@@ -11,7 +11,8 @@ below the row maximum is drawn too rarely from ``d`` of about 13 on. All of the 
 from the sliver ``U >= 1 - 2**-s`` at the top of the grid. Given that ``U`` lies there,
 ``V = 1 - U`` is uniform on ``(0, 2**-s]``, so the noise draws it afresh as ``V = 2**-s W``
 with ``W`` the complement of a new uniform, refined the same way where it falls in its own
-sliver, up to a fixed depth, and takes ``G = -log(-log1p(-V))``. A draw outside the sliver keeps
+sliver, up to a fixed depth (one row of fresh uniforms per redrawn value, one per level), and
+takes ``G = -log(-log1p(-V))``. A draw outside the sliver keeps
 today's ``-log(-log U)``. On each level the grid's relative spacing at the sliver's edge is
 ``2**(s - m)``, so ``P(G > t)`` equals the Gumbel law's ``1 - exp(-exp(-t))`` to a relative
 ``2**(s - m)`` for every ``t`` the depth reaches. The refinement touches a fraction ``2**-s`` of
@@ -80,27 +81,27 @@ def capacity(n: int, bits: int) -> int:
 
 
 def _refined_complement(
-    backend: Backend, source: Any, count: int, eager: bool, bits: int, depth: int,
-    dtype: DType, device: Device,
+    backend: Backend, source: Any, count: int, bits: int, depth: int, dtype: DType,
+    device: Device,
 ) -> tuple[Array, Any]:
     """Return ``count`` draws of ``W``, uniform on ``(0, 1]``, refined near 0, and the source.
 
-    ``W = 1 - U`` for a fresh uniform ``U``; where ``W <= 2**-bits`` (a new sliver), ``W`` is
-    replaced by ``2**-bits`` times a refined draw of its own, ``depth - 1`` levels further.
+    Each draw takes a row of ``depth`` fresh uniforms, whose complements ``w_1 .. w_depth`` are
+    exact: ``W = w_1`` where ``w_1 > 2**-bits``, else ``2**-bits`` times the same rule applied
+    to ``w_2 ..``, the last level taken as it is. One draw of ``count * depth`` uniforms and
+    ``depth`` elementwise steps: static shapes, no compaction below the top level.
     """
-    u, source = backend.uniform(source, (count,), dtype, device)
+    u, source = backend.uniform(source, (count, depth), dtype, device)
     xp = backend.namespace(u)
     w = 1.0 - u  # exact: u is a multiple of the grid spacing
-    if depth == 1:
-        return w, source
-    deeper = w <= 2.0**-bits
-    inner = _count(deeper, xp) if eager else capacity(count, bits)
-    if inner == 0:
-        return w, source
-    refined, source = _refined_complement(
-        backend, source, inner, eager, bits, depth - 1, dtype, device
-    )
-    return backend.scatter_masked_(w, deeper, 2.0**-bits * refined), source
+    levels = xp.arange(depth, device=device)
+    # The first level whose complement leaves the sliver, or the last level.
+    leaves = xp.logical_or(w > 2.0**-bits, levels == depth - 1)
+    level = xp.argmax(xp.astype(leaves, xp.int8), axis=1)
+    chosen = xp.sum(xp.where(levels == level[:, None], w, xp.zeros_like(w)), axis=1)
+    # 2**-(bits L), exact in the compute dtype, by table (a power function need not be exact).
+    scales = xp.asarray([2.0 ** -(bits * lv) for lv in range(depth)], dtype=dtype, device=device)
+    return chosen * xp.take(scales, level, axis=0), source
 
 
 def _count(mask: Array, xp: Namespace) -> int:
@@ -118,13 +119,13 @@ def _exact_gumbel(
     threshold = 1.0 - 2.0**-bits
     eager = backend.is_host_readable(u)
     n = math.prod(shape)
-    # Eagerly, most small draws have nothing in the sliver: their maximum says so in one
-    # reduction, without the mask.
-    if n == 0 or (eager and float(backend.row_max(u, None)) < threshold):
+    # Eagerly, a draw of fewer than 2**bits values most often has nothing in the sliver: its
+    # maximum says so in one reduction, without the mask. (A larger one has about n 2**-bits.)
+    if n == 0 or (eager and n < 2**bits and float(backend.row_max(u, None)) < threshold):
         return backend.gumbel_(u), source
     sliver = u >= threshold
     count = _count(sliver, xp) if eager else capacity(n, bits)
-    v, source = _refined_complement(backend, source, count, eager, bits, depth, dtype, device)
+    v, source = _refined_complement(backend, source, count, bits, depth, dtype, device)
     tail = _core.gumbel_from_complement(2.0**-bits * v, xp)
     # The sliver's mask is taken before gumbel_ may overwrite u.
     return backend.scatter_masked_(backend.gumbel_(u), sliver, tail), source

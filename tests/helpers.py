@@ -102,7 +102,7 @@ def exact_tail_noise(generator: np.random.Generator, shape: tuple[int, ...],
     u)`` in ``dtype``; inside it, ``V = 2**-s W`` with ``W`` the complement of a fresh uniform,
     refined the same way while it falls in its own sliver (``depth`` levels), and the noise
     ``-log(-log1p(-V))`` in float64, rounded to ``dtype``. The draws come in the documented
-    order: the sliver's level-1 uniforms, then each deeper level's.
+    order: the grid uniforms, then one row of ``depth`` uniforms per value in the sliver.
     """
     dtype = np.dtype(dtype)
     bits, depth = (12, 8) if dtype == np.float32 else (40, 3)
@@ -111,19 +111,25 @@ def exact_tail_noise(generator: np.random.Generator, shape: tuple[int, ...],
     def uniforms(size: Any) -> np.ndarray:
         return np.maximum(generator.random(size, dtype=dtype), tiny)
 
-    def refined(count: int, levels: int) -> np.ndarray:
-        w = 1.0 - uniforms(count).astype(np.float64)  # exact
-        if levels > 1:
-            deeper = w <= 2.0**-bits
-            if deeper.any():
-                w[deeper] = 2.0**-bits * refined(int(deeper.sum()), levels - 1)
-        return w
+    def refined(count: int) -> np.ndarray:
+        # One row of `depth` uniforms per redrawn value; level by level, the first complement
+        # above 2**-bits (or the last) holds it, scaled by 2**-bits per level passed.
+        w = 1.0 - uniforms((count, depth)).astype(np.float64)  # exact
+        value = np.empty(count)
+        for row in range(count):
+            scale = 1.0
+            for level in range(depth):
+                if w[row, level] > 2.0**-bits or level == depth - 1:
+                    value[row] = scale * w[row, level]
+                    break
+                scale *= 2.0**-bits
+        return value
 
     u = uniforms(shape)
     noise = -np.log(-np.log(u))
     sliver = u >= 1.0 - 2.0**-bits
     if sliver.any():
-        v = 2.0**-bits * refined(int(sliver.sum()), depth)
+        v = 2.0**-bits * refined(int(sliver.sum()))
         noise[sliver] = (-np.log(-np.log1p(-v))).astype(dtype)
     return noise
 

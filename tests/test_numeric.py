@@ -321,12 +321,11 @@ def test_numpy_noise_is_the_documented_exact_tail_construction(dtype):
     top = 1.0 - 2.0**-bits  # the sliver's first grid point
     grid = 2.0 ** -(24 if dtype == np.float32 else 53)
     first = np.array([0.5, top, 1.0 - grid, top - grid, 1.0 - grid])  # three in the sliver
-    # Level by level, the three refinements fall in the sliver again (their complements at
-    # most 2**-bits) until the deepest level.
-    deeper = [np.array([1.0 - grid, top, 0.25])]
-    for _ in range(depth - 1):
-        deeper.append(np.array([1.0 - grid, top]))
-    script = [first, *deeper]
+    # One row of `depth` uniforms per value in the sliver: the first falls in the sliver again
+    # at every level (complements 2**-m), the second too (complements 2**-bits, the sliver's
+    # edge), the third leaves at the first level (complement 0.75).
+    rows = np.array([[1.0 - grid] * depth, [top] * depth, [0.25] * depth])
+    script = [first, rows]
     expected = exact_tail_noise(_ScriptedGenerator(script, 1), (5,), dtype)
     # The scripted stream is not a numpy.random.Generator: draw through the noise layer.
     numpy_backend = gk.backends.resolve(gk.backends.get_backend("numpy"))

@@ -94,9 +94,9 @@ def scatter_masked_(x: np.ndarray, mask: np.ndarray, values: np.ndarray) -> np.n
 
     The true entries beyond the length of ``values`` keep their values (the core's rule).
     """
-    count = np.count_nonzero(mask)
-    if values.shape[0] >= count:
-        x[mask] = values[:count]
+    positions = np.flatnonzero(mask)  # one scan of the mask; the writes are few
+    if values.shape[0] >= positions.shape[0] and x.flags.c_contiguous:
+        x.reshape(-1)[positions] = values[: positions.shape[0]]
         return x
     result: np.ndarray = _core.replace_where(x, mask, values, xp_numpy)
     return result
