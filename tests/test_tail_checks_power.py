@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from gumbelkit import backends
-from gumbelkit.conformance import test_tails
+from gumbelkit.conformance import stats, test_tails
 from gumbelkit.conformance.subjects import Subject
 
 
@@ -82,3 +82,17 @@ def test_the_contract_check_fails_a_planted_defect(defect):
 
 def test_the_contract_check_passes_on_the_numpy_adapter():
     test_tails.test_noise_members_keep_the_contract(_planted("control"), "float32")
+
+
+def _verdict(what, *, dtype, n, statistic, pvalue, method):
+    # The suite's rule (stats.check): a p-value at or below alpha fails.
+    assert pvalue > stats.ALPHA, (what, pvalue)
+
+
+def test_the_sliver_check_fails_coarse_uniforms_and_passes_the_control():
+    subject = _planted("16-bit uniforms", **PLANTED["16-bit uniforms"])
+    with pytest.raises(AssertionError):
+        test_tails.test_uniforms_fill_the_top_sliver(subject, "float32", 1, 11, _verdict)
+    for seed in (11, 12):
+        test_tails.test_uniforms_fill_the_top_sliver(_planted("control"), "float32", 1, seed,
+                                                     _verdict)

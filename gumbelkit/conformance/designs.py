@@ -254,6 +254,37 @@ def temperature_error_cdf(log_alpha: float, error: float) -> Callable[[np.ndarra
 GUMBEL_GRID = np.linspace(-5.0, 20.0, 20_001)
 UNIT_GRID = np.linspace(0.0, 1.0, 100_001)
 
+# The adapter's uniforms in the top sliver V = 1 - U <= 2**-8, counted in the dyadic cells
+# (2**-(k+1), 2**-k] for k = 8 .. 19 and V <= 2**-20: on any grid of 2**-20 or finer each cell
+# has exactly its continuous probability, which the upper tail of the noise relies on. The
+# bias: uniforms carrying 16 random bits, whose V stops at 2**-16
+# (docs/mathematics.md#the-upper-tail-and-rare-classes).
+SLIVER_BITS, SLIVER_DEPTH = 8, 20
+
+
+def sliver_cells(v: np.ndarray) -> np.ndarray:
+    """Return the counts of ``v = 1 - u`` (at most ``2**-SLIVER_BITS``) in the dyadic cells."""
+    k = np.floor(-np.log2(np.asarray(v, dtype=np.float64))).astype(np.int64)
+    return np.bincount(np.clip(k, SLIVER_BITS, SLIVER_DEPTH) - SLIVER_BITS,
+                       minlength=SLIVER_DEPTH - SLIVER_BITS + 1)
+
+
+def _sliver_law(grid_bits: int) -> np.ndarray:
+    """The cells' probabilities, given the sliver, for uniforms on a grid of ``2**-grid_bits``."""
+    points = np.arange(1, 2 ** (grid_bits - SLIVER_BITS) + 1) * 2.0**-grid_bits
+    return sliver_cells(points) / points.size
+
+
+SLIVER_PROBABILITIES = _sliver_law(SLIVER_DEPTH + 1)
+"""The cells' probabilities given the sliver: the continuous law's (2**-(k-7), the last 2**-12)."""
+
+SLIVER_CELLS = chisquare_design(
+    "uniform-top-sliver-cells",
+    SLIVER_PROBABILITIES,
+    _sliver_law(16),
+    "uniforms carrying 16 random bits (V = 1 - U stops at 2**-16)",
+)
+
 NOISE = ks_design(
     "noise-gumbel-cdf",
     gumbel_cdf,

@@ -16,7 +16,7 @@ import pytest
 
 from gumbelkit import _core, _noise
 from gumbelkit.backends import Backend, resolve
-from gumbelkit.conformance import tails
+from gumbelkit.conformance import designs, stats, tails
 from gumbelkit.conformance.subjects import Subject
 
 # The guarantee: relative error of P(G > t) and of a rare class's rate.
@@ -88,3 +88,22 @@ def test_noise_members_keep_the_contract(subject: Subject, dtype: str) -> None:
     np.testing.assert_array_equal(subject.to_numpy(backend.add_(xp.asarray(noise, copy=True),
                                                                 logits)),
                                   subject.to_numpy(noise + logits))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_uniforms_fill_the_top_sliver(
+    subject: Subject, dtype: str, factor: int, seed: int, verdict: Any
+) -> None:
+    # The exact tail's bound assumes uniforms whose top sliver is uniform down to its grid:
+    # the backend's own uniforms with V = 1 - U <= 2**-8, in dyadic cells of V.
+    subject.require(dtype)
+    backend = resolve(subject.adapter)
+    n = designs.SLIVER_CELLS.scaled(factor)
+    draws = n * 2**designs.SLIVER_BITS * 5 // 4  # about 1.25 n in the sliver
+    u, _ = backend.uniform(backend.make_rng(seed, None), (draws,), subject.dtype(dtype), None)
+    v = 1.0 - subject.to_numpy(u).astype(np.float64)  # exact
+    v = v[v <= 2.0**-designs.SLIVER_BITS]
+    statistic, pvalue, df = stats.chisquare_gof(designs.sliver_cells(v),
+                                                designs.SLIVER_PROBABILITIES)
+    verdict("uniforms' top sliver in dyadic cells", dtype=dtype, n=v.size, statistic=statistic,
+            pvalue=pvalue, method=f"chi-square, df {df}")
