@@ -25,7 +25,7 @@ Where they differ from ``torch.distributions``:
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 _Shape = torch.Size | tuple[int, ...] | list[int]
+_T = TypeVar("_T", bound="_Tempered")
 
 
 def _choose_logits(probs: object, logits: object) -> None:
@@ -181,6 +182,28 @@ class _Tempered(_Relaxed):
         """The temperature as a tensor (a float temperature gives a 0-d tensor)."""
         return _tau_tensor(self._tau, self.logits)
 
+    def expand(self: _T, batch_shape: _Shape, _instance: Any = None) -> _T:
+        """Return the distribution with its parameters expanded to ``batch_shape``.
+
+        Parameters
+        ----------
+        batch_shape : torch.Size or tuple of int
+            The new batch shape; the current one must broadcast to it.
+        _instance : Distribution, optional
+            PyTorch's argument for subclasses.
+
+        Returns
+        -------
+        Distribution
+            A distribution of the same class, sharing the parameters' memory.
+
+        """
+        new: _T = self._expanded(type(self), batch_shape, _instance)
+        return new
+
+    def _expanded(self, cls: type[Any], batch_shape: _Shape, instance: Any) -> Any:
+        raise NotImplementedError  # each family expands its own parameters
+
 
 class _Categorical(_Tempered):
     """The Concrete's parameters: ``temperature`` and ``probs`` or ``logits``, classes last."""
@@ -294,25 +317,6 @@ class ExpRelaxedCategorical(_Categorical):
     support = constraints.real_vector
     _core_class = core.ExpRelaxedOneHotCategorical
 
-    def expand(self, batch_shape: _Shape, _instance: Any = None) -> ExpRelaxedCategorical:
-        """Return the distribution with its parameters expanded to ``batch_shape``.
-
-        Parameters
-        ----------
-        batch_shape : torch.Size or tuple of int
-            The new batch shape; the current one must broadcast to it.
-        _instance : ExpRelaxedCategorical, optional
-            PyTorch's argument for subclasses.
-
-        Returns
-        -------
-        ExpRelaxedCategorical
-            A distribution of the same class, sharing the parameters' memory.
-
-        """
-        new: ExpRelaxedCategorical = self._expanded(ExpRelaxedCategorical, batch_shape,
-                                                    _instance)
-        return new
 
 
 class RelaxedOneHotCategorical(_Categorical):
@@ -347,25 +351,6 @@ class RelaxedOneHotCategorical(_Categorical):
 
     support = constraints.simplex
 
-    def expand(self, batch_shape: _Shape, _instance: Any = None) -> RelaxedOneHotCategorical:
-        """Return the distribution with its parameters expanded to ``batch_shape``.
-
-        Parameters
-        ----------
-        batch_shape : torch.Size or tuple of int
-            The new batch shape; the current one must broadcast to it.
-        _instance : RelaxedOneHotCategorical, optional
-            PyTorch's argument for subclasses.
-
-        Returns
-        -------
-        RelaxedOneHotCategorical
-            A distribution of the same class, sharing the parameters' memory.
-
-        """
-        new: RelaxedOneHotCategorical = self._expanded(RelaxedOneHotCategorical, batch_shape,
-                                                       _instance)
-        return new
 
 
 class RelaxedOneHotCategoricalStraightThrough(RelaxedOneHotCategorical):
@@ -432,8 +417,7 @@ class RelaxedOneHotCategoricalStraightThrough(RelaxedOneHotCategorical):
             A distribution of the same class and estimator.
 
         """
-        new: RelaxedOneHotCategoricalStraightThrough = self._expanded(
-            RelaxedOneHotCategoricalStraightThrough, batch_shape, _instance)
+        new = super().expand(batch_shape, _instance)
         new.estimator = self.estimator
         return new
 
@@ -584,25 +568,6 @@ class LogitRelaxedBernoulli(_Binary):
     support = constraints.real
     _core_class = core.LogitRelaxedBernoulli
 
-    def expand(self, batch_shape: _Shape, _instance: Any = None) -> LogitRelaxedBernoulli:
-        """Return the distribution with its parameters expanded to ``batch_shape``.
-
-        Parameters
-        ----------
-        batch_shape : torch.Size or tuple of int
-            The new batch shape; the current one must broadcast to it.
-        _instance : LogitRelaxedBernoulli, optional
-            PyTorch's argument for subclasses.
-
-        Returns
-        -------
-        LogitRelaxedBernoulli
-            A distribution of the same class, sharing the parameters' memory.
-
-        """
-        new: LogitRelaxedBernoulli = self._expanded(LogitRelaxedBernoulli, batch_shape,
-                                                    _instance)
-        return new
 
 
 class RelaxedBernoulli(_Binary):
@@ -635,24 +600,6 @@ class RelaxedBernoulli(_Binary):
 
     support = constraints.unit_interval
 
-    def expand(self, batch_shape: _Shape, _instance: Any = None) -> RelaxedBernoulli:
-        """Return the distribution with its parameters expanded to ``batch_shape``.
-
-        Parameters
-        ----------
-        batch_shape : torch.Size or tuple of int
-            The new batch shape; the current one must broadcast to it.
-        _instance : RelaxedBernoulli, optional
-            PyTorch's argument for subclasses.
-
-        Returns
-        -------
-        RelaxedBernoulli
-            A distribution of the same class, sharing the parameters' memory.
-
-        """
-        new: RelaxedBernoulli = self._expanded(RelaxedBernoulli, batch_shape, _instance)
-        return new
 
 
 class HardConcrete(_Relaxed):

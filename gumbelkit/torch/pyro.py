@@ -28,7 +28,7 @@ __all__ = [
 # type checker calls the two incompatible, hence the ignores on the class lines.
 
 
-class ExpRelaxedCategorical(_base.ExpRelaxedCategorical, TorchDistributionMixin):  # type: ignore[misc]
+class ExpRelaxedCategorical(_base.ExpRelaxedCategorical, TorchDistributionMixin):
     """:class:`gumbelkit.torch.distributions.ExpRelaxedCategorical` for Pyro models.
 
     Parameters
@@ -52,7 +52,7 @@ class ExpRelaxedCategorical(_base.ExpRelaxedCategorical, TorchDistributionMixin)
     """
 
 
-class RelaxedOneHotCategorical(_base.RelaxedOneHotCategorical, TorchDistributionMixin):  # type: ignore[misc]
+class RelaxedOneHotCategorical(_base.RelaxedOneHotCategorical, TorchDistributionMixin):
     """:class:`gumbelkit.torch.distributions.RelaxedOneHotCategorical` for Pyro models.
 
     Parameters
@@ -107,7 +107,7 @@ class RelaxedOneHotCategoricalStraightThrough(  # type: ignore[misc]
     """
 
 
-class LogitRelaxedBernoulli(_base.LogitRelaxedBernoulli, TorchDistributionMixin):  # type: ignore[misc]
+class LogitRelaxedBernoulli(_base.LogitRelaxedBernoulli, TorchDistributionMixin):
     """:class:`gumbelkit.torch.distributions.LogitRelaxedBernoulli` for Pyro models.
 
     Parameters
@@ -131,7 +131,7 @@ class LogitRelaxedBernoulli(_base.LogitRelaxedBernoulli, TorchDistributionMixin)
     """
 
 
-class RelaxedBernoulli(_base.RelaxedBernoulli, TorchDistributionMixin):  # type: ignore[misc]
+class RelaxedBernoulli(_base.RelaxedBernoulli, TorchDistributionMixin):
     """:class:`gumbelkit.torch.distributions.RelaxedBernoulli` for Pyro models.
 
     Parameters
