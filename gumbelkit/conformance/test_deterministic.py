@@ -469,3 +469,35 @@ def test_masked_classes_get_exact_zeros(subject, dtype, per_row_tau, seed):
         assert np.all(grads[0][mask] == 0.0), f"{where}:\n{grads[0]}"
         if per_row_tau:
             assert np.all(np.isfinite(grads[1])), f"{where}: tau gradient {grads[1]}"
+
+
+# Thousands of rows, a count that is no multiple of the block sizes libraries cut work into
+# (vector lanes, threads, chunks), so that a fast path wrong in one block of rows shows.
+MANY_ROWS, MANY_CLASSES = 4099, 37
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_index_path_equals_argmax_on_thousands_of_rows(
+    subject: Subject, dtype: str, seed: int
+) -> None:
+    # gumbel_max, hard samples (with and without a gradient where the library has one) and
+    # gumbel_top_k with k = 1 all name argmax(logits + G) of the same noise, in every row.
+    subject.require(dtype)
+    logits, noise = _case(seed, (MANY_ROWS, MANY_CLASSES), dtype)
+    x, g = _arrays(subject, logits, noise, dtype)
+    expected = np.argmax(_perturbed(subject, x, g, dtype), axis=-1)
+    paths = {
+        "gumbel_max": subject.to_numpy(gk.gumbel_max(x, noise=g)),
+        "hard": np.argmax(subject.to_numpy(gk.gumbel_softmax(x, hard=True, noise=g)), axis=-1),
+        "gumbel_top_k": subject.to_numpy(gk.gumbel_top_k(x, 1, noise=g))[:, 0],
+        "hard, classes first": np.argmax(
+            subject.to_numpy(gk.gumbel_softmax(subject.asarray(logits.T, dtype), hard=True,
+                                               noise=subject.asarray(noise.T, _compute(dtype)),
+                                               axis=0)), axis=0),
+    }
+    for name, index in paths.items():
+        wrong = np.flatnonzero(index != expected)
+        assert wrong.size == 0, (
+            f"{name} differs from argmax(logits + G) in {wrong.size} of {MANY_ROWS} rows, "
+            f"first row {wrong[:1].tolist()}"
+        )

@@ -1,4 +1,4 @@
-"""The exact-tail checks of the conformance suite fail on planted wrong adapters.
+"""The checks of the conformance suite fail on planted wrong adapters.
 
 Each planted adapter is the NumPy adapter with one defect a real adapter could have; the
 suite's checks (gumbelkit/conformance/test_tails.py), called on it as on any third-party
@@ -96,3 +96,31 @@ def test_the_sliver_check_fails_coarse_uniforms_and_passes_the_control():
     for seed in (11, 12):
         test_tails.test_uniforms_fill_the_top_sliver(_planted("control"), "float32", 1, seed,
                                                      _verdict)
+
+
+def _argmax_wrong_in_one_row_of_a_thousand(x, axis, keepdims=False):
+    # The index path of a fast argmax that errs in one row of 1000: it picks the last class.
+    index = np.argmax(x, axis=axis, keepdims=keepdims)
+    flat = index.reshape(-1)
+    flat[::1000] = x.shape[axis] - 1
+    return index
+
+
+def test_the_many_rows_check_fails_a_wrong_row_in_a_thousand():
+    from gumbelkit.conformance import test_deterministic
+
+    wrong = _planted("wrong row", argmax=_argmax_wrong_in_one_row_of_a_thousand)
+    backends.register_backend(wrong.adapter)
+    try:
+        with pytest.raises(AssertionError, match="gumbel_max differs"):
+            test_deterministic.test_every_index_path_equals_argmax_on_thousands_of_rows(
+                wrong, "float32", 3)
+    finally:
+        backends.unregister_backend(wrong.adapter)
+    control = _planted("control")
+    backends.register_backend(control.adapter)
+    try:
+        test_deterministic.test_every_index_path_equals_argmax_on_thousands_of_rows(
+            control, "float32", 3)
+    finally:
+        backends.unregister_backend(control.adapter)
