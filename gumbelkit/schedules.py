@@ -13,7 +13,7 @@ import math
 import numbers
 from dataclasses import dataclass
 
-__all__ = ["ExponentialAnnealing"]
+__all__ = ["CosineAnnealing", "ExponentialAnnealing", "LinearAnnealing"]
 
 
 def _positive_finite(value: object, argument: str) -> float:
@@ -148,3 +148,128 @@ class ExponentialAnnealing:
 
         """
         return max(self.tau_min, self.tau0 * math.exp(-self.rate * self.refresh_step(step)))
+
+
+def _endpoints(tau0: object, tau_min: object, steps: object) -> tuple[float, float, int]:
+    """Check the parameters of a schedule that falls from ``tau0`` to ``tau_min`` in ``steps``."""
+    start = _positive_finite(tau0, "tau0")
+    end = _positive_finite(tau_min, "tau_min")
+    if end > start:
+        raise ValueError(f"tau_min must be at most tau0; got tau_min={end} > tau0={start}")
+    count = _integer(steps, "steps")
+    if count < 1:
+        raise ValueError(f"steps must be at least 1; got {count}")
+    return start, end, count
+
+
+def _progress(step: int, steps: int) -> float:
+    """Return ``min(step, steps) / steps`` for a non-negative ``step``."""
+    step = _integer(step, "step")
+    if step < 0:
+        raise ValueError(f"step must be non-negative; got {step}")
+    return min(step, steps) / steps
+
+
+@dataclass(frozen=True)
+class LinearAnnealing:
+    """Linear temperature annealing from ``tau0`` to ``tau_min`` over ``steps`` steps.
+
+    ``tau(t) = tau0 + (tau_min - tau0) min(t, steps) / steps``: the temperature of PyTorch's
+    ``LinearLR`` with ``start_factor=1`` and ``end_factor=tau_min / tau0`` over
+    ``total_iters=steps``, as a function of the step.
+
+    Parameters
+    ----------
+    tau0 : float, optional
+        The initial temperature, positive and finite.
+    tau_min : float, optional
+        The final temperature, positive, finite and at most ``tau0``; held after ``steps``.
+    steps : int, optional
+        The number of steps of the fall, at least 1.
+
+    Examples
+    --------
+    >>> from gumbelkit.schedules import LinearAnnealing
+    >>> schedule = LinearAnnealing(tau0=1.0, tau_min=0.5, steps=1000)
+    >>> schedule(0), schedule(500), schedule(1000), schedule(5000)
+    (1.0, 0.75, 0.5, 0.5)
+
+    """
+
+    tau0: float = 1.0
+    tau_min: float = 0.5
+    steps: int = 10_000
+
+    def __post_init__(self) -> None:
+        tau0, tau_min, steps = _endpoints(self.tau0, self.tau_min, self.steps)
+        for name, value in (("tau0", tau0), ("tau_min", tau_min), ("steps", steps)):
+            object.__setattr__(self, name, value)
+
+    def __call__(self, step: int) -> float:
+        """Return the temperature at ``step``.
+
+        Parameters
+        ----------
+        step : int
+            The training step, at least 0 (a Python or NumPy integer).
+
+        Returns
+        -------
+        float
+            ``tau0 + (tau_min - tau0) min(step, steps) / steps``.
+
+        """
+        return self.tau0 + (self.tau_min - self.tau0) * _progress(step, self.steps)
+
+
+@dataclass(frozen=True)
+class CosineAnnealing:
+    """Cosine temperature annealing from ``tau0`` to ``tau_min`` over ``steps`` steps.
+
+    ``tau(t) = tau_min + (tau0 - tau_min) (1 + cos(pi min(t, steps) / steps)) / 2``: the
+    temperature of PyTorch's ``CosineAnnealingLR`` with ``eta_min=tau_min`` over
+    ``T_max=steps``, held at ``tau_min`` afterwards instead of rising again.
+
+    Parameters
+    ----------
+    tau0 : float, optional
+        The initial temperature, positive and finite.
+    tau_min : float, optional
+        The final temperature, positive, finite and at most ``tau0``; held after ``steps``.
+    steps : int, optional
+        The number of steps of the fall, at least 1.
+
+    Examples
+    --------
+    >>> from gumbelkit.schedules import CosineAnnealing
+    >>> schedule = CosineAnnealing(tau0=1.0, tau_min=0.5, steps=1000)
+    >>> schedule(0), schedule(500), schedule(1000), schedule(5000)
+    (1.0, 0.75, 0.5, 0.5)
+
+    """
+
+    tau0: float = 1.0
+    tau_min: float = 0.5
+    steps: int = 10_000
+
+    def __post_init__(self) -> None:
+        tau0, tau_min, steps = _endpoints(self.tau0, self.tau_min, self.steps)
+        for name, value in (("tau0", tau0), ("tau_min", tau_min), ("steps", steps)):
+            object.__setattr__(self, name, value)
+
+    def __call__(self, step: int) -> float:
+        """Return the temperature at ``step``.
+
+        Parameters
+        ----------
+        step : int
+            The training step, at least 0 (a Python or NumPy integer).
+
+        Returns
+        -------
+        float
+            ``tau_min + (tau0 - tau_min) (1 + cos(pi min(step, steps) / steps)) / 2``.
+
+        """
+        cosine = math.cos(math.pi * _progress(step, self.steps))
+        return self.tau_min + (self.tau0 - self.tau_min) * (1.0 + cosine) / 2.0

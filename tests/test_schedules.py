@@ -156,3 +156,52 @@ def test_drives_a_training_loop():
     assert taus[0] == 1.0
     assert taus[-1] == 0.5
     assert gk.schedules.ExponentialAnnealing is ExponentialAnnealing
+
+
+def _torch_temperatures(make_scheduler, tau0, steps):
+    """The learning rates of a PyTorch scheduler over ``steps`` steps, from ``lr = tau0``."""
+    torch = pytest.importorskip("torch", reason="PyTorch's schedulers are the reference")
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=tau0)
+    scheduler = make_scheduler(torch.optim.lr_scheduler, optimizer)
+    rates = []
+    for _ in range(steps):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return np.array(rates)
+
+
+def test_linear_annealing_is_pytorchs_linear_lr():
+    schedule = gk.schedules.LinearAnnealing(tau0=2.0, tau_min=0.3, steps=300)
+    reference = _torch_temperatures(
+        lambda lr, opt: lr.LinearLR(opt, start_factor=1.0, end_factor=0.3 / 2.0, total_iters=300),
+        2.0, 400)
+    np.testing.assert_allclose([schedule(t) for t in range(400)], reference, rtol=1e-12)
+
+
+def test_cosine_annealing_is_pytorchs_cosine_annealing_lr_held_at_the_floor():
+    schedule = gk.schedules.CosineAnnealing(tau0=2.0, tau_min=0.3, steps=300)
+    reference = _torch_temperatures(
+        lambda lr, opt: lr.CosineAnnealingLR(opt, T_max=300, eta_min=0.3), 2.0, 301)
+    ours = [schedule(t) for t in range(301)]
+    np.testing.assert_allclose(ours, reference, rtol=1e-9)
+    # PyTorch rises again after T_max; the temperature stays at the floor.
+    assert schedule(10_000) == 0.3
+    # The closed form at a few steps, from the formula.
+    for t in (0, 75, 150, 299):
+        assert schedule(t) == pytest.approx(0.3 + 1.7 * (1 + math.cos(math.pi * t / 300)) / 2)
+
+
+@pytest.mark.parametrize("cls", ["LinearAnnealing", "CosineAnnealing"])
+def test_falling_schedules_check_their_arguments(cls):
+    make = getattr(gk.schedules, cls)
+    with pytest.raises(ValueError, match="tau_min must be at most tau0"):
+        make(tau0=0.5, tau_min=1.0)
+    with pytest.raises(ValueError, match="steps must be at least 1"):
+        make(steps=0)
+    with pytest.raises(TypeError, match="steps must be an int"):
+        make(steps=1.5)
+    with pytest.raises(ValueError, match="tau0 must be a positive finite number"):
+        make(tau0=math.inf)
+    with pytest.raises(ValueError, match="step must be non-negative"):
+        make()(-1)
