@@ -94,25 +94,25 @@ class Prepared:
         """Return the native random source made from the caller's ``rng``."""
         return self.backend.make_rng(self.rng, self.device)
 
-    def perturbed_logits(self, source: Any) -> tuple[Array, bool, Any]:
+    def perturbed_logits(self) -> tuple[Array, bool, Any]:
         """Return ``logits + G`` in the compute dtype, with the output's shape.
 
-        ``G`` is the precomputed ``noise`` where one was given (``source`` is then not used and
-        may be None), else drawn from ``source``. Also returns whether the array is a fresh
-        buffer of gumbelkit's own, which an adapter's in-place fast path may overwrite (not a
-        broadcast view), and the source advanced past the draw.
+        ``G`` is the precomputed ``noise`` where one was given, else drawn from a fresh source
+        made of ``rng`` (:meth:`new_source`). Also returns whether the array is a fresh buffer
+        of gumbelkit's own, which an adapter's in-place fast path may overwrite (not a broadcast
+        view), and the source advanced past the draw, for further draws of the same call (None
+        where the noise was given).
         """
         xp = self.xp
         logits = _core.as_dtype(self.logits, self.compute_dtype, xp)
         if self.noise is None:
-            z, source = perturb(
-                self.backend, source, logits, self.out_shape, self.compute_dtype, self.device
-            )
+            z, source = perturb(self.backend, self.new_source(), logits, self.out_shape,
+                                self.compute_dtype, self.device)
             return z, True, source
         z = logits + xp.astype(self.noise, self.compute_dtype, copy=False)
         if tuple(z.shape) != self.out_shape:
-            return xp.broadcast_to(z, self.out_shape), False, source
-        return z, True, source
+            return xp.broadcast_to(z, self.out_shape), False, None
+        return z, True, None
 
     def row_temperature(self, tau: float | Array) -> tuple[float | Array, Array | None]:
         """Return ``tau`` ready to divide the output (class axis kept) and its validity mask.

@@ -294,8 +294,7 @@ def _relaxed_sample(
         )
         if out is not None:
             return out
-    source = prepared.new_source() if prepared.noise is None else None
-    z, owned, source = prepared.perturbed_logits(source)
+    z, owned, source = prepared.perturbed_logits()
     if not hard:
         return prepared.tempered_softmax(z, tau, owned)
     if not (backend.supports_autodiff and _may_differentiate(backend, estimator, prepared, tau)):
@@ -346,8 +345,7 @@ def _gumbel_max_body(
     prepared = Prepared(logits, axis, rng, noise, sample_shape, validate)
     keepdims = check_bool(keepdims, "keepdims")
     xp, out_axis = prepared.xp, prepared.out_axis
-    source = prepared.new_source() if noise is None else None
-    z, _, _ = prepared.perturbed_logits(source)
+    z, _, _ = prepared.perturbed_logits()
     index = prepared.backend.argmax(z, axis=out_axis, keepdims=keepdims)
     valid = prepared.logits_row_is_valid(keepdims)
     invalid_index = xp.asarray(prepared.num_classes, dtype=index.dtype, device=prepared.device)

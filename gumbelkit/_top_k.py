@@ -138,7 +138,7 @@ def _gumbel_top_k_body(
     prepared = Prepared(logits, axis, rng, noise, sample_shape, validate)
     k = _check_k(k, prepared.num_classes)
     _check_enough_classes(prepared, k)
-    z, _, _ = prepared.perturbed_logits(prepared.new_source() if noise is None else None)
+    z, _, _ = prepared.perturbed_logits()
     return _top_indices(prepared, z, k)
 
 
@@ -449,7 +449,7 @@ def _relaxed_top_k(prepared: Prepared, tau: float | Array, k: int, hard: bool) -
     """Return the soft or straight-through hard sample, in the compute dtype."""
     xp, backend, out_axis = prepared.xp, prepared.backend, prepared.out_axis
     tau, tau_ok = prepared.row_temperature(tau)
-    z, _, _ = prepared.perturbed_logits(prepared.new_source() if prepared.noise is None else None)
+    z, _, _ = prepared.perturbed_logits()
     if hard and not backend.supports_autodiff:
         # Without autodiff the straight-through bracket is 0 and would only mark invalid rows.
         valid = prepared.row_is_valid(z)

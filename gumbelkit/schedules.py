@@ -150,28 +150,35 @@ class ExponentialAnnealing:
         return max(self.tau_min, self.tau0 * math.exp(-self.rate * self.refresh_step(step)))
 
 
-def _endpoints(tau0: object, tau_min: object, steps: object) -> tuple[float, float, int]:
-    """Check the parameters of a schedule that falls from ``tau0`` to ``tau_min`` in ``steps``."""
-    start = _positive_finite(tau0, "tau0")
-    end = _positive_finite(tau_min, "tau_min")
-    if end > start:
-        raise ValueError(f"tau_min must be at most tau0; got tau_min={end} > tau0={start}")
-    count = _integer(steps, "steps")
-    if count < 1:
-        raise ValueError(f"steps must be at least 1; got {count}")
-    return start, end, count
+@dataclass(frozen=True)
+class _Falling:
+    """The parameters of a schedule that falls from ``tau0`` to ``tau_min`` in ``steps`` steps."""
 
+    tau0: float = 1.0
+    tau_min: float = 0.5
+    steps: int = 10_000
 
-def _progress(step: int, steps: int) -> float:
-    """Return ``min(step, steps) / steps`` for a non-negative ``step``."""
-    step = _integer(step, "step")
-    if step < 0:
-        raise ValueError(f"step must be non-negative; got {step}")
-    return min(step, steps) / steps
+    def __post_init__(self) -> None:
+        tau0 = _positive_finite(self.tau0, "tau0")
+        tau_min = _positive_finite(self.tau_min, "tau_min")
+        if tau_min > tau0:
+            raise ValueError(f"tau_min must be at most tau0; got tau_min={tau_min} > tau0={tau0}")
+        steps = _integer(self.steps, "steps")
+        if steps < 1:
+            raise ValueError(f"steps must be at least 1; got {steps}")
+        for name, value in (("tau0", tau0), ("tau_min", tau_min), ("steps", steps)):
+            object.__setattr__(self, name, value)
+
+    def _progress(self, step: int) -> float:
+        """Return ``min(step, steps) / steps`` for a non-negative ``step``."""
+        step = _integer(step, "step")
+        if step < 0:
+            raise ValueError(f"step must be non-negative; got {step}")
+        return min(step, self.steps) / self.steps
 
 
 @dataclass(frozen=True)
-class LinearAnnealing:
+class LinearAnnealing(_Falling):
     """Linear temperature annealing from ``tau0`` to ``tau_min`` over ``steps`` steps.
 
     ``tau(t) = tau0 + (tau_min - tau0) min(t, steps) / steps``: the temperature of PyTorch's
@@ -196,15 +203,6 @@ class LinearAnnealing:
 
     """
 
-    tau0: float = 1.0
-    tau_min: float = 0.5
-    steps: int = 10_000
-
-    def __post_init__(self) -> None:
-        tau0, tau_min, steps = _endpoints(self.tau0, self.tau_min, self.steps)
-        for name, value in (("tau0", tau0), ("tau_min", tau_min), ("steps", steps)):
-            object.__setattr__(self, name, value)
-
     def __call__(self, step: int) -> float:
         """Return the temperature at ``step``.
 
@@ -219,11 +217,11 @@ class LinearAnnealing:
             ``tau0 + (tau_min - tau0) min(step, steps) / steps``.
 
         """
-        return self.tau0 + (self.tau_min - self.tau0) * _progress(step, self.steps)
+        return self.tau0 + (self.tau_min - self.tau0) * self._progress(step)
 
 
 @dataclass(frozen=True)
-class CosineAnnealing:
+class CosineAnnealing(_Falling):
     """Cosine temperature annealing from ``tau0`` to ``tau_min`` over ``steps`` steps.
 
     ``tau(t) = tau_min + (tau0 - tau_min) (1 + cos(pi min(t, steps) / steps)) / 2``: the
@@ -248,15 +246,6 @@ class CosineAnnealing:
 
     """
 
-    tau0: float = 1.0
-    tau_min: float = 0.5
-    steps: int = 10_000
-
-    def __post_init__(self) -> None:
-        tau0, tau_min, steps = _endpoints(self.tau0, self.tau_min, self.steps)
-        for name, value in (("tau0", tau0), ("tau_min", tau_min), ("steps", steps)):
-            object.__setattr__(self, name, value)
-
     def __call__(self, step: int) -> float:
         """Return the temperature at ``step``.
 
@@ -271,5 +260,5 @@ class CosineAnnealing:
             ``tau_min + (tau0 - tau_min) (1 + cos(pi min(step, steps) / steps)) / 2``.
 
         """
-        cosine = math.cos(math.pi * _progress(step, self.steps))
+        cosine = math.cos(math.pi * self._progress(step))
         return self.tau_min + (self.tau0 - self.tau_min) * (1.0 + cosine) / 2.0

@@ -445,7 +445,7 @@ class ExpRelaxedOneHotCategorical(_RelaxedCategorical):
 
     def _rsample(self, prepared: Prepared) -> Array:
         tau, _ = prepared.row_temperature(self._tau)
-        z, _, _ = prepared.perturbed_logits(prepared.new_source())
+        z, _, _ = prepared.perturbed_logits()
         lowest = -float(self._xp.finfo(self._dtype).max)
         out = _tempered_log_softmax(z, tau, prepared.out_axis, self._xp,
                                     self._backend.stop_gradient, lowest)
