@@ -104,12 +104,15 @@ def tempered_softmax(
     ``-shifted / tau**2``), so masked entries are kept out of the division.
     """
     shifted = z - stop_gradient(xp.max(z, axis=axis, keepdims=True))
+    # The division is the namespace's, not the operator: it is where a tiny tau overflows to
+    # -inf on purpose, and a lazy library's namespace (Dask's) runs it without NumPy's
+    # overflow warning at compute time, when no errstate of the caller's is active.
     if isinstance(tau, float):
-        scaled = shifted / tau
+        scaled = xp.divide(shifted, tau)
     else:
         masked = shifted == -math.inf
         safe = xp.where(masked, xp.zeros_like(shifted), shifted)
-        scaled = xp.where(masked, shifted, safe / tau)
+        scaled = xp.where(masked, shifted, xp.divide(safe, tau))
     e = xp.exp(scaled)
     return e / xp.sum(e, axis=axis, keepdims=True)
 

@@ -5,12 +5,16 @@ are ``numpyro.distributions.Distribution`` subclasses, reparameterised (``has_rs
 true: ``reparametrized_params`` names every parameter), usable in ``numpyro.sample`` and SVI,
 and safe under ``jax.jit`` and ``jax.vmap``: they are pytrees of their parameters, and
 ``sample(key, sample_shape)`` passes the key to the core as its ``rng``. Every sample and
-log-density is computed by :mod:`gumbelkit.distributions`.
+log-density is computed by :mod:`gumbelkit.distributions`, except the straight-through sample,
+which :func:`gumbelkit.gumbel_softmax` computes (soft and hard, from one draw of noise).
 
-The constructors are ``(temperature, probs=None, logits=None, *, validate_args=None)``. A
-temperature is a float or an array with one temperature per row: it broadcasts against the
-batch shape, and a trailing class axis of size 1 (``(n, 1)`` for ``(n, K)`` logits) is dropped.
-A zero probability gives a ``-inf`` logit, a class that is never drawn.
+The constructors of the relaxed laws are ``(temperature, probs=None, logits=None, *,
+validate_args=None)``. A temperature is a float or an array with one temperature per row: it
+broadcasts against the batch shape, and a trailing class axis of size 1 (``(n, 1)`` for
+``(n, K)`` logits) is dropped. A zero probability gives a ``-inf`` logit, a class that is never
+drawn. :class:`RelaxedOneHotCategoricalStraightThrough` adds a keyword-only ``estimator``;
+:class:`HardConcrete` is ``(log_alpha, beta=2/3, gamma=-0.1, zeta=1.1, *,
+validate_args=None)``, as in :mod:`gumbelkit.torch.distributions`.
 """
 
 from __future__ import annotations
@@ -23,13 +27,18 @@ import numpy as np
 from numpyro.distributions import Distribution, constraints
 from numpyro.distributions.util import lazy_property, validate_sample
 
+import gumbelkit
 from gumbelkit import distributions as core
+from gumbelkit._checks import check_estimator
+from gumbelkit.estimators import Estimator, GumbelRao
 
 __all__ = [
     "ExpRelaxedCategorical",
+    "HardConcrete",
     "LogitRelaxedBernoulli",
     "RelaxedBernoulli",
     "RelaxedOneHotCategorical",
+    "RelaxedOneHotCategoricalStraightThrough",
 ]
 
 
@@ -163,6 +172,137 @@ class RelaxedOneHotCategorical(_Categorical):
     support = constraints.simplex
 
 
+class RelaxedOneHotCategoricalStraightThrough(RelaxedOneHotCategorical):
+    """A Concrete whose samples are one-hot, with the gradient of the relaxed sample.
+
+    The straight-through Gumbel-Softmax as a NumPyro distribution, on the model of Pyro's
+    class of the same name: a sample is the exact one-hot of ``argmax(logits + G)``, whose
+    gradient is given by ``estimator`` ("st": that of the relaxed sample
+    ``softmax((logits + G) / temperature)`` with the same noise ``G``). Both come from
+    :func:`gumbelkit.gumbel_softmax` on one draw of noise.
+
+    JAX arrays carry no attributes, so where Pyro keeps the relaxed sample on the one-hot,
+    this class returns it as the intermediate of :meth:`sample_with_intermediates`, which
+    NumPyro records at the sample site and passes back to :meth:`log_prob`: the site is scored
+    by the Concrete log-density of its relaxed sample. A value without intermediates (a model
+    site replayed against a guide) is scored as a point of the simplex, a one-hot value with
+    its zero coordinates at the dtype's smallest normal number: a finite but approximate
+    density.
+
+    Parameters
+    ----------
+    temperature : float or jax.Array
+        Positive and finite; one temperature per row as an array.
+    probs : jax.Array, optional
+        Class probabilities along the last axis, normalised here; exclusive with ``logits``.
+    logits : jax.Array, optional
+        Unnormalised log-probabilities along the last axis; a ``-inf`` masks its class.
+    validate_args : bool, optional
+        Check the parameters, and mark values outside the simplex with ``-inf``.
+    estimator : str, GumbelRao or Gapped, optional
+        The gradient estimator of the one-hot sample, as for :func:`gumbelkit.gumbel_softmax`;
+        Gumbel-Rao draws its conditional noise from a key split from the sample's.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from gumbelkit.numpyro import (
+    ...     RelaxedOneHotCategorical, RelaxedOneHotCategoricalStraightThrough)
+    >>> d = RelaxedOneHotCategoricalStraightThrough(0.5, logits=jnp.zeros(3))
+    >>> y, [relaxed] = d.sample_with_intermediates(jax.random.PRNGKey(0))
+    >>> sorted(y.tolist()), int(jnp.argmax(y)) == int(jnp.argmax(relaxed))
+    ([0.0, 0.0, 1.0], True)
+    >>> concrete = RelaxedOneHotCategorical(0.5, logits=jnp.zeros(3))
+    >>> bool(d.log_prob(y, [relaxed]) == concrete.log_prob(relaxed))
+    True
+
+    """
+
+    pytree_aux_fields = ("estimator",)
+    estimator: Estimator
+
+    def __init__(self, temperature: Any, probs: Any = None, logits: Any = None, *,
+                 validate_args: bool | None = None, estimator: Estimator = "st") -> None:
+        self.estimator = check_estimator(estimator)
+        super().__init__(temperature, probs, logits, validate_args=validate_args)
+
+    def sample_with_intermediates(
+        self, key: jax.Array, sample_shape: tuple[int, ...] = ()
+    ) -> tuple[jax.Array, list[jax.Array]]:
+        """Draw a one-hot sample and the relaxed sample behind it, from one draw of noise.
+
+        Parameters
+        ----------
+        key : jax.Array
+            A JAX PRNG key: the noise's, and, split from it, Gumbel-Rao's.
+        sample_shape : tuple of int, optional
+            Independent samples per batch entry.
+
+        Returns
+        -------
+        tuple of jax.Array and list of jax.Array
+            The one-hot sample of shape ``sample_shape + batch_shape + event_shape``, whose
+            gradient is the estimator's, and ``[relaxed]``, the relaxed sample of the same
+            shape, which :meth:`log_prob` scores.
+
+        """
+        shape = tuple(sample_shape)
+        logits = self.logits
+        rao_key = None
+        if isinstance(self.estimator, GumbelRao):
+            key, rao_key = jax.random.split(key)
+        # The noise in the compute dtype of the core (float64 for float64 logits).
+        wide = jnp.float64 if logits.dtype == jnp.float64 else jnp.float32
+        noise = gumbelkit.gumbel((*shape, *logits.shape), dtype=wide, rng=key, xp=jnp)
+        relaxed: jax.Array = gumbelkit.gumbel_softmax(
+            logits, tau=self.temperature, noise=noise, sample_shape=shape)
+        one_hot: jax.Array = gumbelkit.gumbel_softmax(
+            logits, tau=self.temperature, hard=True, noise=noise, rng=rao_key,
+            sample_shape=shape, estimator=self.estimator)
+        return one_hot, [relaxed]
+
+    def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
+        """Draw a one-hot sample whose gradient is that of the relaxed sample.
+
+        Parameters
+        ----------
+        key : jax.Array
+            A JAX PRNG key.
+        sample_shape : tuple of int, optional
+            Independent samples per batch entry.
+
+        Returns
+        -------
+        jax.Array
+            Exact one-hot vectors of shape ``sample_shape + batch_shape + event_shape``.
+
+        """
+        return self.sample_with_intermediates(key, sample_shape)[0]
+
+    def log_prob(self, value: jax.Array, intermediates: list[jax.Array] | None = None
+                 ) -> jax.Array:
+        """Return the Concrete log-density of the relaxed sample behind ``value``.
+
+        Parameters
+        ----------
+        value : jax.Array
+            A sample of this distribution, or a point of the simplex.
+        intermediates : list of jax.Array, optional
+            ``[relaxed]`` from :meth:`sample_with_intermediates`, as NumPyro passes it at the
+            site that drew ``value``; without it ``value`` itself is scored.
+
+        Returns
+        -------
+        jax.Array
+            The log-density, shape ``broadcast(value, batch_shape + event_shape)`` without the
+            event dimensions.
+
+        """
+        relaxed = intermediates[0] if intermediates else value
+        log_p: jax.Array = super().log_prob(relaxed)
+        return log_p
+
+
 class ExpRelaxedCategorical(_Categorical):
     """The ExpConcrete as a NumPyro distribution: the Concrete's logarithm.
 
@@ -288,3 +428,172 @@ class LogitRelaxedBernoulli(_Binary):
 
     support = constraints.real
     _core_class = core.LogitRelaxedBernoulli
+
+
+class HardConcrete(Distribution):
+    """The Hard Concrete gate of L0 regularisation as a NumPyro distribution.
+
+    :class:`gumbelkit.distributions.HardConcrete` (Louizos et al., arXiv 1712.01312): a binary
+    Concrete ``s = sigmoid((L + log_alpha) / beta)``, ``L`` Logistic(0, 1), stretched to
+    ``(gamma, zeta)`` and clipped to ``[0, 1]``. Its law has atoms at 0 and 1, so it has no
+    density: :meth:`log_prob` raises ``NotImplementedError``, and :meth:`cdf`,
+    :meth:`prob_zero`, :meth:`prob_one` and :meth:`l0_penalty` describe it instead. In a model,
+    draw the gates with a key (``numpyro.prng_key()``) and add the penalty as a factor.
+
+    Parameters
+    ----------
+    log_alpha : jax.Array
+        The gates' location parameter, any shape (the batch shape).
+    beta : float, optional
+        Temperature, positive and finite; 2/3 in the reference implementation.
+    gamma : float, optional
+        Lower end of the stretch interval, negative.
+    zeta : float, optional
+        Upper end of the stretch interval, above 1.
+    validate_args : bool, optional
+        Check that ``log_alpha`` is finite (NumPyro's check of :attr:`arg_constraints`).
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from gumbelkit.numpyro import HardConcrete
+    >>> gate = HardConcrete(jnp.array([-2.0, 0.0, 2.0]))
+    >>> z = gate.sample(jax.random.PRNGKey(0), (100,))
+    >>> bool(((z >= 0) & (z <= 1)).all()), gate.l0_penalty().shape
+    (True, (3,))
+
+    """
+
+    arg_constraints = {"log_alpha": constraints.real}  # noqa: RUF012 (NumPyro's attribute)
+    support = constraints.unit_interval
+    reparametrized_params = ["log_alpha"]  # noqa: RUF012 (NumPyro's attribute)
+    pytree_data_fields = ("log_alpha",)
+    pytree_aux_fields = ("beta", "gamma", "zeta")
+    log_alpha: jax.Array
+    beta: float
+    gamma: float
+    zeta: float
+
+    def __init__(self, log_alpha: Any, beta: float = 2.0 / 3.0, gamma: float = -0.1,
+                 zeta: float = 1.1, *, validate_args: bool | None = None) -> None:
+        self.log_alpha = _floating(log_alpha)
+        # The core checks the stretch and the temperature; keep the floats it checked.
+        checked = core.HardConcrete(self.log_alpha, beta=beta, gamma=gamma, zeta=zeta)
+        self.beta, self.gamma, self.zeta = checked.beta, checked.gamma, checked.zeta
+        super().__init__(jnp.shape(self.log_alpha), (), validate_args=validate_args)
+
+    def _core(self) -> core.HardConcrete:
+        # Built from the fields on every call, as for the relaxed laws (jit and vmap rebuild
+        # the distribution from its pytree).
+        return core.HardConcrete(self.log_alpha, beta=self.beta, gamma=self.gamma,
+                                 zeta=self.zeta)
+
+    def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
+        """Draw reparameterised gates ``min(1, max(0, s (zeta - gamma) + gamma))``.
+
+        Parameters
+        ----------
+        key : jax.Array
+            A JAX PRNG key, the core's ``rng``.
+        sample_shape : tuple of int, optional
+            Independent gates per entry; the result has shape ``sample_shape + batch_shape``.
+
+        Returns
+        -------
+        jax.Array
+            Gates in ``[0, 1]``, exactly 0 or 1 at the atoms; the gradient with respect to
+            ``log_alpha`` is that of the stretched sigmoid between the atoms and 0 at them.
+
+        """
+        gates: jax.Array = self._core().rsample(tuple(sample_shape), rng=key)
+        return gates
+
+    def log_prob(self, value: jax.Array) -> jax.Array:
+        """Raise ``NotImplementedError``: the gate's law has atoms, so it has no density.
+
+        Parameters
+        ----------
+        value : jax.Array
+            Gates in ``[0, 1]``.
+
+        Returns
+        -------
+        jax.Array
+            Never returns.
+
+        Raises
+        ------
+        NotImplementedError
+            Always: use :meth:`cdf`, :meth:`prob_zero` and :meth:`prob_one`.
+
+        """
+        raise NotImplementedError(
+            "HardConcrete has atoms at 0 and 1 and no density: use cdf, prob_zero, prob_one "
+            "and l0_penalty"
+        )
+
+    def cdf(self, value: jax.Array) -> jax.Array:
+        """Return ``P(z <= value)``, with the atoms (right-continuous).
+
+        Parameters
+        ----------
+        value : jax.Array
+            Points, broadcasting against ``log_alpha``: 0 below 0 and 1 from 1 on.
+
+        Returns
+        -------
+        jax.Array
+            The CDF, in the dtype of ``log_alpha``.
+
+        """
+        cdf: jax.Array = self._core().cdf(jnp.asarray(value, dtype=self.log_alpha.dtype))
+        return cdf
+
+    def prob_zero(self) -> jax.Array:
+        """Return ``P(z = 0) = sigmoid(beta log(-gamma / zeta) - log_alpha)``.
+
+        Returns
+        -------
+        jax.Array
+            The mass of the atom at 0, shape :attr:`batch_shape`.
+
+        """
+        p: jax.Array = self._core().prob_zero()
+        return p
+
+    def prob_one(self) -> jax.Array:
+        """Return ``P(z = 1) = sigmoid(log_alpha - beta log((1 - gamma) / (zeta - 1)))``.
+
+        Returns
+        -------
+        jax.Array
+            The mass of the atom at 1, shape :attr:`batch_shape`.
+
+        """
+        p: jax.Array = self._core().prob_one()
+        return p
+
+    def l0_penalty(self) -> jax.Array:
+        """Return the expected L0 norm per gate, ``P(z != 0)``, differentiable in ``log_alpha``.
+
+        Returns
+        -------
+        jax.Array
+            ``sigmoid(log_alpha - beta log(-gamma / zeta))``, shape :attr:`batch_shape`; sum
+            it for the L0 regulariser.
+
+        """
+        p: jax.Array = self._core().l0_penalty()
+        return p
+
+    def deterministic_gate(self) -> jax.Array:
+        """Return the test-time gate ``min(1, max(0, sigmoid(log_alpha) (zeta - gamma) + gamma))``.
+
+        Returns
+        -------
+        jax.Array
+            Gates in ``[0, 1]``, shape :attr:`batch_shape`.
+
+        """
+        gate: jax.Array = self._core().deterministic_gate()
+        return gate

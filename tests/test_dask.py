@@ -248,6 +248,23 @@ def test_injected_noise_gives_numpy_values(layout):
     assert top[0, 7, 1] == 33
 
 
+
+@pytest.mark.parametrize("sampler", ["gumbel_softmax", "relaxed_top_k"])
+def test_a_tiny_temperature_computes_without_warnings(sampler):
+    # (z - max z) / tau overflows to -inf on purpose; NumPy's warning for it must not escape
+    # when the graph computes (warnings are errors in the tests), on any scheduler.
+    values = np.array([[0.0, -1e30, 2.0, 1.0], [1.0, 0.5, -np.inf, -3e38]], np.float32)
+    logits = da.from_array(values, chunks=(1, 2))
+    if sampler == "gumbel_softmax":
+        soft = gk.gumbel_softmax(logits, tau=1e-9, rng=SEED, sample_shape=3)
+    else:
+        soft = gk.relaxed_top_k(logits, 1, tau=1e-9, rng=SEED, sample_shape=3)
+    index = gk.gumbel_max(logits, rng=SEED, sample_shape=3).compute()
+    for scheduler in ("synchronous", "threads"):
+        # At tau = 1e-9 the relaxed sample is the one-hot of argmax(logits + G).
+        np.testing.assert_array_equal(soft.compute(scheduler=scheduler), np.eye(4)[index])
+    assert soft.chunks == ((3,), (1, 1), (2, 2))
+
 # --- reproducibility and independence ---------------------------------------------------------
 
 

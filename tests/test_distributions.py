@@ -726,6 +726,73 @@ def test_parameters_must_be_floating_arrays(xp, cls):
         cls(make(xp, LOGITS), *extra, validate_args=1)
 
 
+
+# torch.distributions writes RelaxedOneHotCategorical(temperature, probs=None, logits=None,
+# validate_args=None): each habit gets a message that says what to write here instead.
+TORCH_HABITS = {
+    "temperature first, positionally": (
+        RelaxedOneHotCategorical, lambda x: ((0.5, x), {}),
+        r"RelaxedOneHotCategorical takes logits first and the temperature second "
+        r"\(torch.distributions puts the temperature first\): write "
+        r"RelaxedOneHotCategorical\(logits, tau=0.5\)"),
+    "temperature first, logits by keyword": (
+        ExpRelaxedOneHotCategorical, lambda x: ((0.5,), {"logits": x}),
+        r"ExpRelaxedOneHotCategorical takes logits first and the temperature second .*: write "
+        r"ExpRelaxedOneHotCategorical\(logits, tau=0.5\)"),
+    "a 0-d temperature array first": (
+        RelaxedOneHotCategorical, lambda x: ((x[0, 0], x), {}),
+        r"takes logits first and the temperature second .*: write "
+        r"RelaxedOneHotCategorical\(logits, tau=\.\.\.\)"),
+    "binary, temperature first": (
+        RelaxedBernoulli, lambda x: ((2, x), {}),
+        r"RelaxedBernoulli takes logits first .*: write RelaxedBernoulli\(logits, tau=2\)"),
+    "the temperature keyword": (
+        LogitRelaxedBernoulli, lambda x: ((), {"temperature": 0.5, "logits": x}),
+        r"LogitRelaxedBernoulli has no keyword temperature: gumbelkit calls it tau; write "
+        r"LogitRelaxedBernoulli\(logits, tau=0.5\)"),
+    "probs": (
+        RelaxedOneHotCategorical, lambda x: ((0.5,), {"probs": x}),
+        r"RelaxedOneHotCategorical takes logits, not probs \(torch.distributions takes "
+        r"either\): write RelaxedOneHotCategorical\(log\(probs\), tau=0.5\)"),
+    "binary probs": (
+        RelaxedBernoulli, lambda x: ((), {"probs": x, "tau": 0.25}),
+        r"RelaxedBernoulli takes logits, not probs .*: write "
+        r"RelaxedBernoulli\(log\(probs\) - log1p\(-probs\), tau=0.25\)"),
+    "dim": (
+        RelaxedOneHotCategorical, lambda x: ((x, 0.5), {"dim": 0}),
+        r"RelaxedOneHotCategorical has no keyword dim: gumbelkit calls it axis; write axis=0"),
+    "validate_args=None": (
+        RelaxedOneHotCategorical, lambda x: ((x, 0.5), {"validate_args": None}),
+        r"validate_args must be True or False; got None \(torch.distributions' default"),
+    "hard concrete temperature by position": (
+        HardConcrete, lambda x: ((x, 0.5), {}),
+        r"HardConcrete takes log_alpha by position and everything else by keyword \(beta, "
+        r"gamma, zeta, validate_args\): write HardConcrete\(log_alpha, beta=0.5\)"),
+    "hard concrete temperature keyword": (
+        HardConcrete, lambda x: ((x,), {"temperature": 0.5}),
+        r"HardConcrete has no keyword temperature: gumbelkit calls it beta; write "
+        r"HardConcrete\(log_alpha, beta=0.5\)"),
+    "an unknown keyword": (
+        RelaxedBernoulli, lambda x: ((x, 0.5), {"validate": True}),
+        r"RelaxedBernoulli got an unexpected keyword argument 'validate' \(did you mean "
+        r"validate_args\?\)"),
+}
+
+
+@pytest.mark.parametrize("habit", list(TORCH_HABITS))
+def test_torch_distributions_habits_say_what_to_write(xp, habit):
+    cls, arguments, message = TORCH_HABITS[habit]
+    args, kwargs = arguments(make(xp, LOGITS))
+    with pytest.raises(TypeError, match=message):
+        cls(*args, **kwargs)
+
+
+def test_a_0d_binary_logits_with_an_invalid_tau_keeps_its_error(xp):
+    # A 0-d array is valid binary logits: the temperature's own error stands, not a habit.
+    with pytest.raises(ValueError, match="tau must be positive and finite"):
+        RelaxedBernoulli(make(xp, np.array(0.5)), make(xp, np.array([0.5, -1.0])),
+                         validate_args=True)
+
 def test_value_must_fit(xp):
     d = RelaxedOneHotCategorical(make(xp, LOGITS), 0.5)
     with pytest.raises(ValueError, match="value must have the 4 classes"):

@@ -19,6 +19,7 @@ numpyro = pytest.importorskip("numpyro", reason="NumPyro is not installed (the t
 import jax.numpy as jnp  # noqa: E402
 from numpyro.infer import SVI, Trace_ELBO  # noqa: E402
 
+import gumbelkit as gk  # noqa: E402
 from gumbelkit import distributions as core  # noqa: E402
 from gumbelkit import numpyro as gkn  # noqa: E402
 
@@ -197,3 +198,257 @@ def test_numpyro_model_with_svi():
     assert jnp.isfinite(result.losses).all()
     assert int(jnp.argmax(result.params["q"])) == 2  # the class that explains the data
     assert result.losses[-10:].mean() < result.losses[:10].mean()
+
+
+# --- the straight-through relaxed categorical --------------------------------------------------
+
+
+def test_straight_through_sample_is_the_one_hot_of_the_relaxed_sample():
+    logits = logits_for("RelaxedOneHotCategorical")
+    d = gkn.RelaxedOneHotCategoricalStraightThrough(0.5, logits=logits)
+    assert d.has_rsample
+    assert (d.batch_shape, d.event_shape) == ((4,), (3,))
+    value, [relaxed] = d.sample_with_intermediates(key(11), (5,))
+    assert value.shape == relaxed.shape == (5, 4, 3)
+    np.testing.assert_array_equal(value, np.eye(3)[np.argmax(relaxed, axis=-1)])
+    np.testing.assert_array_equal(d.sample(key(11), (5,)), value)
+    # The relaxed sample is the Concrete's for the same key: one draw of noise behind both.
+    concrete = gkn.RelaxedOneHotCategorical(0.5, logits=logits)
+    np.testing.assert_array_equal(relaxed, concrete.sample(key(11), (5,)))
+
+
+def test_straight_through_gradient_is_that_of_the_relaxed_sample():
+    logits = logits_for("RelaxedOneHotCategorical")
+    weights = jax.random.normal(key(12), (5, 4, 3))
+    noise = gk.gumbel((5, 4, 3), dtype=logits.dtype, rng=key(13), xp=jnp)
+
+    def hard(lg):
+        d = gkn.RelaxedOneHotCategoricalStraightThrough(0.5, logits=lg)
+        return jnp.sum(d.sample(key(13), (5,)) * weights)
+
+    def soft(lg):  # softmax((logits + G) / tau) written with jax.nn, on the same noise
+        return jnp.sum(jax.nn.softmax((lg + noise) / 0.5, axis=-1) * weights)
+
+    np.testing.assert_allclose(jax.grad(hard)(logits), jax.grad(soft)(logits), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_straight_through_log_prob_scores_the_relaxed_sample():
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    logits = logits_for("RelaxedOneHotCategorical")
+    d = gkn.RelaxedOneHotCategoricalStraightThrough(0.7, logits=logits)
+    value, intermediates = d.sample_with_intermediates(key(14), (5,))
+    theirs = torch.distributions.RelaxedOneHotCategorical(
+        torch.tensor(0.7), logits=torch.tensor(np.array(logits)))
+    expected = theirs.log_prob(torch.tensor(np.array(intermediates[0]))).numpy()
+    np.testing.assert_allclose(d.log_prob(value, intermediates), expected, rtol=1e-4, atol=1e-4)
+    # Without intermediates the value itself is a point of the simplex, as for the Concrete.
+    concrete = gkn.RelaxedOneHotCategorical(0.7, logits=logits)
+    np.testing.assert_array_equal(d.log_prob(value), concrete.log_prob(value))
+
+
+def test_straight_through_argmax_follows_softmax_of_the_logits():
+    scipy_stats = pytest.importorskip("scipy.stats", reason="SciPy is not installed")
+    logits = jnp.array([1.0, 0.0, -1.0, 0.5])
+    d = gkn.RelaxedOneHotCategoricalStraightThrough(0.3, logits=logits)
+    n = 20_000
+    counts = np.asarray(jax.jit(lambda k: d.sample(k, (n,)).sum(0))(key(15)))
+    assert counts.sum() == n  # exactly one 1 per sample
+    probs = np.exp(np.asarray(logits, np.float64))
+    probs /= probs.sum()
+    assert scipy_stats.chisquare(counts, n * probs).pvalue > 1e-6
+
+
+def test_straight_through_under_jit_and_vmap_and_with_an_estimator():
+    logits = logits_for("RelaxedOneHotCategorical")
+    d = gkn.RelaxedOneHotCategoricalStraightThrough(0.5, logits=logits)
+    eager = d.sample(key(16), (2,))
+    np.testing.assert_array_equal(jax.jit(lambda dist, k: dist.sample(k, (2,)))(d, key(16)),
+                                  eager)
+
+    def draw(lg, k):
+        return gkn.RelaxedOneHotCategoricalStraightThrough(0.5, logits=lg).sample(k)
+
+    keys = jax.random.split(key(17), 4)
+    rows = jax.vmap(draw)(logits, keys)
+    one_row = jax.jit(draw)  # compiled once for the rows' shape: faster than eager here
+    for row in range(4):
+        np.testing.assert_array_equal(rows[row], one_row(logits[row], keys[row]))
+
+    # Another estimator changes the gradient only; Gumbel-Rao draws with a key of its own.
+    def rao(lg):
+        d = gkn.RelaxedOneHotCategoricalStraightThrough(0.5, logits=lg, estimator="gumbel-rao")
+        y = d.sample(key(18))
+        return jnp.sum(y * jnp.arange(3.0)), y
+
+    (_, sample), grad = jax.jit(jax.value_and_grad(rao, has_aux=True))(logits)
+    np.testing.assert_array_equal(sample, np.eye(3)[np.argmax(sample, -1)])
+    assert jnp.isfinite(grad).all()
+    assert jnp.abs(grad).sum() > 0
+    with pytest.raises(ValueError, match="estimator must be one of"):
+        gkn.RelaxedOneHotCategoricalStraightThrough(0.5, logits=logits, estimator="nope")
+
+
+def test_straight_through_in_a_numpyro_model_with_svi():
+    from numpyro import handlers
+    from numpyro.infer.util import log_density
+
+    means = jnp.array([-2.0, 0.0, 2.0])
+    data = jnp.full((20,), 2.0)
+
+    def model():
+        with numpyro.plate("data", data.shape[0]):
+            z = numpyro.sample("z", gkn.RelaxedOneHotCategorical(0.5, logits=jnp.zeros(3)))
+            numpyro.sample("x", numpyro.distributions.Normal(z @ means, 0.5), obs=data)
+
+    def guide():
+        q = numpyro.param("q", jnp.zeros(3))
+        with numpyro.plate("data", data.shape[0]):
+            numpyro.sample("z", gkn.RelaxedOneHotCategoricalStraightThrough(0.5, logits=q))
+
+    # NumPyro records the relaxed sample at the guide's site and scores the site by it.
+    trace = handlers.trace(handlers.seed(guide, key(19))).get_trace()
+    site = trace["z"]
+    value, (relaxed,) = site["value"], site["intermediates"]
+    np.testing.assert_array_equal(value, np.eye(3)[np.argmax(relaxed, axis=-1)])
+    guide_log_density, _ = log_density(handlers.seed(guide, key(19)), (), {}, {})
+    expected = gkn.RelaxedOneHotCategorical(0.5, logits=jnp.zeros(3)).log_prob(relaxed).sum()
+    np.testing.assert_allclose(guide_log_density, expected, rtol=1e-6)
+
+    svi = SVI(model, guide, numpyro.optim.Adam(0.1), Trace_ELBO())
+    result = svi.run(key(9), 60, progress_bar=False)
+    assert jnp.isfinite(result.losses).all()
+    assert int(jnp.argmax(result.params["q"])) == 2  # the class that explains the data
+
+
+# --- the Hard Concrete -------------------------------------------------------------------------
+
+LOG_ALPHA = jnp.array([-3.0, -0.7, 0.0, 0.4, 2.5])
+BETA, GAMMA, ZETA = 0.5, -0.2, 1.3
+
+
+def _logistic_cdf(t):
+    return 1.0 / (1.0 + np.exp(-t))
+
+
+def _stretched_cdf(x, log_alpha):
+    """P(min(1, max(0, s (zeta - gamma) + gamma)) <= x) for 0 <= x < 1, from the definition.
+
+    s <= u iff L <= beta logit(u) - log_alpha, with L Logistic(0, 1) and u the point of (0, 1)
+    that the stretch maps to x.
+    """
+    u = (x - GAMMA) / (ZETA - GAMMA)
+    return _logistic_cdf(BETA * np.log(u / (1 - u)) - np.asarray(log_alpha, np.float64))
+
+
+def test_hard_concrete_atoms_penalty_and_cdf_match_the_closed_form():
+    d = gkn.HardConcrete(LOG_ALPHA, BETA, GAMMA, ZETA)
+    assert d.has_rsample
+    assert (d.batch_shape, d.event_shape) == ((5,), ())
+    assert (d.beta, d.gamma, d.zeta) == (BETA, GAMMA, ZETA)
+    p_zero = _stretched_cdf(0.0, LOG_ALPHA)
+    p_one = 1.0 - _stretched_cdf(np.nextafter(1.0, 0.0), LOG_ALPHA)
+    np.testing.assert_allclose(d.prob_zero(), p_zero, rtol=1e-5)
+    np.testing.assert_allclose(d.prob_one(), p_one, rtol=1e-5)
+    np.testing.assert_allclose(d.l0_penalty(), 1.0 - p_zero, rtol=1e-5)
+    x = jnp.array([-0.5, 0.0, 0.3, 0.8, 1.0])
+    expected = np.where(x < 0, 0.0, np.where(x >= 1, 1.0, _stretched_cdf(np.clip(x, 0, 0.99),
+                                                                          LOG_ALPHA)))
+    np.testing.assert_allclose(d.cdf(x), expected, rtol=1e-5, atol=1e-7)
+    gate = np.clip(_logistic_cdf(np.asarray(LOG_ALPHA, np.float64)) * (ZETA - GAMMA) + GAMMA,
+                   0, 1)
+    np.testing.assert_allclose(d.deterministic_gate(), gate, rtol=1e-5, atol=1e-7)
+    # The penalty's gradient: d/da sigmoid(a - c) = P(z != 0) P(z = 0).
+    grad = jax.grad(lambda a: gkn.HardConcrete(a, BETA, GAMMA, ZETA).l0_penalty().sum())(
+        LOG_ALPHA)
+    np.testing.assert_allclose(grad, p_zero * (1.0 - p_zero), rtol=1e-4)
+    with pytest.raises(NotImplementedError, match="no density"):
+        d.log_prob(jnp.full(5, 0.5))
+
+
+def test_hard_concrete_samples_follow_the_closed_form():
+    d = gkn.HardConcrete(LOG_ALPHA, BETA, GAMMA, ZETA)
+    n = 40_000
+    z = np.asarray(jax.jit(lambda dist, k: dist.sample(k, (n,)))(d, key(20)), np.float64)
+    assert z.shape == (n, 5)
+    assert ((z >= 0) & (z <= 1)).all()
+    for observed, p in [((z == 0).mean(0), _stretched_cdf(0.0, LOG_ALPHA)),
+                        ((z == 1).mean(0), 1.0 - _stretched_cdf(np.nextafter(1.0, 0.0),
+                                                                LOG_ALPHA)),
+                        ((z <= 0.3).mean(0), _stretched_cdf(0.3, LOG_ALPHA)),
+                        ((z <= 0.8).mean(0), _stretched_cdf(0.8, LOG_ALPHA))]:
+        # Five standard errors of a binomial proportion (and a floor for p near 0 or 1).
+        bound = 5 * np.sqrt(p * (1 - p) / n) + 1e-4
+        np.testing.assert_array_less(np.abs(observed - p), bound)
+
+
+def test_hard_concrete_sample_gradient_is_the_stretched_sigmoids():
+    d = gkn.HardConcrete(LOG_ALPHA, BETA, GAMMA, ZETA)
+    z = d.sample(key(21), (64,))
+    grad = jax.grad(lambda a: gkn.HardConcrete(a, BETA, GAMMA, ZETA).sample(key(21), (64,))
+                    .sum())(LOG_ALPHA)
+    # dz/da = (zeta - gamma) s (1 - s) / beta between the atoms, s = (z - gamma) / (zeta - gamma);
+    # 0 at the atoms.
+    s = (np.asarray(z, np.float64) - GAMMA) / (ZETA - GAMMA)
+    inside = (np.asarray(z) > 0) & (np.asarray(z) < 1)
+    expected = np.where(inside, (ZETA - GAMMA) * s * (1 - s) / BETA, 0.0).sum(0)
+    np.testing.assert_allclose(grad, expected, rtol=1e-3, atol=1e-5)
+
+
+def test_hard_concrete_under_jit_and_vmap():
+    d = gkn.HardConcrete(LOG_ALPHA)
+    # XLA may fuse the stretch differently from eager execution: equal to rounding.
+    np.testing.assert_allclose(jax.jit(lambda dist, k: dist.sample(k, (3,)))(d, key(22)),
+                               d.sample(key(22), (3,)), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(jax.jit(lambda dist: dist.l0_penalty())(d), d.l0_penalty(),
+                               rtol=1e-6)
+
+    def draw(a, k):
+        return gkn.HardConcrete(a).sample(k, (2,))
+
+    keys = jax.random.split(key(23), 5)
+    rows = jax.vmap(draw)(LOG_ALPHA, keys)
+    one_gate = jax.jit(draw)  # compiled once for one gate: faster than eager here
+    for i in range(5):
+        np.testing.assert_allclose(rows[i], one_gate(LOG_ALPHA[i], keys[i]), rtol=1e-6)
+
+
+def test_hard_concrete_checks_its_stretch():
+    with pytest.raises(ValueError, match="gamma must be negative"):
+        gkn.HardConcrete(LOG_ALPHA, 0.5, 0.1)
+    with pytest.raises(ValueError, match="zeta must be above 1"):
+        gkn.HardConcrete(LOG_ALPHA, zeta=0.9)
+    with pytest.raises(ValueError, match="beta"):
+        gkn.HardConcrete(LOG_ALPHA, beta=-1.0)
+    with pytest.raises(ValueError, match="log_alpha"):
+        gkn.HardConcrete(jnp.array([0.0, jnp.nan]), validate_args=True)
+
+
+def test_hard_concrete_l0_regression_with_svi():
+    # Louizos et al.'s objective: the likelihood of gated weights plus lambda times the expected
+    # number of open gates. Only features 0 and 1 explain y.
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(100, 5)), dtype=jnp.float32)
+    y = 2.0 * x[:, 0] - 1.5 * x[:, 1]
+
+    def model(x, y):
+        log_alpha = numpyro.param("log_alpha", jnp.full(5, 2.0))
+        w = numpyro.param("w", jnp.zeros(5))
+        gates = gkn.HardConcrete(log_alpha)
+        z = gates.sample(numpyro.prng_key())
+        numpyro.factor("l0", -20.0 * gates.l0_penalty().sum())
+        numpyro.sample("y", numpyro.distributions.Normal(x @ (w * z), 0.1), obs=y)
+
+    def guide(x, y):
+        pass
+
+    svi = SVI(model, guide, numpyro.optim.Adam(0.1), Trace_ELBO())
+    result = svi.run(key(1), 300, x, y, progress_bar=False)
+    assert jnp.isfinite(result.losses).all()
+    assert result.losses[-10:].mean() < result.losses[:10].mean()
+    np.testing.assert_allclose(result.params["w"][:2], [2.0, -1.5], atol=0.1)
+    gates = gkn.HardConcrete(result.params["log_alpha"])
+    np.testing.assert_array_equal(gates.deterministic_gate()[:2], [1.0, 1.0])
+    assert float(gates.l0_penalty()[:2].min()) > 0.99
+    start = float(gkn.HardConcrete(jnp.full(3, 2.0)).l0_penalty().sum())
+    assert float(gates.l0_penalty()[2:].sum()) < start - 1.0  # the unused gates closed

@@ -22,7 +22,7 @@ import array_api_compat
 import array_api_compat.dask.array as xp_dask
 import dask.array as da
 import numpy as np
-from dask.array.core import normalize_chunks
+from dask.array.core import elemwise, normalize_chunks
 from dask.base import tokenize
 
 from gumbelkit.backends._common import (
@@ -117,14 +117,36 @@ def _empty_safe(reduce: Callable[..., Any]) -> Callable[..., Any]:
     return reduced
 
 
+def _divide_quietly(x1: Any, x2: Any) -> Any:
+    """Return ``numpy.divide(x1, x2)`` of two blocks with NumPy's warnings off.
+
+    It runs when the graph computes, on a worker, outside any ``numpy.errstate`` that the
+    code building the graph could open: the block silences its own warnings.
+    """
+    with np.errstate(all="ignore"):
+        return np.divide(x1, x2)
+
+
+def _divide(x1: Any, x2: Any, /) -> Any:
+    """Return ``x1 / x2``, each block divided by :func:`_divide_quietly`.
+
+    The graph is that of the ``/`` operator (one elementwise layer, the same chunks and
+    dtype); only its blocks' division is silent. gumbelkit divides through the namespace
+    where the quotient may overflow to ``-inf`` on purpose (a tiny temperature).
+    """
+    return elemwise(_divide_quietly, x1, x2)
+
+
 class _Namespace(types.ModuleType):
     """array-api-compat's Dask namespace, with a ``max`` and ``min`` that take empty arrays.
 
-    Every other name is array-api-compat's, looked up on use.
+    Its ``divide`` computes without NumPy's floating-point warnings (:func:`_divide`). Every
+    other name is array-api-compat's, looked up on use.
     """
 
     max = staticmethod(_empty_safe(da.max))
     min = staticmethod(_empty_safe(da.min))
+    divide = staticmethod(_divide)
 
     def __getattr__(self, attribute: str) -> Any:
         """Return array-api-compat's ``attribute``."""

@@ -13,6 +13,7 @@ from gumbelkit._typing import Array, Namespace
 from gumbelkit.distributions._math import _log, _pin_ends, _sigmoid
 from gumbelkit.distributions._parameters import (
     _broadcast_or_raise,
+    _catches_habits,
     _check_temperature,
     _ElementwiseParameters,
     _require,
@@ -34,8 +35,11 @@ def _logistic_log_density(t: Array, logits: Array, tau: float | Array, xp: Names
     return _log(tau, xp) - a - 2.0 * xp.log1p(xp.exp(-a))
 
 
+@_catches_habits
 class _RelaxedBinary(_ElementwiseParameters):
     """Shared parameters of the binary Concrete in sigmoid and in logit space."""
+
+    _logits_of_probs = "log(probs) - log1p(-probs)"
 
     def __init__(self, logits: Array, tau: float | Array, *, validate_args: bool = False) -> None:
         super().__init__(logits, "logits", validate_args)

@@ -19,6 +19,7 @@ from gumbelkit._typing import Array, Namespace
 from gumbelkit.distributions._math import _log
 from gumbelkit.distributions._parameters import (
     _broadcast_or_raise,
+    _catches_habits,
     _check_temperature,
     _Parameters,
     _require,
@@ -117,8 +118,12 @@ def _tempered_log_softmax(
 # --- the distributions -------------------------------------------------------------------------
 
 
+@_catches_habits
 class _RelaxedCategorical(_Parameters):
     """Shared parameters of the Concrete and the ExpConcrete."""
+
+    _logits_of_probs = "log(probs)"
+    _logits_min_ndim = 1
 
     def __init__(self, logits: Array, tau: float | Array, *, axis: int = -1,
                  validate_args: bool = False) -> None:

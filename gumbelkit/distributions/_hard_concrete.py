@@ -11,9 +11,14 @@ import math
 from gumbelkit._checks import check_real
 from gumbelkit._typing import Array
 from gumbelkit.distributions._math import _pin_ends, _sigmoid
-from gumbelkit.distributions._parameters import _ElementwiseParameters, _require_unit_interval
+from gumbelkit.distributions._parameters import (
+    _catches_habits,
+    _ElementwiseParameters,
+    _require_unit_interval,
+)
 
 
+@_catches_habits
 class HardConcrete(_ElementwiseParameters):
     """The Hard Concrete gate of L0 regularisation (Louizos et al., arXiv 1712.01312).
 
@@ -47,6 +52,9 @@ class HardConcrete(_ElementwiseParameters):
     True
 
     """
+
+    _temperature_argument = "beta"
+    _temperature_first = False
 
     def __init__(self, log_alpha: Array, *, beta: float = 2.0 / 3.0, gamma: float = -0.1,
                  zeta: float = 1.1, validate_args: bool = False) -> None:

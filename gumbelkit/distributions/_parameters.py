@@ -7,12 +7,16 @@ distribution per entry (the binary Concrete and the Hard Concrete) have in commo
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from gumbelkit import _core
 from gumbelkit._checks import (
+    _shown,
     broadcast_shapes,
+    call_error,
     check_array_argument,
     check_bool,
     check_real,
@@ -71,10 +75,110 @@ def _require_unit_interval(y: Array, argument: str, xp: Namespace, what: str = "
              f"{argument} must lie in [0, 1]{what}; got a value outside it or NaN")
 
 
+# --- the habits of torch.distributions ---------------------------------------------------------
+
+_C = TypeVar("_C", bound=type)
+
+
+def _is_number_like(value: object, min_ndim: int) -> bool:
+    """Return whether ``value`` can only be a temperature where logits were expected.
+
+    A real number that is not an array never is logits; a 0-d array is not where the logits
+    need a class axis (``min_ndim`` 1). A 0-d array of a binary family may be logits.
+    """
+    if is_real_scalar(value):
+        return True
+    shape = getattr(value, "shape", None)
+    return shape is not None and len(shape) < min_ndim
+
+
+def _habit_error(cls: type[_Parameters], args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> TypeError | None:
+    """Return the ``TypeError`` for a construction written the torch.distributions way.
+
+    torch.distributions writes ``RelaxedOneHotCategorical(temperature, probs=None,
+    logits=None, validate_args=None)``; gumbelkit's families take the logits first and call the
+    temperature ``tau`` (``beta`` for the Hard Concrete). Returns None where the arguments show
+    none of these habits, so that the error raised stands.
+    """
+    name = cls.__name__
+    parameters = inspect.signature(cls).parameters
+    names = list(parameters)
+    first, temperature = names[0], cls._temperature_argument
+    positional = [n for n, p in parameters.items() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    swapped = (cls._temperature_first and bool(args)
+               and _is_number_like(args[0], cls._logits_min_ndim))
+    if swapped:
+        tau_text = f"{temperature}={_shown(args[0])}"
+    elif "temperature" in kwargs or temperature in kwargs:
+        tau_text = f"{temperature}={_shown(kwargs.get('temperature', kwargs.get(temperature)))}"
+    else:
+        tau_text = f"{temperature}=..."
+    if "probs" in kwargs and "probs" not in parameters and cls._logits_of_probs:
+        return TypeError(
+            f"{name} takes logits, not probs (torch.distributions takes either): write "
+            f"{name}({cls._logits_of_probs}, {tau_text})"
+        )
+    if "temperature" in kwargs and "temperature" not in parameters:
+        return TypeError(
+            f"{name} has no keyword temperature: gumbelkit calls it {temperature}; write "
+            f"{name}({first}, {tau_text})"
+        )
+    logits = args[1] if len(args) > 1 else kwargs.get(first)
+    if swapped and hasattr(logits, "shape") and not is_real_scalar(logits):
+        return TypeError(
+            f"{name} takes {first} first and the temperature second (torch.distributions puts "
+            f"the temperature first): write {name}({first}, {tau_text})"
+        )
+    unknown = {key: value for key, value in kwargs.items() if key not in parameters}
+    misplaced = args[len(positional):]
+    if unknown or misplaced:
+        return call_error(cls, misplaced, unknown)
+    return None
+
+
+def _catches_habits(cls: _C) -> _C:
+    """Make the constructor of ``cls`` explain a torch.distributions habit that fails.
+
+    The constructor runs as written; only where it raises ``TypeError`` or ``ValueError`` are
+    the arguments read for a habit (:func:`_habit_error`), whose message then replaces the
+    error. A successful construction costs one call more. ``functools.wraps`` keeps the
+    signature that ``inspect`` and the documentation show.
+    """
+    init: Callable[..., None] = cls.__dict__["__init__"]  # the class's own constructor
+
+    @functools.wraps(init)
+    def constructor(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            init(self, *args, **kwargs)
+        except (TypeError, ValueError):
+            habit = _habit_error(type(self), args, kwargs)
+            if habit is None:
+                raise
+            raise habit from None
+
+    cls.__init__ = constructor  # type: ignore[misc]
+    return cls
+
+
 class _Parameters:
     """The backend, namespace, device and dtypes of a distribution's parameter array."""
 
+    # What _habit_error needs to know of a family: the name of its temperature, whether
+    # torch.distributions puts the temperature first, how logits come from probabilities, and
+    # how many dimensions its logits have at least.
+    _temperature_argument: ClassVar[str] = "tau"
+    _temperature_first: ClassVar[bool] = True
+    _logits_of_probs: ClassVar[str | None] = None
+    _logits_min_ndim: ClassVar[int] = 0
+
     def __init__(self, params: Array, argument: str, validate_args: object) -> None:
+        if validate_args is None:
+            raise TypeError(
+                "validate_args must be True or False; got None (torch.distributions' default, "
+                "which defers to a global switch: here checks that read the data run only when "
+                "asked for, validate_args=True)"
+            )
         try:
             self._backend: Backend = resolved_for(params, argument=argument)
         except TypeError as error:
