@@ -1,26 +1,23 @@
-"""Sample a large Zipf-like vocabulary with NumPy: Gumbel-Max draws and draws without replacement.
+"""Sample a large Zipf-like vocabulary with NumPy: categorical draws and draws without replacement.
 
 By default: 4096 classes with probabilities proportional to rank^-1.1 (float32 logits), one
-million categorical draws with ``gk.gumbel_max``, then 1000 ordered samples of 10 distinct
+million categorical draws with ``gk.categorical``, then 1000 ordered samples of 10 distinct
 classes with ``gk.gumbel_top_k``. The script prints
 
 - the frequencies of the most probable classes next to their exact probabilities (float64),
-  with z-scores, and the time per draw (``numpy.random.Generator.choice`` is timed as well);
+  with z-scores, and the time of the draws next to ``numpy.random.Generator.choice``'s;
 - for the draws without replacement: that no sample repeats a class, the frequencies of the
   first position (which is a Gumbel-Max draw, so they follow the same probabilities), and the
   log-probabilities of a few samples from ``gk.plackett_luce_log_prob`` next to the product
   formula of the Plackett-Luce law evaluated here in float64.
 
-Gumbel-Max costs one Gumbel variate per class and draw: a million draws of 4096 classes are
-4 * 10^9 variates (about a minute on one CPU core), drawn ``--chunk`` draws at a time to bound
-the memory (``--chunk`` x ``--classes`` float32 numbers per array). The time grows with
-``--classes`` x ``--draws``: 50,000 classes take about 13 minutes, and ``--draws`` makes a
-short run. For many draws from one fixed distribution an inverse-CDF sampler
-(``Generator.choice``) is far cheaper; Gumbel-Max is for logits that change from draw to draw,
-for batches of rows, and for the relaxed and hard samples of ``gk.gumbel_softmax``.
+``gk.categorical`` picks the fastest exact method for the shapes: a million draws from one
+row of 4096 classes come from an alias table (two random numbers and a lookup per draw), where
+``gk.gumbel_max`` would draw 4 * 10^9 Gumbel variates (about a minute). ``--method gumbel``
+times that for comparison (``--draws`` makes it short).
 
     python examples/numpy_sampling.py
-    python examples/numpy_sampling.py --draws 20000 --top-k-draws 200
+    python examples/numpy_sampling.py --draws 20000 --method gumbel
 """
 
 from __future__ import annotations
@@ -78,8 +75,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--classes", type=int, default=4096)
     parser.add_argument("--draws", type=int, default=1_000_000)
+    parser.add_argument("--method", default="auto", choices=gk._categorical.METHODS,
+                        help="gk.categorical's method (default: auto, the fastest for the shapes)")
     parser.add_argument("--chunk", type=int, default=500,
-                        help="draws per call (default 500: 8 MB per float32 array of 4096 classes)")
+                        help="samples without replacement per call (8 MB per float32 array of "
+                             "4096 classes)")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--top-k-draws", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
@@ -89,19 +89,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p = exact_probabilities(logits)
     rng = np.random.default_rng(args.seed)  # one generator, advanced by every call
 
-    counts = np.zeros(args.classes, dtype=np.int64)
+    # One warm-up call of each first: the first call of a process pays for fresh memory.
+    gk.categorical(logits, sample_shape=args.draws, rng=np.random.default_rng(), method=args.method)
+    np.random.default_rng().choice(args.classes, size=args.draws, p=p)
     start = time.perf_counter()
-    for first in range(0, args.draws, args.chunk):
-        size = min(args.chunk, args.draws - first)
-        counts += np.bincount(gk.gumbel_max(logits, rng=rng, sample_shape=size),
-                              minlength=args.classes)
-    gumbel_max_seconds = time.perf_counter() - start
+    draws = gk.categorical(logits, sample_shape=args.draws, rng=rng, method=args.method)
+    categorical_seconds = time.perf_counter() - start
+    counts = np.bincount(draws, minlength=args.classes)
     start = time.perf_counter()
     rng.choice(args.classes, size=args.draws, p=p)  # inverse CDF: O(log K) per draw
     choice_seconds = time.perf_counter() - start
-    print(f"{args.draws} draws of {args.classes} classes with gk.gumbel_max in "
-          f"{gumbel_max_seconds:.1f} s ({gumbel_max_seconds / args.draws * 1e6:.0f} us per draw; "
-          f"Generator.choice: {choice_seconds:.2f} s)")
+    print(f"{args.draws} draws of {args.classes} classes with gk.categorical "
+          f"(method={args.method!r}) in {categorical_seconds:.3f} s "
+          f"({categorical_seconds / args.draws * 1e9:.0f} ns per draw; "
+          f"Generator.choice: {choice_seconds:.3f} s)")
     print_table("most probable classes:", counts, p, args.draws)
 
     start = time.perf_counter()
@@ -122,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print("\nlog-probability of the first samples (plackett_luce_log_prob, float64 formula):")
     for row, mine, exact in zip(checked, log_prob, reference, strict=True):
         print(f"  {row.tolist()}: {mine:.5f}  {exact:.5f}")
-    return {"counts": counts, "p": p, "gumbel_max_seconds": gumbel_max_seconds,
+    return {"counts": counts, "p": p, "categorical_seconds": categorical_seconds,
             "choice_seconds": choice_seconds, "samples": samples, "distinct": distinct,
             "first_counts": first_counts, "top_k_seconds": top_k_seconds,
             "log_prob": log_prob, "reference_log_prob": reference}

@@ -6,8 +6,11 @@ stop-gradient. Importing gumbelkit imports no array framework.
 """
 
 from gumbelkit import distributions, schedules
+from gumbelkit._categorical import categorical
 from gumbelkit._conditional import conditional_gumbel
+from gumbelkit._row_blocks import get_num_threads, set_num_threads
 from gumbelkit._sampling import gumbel, gumbel_max, gumbel_softmax
+from gumbelkit._tokens import filter_logits, sample_tokens
 from gumbelkit._top_k import gumbel_top_k, plackett_luce_log_prob, relaxed_top_k
 from gumbelkit.backends import register_backend
 from gumbelkit.estimators import Gapped, GumbelRao, ReinMaxTemperatureWarning
@@ -19,8 +22,11 @@ __all__ = [
     "GumbelRao",
     "ReinMaxTemperatureWarning",
     "__version__",
+    "categorical",
     "conditional_gumbel",
     "distributions",
+    "filter_logits",
+    "get_num_threads",
     "gumbel",
     "gumbel_max",
     "gumbel_softmax",
@@ -28,5 +34,7 @@ __all__ = [
     "plackett_luce_log_prob",
     "register_backend",
     "relaxed_top_k",
+    "sample_tokens",
     "schedules",
+    "set_num_threads",
 ]

@@ -52,7 +52,7 @@ from gumbelkit._checks import concrete_bool
 from gumbelkit._typing import Array, Device, DType, Namespace
 from gumbelkit.backends import Backend
 
-__all__ = ["conditional_noise", "draw_gumbel", "perturb"]
+__all__ = ["conditional_noise", "draw_complement", "draw_gumbel", "perturb"]
 
 
 # Per compute dtype's number of bits: the sliver's bits s and the refinement's depth. float32
@@ -142,6 +142,39 @@ def draw_gumbel(
     block, each block from its own stream.
     """
     return backend.draw_by_blocks(source, shape, dtype, device, _exact_gumbel)
+
+
+def _exact_complement(
+    backend: Backend, source: Any, shape: tuple[int, ...], dtype: DType, device: Device
+) -> tuple[Array, Any]:
+    """Return uniforms on ``(0, 1]`` refined near 0 (:func:`draw_complement`) and the source."""
+    u, source = backend.uniform(source, shape, dtype, device)
+    xp = backend.namespace(u)
+    bits, depth = tail_constants(dtype, xp)
+    v = 1.0 - u  # exact: u is a multiple of the grid spacing
+    eager = backend.is_host_readable(u)
+    n = math.prod(shape)
+    if n == 0 or (eager and n < 2**bits and float(backend.row_max(u, None)) < 1.0 - 2.0**-bits):
+        return v, source
+    sliver = v <= 2.0**-bits
+    count = _count(sliver, xp) if eager else capacity(n, bits)
+    w, source = _refined_complement(backend, source, count, bits, depth, dtype, device)
+    return backend.scatter_masked_(v, sliver, 2.0**-bits * w), source
+
+
+def draw_complement(
+    backend: Backend, source: Any, shape: tuple[int, ...], dtype: DType, device: Device
+) -> tuple[Array, Any]:
+    """Return uniforms ``V`` on ``(0, 1]`` with full relative precision near 0, and the source.
+
+    ``V = 1 - U`` of the adapter's uniform ``U``, exact on its grid, except in the sliver
+    ``V <= 2**-s`` (``s`` of :func:`tail_constants`), where ``V`` is drawn afresh as the noise's
+    refinement draws it. So ``P(V < t) = t`` to a relative ``2**(s - m)`` for every threshold
+    ``t`` down to ``2**-(s depth)``, where a plain uniform on a grid of spacing ``2**-m``
+    resolves only ``t`` well above ``2**-m``: a comparison ``V < t`` accepts a tiny ``t`` at its
+    true rate. The categorical samplers' alias tables compare with it.
+    """
+    return backend.draw_by_blocks(source, shape, dtype, device, _exact_complement)
 
 
 def perturb(

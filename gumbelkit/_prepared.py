@@ -8,6 +8,7 @@ threads the source through its draws explicitly.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from gumbelkit import _core
@@ -28,7 +29,24 @@ from gumbelkit._noise import perturb
 from gumbelkit._typing import Array
 from gumbelkit.backends import resolved_for
 
-__all__ = ["Prepared"]
+__all__ = ["Prepared", "slice_aligned"]
+
+
+def slice_aligned(x: Any, ndim: int, axis: int, start: int, stop: int) -> Any:
+    """Return ``x`` restricted to ``start:stop`` along ``axis`` of a broadcast shape.
+
+    ``x`` is an array that broadcasts against a shape of ``ndim`` dimensions, aligned on the
+    right as broadcasting aligns it; ``axis`` (non-negative) counts in that shape. Where ``x``
+    has no such dimension, or size 1 there, it broadcasts along ``axis`` and is returned as it
+    is. Anything without a shape (a float, None, an estimator) is returned as it is too.
+    """
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        return x
+    at = axis - (ndim - len(shape))
+    if at < 0 or shape[at] == 1:
+        return x
+    return x[(slice(None),) * at + (slice(start, stop),)]
 
 
 class Prepared:
@@ -94,6 +112,28 @@ class Prepared:
         """Return the native random source made from the caller's ``rng``."""
         return self.backend.make_rng(self.rng, self.device)
 
+    def block(self, axis: int, start: int, stop: int, rng: Any) -> Prepared:
+        """Return the arguments of the rows ``start:stop`` along ``axis`` of the output.
+
+        ``axis`` (non-negative, not the class axis) counts in :attr:`out_shape`: a sample
+        dimension shortens ``sample_shape``, a logits dimension slices the logits. ``noise``
+        is sliced alike where it has the dimension. ``rng`` is the block's own random source
+        (a native one, or None where the call draws nothing). Nothing is checked again: the
+        arguments were checked once, for the whole call.
+        """
+        block = copy.copy(self)
+        ndim = len(self.out_shape)
+        block.logits = slice_aligned(self.logits, ndim, axis, start, stop)
+        if self.noise is not None:
+            block.noise = slice_aligned(self.noise, ndim, axis, start, stop)
+        if axis < len(self.sample_shape):
+            dims = list(self.sample_shape)
+            dims[axis] = stop - start
+            block.sample_shape = tuple(dims)
+        block.out_shape = block.sample_shape + tuple(block.logits.shape)
+        block.rng = rng
+        return block
+
     def perturbed_logits(self) -> tuple[Array, bool, Any]:
         """Return ``logits + G`` in the compute dtype, with the output's shape.
 
@@ -113,6 +153,18 @@ class Prepared:
         if tuple(z.shape) != self.out_shape:
             return xp.broadcast_to(z, self.out_shape), False, None
         return z, True, None
+
+    def gumbel_max_indices(self, keepdims: bool = False) -> Array:
+        """Return ``argmax(logits + G)`` along the class axis, the number of classes where invalid.
+
+        A row with a NaN, a ``+inf`` or no finite logit gives the number of classes, an index
+        that is never a valid class.
+        """
+        z, _, _ = self.perturbed_logits()
+        index = self.backend.argmax(z, axis=self.out_axis, keepdims=keepdims)
+        valid = self.logits_row_is_valid(keepdims)
+        invalid = self.xp.asarray(self.num_classes, dtype=index.dtype, device=self.device)
+        return self.xp.where(valid, index, invalid)
 
     def row_temperature(self, tau: float | Array) -> tuple[float | Array, Array | None]:
         """Return ``tau`` ready to divide the output (class axis kept) and its validity mask.

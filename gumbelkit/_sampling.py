@@ -15,6 +15,7 @@ from gumbelkit._checks import (
 )
 from gumbelkit._noise import draw_gumbel
 from gumbelkit._prepared import Prepared
+from gumbelkit._row_blocks import by_row_blocks, by_shape_blocks
 from gumbelkit._surrogates import surrogate
 from gumbelkit._typing import Array, Device, DType, Namespace
 from gumbelkit.backends import (
@@ -107,12 +108,22 @@ def _gumbel_body(
     if loc != 0.0 or scale != 1.0:
         _check_noise_range(loc, scale, dtype, compute, namespace)
     source = backend.make_rng(rng, device)
-    noise, _ = draw_gumbel(backend, source, dims, compute, device)
-    if scale != 1.0:
-        noise = noise * scale
-    if loc != 0.0:
-        noise = noise + loc
-    return namespace.astype(noise, dtype, copy=False)
+
+    def draw(block_source: Any, block_shape: tuple[int, ...]) -> Array:
+        noise, _ = draw_gumbel(backend, block_source, block_shape, compute, device)
+        if scale == 1.0 and loc == 0.0:
+            return namespace.astype(noise, dtype, copy=False)
+        # Arithmetic on a 0-d NumPy array (a 0-d Dask block too) returns a NumPy scalar, which
+        # the cast would leave in native byte order: scale one element, then reshape.
+        scaled = namespace.reshape(noise, (1,)) if block_shape == () else noise
+        if scale != 1.0:
+            scaled = scaled * scale
+        if loc != 0.0:
+            scaled = scaled + loc
+        return namespace.reshape(namespace.astype(scaled, dtype, copy=False), block_shape)
+
+    # A large NumPy draw runs by row blocks on threads, each from its own spawned stream.
+    return by_shape_blocks(backend, source, dims, draw)
 
 
 @publish(_gumbel_body)
@@ -197,8 +208,9 @@ def _gumbel_softmax_body(
     # NumPy warns about the deliberate infinities of a tiny tau or an invalid row, and about
     # a huge tau array overflowing its cast before it is clamped.
     with prepared.backend.errstate():
-        out = _relaxed_sample(prepared, tau, hard, estimator)
-    return _core.as_dtype(out, logits.dtype, prepared.xp)
+        tau, tau_ok = prepared.row_temperature(tau)
+        # A large NumPy call runs by row blocks on threads; the temperatures go with their rows.
+        return by_row_blocks(prepared, _relaxed_block, tau, tau_ok, hard, estimator)
 
 
 @publish(_gumbel_softmax_body)
@@ -281,12 +293,33 @@ def gumbel_softmax(
     raise NotImplementedError  # never runs: publish makes _gumbel_softmax_body this function
 
 
-def _relaxed_sample(
-    prepared: Prepared, tau: float | Array, hard: bool, estimator: Estimator = "st"
+def _relaxed_block(
+    prepared: Prepared,
+    tau: float | Array,
+    tau_ok: Array | None,
+    hard: bool,
+    estimator: Estimator,
 ) -> Array:
-    """Return the soft or straight-through hard sample, in the compute dtype."""
+    """Return the soft or hard sample of one row block, in the dtype of the logits.
+
+    ``tau`` and ``tau_ok`` are :meth:`Prepared.row_temperature`'s, restricted to the block.
+    """
+    out = _relaxed_sample(prepared, tau, tau_ok, hard, estimator)
+    return _core.as_dtype(out, prepared.logits.dtype, prepared.xp)
+
+
+def _relaxed_sample(
+    prepared: Prepared,
+    tau: float | Array,
+    tau_ok: Array | None,
+    hard: bool,
+    estimator: Estimator = "st",
+) -> Array:
+    """Return the soft or straight-through hard sample, in the compute dtype.
+
+    ``tau`` and ``tau_ok`` are those of :meth:`Prepared.row_temperature`.
+    """
     xp, backend, out_axis = prepared.xp, prepared.backend, prepared.out_axis
-    tau, tau_ok = prepared.row_temperature(tau)
     if not hard and prepared.noise is None:
         # A kernel that draws its own noise and never stores it (PyTorch CUDA with Triton).
         out = backend.fused_gumbel_softmax(
@@ -344,12 +377,8 @@ def _gumbel_max_body(
         raise call_error(gumbel_max, misplaced, unknown)
     prepared = Prepared(logits, axis, rng, noise, sample_shape, validate)
     keepdims = check_bool(keepdims, "keepdims")
-    xp, out_axis = prepared.xp, prepared.out_axis
-    z, _, _ = prepared.perturbed_logits()
-    index = prepared.backend.argmax(z, axis=out_axis, keepdims=keepdims)
-    valid = prepared.logits_row_is_valid(keepdims)
-    invalid_index = xp.asarray(prepared.num_classes, dtype=index.dtype, device=prepared.device)
-    return xp.where(valid, index, invalid_index)
+    # A large NumPy call runs by row blocks on threads, each from its own spawned stream.
+    return by_row_blocks(prepared, Prepared.gumbel_max_indices, keepdims)
 
 
 @publish(_gumbel_max_body)

@@ -27,6 +27,7 @@ from gumbelkit._checks import (
     type_name,
 )
 from gumbelkit._prepared import Prepared
+from gumbelkit._row_blocks import by_row_blocks
 from gumbelkit._typing import Array, Namespace
 from gumbelkit.backends import Backend, resolved_for
 
@@ -56,7 +57,19 @@ def _finite_counts(prepared: Prepared, index_dtype: Any) -> tuple[Array, Array]:
     return count, prepared.logits_row_is_valid(keepdims=True)
 
 
-def _check_enough_classes(prepared: Prepared, k: int) -> None:
+def _unmasked(prepared: Prepared) -> bool:
+    """Return whether the logits are free to read and no row has a ``-inf`` or a NaN.
+
+    Then every row has ``K`` finite logits or is invalid (a ``+inf``): no count is needed. One
+    row minimum, where counting the finite logits costs a cast and a sum of every entry.
+    """
+    xp = prepared.xp
+    if not prepared.backend.is_host_readable(prepared.logits):
+        return False
+    return bool(xp.all(xp.isfinite(xp.min(prepared.logits, axis=prepared.axis))))
+
+
+def _check_enough_classes(prepared: Prepared, k: int, unmasked: bool) -> None:
     """Raise ``ValueError`` naming ``k`` for a valid row with fewer than ``k`` finite logits.
 
     Only where reading the logits costs no device sync and no trace break, or where
@@ -65,6 +78,8 @@ def _check_enough_classes(prepared: Prepared, k: int) -> None:
     """
     xp = prepared.xp
     if not (prepared.validate or prepared.backend.is_host_readable(prepared.logits)):
+        return
+    if unmasked:
         return
     count, valid = _finite_counts(prepared, xp.int32)
     short = xp.logical_and(valid, count < k)
@@ -91,24 +106,18 @@ def _to_last(x: Array, axis: int, xp: Namespace) -> Array:
     return xp.permute_dims(x, (*(i for i in range(x.ndim) if i != axis), axis))
 
 
-def _from_last(x: Array, axis: int, xp: Namespace) -> Array:
-    """Return ``x`` with its last axis moved to position ``axis`` (the inverse of _to_last)."""
-    axis %= x.ndim
-    if axis == x.ndim - 1:
-        return x
-    order = list(range(x.ndim - 1))
-    order.insert(axis, x.ndim - 1)
-    return xp.permute_dims(x, tuple(order))
-
-
-def _top_indices(prepared: Prepared, z: Array, k: int) -> Array:
+def _top_indices(prepared: Prepared, z: Array, k: int, unmasked: bool) -> Array:
     """Return the indices of the ``k`` largest ``z`` in decreasing order.
 
     The invalid index ``K`` fills a row with a NaN, a ``+inf`` or no finite logit, and the
-    positions of a row that its finite logits cannot fill.
+    positions of a row that its finite logits cannot fill. ``unmasked`` is
+    :func:`_unmasked`'s answer for the call: then no row needs its finite logits counted.
     """
     xp = prepared.xp
     top = prepared.backend.top_k(z, k, prepared.out_axis)
+    invalid_index = xp.asarray(prepared.num_classes, dtype=top.dtype, device=prepared.device)
+    if unmasked:
+        return xp.where(prepared.logits_row_is_valid(keepdims=True), top, invalid_index)
     count, valid = _finite_counts(prepared, top.dtype)
     position_shape = [1] * prepared.logits.ndim
     position_shape[prepared.axis] = k
@@ -117,7 +126,6 @@ def _top_indices(prepared: Prepared, z: Array, k: int) -> Array:
     )
     # Masked classes sort last, so position j holds a finite class exactly when j < count.
     fillable = xp.logical_and(positions < count, valid)
-    invalid_index = xp.asarray(prepared.num_classes, dtype=top.dtype, device=prepared.device)
     return xp.where(fillable, top, invalid_index)
 
 
@@ -137,9 +145,17 @@ def _gumbel_top_k_body(
         raise call_error(gumbel_top_k, misplaced, unknown)
     prepared = Prepared(logits, axis, rng, noise, sample_shape, validate)
     k = _check_k(k, prepared.num_classes)
-    _check_enough_classes(prepared, k)
+    # One look at the whole call, not one per block.
+    unmasked = _unmasked(prepared)
+    _check_enough_classes(prepared, k, unmasked)
+    # A large NumPy call runs by row blocks on threads, each from its own spawned stream.
+    return by_row_blocks(prepared, _top_k_block, k, unmasked)
+
+
+def _top_k_block(prepared: Prepared, k: int, unmasked: bool) -> Array:
+    """Return the ``k`` indices of one row block: the top of ``logits + G``, decreasing."""
     z, _, _ = prepared.perturbed_logits()
-    return _top_indices(prepared, z, k)
+    return _top_indices(prepared, z, k, unmasked)
 
 
 @publish(_gumbel_top_k_body)
@@ -366,10 +382,11 @@ def _relaxed_top_k_body(
     prepared = Prepared(logits, axis, rng, noise, sample_shape, validate)
     k = _check_k(k, prepared.num_classes)
     hard = check_bool(hard, "hard")
-    _check_enough_classes(prepared, k)
+    _check_enough_classes(prepared, k, _unmasked(prepared))
     with prepared.backend.errstate():
-        out = _relaxed_top_k(prepared, tau, k, hard)
-    return prepared.xp.astype(out, logits.dtype, copy=False)
+        tau, tau_ok = prepared.row_temperature(tau)
+        # A large NumPy call runs by row blocks on threads; the temperatures go with their rows.
+        return by_row_blocks(prepared, _relaxed_top_k_block, tau, tau_ok, k, hard)
 
 
 @publish(_relaxed_top_k_body)
@@ -445,10 +462,22 @@ def relaxed_top_k(
     raise NotImplementedError  # never runs: publish makes _relaxed_top_k_body this function
 
 
-def _relaxed_top_k(prepared: Prepared, tau: float | Array, k: int, hard: bool) -> Array:
+def _relaxed_top_k_block(
+    prepared: Prepared, tau: float | Array, tau_ok: Array | None, k: int, hard: bool
+) -> Array:
+    """Return the sample of one row block in the dtype of the logits.
+
+    ``tau`` and ``tau_ok`` are :meth:`Prepared.row_temperature`'s, restricted to the block.
+    """
+    out = _relaxed_top_k(prepared, tau, tau_ok, k, hard)
+    return prepared.xp.astype(out, prepared.logits.dtype, copy=False)
+
+
+def _relaxed_top_k(
+    prepared: Prepared, tau: float | Array, tau_ok: Array | None, k: int, hard: bool
+) -> Array:
     """Return the soft or straight-through hard sample, in the compute dtype."""
     xp, backend, out_axis = prepared.xp, prepared.backend, prepared.out_axis
-    tau, tau_ok = prepared.row_temperature(tau)
     z, _, _ = prepared.perturbed_logits()
     if hard and not backend.supports_autodiff:
         # Without autodiff the straight-through bracket is 0 and would only mark invalid rows.
@@ -493,9 +522,18 @@ def _k_hot(prepared: Prepared, z: Array, k: int) -> Array:
         order = xp.argsort(z, axis=out_axis, descending=True, stable=True)
         chosen = xp.argsort(order, axis=out_axis, stable=True) < k
     else:
-        # The k chosen classes, compared with every class: O(k K), no sort.
-        top = _to_last(backend.top_k(z, k, out_axis), out_axis, xp)
-        classes = xp.arange(prepared.num_classes, dtype=top.dtype, device=prepared.device)
-        chosen = xp.any(xp.expand_dims(top, axis=-1) == classes, axis=-2)
-        chosen = _from_last(chosen, out_axis, xp)
+        # The k-th largest of each row, at the index ``last`` the top-k puts in position k: the
+        # classes above its value are chosen, and of those equal to it the ones up to ``last``,
+        # which the tie rule (lower index first) puts before it. O(K) per row, whatever k.
+        top = backend.top_k(z, k, out_axis)
+        last = top[(..., slice(k - 1, k)) + (slice(None),) * (-out_axis - 1)]
+        class_shape = [1] * z.ndim
+        class_shape[out_axis] = prepared.num_classes
+        classes = xp.reshape(
+            xp.arange(prepared.num_classes, dtype=top.dtype, device=prepared.device),
+            tuple(class_shape),
+        )
+        minus_inf = xp.asarray(-math.inf, dtype=z.dtype, device=prepared.device)
+        kth = xp.max(xp.where(classes == last, z, minus_inf), axis=out_axis, keepdims=True)
+        chosen = xp.logical_or(z > kth, xp.logical_and(z == kth, classes <= last))
     return xp.astype(xp.logical_and(chosen, xp.isfinite(z)), z.dtype)

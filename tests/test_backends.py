@@ -94,7 +94,7 @@ def _box_namespace() -> SimpleNamespace:
     names = ["log", "exp", "max", "sum", "argmax", "astype", "reshape", "arange", "expand_dims",
              "isfinite", "where", "asarray", "broadcast_to", "logical_and", "squeeze", "isdtype",
              "empty", "all", "any", "logical_not", "log1p", "cumulative_sum", "take",
-             "count_nonzero"]
+             "count_nonzero", "divide"]
     namespace = SimpleNamespace(**{n: lift(getattr(xnp, n)) for n in names})
     namespace.float32, namespace.float64 = np.float32, np.float64
     namespace.int8, namespace.int32 = np.int8, np.int32
@@ -436,8 +436,8 @@ def test_backend_fills_every_optional_member_and_records_the_supplied_ones():
     own = {m for m in backends.OPTIONAL_MEMBERS if getattr(adapter, m, None) is not None}
     assert backend.supplied == own
     assert backend.row_max is adapter.row_max  # a supplied member is used as it is
-    assert "top_k" not in own  # NumPy has no native top-k: the default fills it
-    assert callable(backend.top_k)
+    assert {"top_k", "block_streams"} <= own  # a partial selection; row blocks on threads
+    assert backend.top_k is adapter.top_k
 
 
 @pytest.mark.parametrize("name", ["numpy", "torch"])

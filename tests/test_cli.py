@@ -585,6 +585,28 @@ def test_bench_prints_the_numpy_overhead_per_call(capsys):
     assert ops == ["soft", "hard", "max"]
 
 
+def test_bench_times_threads_and_top_k_when_asked(capsys, monkeypatch, tmp_path):
+    # A shape of 2**20 values runs row blocks: rows on all threads against one thread. --top-k
+    # adds gumbel_top_k against gumbel_max at 8x152064 for k = 1, 8, 64.
+    monkeypatch.setenv("GUMBELKIT_NUM_THREADS", "2")
+    path = tmp_path / "bench.json"
+    code, out, err = call(capsys, "bench", "--backends", "numpy", "--shapes", "1024x1024",
+                          "--repeats", "1", "--top-k", "--json", str(path))
+    assert code == 0, err
+    result = json.loads(path.read_text())
+    assert result["environment"]["gumbelkit_threads"] == 2
+    assert result["environment"]["top_k"] is True
+    threads = [(r["operation"], r["mode"]) for r in result["rows"]
+               if r["reference"] == "gumbelkit, 1 thread"]
+    assert threads == [("soft", "forward, 2 threads"), ("hard", "forward, 2 threads"),
+                       ("max", "forward, 2 threads")]
+    top_k = [(r["shape"], r["operation"]) for r in result["rows"]
+             if r["reference"] == "gumbelkit gumbel_max"]
+    assert top_k == [([8, 152064], f"top-k, k={k}") for k in (1, 8, 64)]
+    assert "| numpy | 8x152064 | top-k, k=64 | forward |" in out
+    assert gk.get_num_threads() == 2  # the benchmark leaves the setting as it found it
+
+
 def test_bench_torch_device_and_triton_options(capsys, tmp_path):
     if unavailable_reason("torch"):
         pytest.skip(unavailable_reason("torch"))

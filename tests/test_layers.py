@@ -28,10 +28,13 @@ LAYERS: dict[str, int] = {
     # 3: the noise draw and the prepared arguments of a sampling call
     "gumbelkit._noise": 3,
     "gumbelkit._prepared": 3,
-    # 4: the estimators' surrogates
+    # 4: the estimators' surrogates; large calls by row blocks on threads
     "gumbelkit._surrogates": 4,
+    "gumbelkit._row_blocks": 4,
     # 5: the public families
     "gumbelkit._sampling": 5,
+    "gumbelkit._categorical": 5,
+    "gumbelkit._tokens": 5,
     "gumbelkit._conditional": 5,
     "gumbelkit._top_k": 5,
     "gumbelkit.distributions": 5,

@@ -389,6 +389,23 @@ def test_float64_of_either_byte_order_computes_in_float64(xp, backend, order):
                                       to_numpy(gk.gumbel(5, dtype=np.float64, rng=0, xp=xp)))
 
 
+
+@pytest.mark.parametrize("order", [">", "<"], ids=["big-endian", "little-endian"])
+def test_scaled_scalar_noise_is_a_0d_array_of_the_dtype(xp, backend, order):
+    # NumPy arithmetic on a 0-d array returns a scalar in native byte order; the noise must stay
+    # a 0-d array of the requested dtype. Expected: loc + scale * the standard noise of the seed.
+    if backend.adapter_name not in ("numpy", "dask"):
+        pytest.skip(f"{backend.adapter_name} arrays have no byte order")
+    dtype = np.dtype(f"{order}f8")
+    noise = gk.gumbel((), loc=1.5, scale=0.25, dtype=dtype, rng=3, xp=xp)
+    standard = float(to_numpy(gk.gumbel((), dtype=np.float64, rng=3, xp=xp)))
+    assert noise.dtype == dtype
+    assert noise.shape == ()
+    computed = noise.compute() if backend.adapter_name == "dask" else noise
+    assert type(computed) is np.ndarray, type(computed)
+    assert computed.dtype == dtype
+    assert float(computed) == 1.5 + 0.25 * standard
+
 def test_longdouble_logits_compute_in_float64():
     base = np.array([[0.1, 0.5, 0.4], [2.0, -1.0, 3.0]])
     g = np_gumbel(np.random.default_rng(31).uniform(size=base.shape))

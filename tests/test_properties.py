@@ -17,9 +17,6 @@ and ten times the examples, run::
 
 A failure prints the minimal example and a ``@reproduce_failure`` blob; no example database is
 kept (Hypothesis still caches source constants in the git-ignored ``.hypothesis/``).
-
-Known bugs are pinned by strict xfails and kept out of the draws by a named predicate each (see
-"known bugs" below), so the properties keep checking everything else.
 """
 
 from __future__ import annotations
@@ -33,7 +30,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -283,67 +280,6 @@ def check_indices(index: np.ndarray, case: Case) -> None:
     assert (np.diff(ordered, axis=-1) != 0).all()
 
 
-# --- known bugs ------------------------------------------------------------------------------
-# Each is pinned by a strict xfail below and kept out of the property tests' draws by a
-# predicate, so that the properties go on checking everything else. Once a fix lands, its xfail
-# passes and fails strictly: delete the xfail and the predicate together.
-
-# ln(2**-126): how far each round of relaxed_top_k may push a class down (its floor of 1 - a).
-_RELAXED_ROUND = 87.4
-
-
-def dask_overflow_bug(backend: Any, case: Case, rounds: int) -> bool:
-    """Dask soft samples warn where ``(z - max z) / tau`` overflows to -inf (bug 1).
-
-    The overflow is deliberate (its exponential is 0); NumPy's warning for it is silenced
-    inside gumbelkit, but a Dask graph computes later, outside that context. Conservative:
-    the widest gap of finite logits in any row, plus the noise's range, over the smallest tau.
-    """
-    if backend.adapter_name != "dask" or case.values.size == 0:
-        return False
-    finite = np.where(case.mask, np.nan, case.values)
-    with np.errstate(invalid="ignore"):  # all-masked rows never happen; empty ones may
-        gap = np.nanmax(finite, axis=case.axis) - np.nanmin(finite, axis=case.axis)
-    low, high = NOISE_BOUNDS[compute_dtype(case.dtype)]
-    reach = float(np.max(gap)) + high - low + _RELAXED_ROUND * (rounds - 1)
-    return reach / case.tau_min > FINFO[compute_dtype(case.dtype)][0] / 2
-
-
-def scaled_scalar_noise_bug(backend: Any, dims: tuple[int, ...], dtype: str, loc: float,
-                            scale: float) -> bool:
-    """0-d scaled noise is a NumPy scalar, in native byte order (bug 2)."""
-    if dims != () or (loc, scale) == (0.0, 1.0):
-        return False
-    return backend.adapter_name == "numpy" or (
-        backend.adapter_name == "dask" and dtype == BIG_ENDIAN)
-
-
-@pytest.mark.xfail(strict=True, raises=RuntimeWarning,
-                   reason="bug 1: Dask soft samples warn about a deliberate overflow to -inf")
-@pytest.mark.parametrize("sampler", ["gumbel_softmax", "relaxed_top_k"])
-def test_known_bug_dask_soft_sample_overflow_warns(sampler):
-    da = pytest.importorskip("dask.array")
-    logits = da.from_array(np.array([0.0, -1e30], dtype=np.float32))
-    if sampler == "gumbel_softmax":
-        sample = gk.gumbel_softmax(logits, tau=1e-9, rng=0)
-    else:
-        sample = gk.relaxed_top_k(logits, 1, tau=1e-9, rng=0)
-    sample.compute()
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug 2: 0-d scaled noise is a NumPy scalar in native byte order")
-@pytest.mark.parametrize("library", ["numpy", "dask.array"])
-def test_known_bug_scaled_scalar_noise(library):
-    xp = pytest.importorskip(library)
-    noise = gk.gumbel((), scale=0.5, dtype=np.dtype(BIG_ENDIAN), rng=0, xp=xp)
-    assert noise.dtype == np.dtype(BIG_ENDIAN), noise.dtype
-    if library == "numpy":
-        assert isinstance(noise, np.ndarray), type(noise)
-    else:
-        assert noise.compute().dtype == np.dtype(BIG_ENDIAN), noise.compute().dtype
-
-
 # --- valid arguments ------------------------------------------------------------------------
 
 def check_property(backend: Any, strategy: st.SearchStrategy[Any], check: Any,
@@ -370,7 +306,6 @@ def test_gumbel_softmax_soft(backend, xp):
             return gk.gumbel_softmax(case.logits, tau=case.tau, axis=case.axis, rng=case.seed,
                                      sample_shape=case.sample_shape)
 
-        assume(not dask_overflow_bug(backend, case, rounds=1))
         check_kind(sample(), case, case.out_shape)
         check_simplex(check_reproducible(sample), case, total=1)
 
@@ -432,7 +367,6 @@ def test_relaxed_top_k(backend, xp):
                                     axis=case.axis, rng=case.seed,
                                     sample_shape=case.sample_shape)
 
-        assume(hard or not dask_overflow_bug(backend, case, rounds=case.k))
         check_kind(sample(), case, case.out_shape)
         y = check_reproducible(sample)
         if hard:
@@ -488,7 +422,6 @@ def test_gumbel(backend, xp):
             return gk.gumbel(shape, loc=loc, scale=scale, dtype=native, rng=seed, xp=xp)
 
         dims = (shape,) if isinstance(shape, int) else shape
-        assume(not scaled_scalar_noise_bug(backend, dims, dtype, loc, scale))
         g = sample()
         assert tuple(g.shape) == dims
         assert g.dtype == native, (g.dtype, native)

@@ -23,8 +23,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from gumbelkit import __version__, gumbel_max, gumbel_softmax
+from gumbelkit import (
+    __version__,
+    categorical,
+    get_num_threads,
+    gumbel_max,
+    gumbel_softmax,
+    gumbel_top_k,
+    sample_tokens,
+    set_num_threads,
+)
 from gumbelkit._cli._ui import Parser, ProgressBar, UsageError
+from gumbelkit._row_blocks import MIN_BLOCKED_VALUES
 
 HELP = "time gumbelkit against each backend's own samplers"
 DESCRIPTION: str | None = (
@@ -35,6 +45,17 @@ SHAPES: tuple[tuple[int, int], ...] = ((4096, 1024), (64, 50257), (32, 10))
 TAU = 0.5
 HAND_WRITTEN = "hand-written float32, same operations"
 SEED = 0
+ONE_THREAD = "gumbelkit, 1 thread"
+# gumbel_top_k against gumbel_max (--top-k): a vocabulary of 152,064 classes, 8 rows.
+TOP_K_SHAPE = (8, 152_064)
+TOP_K_KS = (1, 8, 64)
+# categorical against each library's own sampler (--categorical): many draws from one row,
+# many draws from each of many rows, one draw per row; and token sampling (PyTorch).
+CATEGORICAL_ONE_ROW = (1, 4096, 100_000)  # rows, classes, draws per row
+CATEGORICAL_MANY_ROWS = (64, 4096, 1000)
+CATEGORICAL_ONE_DRAW = (4096, 1024, 1)
+TOKENS_SHAPE = (64, 50257)
+TOKENS_FILTERS: dict[str, Any] = {"temperature": 0.7, "top_k": 50, "top_p": 0.9}
 # The most logits one shape may hold: 1 GiB of float32. The NumPy references hold several
 # float64 temporaries of that size, so a larger shape would fail in the allocator.
 MAX_SHAPE_VALUES = 2**28
@@ -70,6 +91,8 @@ class Settings:
     tau: float = TAU
     torch_device: str = "cpu"
     triton: bool = False  # gumbelkit's soft PyTorch samples through the fused Triton kernel
+    top_k: bool = False  # also time gumbel_top_k against gumbel_max at TOP_K_SHAPE
+    categorical: bool = False  # also time categorical and sample_tokens against peers
     progress: ProgressBar | None = None
     rows: list[Row] = field(default_factory=list)
     memory: list[dict[str, Any]] = field(default_factory=list)
@@ -190,6 +213,159 @@ def bench_numpy(settings: Settings) -> None:
     gen = np.random.default_rng(SEED)
     for shape in settings.shapes:
         _bench_numpy_shape(settings, shape, gen, softmax)
+        if math.prod(shape) >= MIN_BLOCKED_VALUES:
+            _bench_numpy_threads(settings, shape, gen)
+    if settings.top_k:
+        x = gen.standard_normal(TOP_K_SHAPE, dtype=np.float32)
+        _bench_top_k(settings, "numpy", x, {"rng": gen})
+    if settings.categorical:
+        _bench_numpy_categorical(settings, gen)
+
+
+def _float64_softmax(x: Any) -> Any:
+    """Return ``softmax(x)`` along the last axis in float64 (what ``Generator.choice`` takes)."""
+    import numpy as np
+
+    z = x.astype(np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _bench_numpy_categorical(settings: Settings, gen: Any) -> None:
+    """Time ``categorical`` against ``Generator.choice`` (its softmax included) and gumbel_max."""
+    import numpy as np
+
+    rows, classes, draws = CATEGORICAL_ONE_ROW
+    row = gen.standard_normal(classes, dtype=np.float32)
+    _compare(settings, "numpy", (rows, classes), f"categorical, {draws} draws", "forward",
+             partial(categorical, row, sample_shape=draws, rng=gen),
+             "Generator.choice(p=softmax)",
+             lambda: gen.choice(classes, size=draws, p=_float64_softmax(row)))
+    rows, classes, draws = CATEGORICAL_MANY_ROWS
+    x = gen.standard_normal((rows, classes), dtype=np.float32)
+    _compare(settings, "numpy", (rows, classes), f"categorical, {draws} draws per row",
+             "forward", partial(categorical, x, sample_shape=draws, rng=gen),
+             "a loop of Generator.choice(p=softmax)",
+             lambda: [gen.choice(classes, size=draws, p=p) for p in _float64_softmax(x)])
+    rows, classes, _ = CATEGORICAL_ONE_DRAW
+    x = gen.standard_normal((rows, classes), dtype=np.float32)
+    _compare(settings, "numpy", (rows, classes), "categorical, 1 draw per row", "forward",
+             partial(categorical, x, rng=gen), "gumbelkit gumbel_max",
+             partial(gumbel_max, x, rng=gen))
+
+
+def _bench_numpy_threads(settings: Settings, shape: tuple[int, int], gen: Any) -> None:
+    """Time gumbelkit on all its threads against gumbelkit on one, for a blocked shape.
+
+    Both draw the same row blocks from the same spawned streams (the values do not depend on
+    the thread count), so the ratio is the speed-up of the threads alone.
+    """
+    import numpy as np
+
+    threads = get_num_threads()
+    if threads < 2:
+        settings.skip(f"numpy {'x'.join(map(str, shape))} threads: skipped, one thread "
+                      "(gumbelkit.get_num_threads() is 1)")
+        for _ in range(3):
+            settings.finish()
+        return
+    x = gen.standard_normal(shape, dtype=np.float32)
+
+    def on(count: int, fn: Callable[[], Any]) -> Callable[[], Any]:
+        def call() -> Any:
+            set_num_threads(count)
+            return fn()
+
+        return call
+
+    try:
+        for op, hard in (("soft", False), ("hard", True)):
+            sample = partial(gumbel_softmax, x, tau=settings.tau, hard=hard, rng=gen)
+            _compare(settings, "numpy", shape, op, f"forward, {threads} threads",
+                     on(threads, sample), ONE_THREAD, on(1, sample))
+        sample = partial(gumbel_max, x, rng=gen)
+        _compare(settings, "numpy", shape, "max", f"forward, {threads} threads",
+                 on(threads, sample), ONE_THREAD, on(1, sample))
+    finally:
+        set_num_threads(None)
+
+
+def _bench_top_k(
+    settings: Settings,
+    backend: str,
+    x: Any,
+    rng: dict[str, Any],
+    sync: Callable[[Any], Any] = lambda out: out,
+) -> None:
+    """Time ``gumbel_top_k`` against ``gumbel_max`` on the same logits, for each k.
+
+    The reference is gumbelkit's own ``gumbel_max``, the least a sample from the same
+    perturbed logits can cost: ref/gk is its time over top-k's (0.67 is 1.5 times as long).
+    """
+    for k in TOP_K_KS:
+        _compare(
+            settings, backend, TOP_K_SHAPE, f"top-k, k={k}", "forward",
+            partial(gumbel_top_k, x, k, **rng), "gumbelkit gumbel_max",
+            partial(gumbel_max, x, **rng), sync,
+        )
+
+
+def _bench_torch_categorical(settings: Settings, device: Any) -> None:
+    """Time ``categorical`` against ``torch.multinomial``, ``sample_tokens`` against a recipe.
+
+    The recipe is the plain PyTorch token sampler of LLM servers (:func:`_torch_token_recipe`).
+    """
+    import torch
+
+    def sync(out: Any) -> Any:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return out
+
+    generator = torch.Generator(device=device).manual_seed(SEED)
+
+    def multinomial(x: Any, draws: int) -> Any:
+        return torch.multinomial(torch.softmax(x, -1), draws, replacement=True,
+                                 generator=generator)
+
+    for (rows, classes, draws), what in ((CATEGORICAL_ONE_ROW, f"{CATEGORICAL_ONE_ROW[2]} draws"),
+                                         (CATEGORICAL_MANY_ROWS, f"{CATEGORICAL_MANY_ROWS[2]} "
+                                                                 "draws per row")):
+        x = torch.randn(rows, classes, device=device)
+        _compare(settings, "torch", (rows, classes), f"categorical, {what}", "forward",
+                 partial(categorical, x, sample_shape=draws, rng=generator),
+                 "torch.multinomial(softmax, replacement=True)",
+                 partial(multinomial, x, draws), sync)
+    rows, classes, _ = CATEGORICAL_ONE_DRAW
+    x = torch.randn(rows, classes, device=device)
+    _compare(settings, "torch", (rows, classes), "categorical, 1 draw per row", "forward",
+             partial(categorical, x, rng=generator), "gumbelkit gumbel_max",
+             partial(gumbel_max, x, rng=generator), sync)
+    x = torch.randn(TOKENS_SHAPE, device=device)
+    _compare(settings, "torch", TOKENS_SHAPE, "tokens, t=0.7 top-k 50 top-p 0.9", "forward",
+             partial(sample_tokens, x, rng=generator, **TOKENS_FILTERS),
+             "softmax, sort, cumsum, mask, probs / Exp(1), argmax",
+             partial(_torch_token_recipe, x, generator), sync)
+
+
+def _torch_token_recipe(logits: Any, generator: Any) -> Any:
+    """Return tokens as LLM servers draw them in plain PyTorch.
+
+    Temperature, top-k, top-p over the sorted softmax, then ``argmax(probs / Exp(1))``.
+    """
+    import torch
+
+    z = logits / TOKENS_FILTERS["temperature"]
+    kth = torch.topk(z, TOKENS_FILTERS["top_k"], dim=-1).values[..., -1:]
+    z = z.masked_fill(z < kth, -math.inf)
+    ordered, order = torch.sort(z, dim=-1, descending=True)
+    probs = torch.softmax(ordered, dim=-1)
+    before = torch.cumsum(probs, dim=-1) - probs
+    ordered = ordered.masked_fill(before >= TOKENS_FILTERS["top_p"], -math.inf)
+    z = torch.empty_like(z).scatter_(-1, order, ordered)
+    probs = torch.softmax(z, dim=-1)
+    exponential = torch.empty_like(probs).exponential_(generator=generator)
+    return torch.argmax(probs / exponential, dim=-1)
 
 
 def _bench_numpy_shape(
@@ -331,6 +507,19 @@ def bench_torch(settings: Settings) -> None:
     try:
         for shape in settings.shapes:
             _bench_torch_shape(settings, shape, device)
+        if settings.top_k:
+            x = torch.randn(TOP_K_SHAPE, dtype=torch.float32, device=device)
+
+            def sync(out: Any) -> Any:
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                return out
+
+            with torch.no_grad():
+                _bench_top_k(settings, "torch", x, {}, sync)
+        if settings.categorical:
+            with torch.no_grad():
+                _bench_torch_categorical(settings, device)
     finally:
         torch_adapter.use_triton = use_triton
 
@@ -411,6 +600,26 @@ def bench_jax(settings: Settings) -> None:
     """Time JAX, jitted, against a hand-written jitted peer and ``jax.random.categorical``."""
     for shape in settings.shapes:
         _bench_jax_shape(settings, shape)
+    if settings.categorical:
+        _bench_jax_categorical(settings)
+
+
+def _bench_jax_categorical(settings: Settings) -> None:
+    """Time jitted ``categorical`` against jitted ``jax.random.categorical(shape=...)``.
+
+    The tables need 64-bit integers: these run with ``jax_enable_x64`` (float32 logits).
+    """
+    import jax
+
+    rows, classes, draws = CATEGORICAL_ONE_ROW
+    with jax.enable_x64(True):
+        row = jax.random.normal(jax.random.key(SEED), (classes,), dtype=jax.numpy.float32)
+        key = jax.random.key(SEED + 1)
+        ours = jax.jit(lambda x, k: categorical(x, sample_shape=(draws,), rng=k))
+        theirs = jax.jit(lambda x, k: jax.random.categorical(k, x, shape=(draws,)))
+        _compare(settings, "jax", (rows, classes), f"categorical, {draws} draws",
+                 "jit, x64", partial(ours, row, key), "jax.random.categorical(shape=...)",
+                 partial(theirs, row, key), lambda out: out.block_until_ready())
 
 
 def _bench_jax_shape(settings: Settings, shape: tuple[int, int]) -> None:
@@ -485,6 +694,18 @@ BACKENDS: dict[str, tuple[str, Callable[[Settings], None], int]] = {
     "torch": ("torch", bench_torch, 6),
     "jax": ("jax", bench_jax, 6),
 }
+
+
+def _extra_steps(name: str, settings: Settings) -> int:
+    """Return the comparisons beyond ``BACKENDS``' per-shape ones: threads, top-k."""
+    steps = 0
+    if name == "numpy":
+        steps += 3 * sum(math.prod(shape) >= MIN_BLOCKED_VALUES for shape in settings.shapes)
+    if name in ("numpy", "torch") and settings.top_k:
+        steps += len(TOP_K_KS)
+    if settings.categorical:
+        steps += {"numpy": 3, "torch": 4, "jax": 1}.get(name, 0)
+    return steps
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -565,6 +786,9 @@ def environment(
         "shapes": [list(shape) for shape in settings.shapes],
         "torch_device": settings.torch_device,
         "triton": settings.triton,
+        "top_k": settings.top_k,
+        "categorical": settings.categorical,
+        "gumbelkit_threads": get_num_threads(),
         # Context for the numbers: other processes may share the CPU.
         "loadavg_at_start": load_at_start,
     }
@@ -645,6 +869,17 @@ def add_arguments(parser: argparse.ArgumentParser, default_json: Path | None = N
              "(gumbelkit.backends.torch.use_triton; CUDA tensors)",
     )
     parser.add_argument(
+        "--categorical", action="store_true",
+        help="also time categorical against Generator.choice, torch.multinomial and "
+             "jax.random.categorical, and sample_tokens against PyTorch's token recipe",
+    )
+    parser.add_argument(
+        "--top-k", action="store_true",
+        help="also time gumbel_top_k against gumbel_max at "
+             f"{'x'.join(map(str, TOP_K_SHAPE))} for k = "
+             f"{', '.join(map(str, TOP_K_KS))} (NumPy, PyTorch)",
+    )
+    parser.add_argument(
         "--shapes", type=parse_shapes, default=SHAPES, metavar="RxK,...",
         help="logits shapes, rows x classes, at most 2**28 logits each (default: "
              f"{','.join(f'{r}x{k}' for r, k in SHAPES)})",
@@ -689,19 +924,23 @@ def run(args: argparse.Namespace) -> int:
     settings.tau = args.tau
     settings.torch_device = args.torch_device
     settings.triton = args.triton
+    settings.top_k = args.top_k
+    settings.categorical = args.categorical
     load_at_start = os.getloadavg() if hasattr(os, "getloadavg") else None
-    total = sum(BACKENDS[name][2] for name in wanted) * len(settings.shapes)
+    steps = {name: BACKENDS[name][2] * len(settings.shapes) + _extra_steps(name, settings)
+             for name in wanted}
+    total = sum(steps.values())
     # The benchmark always takes more than a second: draw the bar from the start.
     with ProgressBar(total, delay=0.0) as progress:
         settings.progress = progress
         for name in wanted:
-            module, bench_backend, steps = BACKENDS[name]
+            module, bench_backend, _ = BACKENDS[name]
             progress.describe(f"importing {module}")
             try:
                 __import__(module)
             except ImportError as exc:
                 settings.skip(f"{name}: skipped, cannot import {module} ({exc})")
-                progress.advance(steps * len(settings.shapes))
+                progress.advance(steps[name])
                 continue
             try:
                 bench_backend(settings)

@@ -128,6 +128,12 @@ OPTIONAL_MEMBERS = (
     "argmax",
     "fused_gumbel_softmax",
     "top_k",
+    "float64_available",
+    "uniform_index",
+    "search_rows",
+    "map_seeds",
+    "running_sum",
+    "block_streams",
 )
 """The members an adapter may supply; :class:`Backend` documents each and its default."""
 
@@ -204,6 +210,35 @@ class Backend:
     top_k : callable
         ``top_k(x, k, axis)``: the indices of the ``k`` largest ``x`` along the negative
         ``axis``, decreasing, ties to the lower index. Default: a stable descending argsort.
+    block_streams : callable
+        ``block_streams(source, count)``: ``count`` independent native random sources spawned
+        from the native ``source``, one for each row block of a large call, where the library
+        computes such blocks on a thread pool (NumPy, whose ufuncs and generators release the
+        GIL: ``Generator.spawn``); or None where the call should run as one block. ``source``
+        None stands for a call that draws nothing (precomputed noise): a list of ``count``
+        Nones blocks it. The streams must depend on ``source`` and ``count`` only, never on the
+        thread count (``gumbelkit._row_blocks`` runs the blocks). Default: always None, no
+        blocking.
+    float64_available : callable
+        ``float64_available()``: whether arrays of the namespace can be float64 now (JAX only
+        with ``jax_enable_x64``). Default: True.
+    uniform_index : callable
+        ``uniform_index(rng, shape, n, device) -> (index, next_rng)``: integers uniform on
+        ``0 .. n - 1``, in the namespace's default index dtype. Default: ``floor(n u)`` of
+        float64 uniforms, whose law differs from the uniform one by at most a relative
+        ``n 2**-53`` per value.
+    search_rows : callable
+        ``search_rows(table, values)``: for 2-d ``table`` (each row non-decreasing) and
+        ``values`` with as many rows, how many entries of its row of ``table`` lie below each
+        value (``searchsorted(..., side="left")`` per row), in the index dtype of ``argsort``.
+        Default: a stable sort of each row's values merged with the row by a second sort.
+    running_sum : callable
+        ``running_sum(x)``: the inclusive cumulative sum of ``x`` along its last axis.
+        Default: the namespace's ``cumulative_sum``.
+    map_seeds : callable
+        ``map_seeds(draw, seeds, device)``: ``draw(source)`` for the native source each seed
+        makes (as an int ``rng`` makes it), stacked along a new first axis; ``seeds`` is a list
+        of ints or an integer array of the library. Default: a loop over the seeds.
 
     Examples
     --------
@@ -239,6 +274,12 @@ class Backend:
     argmax: Callable[..., Array]
     fused_gumbel_softmax: Callable[..., Array | None]
     top_k: Callable[[Array, int, int], Array]
+    block_streams: Callable[[Any, int], list[Any] | None]
+    float64_available: Callable[[], bool]
+    uniform_index: Callable[[Any, tuple[int, ...], int, Device], tuple[Array, Any]]
+    search_rows: Callable[[Array, Array], Array]
+    map_seeds: Callable[[Callable[[Any], Array], Any, Device], Array]
+    running_sum: Callable[[Array], Array]
 
     def __init__(self, adapter: Adapter) -> None:
         self.adapter = adapter
@@ -355,9 +396,64 @@ def _default_fused_gumbel_softmax(
     return None
 
 
+def _default_block_streams(source: Any, count: int) -> list[Any] | None:
+    return None
+
+
 def _default_top_k(backend: Backend, x: Array, k: int, axis: int) -> Array:
     order = backend.namespace(x).argsort(x, axis=axis, descending=True, stable=True)
     return order[(..., slice(0, k)) + (slice(None),) * (-axis - 1)]
+
+
+def _float64_available() -> bool:
+    return True
+
+
+def _default_uniform_index(
+    backend: Backend, rng: Any, shape: tuple[int, ...], n: int, device: Device
+) -> tuple[Array, Any]:
+    u, rng = backend.uniform(rng, shape, backend.namespace(None).float64, device)
+    xp = backend.namespace(u)
+    index = xp.astype(xp.floor(u * float(n)), xp.int64)
+    # u below 1 by one grid step can round n u up to n.
+    return xp.minimum(index, xp.asarray(n - 1, dtype=xp.int64, device=device)), rng
+
+
+def _default_search_rows(backend: Backend, table: Array, values: Array) -> Array:
+    xp = backend.namespace(table)
+    rows, width, count = int(table.shape[0]), int(table.shape[1]), int(values.shape[1])
+    device = backend.device(table)
+    value_order = xp.argsort(values, axis=-1, stable=True)
+    index_dtype = value_order.dtype
+    offsets = xp.reshape(xp.arange(rows, dtype=index_dtype, device=device), (rows, 1))
+
+    def take_rows(x: Array, index: Array, row_width: int) -> Array:
+        flat = xp.take(xp.reshape(x, (-1,)),
+                       xp.reshape(index + offsets * row_width, (-1,)), axis=0)
+        return xp.reshape(flat, (rows, -1))
+
+    ordered = take_rows(values, value_order, count)
+    # Values first, so that a table entry equal to a value comes after it (not below it).
+    merge = xp.argsort(xp.concat([ordered, table], axis=-1), axis=-1, stable=True)
+    from_table = merge >= count
+    table_so_far = backend.running_sum(xp.astype(from_table, index_dtype))
+    # Where the values landed in the merge, in their sorted order (a stable sort of origins).
+    slots = xp.argsort(xp.astype(from_table, xp.int8), axis=-1, stable=True)[:, :count]
+    below_ordered = take_rows(table_so_far, slots, count + width)
+    # Back to the values' own order: the inverse permutation of value_order.
+    return take_rows(below_ordered, xp.argsort(value_order, axis=-1, stable=True), count)
+
+
+def _default_running_sum(backend: Backend, x: Array) -> Array:
+    return backend.namespace(x).cumulative_sum(x, axis=-1)
+
+
+def _default_map_seeds(
+    backend: Backend, draw: Callable[[Any], Array], seeds: Any, device: Device
+) -> Array:
+    values = [int(seed) for seed in (seeds.tolist() if hasattr(seeds, "tolist") else seeds)]
+    drawn = [draw(backend.make_rng(seed, device)) for seed in values]
+    return backend.namespace(drawn[0]).stack(drawn, axis=0)
 
 
 # Each taking supports_autodiff, the default of a member that needs nothing else.
@@ -366,6 +462,8 @@ _CONSTANT_DEFAULTS: dict[str, Callable[[bool], Callable[..., Any]]] = {
     "add_": lambda autodiff: _default_add_,
     "tracks_gradient": lambda autodiff: _gradient_tracked if autodiff else _gradient_not_tracked,
     "fused_gumbel_softmax": lambda autodiff: _default_fused_gumbel_softmax,
+    "float64_available": lambda autodiff: _float64_available,
+    "block_streams": lambda autodiff: _default_block_streams,
 }
 _DEFAULTS: dict[str, Callable[..., Any]] = {
     member: globals()[f"_default_{member}"]

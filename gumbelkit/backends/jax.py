@@ -208,6 +208,36 @@ def uniform(rng: Any, shape: tuple[int, ...], dtype: Any, device: Any) -> tuple[
     return u, next_key
 
 
+def float64_available() -> bool:
+    """Return whether ``jax_enable_x64`` is on: without it, JAX arrays are at most float32."""
+    return bool(jax.config.read("jax_enable_x64"))
+
+
+def uniform_index(rng: Any, shape: tuple[int, ...], n: int, device: Any) -> tuple[Any, Any]:
+    """Draw integers uniform on ``0 .. n - 1`` with ``jax.random.randint``; return the next key.
+
+    ``randint`` combines two 32-bit words, so its bias is far below that of one float32
+    uniform scaled by ``n``.
+    """
+    next_key, draw_key = jax.random.split(rng)
+    index = jax.random.randint(draw_key, shape, 0, n,
+                               dtype=jax.dtypes.canonicalize_dtype(jnp.int64))
+    if device is not None and not isinstance(draw_key, jax.core.Tracer):
+        index = jax.device_put(index, device)
+    return index, next_key
+
+
+def search_rows(table: Any, values: Any) -> Any:
+    """Return ``jnp.searchsorted(table[r], values[r])`` per row, by ``jax.vmap``."""
+    found = jax.vmap(jnp.searchsorted)(table, values)
+    return found.astype(jax.dtypes.canonicalize_dtype(jnp.int64))
+
+
+def map_seeds(draw: Callable[[Any], Any], seeds: Any, device: Any) -> Any:
+    """Return ``draw(jax.random.key(seed))`` for each seed, by ``jax.vmap`` (traceable seeds)."""
+    return jax.vmap(lambda seed: draw(jax.random.key(seed)))(jnp.asarray(seeds).reshape(-1))
+
+
 def stop_gradient(x: Any) -> Any:
     """Return ``jax.lax.stop_gradient(x)``."""
     return jax.lax.stop_gradient(x)

@@ -159,9 +159,143 @@ def row_max(x: np.ndarray, axis: int, keepdims: bool = False) -> Any:
     return np.maximum.reduce(x, axis=axis)
 
 
+def uniform_index(
+    rng: np.random.Generator, shape: tuple[int, ...], n: int, device: Any
+) -> tuple[np.ndarray, np.random.Generator]:
+    """Draw integers uniform on ``0 .. n - 1`` with ``Generator.integers`` (unbiased)."""
+    return np.asarray(rng.integers(0, n, size=shape)), rng
+
+
+def search_rows(table: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Return ``searchsorted(table[r], values[r], side="left")`` per row (a loop over rows)."""
+    found = np.empty(values.shape, dtype=np.intp)
+    for row in range(table.shape[0]):
+        found[row] = np.searchsorted(table[row], values[row], side="left")
+    return found
+
+
 def argmax(x: np.ndarray, axis: int, keepdims: bool = False) -> Any:
     """Return ``argmax(x, axis)`` (ties and NaN to the first index) by the array's method."""
     return x.argmax(axis=axis, keepdims=keepdims)
+
+
+def block_streams(
+    source: np.random.Generator | None, count: int
+) -> list[np.random.Generator | None] | None:
+    """Return ``count`` generators spawned from ``source``, one per row block of a large call.
+
+    ``Generator.spawn`` derives each child from the seed sequence of ``source``'s bit generator
+    and advances that sequence's spawn counter, not the generator's state: the children depend
+    on the seed and on how many were spawned before, never on the threads that use them. A
+    ``SeedSequence`` given as ``rng`` is that seed sequence, so its counter advances too, as
+    with the Dask backend. A bit generator without a seed sequence (legacy seeding) cannot
+    spawn: None, and the call runs as one block. ``source`` None (precomputed noise, nothing
+    to draw) gives ``count`` Nones.
+    """
+    if source is None:
+        return [None] * count
+    try:
+        children: list[np.random.Generator | None] = list(source.spawn(count))
+    except (TypeError, ValueError):  # no seed sequence to spawn from
+        return None
+    return children
+
+
+_CHUNK = 64
+"""The entries per group whose maxima narrow a long row down to :func:`top_k`'s candidates."""
+
+
+def top_k(x: np.ndarray, k: int, axis: int) -> np.ndarray:
+    """Return the indices of the ``k`` largest ``x`` along ``axis`` by a partial selection.
+
+    The indices are those of the stable descending argsort's first ``k``: decreasing, ties to
+    the lower index. A long row is first narrowed to the groups of entries that can hold its
+    ``k + 1`` largest (:func:`_candidates`); ``np.argpartition`` then finds the ``k + 1`` largest in
+    linear time. Where the ``k``-th largest exceeds the ``(k + 1)``-th, the ``k`` largest are
+    exactly that set, which is ordered by value with ties by index (its indices sorted, then a
+    stable sort of their values). A row where the two tie (the order among equal values at the
+    edge decides which are in), or that holds a NaN (NumPy orders NaN as the largest, the
+    stable argsort's rule too), takes the full stable argsort: the same indices, more slowly,
+    only in such rows.
+    """
+    last = x if axis % x.ndim == x.ndim - 1 else np.moveaxis(x, axis, -1)
+    num = last.shape[-1]
+    if k >= num or last.size == 0:
+        top = _descending(last)[..., :k]
+    else:
+        rows = last.reshape(-1, num)
+        values, index = _candidates(rows, k)
+        top, exact = _select(values, index, k)
+        if not exact.all():
+            inexact = np.logical_not(exact)
+            top[inexact] = _descending(rows[inexact])[..., :k]
+        top = top.reshape((*last.shape[:-1], k))
+    return top if last is x else np.moveaxis(top, -1, axis)
+
+
+def _candidates(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return entries of each row among which its ``k + 1`` largest are, with their indices.
+
+    The first ``_CHUNK * G`` columns (``G = K // _CHUNK``) are dealt into ``G`` groups, column
+    ``c`` to group ``c % G``, so that the group maxima are elementwise maxima of contiguous runs
+    (a reduction over a short inner axis would cost a loop per group). The candidates are the
+    ``k + 1`` groups with the largest maxima (``np.argpartition``, which counts NaN as the
+    largest) and the columns after the dealt ones. With ``t`` the smallest of those maxima, an
+    entry above ``t`` lies in a group whose maximum exceeds ``t``, one of the ``k + 1``, so every
+    entry above ``t`` is a candidate; and the candidates hold ``k + 1`` entries of at least
+    ``t``. Hence where the candidates' ``k``-th largest exceeds their ``(k + 1)``-th, it exceeds
+    ``t`` and the two are the row's own: the candidates' ``k`` largest are the row's. Elsewhere
+    :func:`_select` reports a tie, which the full sort settles. Returns the rows themselves and
+    None where a row is too short for the groups to gain.
+    """
+    count, num = rows.shape
+    if 4 * (k + 1) * _CHUNK > num:
+        return rows, None
+    groups = num // _CHUNK
+    dealt = _CHUNK * groups
+    body = rows[:, :dealt].reshape(count, _CHUNK, groups)
+    peaks = np.maximum.reduce(body, axis=1)
+    top = np.argpartition(peaks, groups - k - 1, axis=-1)[:, None, groups - k - 1:]
+    values = np.take_along_axis(body, top, axis=2).reshape(count, -1)
+    index = (np.arange(_CHUNK)[:, None] * groups + top).reshape(count, -1)
+    if dealt == num:
+        return values, index
+    tail = np.broadcast_to(np.arange(dealt, num), (count, num - dealt))
+    return (np.concatenate([values, rows[:, dealt:]], axis=-1),
+            np.concatenate([index, tail], axis=-1))
+
+
+def _select(
+    values: np.ndarray, index: np.ndarray | None, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the indices of the ``k`` largest ``values`` of each row and whether they are exact.
+
+    ``values`` is 2-d; ``index`` holds the row index of each value (None: its position). The
+    ``k`` come in decreasing order, ties to the lower index; they are exact where the ``k``-th
+    largest exceeds the ``(k + 1)``-th (False for a NaN among them or at the edge).
+    """
+    num = values.shape[-1]
+    rows = np.arange(values.shape[0])[:, None]
+    # Positions num-k-1 and on: the (k + 1)-th largest, then the k largest (unordered).
+    part = np.argpartition(values, num - k - 1, axis=-1)[:, num - k - 1:]
+    picked = values[rows, part]
+    if index is not None:
+        part = index[rows, part]
+    exact = np.minimum.reduce(picked[:, 1:], axis=-1) > picked[:, 0]
+    # By decreasing value, then increasing index (lexsort's last key is its first).
+    order = np.lexsort((part[:, 1:], -picked[:, 1:]), axis=-1)
+    return part[:, 1:][rows, order], exact
+
+
+def _descending(x: np.ndarray) -> np.ndarray:
+    """Return the stable descending argsort of ``x`` along its last axis (NaN first).
+
+    The generic default's order (array-api-compat's descending argsort): a stable ascending
+    argsort of the reversed row, reversed, keeps equal values in index order.
+    """
+    order = np.flip(np.argsort(np.flip(x, axis=-1), axis=-1, kind="stable"), axis=-1)
+    result: np.ndarray = (x.shape[-1] - 1) - order
+    return result
 
 
 def device(x: Any) -> str:

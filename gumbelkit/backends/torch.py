@@ -111,6 +111,31 @@ def uniform(
     return u, rng
 
 
+def uniform_index(
+    rng: torch.Generator | None, shape: tuple[int, ...], n: int, device: Any
+) -> tuple[torch.Tensor, torch.Generator | None]:
+    """Draw integers uniform on ``0 .. n - 1`` with ``torch.randint``.
+
+    PyTorch reduces 32 random bits modulo ``n`` below ``2**32`` (64 bits above), a relative
+    bias of at most ``n 2**-32`` per value.
+    """
+    return torch.randint(n, shape, generator=rng, device=device), rng
+
+
+def search_rows(table: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Return ``torch.searchsorted(table, values)``: batched over rows natively."""
+    return torch.searchsorted(table.contiguous(), values.contiguous())
+
+
+def running_sum(x: torch.Tensor) -> torch.Tensor:
+    """Return ``torch.cumsum(x, -1)``.
+
+    Not array-api-compat's ``cumulative_sum``: it asks for the namespace through an
+    ``lru_cache``, which ``torch.compile`` warns about when it traces.
+    """
+    return torch.cumsum(x, dim=-1)
+
+
 def device(x: Any) -> Any:
     """Return ``x.device`` (array_api_compat.device is not traceable without a warning)."""
     return x.device
@@ -251,6 +276,34 @@ def fused_gumbel_softmax(
     return _triton.gumbel_softmax(
         logits, tau, axis, sample_shape, make_rng(rng, logits.device)
     )
+
+
+def top_k(x: torch.Tensor, k: int, axis: int) -> torch.Tensor:
+    """Return the indices of the ``k`` largest ``x`` along ``axis``, by a partial selection.
+
+    The indices are the first ``k`` of a stable descending argsort: decreasing, ties to the
+    lower index. On a concrete CPU tensor, ``torch.topk`` selects the ``k + 1`` largest without
+    sorting the row. Where the ``k``-th largest exceeds the ``(k + 1)``-th, the first ``k`` are
+    exactly the ``k`` largest; their order among equal values, which ``torch.topk`` leaves
+    open, is set by sorting their indices and then their values stably. A row where the two
+    tie, or with a NaN (which ``topk`` and the stable argsort both put first), takes the stable
+    argsort. On a GPU, under ``torch.compile`` and ``torch.func``, where the check would be a
+    device sync or a data-dependent branch, the stable argsort runs throughout.
+    """
+    num = x.shape[axis]
+    if k >= num or x.numel() == 0 or not is_host_readable(x):
+        return torch.argsort(x, dim=axis, descending=True, stable=True).narrow(axis, 0, k)
+    last = x.movedim(axis, -1)
+    values, index = torch.topk(last, k + 1, dim=-1)
+    chosen = torch.sort(index[..., :k], dim=-1).values
+    order = torch.argsort(torch.gather(last, -1, chosen), dim=-1, descending=True, stable=True)
+    top = torch.gather(chosen, -1, order)
+    # NaN compares False: a NaN edge or a NaN among the k goes to the stable argsort.
+    inexact = torch.logical_not(values[..., k - 1] > values[..., k])
+    if bool(inexact.any()):
+        rows = last[inexact]
+        top[inexact] = torch.argsort(rows, dim=-1, descending=True, stable=True)[..., :k]
+    return top.movedim(-1, axis)
 
 
 def stop_gradient(x: Any) -> Any:

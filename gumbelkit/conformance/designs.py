@@ -1050,3 +1050,29 @@ def _hard_concrete_interior_design() -> Design:
 
 
 HARD_CONCRETE_INTERIOR = _hard_concrete_interior_design()
+
+# --- categorical (test_categorical.py) ------------------------------------------------------
+
+# The tails issue's design: one class at logit 0 and 65,536 classes 18 nats below it, which
+# together hold 1.0e-3 of the mass. Float32 noise on its grid drew them at 3 to 8% of their
+# rate; a float32 inverse CDF would never draw them (1 + 1.5e-8 rounds to 1).
+CATEGORICAL_RARE_CLASSES = 65_536
+CATEGORICAL_RARE_GAP = 18.0
+CATEGORICAL_RARE_RELATIVE = 0.15
+_RARE_WEIGHT = CATEGORICAL_RARE_CLASSES * math.exp(-CATEGORICAL_RARE_GAP)
+
+CATEGORICAL_RARE = binomial_design(
+    "categorical-rare-classes",
+    _RARE_WEIGHT / (1.0 + _RARE_WEIGHT),
+    CATEGORICAL_RARE_RELATIVE,
+    f"a {CATEGORICAL_RARE_RELATIVE:.0%} relative error, either way, in the total rate of "
+    f"{CATEGORICAL_RARE_CLASSES:,} classes {CATEGORICAL_RARE_GAP:g} nats below the maximum "
+    "(one row, many draws: the tables' method)",
+)
+
+
+def categorical_rare_logits() -> np.ndarray:
+    """The row of :data:`CATEGORICAL_RARE`: class 0 at 0, the others at -18."""
+    row = np.full(CATEGORICAL_RARE_CLASSES + 1, -CATEGORICAL_RARE_GAP)
+    row[0] = 0.0
+    return row

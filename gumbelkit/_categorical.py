@@ -1,0 +1,427 @@
+"""Categorical sampling by the fastest exact method for the shapes: Gumbel-max or alias tables.
+
+The mathematics: docs/mathematics.md#categorical-sampling-when-a-row-is-reused.
+
+Gumbel-max costs one uniform per class per draw, which is the least work for one draw per row.
+Many draws from the same row are cheaper from a table built once per row: Walker's alias table
+costs ``O(K)`` numbers to build and two random numbers per draw, a column and a comparison.
+
+The table is built without a loop over the classes (so it traces under ``jax.jit`` and runs as a
+few array operations everywhere), by Vose's sweep written with prefix sums: with
+``q = K softmax(logits)``, the light classes (``q <= 1``) are filled in index order from the
+heavy ones (``q > 1``), also in index order. With ``D`` the prefix sums of the lights' deficits
+``1 - q`` and ``S`` the inclusive prefix sums of the heavies' surpluses ``q - 1``, the light
+class ``i`` takes its alias from the first heavy class ``j`` with ``S_j > D_i``, and the heavy
+``j`` keeps ``w_j = S_j + 1 - A_j`` of its own column, where ``A_j`` is the sum of the deficits
+of the lights it and the heavies before it fill; the rest of its column goes to the next heavy.
+Every threshold of a light class is its own ``q_i``, so a rare class keeps its full relative
+precision; the comparison uniform is refined near 0 as the noise's upper tail is
+(``_noise.draw_complement``), so a threshold of ``1e-18`` is accepted at its rate.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from gumbelkit import _core
+from gumbelkit._checks import call_error, publish
+from gumbelkit._noise import draw_complement
+from gumbelkit._prepared import Prepared
+from gumbelkit._row_blocks import by_row_blocks
+from gumbelkit._typing import Array, DType, Namespace
+from gumbelkit.backends import Backend
+
+__all__ = [
+    "ALIAS_FROM_DRAWS_PER_CLASS",
+    "METHODS",
+    "TABLE_FROM_DRAWS",
+    "alias_table",
+    "categorical",
+    "choose_method",
+    "level_cdf",
+    "table_dtype",
+]
+
+METHODS = ("auto", "gumbel", "cdf", "alias")
+"""The values of ``categorical``'s ``method``."""
+
+TABLE_FROM_DRAWS = 8
+"""The draws per row from which ``method="auto"`` draws from a table instead of Gumbel-max.
+
+Below it, Gumbel-max's ``K`` uniforms per draw cost less than building a table. Measured with
+``python benchmarks/categorical_crossover.py`` (benchmarks/RESULTS.md).
+"""
+
+ALIAS_FROM_DRAWS_PER_CLASS = 2
+"""The draws per row and class from which ``method="auto"`` takes alias tables over the CDF.
+
+An alias table costs more to build than a CDF (three sorts against none) and less per draw
+(two random numbers and a lookup against a binary search).
+"""
+
+
+def choose_method(draws: int, num_classes: int) -> str:
+    """Return the method ``"auto"`` takes for ``draws`` per row from rows of ``num_classes``."""
+    if draws < TABLE_FROM_DRAWS:
+        return "gumbel"
+    return "alias" if draws >= ALIAS_FROM_DRAWS_PER_CLASS * num_classes else "cdf"
+
+
+def _check_method(method: object) -> str:
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
+    return method
+
+
+def _take_rows(x: Array, index: Array, xp: Namespace, device: Any) -> Array:
+    """Return ``x[r, index[r, j]]`` for 2-d ``x`` and ``index``: a gather per row."""
+    rows, width = int(x.shape[0]), int(x.shape[1])
+    offsets = xp.reshape(xp.arange(rows, dtype=index.dtype, device=device) * width, (rows, 1))
+    flat = xp.take(xp.reshape(x, (-1,)), xp.reshape(index + offsets, (-1,)), axis=0)
+    return xp.reshape(flat, tuple(index.shape))
+
+
+# Fixed-point sums: a row of K classes sums to at most K 2**(60 - ceil(log2 K)) <= 2**60 units,
+# and four levels' offsets of 2**60 stay below 2**63.
+_FIXED_POINT_BITS = 60
+
+
+def _bits_for(num_classes: int) -> int:
+    """Return ``ceil(log2(num_classes))``: the bits a sum of that many terms needs."""
+    return max(0, (num_classes - 1).bit_length())
+
+
+def _weights(
+    logits: Array, dtype: DType, *, backend: Backend, xp: Namespace
+) -> tuple[Array, Array]:
+    """Return ``exp(logits - max)`` per row in ``dtype`` (1 across an invalid row) and validity.
+
+    A row is valid where its maximum is finite: no NaN, no ``+inf``, a finite logit. A ``-inf``
+    logit has weight exactly 0.
+    """
+    x = _core.as_dtype(logits, dtype, xp)
+    top = backend.row_max(x, -1, keepdims=True)
+    valid = xp.isfinite(top)
+    weight = xp.exp(x - xp.where(valid, top, xp.zeros_like(top)))
+    return xp.where(valid, weight, xp.ones_like(weight)), xp.reshape(valid, (-1,))
+
+
+def _with_zero(running: Array, xp: Namespace) -> Array:
+    """Return a 2-d running sum with a column of zeros in front (the sums before each entry)."""
+    return xp.concat([xp.zeros_like(running[:, :1]), running], axis=-1)
+
+
+def table_dtype(backend: Backend, xp: Namespace) -> DType:
+    """Return the dtype alias tables are built in: float64 where the namespace has it."""
+    return xp.float64 if backend.float64_available() else xp.float32
+
+
+def alias_table(
+    logits: Array, dtype: DType, *, backend: Backend, xp: Namespace, device: Any
+) -> tuple[Array, Array, Array]:
+    """Return the alias table of each row of the 2-d ``logits`` (classes along the last axis).
+
+    Parameters
+    ----------
+    logits : array
+        Logits of shape ``(rows, K)``.
+    dtype : dtype
+        The floating dtype to build the table in (float64 where available).
+    backend, xp, device
+        The backend, namespace and device of ``logits``.
+
+    Returns
+    -------
+    threshold : array
+        ``(rows, K)`` in ``dtype``: column ``c`` gives class ``c`` where the comparison uniform
+        lies below ``threshold[c]``, else ``alias[c]``.
+    alias : array
+        ``(rows, K)`` class indices, in the dtype of ``argmax``.
+    valid : array
+        ``(rows,)`` booleans: the row has no NaN, no ``+inf`` and a finite logit. The table of an
+        invalid row is that of the uniform law.
+
+    """
+    num_classes = int(logits.shape[-1])
+    weight, valid = _weights(logits, dtype, backend=backend, xp=xp)
+    q = weight * (num_classes / xp.sum(weight, axis=-1, keepdims=True))
+    # The sweep's sums in integers of 2**-bits column (exact in any order of summation, as a
+    # parallel scan sums): a deficit or surplus rounds by at most 2**-bits, and every
+    # threshold of a light class is its own q, unrounded.
+    bits = _FIXED_POINT_BITS - _bits_for(num_classes)
+    scale = 2.0**bits
+    gap = 1.0 - q  # a light class's deficit, minus a heavy one's surplus (exactly)
+    zero = xp.zeros_like(q)
+    deficit = xp.astype(xp.round(xp.maximum(gap, zero) * scale), xp.int64)
+    surplus = xp.astype(xp.round(xp.maximum(-gap, zero) * scale), xp.int64)
+    d = _with_zero(backend.running_sum(deficit), xp)  # d[:, i]: before class i
+    s = backend.running_sum(surplus)  # s[:, j]: through class j
+    # One stable sort of both sequences answers both searches (s first, so s_j == d_i puts s_j
+    # first): a d entry's sorted position has the s entries <= it before it, an s entry's the d
+    # entries below it. Each sequence is non-decreasing, so its entries keep their order in the
+    # merge, and a stable sort of the merge's origins lists the d entries' positions, then the
+    # s entries', each in index order (the inverse permutation without a scatter).
+    order = xp.argsort(xp.concat([s, d[:, :num_classes]], axis=-1), axis=-1, stable=True)
+    from_s = order < num_classes
+    index_dtype = order.dtype
+    s_so_far = backend.running_sum(xp.astype(from_s, index_dtype))
+    merged = xp.arange(1, 2 * num_classes + 1, dtype=index_dtype, device=device)
+    slots = xp.argsort(xp.astype(from_s, xp.int8), axis=-1, stable=True)
+    first_heavy_above = _take_rows(s_so_far, slots[:, :num_classes], xp, device)  # first s_j > d_i
+    lights_below = _take_rows(merged - s_so_far, slots[:, num_classes:], xp, device)
+    # What heavy j keeps of its own column: its surplus through j, less the deficits filled.
+    kept = xp.astype(s - _take_rows(d, lights_below, xp, device), dtype) / scale + 1.0
+    own = xp.clip(kept, 0.0, 1.0)
+    # The heavy classes (a surplus that rounds to 0 leaves a full column: a light one) in index
+    # order, and each one's successor among them (the last heavy class is its own: its column
+    # is full but for rounding).
+    heavy = surplus > 0
+    heavy_order = xp.argsort(xp.astype(xp.logical_not(heavy), xp.int8), axis=-1, stable=True)
+    rank = backend.running_sum(xp.astype(heavy, index_dtype))  # through the class
+    last = xp.maximum(rank[:, -1:] - 1, xp.zeros_like(rank[:, -1:]))
+    successor = _take_rows(heavy_order, xp.minimum(rank, last), xp, device)
+    # Rounding can put a light's start past every surplus: its deficit is rounding, and the
+    # largest class (heavy wherever one exists) takes it.
+    largest = xp.astype(backend.argmax(q, axis=-1, keepdims=True), index_dtype)
+    light_alias = xp.where(first_heavy_above < num_classes, first_heavy_above, largest)
+    threshold = xp.where(heavy, own, xp.minimum(q, xp.ones_like(q)))
+    alias = xp.where(heavy, successor, light_alias)
+    return threshold, alias, valid
+
+
+def _alias_draws(prepared: Prepared) -> Array:
+    """Draw ``sample_shape`` indices per row from alias tables."""
+    backend, xp, device = prepared.backend, prepared.xp, prepared.device
+    num_classes = prepared.num_classes
+    logits, row_shape = _rows_of(prepared)
+    rows = int(logits.shape[0])
+    dtype = table_dtype(backend, xp)
+    threshold, alias, valid = alias_table(logits, dtype, backend=backend, xp=xp, device=device)
+    draws = math.prod(prepared.sample_shape)
+    source = prepared.new_source()
+    column, source = backend.uniform_index(source, (draws, rows), num_classes, device)
+    uniform, source = draw_complement(backend, source, (draws, rows), dtype, device)
+    column = xp.astype(column, alias.dtype)
+    cell = xp.reshape(
+        column + xp.reshape(xp.arange(rows, dtype=alias.dtype, device=device) * num_classes,
+                            (1, rows)),
+        (-1,),
+    )
+    keep = uniform < xp.reshape(xp.take(xp.reshape(threshold, (-1,)), cell, axis=0),
+                                (draws, rows))
+    other = xp.reshape(xp.take(xp.reshape(alias, (-1,)), cell, axis=0), (draws, rows))
+    index = xp.where(keep, column, other)
+    invalid = xp.asarray(num_classes, dtype=index.dtype, device=device)
+    index = xp.where(xp.reshape(valid, (1, rows)), index, invalid)
+    return xp.reshape(index, prepared.sample_shape + row_shape)
+
+
+def _rows_of(prepared: Prepared) -> tuple[Array, tuple[int, ...]]:
+    """Return the logits as ``(rows, K)``, classes last, and the shape of their rows."""
+    xp = prepared.xp
+    logits = xp.moveaxis(prepared.logits, prepared.axis, -1)
+    row_shape = tuple(logits.shape[:-1])
+    return xp.reshape(logits, (math.prod(row_shape), prepared.num_classes)), row_shape
+
+
+# The levels of the CDF: weights (relative to the row's largest) in [2**-30, 1], then
+# [2**-60, 2**-30), then below. Each level is summed in integers of its own unit, exactly (in
+# any order of summation, as a parallel scan sums), with the level's largest weight
+# 2**(60 - ceil(log2 K)) units: its smallest keeps a relative 2**-(30 - log2 K) (2**-13 for
+# K = 131072). Weights below 2**-(60 + 60 - log2 K), 70 nats and more below the maximum, round
+# to 0 and are never drawn.
+_LEVEL_BITS = 30
+_LEVELS = 3
+
+
+def level_cdf(
+    logits: Array, dtype: DType, *, backend: Backend, xp: Namespace, device: Any
+) -> tuple[Array, Array, Array, Array]:
+    """Return each row's weights as exact integer prefix sums laid out by level.
+
+    Parameters
+    ----------
+    logits : array
+        Logits of shape ``(rows, K)``.
+    dtype : dtype
+        The floating dtype of the totals (float64 where available).
+    backend, xp, device
+        The backend, namespace and device of ``logits``.
+
+    Returns
+    -------
+    keys : array
+        ``(rows, L K)`` int64, ``L`` at most 3 (occupied levels only, where the data can be
+        read), the rarest level first: entry ``l K + i`` is ``l 2**60`` plus the running sum,
+        in level ``l``'s units, of the weights ``exp(logit - max)`` of classes ``0 .. i`` that
+        lie in that level. A search for ``l 2**60 + m`` (``m`` from 1 to the level's total)
+        lands on class ``i`` of level ``l`` for ``m`` in its step: the step's length is the
+        class's weight in units.
+    totals : array
+        ``(rows, L)`` in ``dtype``: each level's total weight.
+    units : array
+        ``(L,)`` in ``dtype``: each level's unit, a power of two.
+    valid : array
+        ``(rows,)`` booleans: the row has no NaN, no ``+inf`` and a finite logit.
+
+    """
+    num_classes = int(logits.shape[-1])
+    # The weights in the logits' compute dtype: float32 resolves each to a relative 2**-24,
+    # finer than the units below, and costs half of float64.
+    weight, valid = _weights(logits, _core.compute_dtype(logits.dtype, xp), backend=backend,
+                             xp=xp)
+    levels = _LEVELS
+    if backend.is_host_readable(weight) and math.prod(weight.shape) > 0:
+        # A level that no weight of the batch lies in adds nothing: leaving it out changes no
+        # draw. Eagerly, one reduction says how many levels are occupied.
+        smallest = float(xp.min(xp.where(weight > 0.0, weight, xp.ones_like(weight))))
+        levels = 1
+        while levels < _LEVELS and smallest < 2.0 ** (-_LEVEL_BITS * levels):
+            levels += 1
+    bits = _FIXED_POINT_BITS - _bits_for(num_classes)
+    segments, totals, units = [], [], []
+    for slot, level in enumerate(reversed(range(levels))):
+        level_weight = weight
+        if levels > 1:
+            inside = weight >= 2.0 ** (-_LEVEL_BITS * (level + 1)) if level < levels - 1 else None
+            if level > 0:
+                below = weight < 2.0 ** (-_LEVEL_BITS * level)
+                inside = below if inside is None else xp.logical_and(inside, below)
+            level_weight = xp.where(inside, weight, xp.zeros_like(weight))
+        scale = 2.0 ** (_LEVEL_BITS * level + bits)
+        # Truncated to whole units: below one unit of 2**(30 - log2 K) or more per weight.
+        running = backend.running_sum(xp.astype(level_weight * scale, xp.int64))
+        segments.append(running + slot * 2**_FIXED_POINT_BITS if slot else running)
+        totals.append(xp.astype(running[:, -1:], dtype) / scale)
+        units.append(1.0 / scale)
+    keys = xp.concat(segments, axis=-1) if len(segments) > 1 else segments[0]
+    return (keys, xp.concat(totals, axis=-1),
+            xp.asarray(units, dtype=dtype, device=device), valid)
+
+
+def _cdf_draws(prepared: Prepared) -> Array:
+    """Draw ``sample_shape`` indices per row by inverting each row's CDF laid out by level."""
+    backend, xp, device = prepared.backend, prepared.xp, prepared.device
+    num_classes = prepared.num_classes
+    logits, row_shape = _rows_of(prepared)
+    rows = int(logits.shape[0])
+    dtype = table_dtype(backend, xp)
+    keys, totals, units, valid = level_cdf(logits, dtype, backend=backend, xp=xp, device=device)
+    levels = int(totals.shape[-1])
+    draws = math.prod(prepared.sample_shape)
+    # t = V total, with V on (0, 1] refined near 0, where the rarest level lies: the level is
+    # the first whose running total reaches t, and the unit within it ceil((t - before) / unit).
+    uniform, _ = draw_complement(backend, prepared.new_source(), (rows, draws), dtype, device)
+    ends = backend.running_sum(totals)
+    t = uniform * ends[:, -1:]
+    level = xp.zeros((rows, draws), dtype=keys.dtype, device=device)
+    for slot in range(levels - 1):
+        level = level + xp.astype(t > ends[:, slot:slot + 1], keys.dtype)
+    before = xp.concat([xp.zeros_like(ends[:, :1]), ends[:, :-1]], axis=-1)
+    level_index = xp.astype(level, xp.int64)
+    start = _take_rows(before, level_index, xp, device)
+    unit = xp.take(units, xp.reshape(level_index, (-1,)), axis=0)
+    within = xp.ceil((t - start) / xp.reshape(unit, (rows, draws)))
+    size = _take_rows(totals, level_index, xp, device) / xp.reshape(unit, (rows, draws))
+    within = xp.clip(within, xp.ones_like(within), xp.maximum(size, xp.ones_like(size)))
+    target = xp.astype(within, xp.int64) + level * 2**_FIXED_POINT_BITS
+    entry = backend.search_rows(keys, target)
+    index = xp.astype(entry % num_classes, xp.int64)
+    invalid = xp.asarray(num_classes, dtype=index.dtype, device=device)
+    index = xp.where(xp.reshape(valid, (rows, 1)), index, invalid)
+    return xp.reshape(xp.permute_dims(index, (1, 0)), prepared.sample_shape + row_shape)
+
+
+def _categorical_body(
+    logits: Array,
+    *misplaced: object,
+    axis: int = -1,
+    sample_shape: int | tuple[int, ...] = (),
+    rng: object = None,
+    validate: bool = False,
+    method: str = "auto",
+    **unknown: object,
+) -> Array:
+    """Draw categorical indices; the body of :func:`categorical`, which documents it."""
+    if misplaced or unknown:
+        raise call_error(categorical, misplaced, unknown)
+    method = _check_method(method)
+    prepared = Prepared(logits, axis, rng, None, sample_shape, validate)
+    wide = prepared.backend.float64_available()
+    if method == "auto":
+        draws = math.prod(prepared.sample_shape)
+        method = choose_method(draws, prepared.num_classes) if wide else "gumbel"
+    elif method != "gumbel" and not wide:
+        raise ValueError(
+            f"method={method!r} sums its tables exactly in 64-bit integers, which "
+            f"{prepared.backend.name} arrays cannot hold now (JAX: set jax_enable_x64); use "
+            "method='gumbel' or 'auto'"
+        )
+    if method == "gumbel":
+        # As gumbel_max draws (large NumPy calls by row blocks on threads): the same values.
+        return by_row_blocks(prepared, Prepared.gumbel_max_indices, False)
+    if math.prod(prepared.out_shape) == 0:  # nothing to build a table for (Dask cannot reshape)
+        shape = prepared.sample_shape + tuple(
+            n for i, n in enumerate(prepared.logits.shape) if i != prepared.axis)
+        return prepared.xp.zeros(shape, dtype=prepared.xp.int64, device=prepared.device)
+    if method == "cdf":
+        return _cdf_draws(prepared)
+    return _alias_draws(prepared)
+
+
+@publish(_categorical_body)
+def categorical(
+    logits: Array,
+    *,
+    axis: int = -1,
+    sample_shape: int | tuple[int, ...] = (),
+    rng: object = None,
+    validate: bool = False,
+    method: str = "auto",
+) -> Array:
+    """Draw categorical indices from ``softmax(logits)`` by the fastest exact method.
+
+    The law is that of :func:`gumbel_max`, with the same exact upper tail: a class 40 nats
+    below the row maximum is drawn at its true rate. What differs is the method, and so the
+    values a seed gives: ``gumbel_max`` is always ``argmax(logits + G)``, whose draws from
+    different logits under the same noise are coupled (use it for common random numbers and
+    for the straight-through estimators); ``categorical`` picks whatever is fastest.
+
+    Parameters
+    ----------
+    logits : array
+        Unnormalised log-probabilities, classes along ``axis``; a ``-inf`` entry is never drawn.
+    axis : int, optional
+        The class axis of ``logits``.
+    sample_shape : int or tuple of int, optional
+        Independent draws per row; the output shape is ``sample_shape`` + the row shape.
+    rng : None, int, or a native generator or key, optional
+        The random source.
+    validate : bool, optional
+        Read the data (a device sync; eager only) and raise ``ValueError`` for a row with a
+        NaN, a ``+inf`` or no finite logit.
+    method : {"auto", "gumbel", "cdf", "alias"}, optional
+        ``"gumbel"``: Gumbel-max, ``K`` uniforms per draw. ``"cdf"``: each row's cumulative
+        weights, summed by level of magnitude so that a rare class keeps its relative
+        precision, then one uniform and a binary search per draw. ``"alias"``: an alias table
+        per row, then one uniform column and one comparison per draw. Tables are built in
+        float64 where the namespace has it. ``"auto"`` (default) takes Gumbel-max below
+        :data:`TABLE_FROM_DRAWS` draws per row, alias tables from
+        :data:`ALIAS_FROM_DRAWS_PER_CLASS` draws per row and class, the CDF between; the choice
+        depends on the shapes only, so it is the same under ``jax.jit``.
+
+    Returns
+    -------
+    array
+        Integer indices on the device of ``logits``. A row with a NaN, a ``+inf`` or no finite
+        logit gives the number of classes, an index that is never a valid class.
+
+    Examples
+    --------
+    >>> import numpy as np, gumbelkit as gk
+    >>> gk.categorical(np.log(np.array([0.2, 0.8])), sample_shape=1000, rng=0).shape
+    (1000,)
+
+    """
+    raise NotImplementedError  # never runs: publish makes _categorical_body this function

@@ -1,0 +1,390 @@
+"""Token sampling as language-model servers do it: temperature, top-k, top-p, min-p, row seeds.
+
+The mathematics: docs/mathematics.md#token-sampling.
+
+The filters run in the compute dtype (float32, or float64 for float64 logits) in a fixed order:
+temperature, then top-k, then top-p over what top-k kept (renormalised), then min-p. A filtered
+class gets the logit ``-inf``; the draw is Gumbel-max on what remains, so its law is exactly the
+softmax of the tempered logits over the kept set, with the noise's exact upper tail. A
+temperature of 0 is the greedy choice, ``argmax(logits)`` with ties to the first index (the
+filters always keep the largest logit). Ties at a top-k or top-p boundary are all kept, as in
+Hugging Face's ``TopKLogitsWarper``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from gumbelkit import _core
+from gumbelkit._checks import call_error, is_real_scalar, publish, type_name
+from gumbelkit._noise import draw_gumbel
+from gumbelkit._prepared import Prepared
+from gumbelkit._typing import Array, Namespace
+from gumbelkit.backends import Backend
+
+__all__ = ["filter_logits", "sample_tokens"]
+
+
+def _row_parameter(
+    value: object, argument: str, prepared: Prepared, rows: int, *, integer: bool = False
+) -> Array | None:
+    """Return a per-row parameter as a ``(rows, 1)`` array, or None where it is not given."""
+    if value is None:
+        return None
+    xp, device = prepared.xp, prepared.device
+    dtype = xp.int64 if integer else prepared.compute_dtype
+    row_shape = tuple(n for i, n in enumerate(prepared.logits.shape) if i != prepared.axis)
+    if integer and isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return xp.full((rows, 1), int(value), dtype=dtype, device=device)
+    if not integer and is_real_scalar(value):
+        return xp.full((rows, 1), float(value), dtype=dtype, device=device)
+    if not hasattr(value, "shape") or not prepared.backend.matches(value):
+        expected = "an int" if integer else "a real number"
+        raise TypeError(f"{argument} must be {expected} or an array of the logits' library "
+                        f"with their row shape {row_shape}; got {type_name(value)}")
+    array: Array = value
+    if integer != xp.isdtype(array.dtype, "integral"):
+        kind = "an integer" if integer else "a real floating"
+        raise TypeError(f"{argument} must have {kind} dtype; got {array.dtype}")
+    try:
+        array = xp.broadcast_to(array, row_shape)
+    except Exception:  # the namespaces raise ValueError, RuntimeError or TypeError
+        raise ValueError(f"{argument} of shape {tuple(array.shape)} does not broadcast to the "
+                         f"logits' row shape {row_shape}") from None
+    return xp.reshape(xp.astype(array, dtype), (rows, 1))
+
+
+def _check_range(ok: Array, argument: str, expected: str, prepared: Prepared) -> None:
+    """Raise naming ``argument`` where ``ok`` is readable (free, or validate) and not all true."""
+    backend = prepared.backend
+    if (prepared.validate or backend.is_host_readable(ok)) and not bool(prepared.xp.all(ok)):
+        raise ValueError(f"{argument} must be {expected} in every row")
+
+
+class _Filters:
+    """The checked filter parameters of one call, each ``(rows, 1)`` or None."""
+
+    def __init__(self, prepared: Prepared, rows: int, temperature: object, top_k: object,
+                 top_p: object, min_p: object) -> None:
+        xp = prepared.xp
+        ranges: tuple[tuple[str, object, str, Callable[[float], bool]], ...] = (
+            ("temperature", temperature, "a finite number >= 0 (0 is greedy)",
+             lambda v: math.isfinite(v) and v >= 0),
+            ("top_k", top_k, "at least 1", lambda v: v >= 1),
+            ("top_p", top_p, "in (0, 1]", lambda v: 0 < v <= 1),
+            ("min_p", min_p, "in [0, 1]", lambda v: 0 <= v <= 1),
+        )
+        for argument, value, expected, inside in ranges:
+            # A number is checked now on every backend (an array where reading it is free).
+            if is_real_scalar(value) and not inside(float(value)):
+                raise ValueError(f"{argument} must be {expected}; got {value!r}")
+        self.temperature = _row_parameter(temperature, "temperature", prepared, rows)
+        self.top_k = _row_parameter(top_k, "top_k", prepared, rows, integer=True)
+        # One k for all rows, known now: the top-k filter selects instead of sorting.
+        integral = isinstance(top_k, numbers.Integral) and not isinstance(top_k, bool)
+        self.largest_k = int(top_k) if integral else None  # type: ignore[call-overload]
+        self.top_p = _row_parameter(top_p, "top_p", prepared, rows)
+        self.min_p = _row_parameter(min_p, "min_p", prepared, rows)
+        checks = []
+        if self.temperature is not None:
+            t = self.temperature
+            checks.append((xp.logical_and(xp.isfinite(t), t >= 0), "temperature",
+                           "a finite number >= 0 (0 is greedy)"))
+        if self.top_k is not None:
+            checks.append((self.top_k >= 1, "top_k", "at least 1"))
+        if self.top_p is not None:
+            p = self.top_p
+            checks.append((xp.logical_and(p > 0, p <= 1), "top_p", "in (0, 1]"))
+        if self.min_p is not None:
+            p = self.min_p
+            checks.append((xp.logical_and(p >= 0, p <= 1), "min_p", "in [0, 1]"))
+        ok = xp.ones((rows, 1), dtype=xp.bool, device=prepared.device)
+        for row_ok, argument, expected in checks:
+            _check_range(row_ok, argument, expected, prepared)
+            ok = xp.logical_and(ok, row_ok)
+        self.ok = ok  # under a trace, a row with a parameter out of range is an invalid row
+
+
+def _take_rows(x: Array, index: Array, xp: Namespace, device: Any) -> Array:
+    """Return ``x[r, index[r, j]]`` for 2-d ``x`` and ``index``."""
+    rows, width = int(x.shape[0]), int(x.shape[1])
+    offsets = xp.reshape(xp.arange(rows, dtype=index.dtype, device=device) * width, (rows, 1))
+    flat = xp.take(xp.reshape(x, (-1,)), xp.reshape(index + offsets, (-1,)), axis=0)
+    return xp.reshape(flat, tuple(index.shape))
+
+
+def _filtered(
+    z: Array, filters: _Filters, backend: Backend, xp: Namespace, device: Any
+) -> tuple[Array, Array]:
+    """Return the tempered, filtered ``(rows, K)`` logits (``-inf`` where filtered) and greedy."""
+    num_classes = int(z.shape[-1])
+    neg_inf = xp.asarray(-math.inf, dtype=z.dtype, device=device)
+    greedy = xp.zeros((int(z.shape[0]), 1), dtype=xp.bool, device=device)
+    if filters.temperature is not None:
+        greedy = filters.temperature == 0
+        z = z / xp.where(greedy, xp.ones_like(filters.temperature), filters.temperature)
+    descending = None
+    if filters.top_k is not None:
+        k = xp.clip(filters.top_k, 1, num_classes)
+        if filters.largest_k is not None and filters.largest_k < num_classes:
+            # One k for every row: the k largest by a partial selection, not a sort.
+            largest = backend.top_k(z, filters.largest_k, -1)
+            descending = _take_rows(z, largest, xp, device)
+        else:
+            descending = xp.sort(z, axis=-1, descending=True)
+        z = xp.where(z >= _take_rows(descending, k - 1, xp, device), z, neg_inf)
+        # Top-p sees only what top-k kept: the tail of the sorted values is -inf.
+        positions = xp.arange(int(descending.shape[-1]), device=device)
+        descending = xp.where(positions < k, descending, neg_inf)
+    if filters.top_p is not None:
+        # The shortest prefix, by decreasing probability, whose mass reaches top_p: a class is
+        # kept where the mass before it is below top_p. Its last value bounds the kept logits.
+        if descending is None:
+            descending = xp.sort(z, axis=-1, descending=True)
+        width = int(descending.shape[-1])
+        top = descending[:, :1]
+        shift = xp.where(xp.isfinite(top), top, xp.zeros_like(top))
+        weight = xp.exp(descending - shift)
+        # The mass before each sorted class: the running sum less the class's own weight
+        # would cancel; the running sum shifted by one does not.
+        running = backend.running_sum(weight)
+        mass = xp.concat([xp.zeros_like(running[:, :1]), running[:, :width - 1]], axis=-1)
+        # The mass of every kept class, ties at a top-k boundary that a partial selection left
+        # out of ``descending`` included (they come last in the order, with the last value).
+        before = mass / xp.sum(xp.exp(z - shift), axis=-1, keepdims=True)
+        kept = xp.sum(xp.astype(before < filters.top_p, xp.int64), axis=-1, keepdims=True)
+        last = _take_rows(descending, xp.maximum(kept - 1, xp.zeros_like(kept)), xp, device)
+        z = xp.where(z >= last, z, neg_inf)
+    if filters.min_p is not None:
+        # p >= min_p max(p), in logits: z >= max(z) + log(min_p) (min_p = 0 keeps every class).
+        min_p = filters.min_p
+        tiny = xp.asarray(xp.finfo(min_p.dtype).smallest_normal, dtype=min_p.dtype, device=device)
+        log_min_p = xp.where(min_p > 0, xp.log(xp.maximum(min_p, tiny)), neg_inf)
+        floor = xp.max(z, axis=-1, keepdims=True) + log_min_p
+        z = xp.where(z >= floor, z, neg_inf)
+    return z, greedy
+
+
+def _rows(prepared: Prepared) -> tuple[Array, Array, tuple[int, ...]]:
+    """Return the logits as ``(rows, K)`` in the compute dtype, invalid rows as zeros, validity."""
+    xp = prepared.xp
+    logits = xp.moveaxis(prepared.logits, prepared.axis, -1)
+    row_shape = tuple(logits.shape[:-1])
+    rows = math.prod(row_shape)
+    z = _core.as_dtype(xp.reshape(logits, (rows, prepared.num_classes)), prepared.compute_dtype,
+                       xp)
+    # An invalid row (a NaN, a +inf, no finite logit) is filtered as zeros, which warns nowhere
+    # (Dask computes later, outside any errstate); its result is replaced.
+    valid = xp.isfinite(prepared.backend.row_max(z, -1, keepdims=True))
+    return xp.where(valid, z, xp.zeros_like(z)), valid, row_shape
+
+
+def _filter_logits_body(
+    logits: Array,
+    *misplaced: object,
+    temperature: float | Array | None = None,
+    top_k: int | Array | None = None,
+    top_p: float | Array | None = None,
+    min_p: float | Array | None = None,
+    axis: int = -1,
+    **unknown: object,
+) -> Array:
+    """Return the filtered logits; the body of :func:`filter_logits`, which documents it."""
+    if misplaced or unknown:
+        raise call_error(filter_logits, misplaced, unknown)
+    prepared = Prepared(logits, axis, None, None, (), False)
+    xp, device = prepared.xp, prepared.device
+    z, valid, row_shape = _rows(prepared)
+    filters = _Filters(prepared, int(z.shape[0]), temperature, top_k, top_p, min_p)
+    if filters.temperature is not None:
+        # Greedy rows keep only their largest logits: the law of temperature -> 0.
+        greedy = filters.temperature == 0
+        top = xp.max(z, axis=-1, keepdims=True)
+        z = xp.where(xp.logical_and(greedy, z < top), xp.asarray(-math.inf, dtype=z.dtype,
+                                                                  device=device), z)
+    out, _ = _filtered(z, filters, prepared.backend, xp, device)
+    out = xp.where(valid, out, xp.asarray(math.nan, dtype=out.dtype, device=device))
+    out = xp.reshape(out, (*row_shape, prepared.num_classes))
+    return xp.moveaxis(out, -1, prepared.axis)
+
+
+@publish(_filter_logits_body)
+def filter_logits(
+    logits: Array,
+    *,
+    temperature: float | Array | None = None,
+    top_k: int | Array | None = None,
+    top_p: float | Array | None = None,
+    min_p: float | Array | None = None,
+    axis: int = -1,
+) -> Array:
+    """Return the tempered logits with the classes the filters remove set to ``-inf``.
+
+    The softmax of the result along ``axis`` is the law :func:`sample_tokens` draws from. It is
+    computed in float32, or float64 for float64 logits.
+
+    Parameters
+    ----------
+    logits : array
+        Unnormalised log-probabilities, classes along ``axis``.
+    temperature : float or array, optional
+        Divides the logits; one per row (an array broadcasting to the row shape) or one for
+        all. 0 keeps only the row's largest logits (the greedy choice).
+    top_k : int or array of int, optional
+        Keep the ``top_k`` largest tempered logits (and every logit tied with the last); a
+        value above the number of classes keeps them all.
+    top_p : float or array, optional
+        Then keep the fewest classes, by decreasing probability, whose probability (over what
+        top-k kept) sums to at least ``top_p``, in ``(0, 1]``.
+    min_p : float or array, optional
+        Then keep the classes whose probability is at least ``min_p`` times the largest, with
+        ``min_p`` in ``[0, 1]``.
+    axis : int, optional
+        The class axis.
+
+    Returns
+    -------
+    array
+        The filtered logits in the compute dtype, the shape of ``logits``.
+
+    Examples
+    --------
+    >>> import numpy as np, gumbelkit as gk
+    >>> gk.filter_logits(np.log(np.array([0.5, 0.3, 0.15, 0.05])), top_p=0.7)
+    array([-0.69314718, -1.2039728 ,        -inf,        -inf])
+
+    """
+    raise NotImplementedError  # never runs: publish makes _filter_logits_body this function
+
+
+def _noise_by_seed(prepared: Prepared, seeds: object, rows: int, row_shape: tuple[int, ...],
+                   shape: tuple[int, ...]) -> Array:
+    """Return Gumbel noise of ``(rows, K)``, each row from its own seed's stream."""
+    backend, device = prepared.backend, prepared.device
+    dtype = prepared.compute_dtype
+    if isinstance(seeds, Sequence) or (hasattr(seeds, "shape") and not backend.matches(seeds)):
+        values = [int(s) for s in _flat(seeds)]
+        if len(values) != rows:
+            raise ValueError(f"seeds must hold one seed per row, {rows} for the row shape "
+                             f"{row_shape}; got {len(values)}")
+        seed_array: object = values
+    elif hasattr(seeds, "shape") and backend.matches(seeds):
+        seed_array = seeds
+        if math.prod(tuple(seeds.shape)) != rows:
+            raise ValueError(f"seeds must hold one seed per row, {rows} for the row shape "
+                             f"{row_shape}; got an array of shape {tuple(seeds.shape)}")
+    else:
+        raise TypeError(f"seeds must be a sequence of ints or an integer array with one seed "
+                        f"per row; got {type_name(seeds)}")
+
+    def row_noise(source: Any) -> Array:
+        noise, _ = draw_gumbel(backend, source, shape, dtype, device)
+        return noise
+
+    return backend.map_seeds(row_noise, seed_array, device)
+
+
+def _flat(seeds: Any) -> list[Any]:
+    if hasattr(seeds, "tolist"):
+        listed = seeds.tolist()
+        return _flat(listed) if isinstance(listed, list) else [listed]
+    out: list[Any] = []
+    for s in seeds:
+        out.extend(_flat(s) if isinstance(s, (list, tuple)) else [s])
+    return out
+
+
+def _sample_tokens_body(
+    logits: Array,
+    *misplaced: object,
+    temperature: float | Array | None = None,
+    top_k: int | Array | None = None,
+    top_p: float | Array | None = None,
+    min_p: float | Array | None = None,
+    rng: object = None,
+    seeds: object = None,
+    axis: int = -1,
+    validate: bool = False,
+    **unknown: object,
+) -> Array:
+    """Draw one token per row; the body of :func:`sample_tokens`, which documents it."""
+    if misplaced or unknown:
+        raise call_error(sample_tokens, misplaced, unknown)
+    if seeds is not None and rng is not None:
+        raise ValueError("seeds and rng are exclusive: pass one seed per row, or one rng")
+    prepared = Prepared(logits, axis, rng, None, (), validate)
+    backend, xp, device = prepared.backend, prepared.xp, prepared.device
+    z, valid, row_shape = _rows(prepared)
+    rows, num_classes = int(z.shape[0]), prepared.num_classes
+    filters = _Filters(prepared, rows, temperature, top_k, top_p, min_p)
+    filtered, greedy = _filtered(z, filters, backend, xp, device)
+    if rows == 0:
+        noise = xp.zeros_like(filtered)
+    elif seeds is not None:
+        noise = _noise_by_seed(prepared, seeds, rows, row_shape, (num_classes,))
+    else:
+        noise, _ = draw_gumbel(backend, prepared.new_source(), (rows, num_classes),
+                               prepared.compute_dtype, device)
+    index = backend.argmax(filtered + noise, axis=-1, keepdims=True)
+    index = xp.where(greedy, backend.argmax(z, axis=-1, keepdims=True), index)
+    valid = xp.logical_and(valid, filters.ok)
+    index = xp.where(valid, index, xp.asarray(num_classes, dtype=index.dtype, device=device))
+    return xp.reshape(index, row_shape)
+
+
+@publish(_sample_tokens_body)
+def sample_tokens(
+    logits: Array,
+    *,
+    temperature: float | Array | None = None,
+    top_k: int | Array | None = None,
+    top_p: float | Array | None = None,
+    min_p: float | Array | None = None,
+    rng: object = None,
+    seeds: object = None,
+    axis: int = -1,
+    validate: bool = False,
+) -> Array:
+    """Draw one token per row after temperature, top-k, top-p and min-p, as LLM servers do.
+
+    The draw is Gumbel-max on :func:`filter_logits`: its law is exactly the softmax of the
+    tempered logits over the classes the filters keep, renormalised, with the noise's exact
+    upper tail. Each parameter is one value or one per row.
+
+    Parameters
+    ----------
+    logits : array
+        Unnormalised log-probabilities, classes along ``axis``; one row per sequence.
+    temperature, top_k, top_p, min_p : optional
+        As for :func:`filter_logits`. A temperature of 0 gives ``argmax(logits)`` exactly
+        (ties to the first index), whatever the other filters say.
+    rng : None, int, or a native generator or key, optional
+        One random source for the whole batch.
+    seeds : sequence of int or array of int, optional
+        One seed per row instead of ``rng``: a row's token depends on its own seed and logits
+        only, whatever else is in the batch (each row draws from its own stream, made as an
+        int ``rng`` is; JAX: ``jax.random.key(seed)`` per row, under ``jax.vmap``).
+    axis : int, optional
+        The class axis.
+    validate : bool, optional
+        Read the data and raise ``ValueError`` for an invalid row or parameter.
+
+    Returns
+    -------
+    array
+        One index per row, the row shape of ``logits``. A row with a NaN, a ``+inf`` or no
+        finite logit, or with a parameter out of range under a trace, gives the number of
+        classes.
+
+    Examples
+    --------
+    >>> import numpy as np, gumbelkit as gk
+    >>> logits = np.log(np.array([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]]))
+    >>> gk.sample_tokens(logits, temperature=np.array([0.0, 0.7]), top_p=0.9, rng=0).shape
+    (2,)
+
+    """
+    raise NotImplementedError  # never runs: publish makes _sample_tokens_body this function

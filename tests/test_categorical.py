@@ -1,0 +1,320 @@
+"""``gumbelkit.categorical``: its tables' exact laws, its draws' laws, shapes, errors, transforms.
+
+Expected values come from independent sources: the softmax in float64 written here, Python's
+``fractions`` and ``math.fsum`` for the laws the tables imply, SciPy's chi-square and binomial
+tails. The tables are tested exactly (the law each implies, computed from its entries, against
+the softmax), the draws statistically at a per-test alpha of 1e-6 with the sample sizes stated
+at each test.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from helpers import assert_same_namespace_device, make, to_numpy
+from scipy import stats
+
+import gumbelkit as gk
+from gumbelkit._categorical import alias_table, level_cdf, table_dtype
+from gumbelkit.backends import resolved_for
+
+METHODS = ("gumbel", "cdf", "alias")
+ALPHA = 1e-6
+
+
+def softmax64(row: np.ndarray) -> np.ndarray:
+    """The softmax of one row in float64, with relative precision for tiny probabilities."""
+    row = np.asarray(row, dtype=np.float64)
+    top = np.max(row)
+    shifted = row - top
+    return np.exp(shifted - math.log(math.fsum(np.exp(shifted[np.isfinite(shifted)]))))
+
+
+def alias_law(threshold: np.ndarray, alias: np.ndarray) -> np.ndarray:
+    """The law an alias table implies: column ``c`` is taken with ``1/K``, then kept or aliased."""
+    k = threshold.shape[-1]
+    law = threshold / k
+    np.add.at(law, alias, (1.0 - threshold) / k)
+    return law
+
+
+def cdf_law(keys: np.ndarray, totals: np.ndarray, units: np.ndarray, k: int) -> np.ndarray:
+    """The law a level CDF implies: each level's mass, split by its integer steps, per class."""
+    law = np.zeros(k)
+    level_mass = totals / totals.sum()
+    for slot in range(totals.size):
+        running = keys[slot * k:(slot + 1) * k] - slot * 2**60
+        steps = np.diff(np.concatenate([[0], running])).astype(np.float64)
+        assert np.all(steps >= 0)
+        if running[-1] > 0:
+            law += level_mass[slot] * steps / float(running[-1])
+    return law
+
+
+def rows_to_test(rng: np.random.Generator) -> list[np.ndarray]:
+    """Rows that stress the tables: ties, masks, 18, 40 and 60 nats of range, huge K."""
+    rows = [np.zeros(1), np.zeros(2), np.array([0.0, -np.inf, 1.0]), np.zeros(7)]
+    for k in (3, 17, 256, 5000):
+        rows.append(rng.normal(size=k) * 3)
+        rows.append(np.round(rng.normal(size=k)))  # many exact ties
+        spread = rng.normal(size=k)
+        spread[rng.integers(0, k, size=max(1, k // 10))] -= rng.choice([18.0, 40.0, 60.0])
+        rows.append(spread)
+    rare = np.full(4097, -18.0)
+    rare[0] = 0.0
+    rows.append(rare)
+    deep = np.full(65, -40.0)
+    deep[3] = 0.0
+    rows.append(deep)
+    masked = rng.normal(size=100)
+    masked[::3] = -np.inf
+    rows.append(masked)
+    return rows
+
+
+@pytest.mark.parametrize("build", ["alias", "cdf"])
+def test_tables_imply_the_softmax_exactly(xp, build):
+    """Every class's probability from the table, against the float64 softmax.
+
+    Alias tables: a relative 1e-9. The level CDF: its bound, a relative ``2**-(30 - log2 K)``
+    for the smallest weight of a level, for every class up to 60 nats below the maximum (18
+    and 40 nats included), and 1% deeper.
+    A -inf class has probability 0.
+    """
+    backend = resolved_for(make(xp, np.zeros(1)))
+    namespace = backend.namespace(make(xp, np.zeros(1)))
+    dtype = table_dtype(backend, namespace)
+    if dtype != namespace.float64:
+        pytest.skip("this namespace has no float64 now; test_float32_tables covers it")
+    rng = np.random.default_rng(7)
+    table = alias_table if build == "alias" else level_cdf
+    if backend.name == "jax":
+        # One compilation per row's shape, not one per operation (eager JAX).
+        import jax
+
+        table = jax.jit(table, static_argnames=("dtype", "backend", "xp", "device"))
+    for row in rows_to_test(rng):
+        logits = make(xp, row[None, :])
+        device = None if backend.name == "jax" else backend.device(logits)
+        expected = softmax64(row)
+        if build == "alias":
+            threshold, alias, valid = table(logits, dtype, backend=backend, xp=namespace,
+                                            device=device)
+            threshold, alias = to_numpy(threshold)[0], to_numpy(alias)[0]
+            assert np.all((threshold >= 0) & (threshold <= 1))
+            assert np.all((alias >= 0) & (alias < row.size))
+            law = alias_law(threshold, alias)
+        else:
+            keys, totals, units, valid = table(logits, dtype, backend=backend, xp=namespace,
+                                               device=device)
+            law = cdf_law(to_numpy(keys)[0], to_numpy(totals)[0], to_numpy(units), row.size)
+        assert bool(to_numpy(valid)[0])
+        assert np.all(law[expected == 0] == 0)
+        # The contract reaches 60 nats below the maximum; the CDF's last level holds what lies
+        # deeper with fewer units (a weight 2**-(60 + d) has 2**(60 - log2 K - d) of them).
+        positive = expected > 0
+        within = expected > expected.max() * math.exp(-60.0)
+        relative = np.abs(law[within] - expected[within]) / expected[within]
+        bound = 1e-9 if build == "alias" else 2.0 ** -(30 - math.ceil(math.log2(row.size)))
+        assert relative.max() < bound, (row.size, relative.max())
+        deeper = positive & ~within
+        np.testing.assert_allclose(law[deeper], expected[deeper], rtol=0.01)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_shapes_dtypes_and_namespace(xp, method):
+    logits = make(xp, np.log(np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])), "float32")
+    index = gk.categorical(logits, sample_shape=(4, 5), rng=0, method=method)
+    assert tuple(index.shape) == (4, 5, 2)
+    assert_same_namespace_device(index, logits)
+    reference = gk.gumbel_max(logits, rng=0, sample_shape=(4, 5))
+    assert index.dtype == reference.dtype
+    values = to_numpy(index)
+    assert values.min() >= 0
+    assert values.max() <= 2
+    # The class axis anywhere, and no sample_shape.
+    moved = gk.categorical(make(xp, np.zeros((3, 2, 4))), axis=1, rng=1, method=method)
+    assert tuple(moved.shape) == (3, 4)
+    assert to_numpy(moved).max() <= 1
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_same_seed_same_draws(xp, method):
+    logits = make(xp, np.log(np.array([0.1, 0.2, 0.3, 0.4])))
+    first = to_numpy(gk.categorical(logits, sample_shape=50, rng=3, method=method))
+    again = to_numpy(gk.categorical(logits, sample_shape=50, rng=3, method=method))
+    other = to_numpy(gk.categorical(logits, sample_shape=50, rng=4, method=method))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_invalid_and_masked_rows(xp, method):
+    """A NaN, a +inf or an all -inf row gives K; a -inf class is never drawn."""
+    rows = np.array([
+        [0.0, np.nan, 1.0],
+        [0.0, np.inf, 1.0],
+        [-np.inf, -np.inf, -np.inf],
+        [-np.inf, 0.0, -np.inf],
+        [0.5, -np.inf, 0.0],
+    ])
+    draws = to_numpy(gk.categorical(make(xp, rows), sample_shape=200, rng=0, method=method))
+    assert np.all(draws[:, :3] == 3)
+    assert np.all(draws[:, 3] == 1)
+    assert set(np.unique(draws[:, 4])) <= {0, 2}
+    with pytest.raises(ValueError, match="row"):
+        gk.categorical(make(xp, rows), rng=0, method=method, validate=True)
+
+
+def test_empty_batches(xp):
+    for method in METHODS:
+        assert tuple(gk.categorical(make(xp, np.zeros((0, 3))), sample_shape=10, rng=0,
+                                    method=method).shape) == (10, 0)
+        assert tuple(gk.categorical(make(xp, np.zeros((2, 3))), sample_shape=0, rng=0,
+                                    method=method).shape) == (0, 2)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_chi_square_of_many_rows(xp, method):
+    """20,000 draws from each of 3 rows of 6 classes, against the softmax (alpha 1e-6 each).
+
+    The smallest cell expects 20,000 x 0.02 = 400 draws; a class drawn 10% too often or too
+    rarely in one row (a 0.1 relative bias on p = 0.2) fails with probability above 0.99.
+    """
+    p = np.array([
+        [0.02, 0.08, 0.2, 0.3, 0.1, 0.3],
+        [1 / 6] * 6,
+        [0.5, 0.1, 0.1, 0.1, 0.1, 0.1],
+    ])
+    draws = to_numpy(gk.categorical(make(xp, np.log(p)), sample_shape=20_000,
+                                    rng=11, method=method))
+    for row in range(3):
+        counts = np.bincount(draws[:, row], minlength=6)
+        assert stats.chisquare(counts, 20_000 * p[row]).pvalue > ALPHA
+
+
+@pytest.mark.parametrize("method", ["cdf", "alias"])
+def test_rare_classes_at_their_rate(xp, method):
+    """65,536 classes 18 nats below one: together 1.0e-3 of the mass (the tails issue's design).
+
+    2,000,000 draws from one row expect 2,000 rare draws (binomial, two-sided alpha 1e-6): a
+    sampler that draws them at 90% of their rate fails with probability above 0.99; today's
+    float32 noise drew them at 3 to 8%.
+    """
+    row = np.full(65_537, -18.0, dtype=np.float32)
+    row[0] = 0.0
+    mass = 65_536 * math.exp(-18.0) / (1 + 65_536 * math.exp(-18.0))
+    n = 2_000_000
+    draws = to_numpy(gk.categorical(make(xp, row, "float32"), sample_shape=n, rng=5,
+                                    method=method))
+    rare = int(np.count_nonzero(draws != 0))
+    assert stats.binomtest(rare, n, mass).pvalue > ALPHA, (rare, n * mass)
+
+
+def test_auto_picks_by_draws_per_row(xp, monkeypatch):
+    """auto: Gumbel-max below TABLE_FROM_DRAWS draws per row (the same values as gumbel_max)."""
+    logits = make(xp, np.log(np.array([[0.2, 0.3, 0.5]] * 4)))
+    few = gk.categorical(logits, sample_shape=2, rng=9)
+    np.testing.assert_array_equal(to_numpy(few),
+                                  to_numpy(gk.gumbel_max(logits, sample_shape=2, rng=9)))
+    many = gk.categorical(logits, sample_shape=64, rng=9)
+    forced = gk.categorical(logits, sample_shape=64, rng=9,
+                            method=gk._categorical.choose_method(64, 3))
+    np.testing.assert_array_equal(to_numpy(many), to_numpy(forced))
+
+
+def test_bad_arguments(xp):
+    logits = make(xp, np.zeros(3))
+    with pytest.raises(ValueError, match="method must be one of"):
+        gk.categorical(logits, rng=0, method="vose")
+    with pytest.raises(TypeError, match="sample_shape"):
+        gk.categorical(logits, rng=0, sample_shape=1.5)
+    with pytest.raises(TypeError, match="takes logits by position"):
+        gk.categorical(logits, 5)
+    with pytest.raises(TypeError, match="axis"):
+        gk.categorical(logits, dim=-1)
+    with pytest.raises(ValueError, match="axis"):
+        gk.categorical(logits, axis=2)
+
+
+def test_jax_jit_and_vmap():
+    jax = pytest.importorskip("jax", reason="JAX is not installed")
+    jnp = jax.numpy
+    logits = jnp.log(jnp.asarray([[0.1, 0.2, 0.7], [0.3, 0.3, 0.4]]))
+    for method in METHODS:
+        jitted = jax.jit(lambda x, key, m=method: gk.categorical(x, sample_shape=(30,), rng=key,
+                                                                  method=m))
+        eager = gk.categorical(logits, sample_shape=(30,), rng=jax.random.key(2), method=method)
+        np.testing.assert_array_equal(np.asarray(jitted(logits, jax.random.key(2))),
+                                      np.asarray(eager))
+        keys = jax.random.split(jax.random.key(3), 2)
+        mapped = jax.vmap(lambda x, key, m=method: gk.categorical(x, sample_shape=(5,), rng=key,
+                                                                  method=m))(logits, keys)
+        assert mapped.shape == (2, 5)
+
+
+def test_without_64_bit_arrays_auto_is_gumbel_max():
+    """Without jax_enable_x64 no exact 64-bit sums: auto is Gumbel-max, the tables refuse."""
+    jax = pytest.importorskip("jax", reason="JAX is not installed")
+    previous = jax.config.read("jax_enable_x64")
+    jax.config.update("jax_enable_x64", False)
+    try:
+        logits = jax.numpy.log(jax.numpy.asarray([[0.1, 0.2, 0.7]]))
+        key = jax.random.key(0)
+        np.testing.assert_array_equal(
+            np.asarray(gk.categorical(logits, sample_shape=(100,), rng=key)),
+            np.asarray(gk.gumbel_max(logits, sample_shape=(100,), rng=key)),
+        )
+        for method in ("cdf", "alias"):
+            with pytest.raises(ValueError, match="jax_enable_x64"):
+                gk.categorical(logits, sample_shape=(100,), rng=key, method=method)
+    finally:
+        jax.config.update("jax_enable_x64", previous)
+
+
+def _float32_inverse_cdf(logits: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """A planted wrong sampler: the textbook inverse CDF, accumulated in float32."""
+    p = np.exp(logits - logits.max()).astype(np.float32)
+    cumulative = np.cumsum(p, dtype=np.float32)
+    u = rng.random(n, dtype=np.float32) * cumulative[-1]
+    return np.minimum(np.searchsorted(cumulative, u, side="right"), logits.size - 1)
+
+
+def test_the_rare_class_design_fails_a_float32_inverse_cdf():
+    """The conformance design of 65,536 classes 18 nats down, at its own n and alpha, rejects
+    a float32 inverse CDF (the rare steps round to 0) and accepts ``categorical``."""
+    from gumbelkit.conformance import designs
+    from gumbelkit.conformance import stats as conformance_stats
+
+    design = designs.CATEGORICAL_RARE
+    logits = designs.categorical_rare_logits()
+    p = softmax64(logits)
+    mass = float(1.0 - p[0])
+    planted = _float32_inverse_cdf(logits, design.n, np.random.default_rng(0))
+    rare = int(np.count_nonzero(planted != 0))
+    assert conformance_stats.binomial_pvalue(rare, design.n, mass) < ALPHA, rare
+    for method in ("cdf", "alias"):
+        ours = gk.categorical(logits.astype(np.float32), sample_shape=design.n, rng=1,
+                              method=method)
+        rare = int(np.count_nonzero(ours != 0))
+        assert conformance_stats.binomial_pvalue(rare, design.n, mass) > ALPHA, (method, rare)
+
+
+@pytest.mark.filterwarnings(r"ignore:`torch\.jit\.script.*` is deprecated:DeprecationWarning")
+def test_torch_compile_fullgraph():
+    """The table methods and token sampling trace without graph breaks (global generator)."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    logits = torch.log(torch.tensor([[0.1, 0.2, 0.7], [0.3, 0.3, 0.4]]))
+    for method in ("cdf", "alias"):
+        compiled = torch.compile(
+            lambda x, m=method: gk.categorical(x, sample_shape=64, method=m), fullgraph=True
+        )
+        torch.manual_seed(0)
+        draws = compiled(logits)
+        assert tuple(draws.shape) == (64, 2)
+        assert int(draws.max()) <= 2
+    tokens = torch.compile(lambda x: gk.sample_tokens(x, temperature=0.7, top_k=2, top_p=0.9),
+                           fullgraph=True)(logits)
+    assert tuple(tokens.shape) == (2,)

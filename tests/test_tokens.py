@@ -1,0 +1,197 @@
+"""Token sampling: ``filter_logits`` and ``sample_tokens`` (temperature, top-k, top-p, min-p).
+
+Expected values come from a float64 NumPy transcription of the filters' definitions written
+here (sort, cumulative mass, thresholds), from the softmax over the kept set, and from SciPy's
+chi-square tail (per-test alpha 1e-6, sample sizes at each test).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from helpers import assert_same_namespace_device, make, to_numpy
+from scipy import stats
+
+import gumbelkit as gk
+
+ALPHA = 1e-6
+
+
+def reference_filter(row: np.ndarray, temperature: float | None, top_k: int | None,
+                     top_p: float | None, min_p: float | None) -> np.ndarray:
+    """The filters' definitions in float64: the kept classes' tempered logits, -inf elsewhere."""
+    z = np.asarray(row, dtype=np.float64).copy()
+    if temperature is not None and temperature > 0:
+        z = z / temperature
+    if temperature == 0:
+        return np.where(z == z.max(), z, -np.inf)
+    if top_k is not None:
+        kth = np.sort(z)[::-1][min(top_k, z.size) - 1]
+        z = np.where(z >= kth, z, -np.inf)
+    if top_p is not None:
+        order = np.argsort(-z, kind="stable")
+        weight = np.exp(z[order] - z.max())
+        before = (np.cumsum(weight) - weight) / weight.sum()
+        kept = int(np.count_nonzero(before < top_p))
+        z = np.where(z >= z[order][kept - 1], z, -np.inf)
+    if min_p is not None:
+        with np.errstate(divide="ignore"):
+            z = np.where(z >= z.max() + np.log(min_p), z, -np.inf)
+    return z
+
+
+def law(filtered: np.ndarray) -> np.ndarray:
+    finite = np.isfinite(filtered)
+    p = np.zeros(filtered.shape)
+    p[finite] = np.exp(filtered[finite] - filtered[finite].max())
+    return p / p.sum()
+
+
+PARAMETERS = [
+    dict(temperature=0.7),
+    dict(top_k=3),
+    dict(top_p=0.6),
+    dict(min_p=0.2),
+    dict(temperature=1.3, top_k=5, top_p=0.8),
+    dict(temperature=0.5, top_p=0.9, min_p=0.05),
+    dict(top_k=50),  # more than the classes: no filter
+    dict(top_p=1.0, min_p=0.0),
+]
+
+
+@pytest.mark.parametrize("parameters", PARAMETERS, ids=lambda p: ",".join(p))
+def test_filter_matches_the_definition(xp, parameters):
+    """The kept set of 200 random rows of 12 classes equals the float64 reference's.
+
+    Rows where top-p lies within 1e-5 of the mass before a class are left out: float32 may
+    decide them either way.
+    """
+    rng = np.random.default_rng(3)
+    rows = rng.normal(size=(200, 12)) * 2
+    got = to_numpy(gk.filter_logits(make(xp, rows, "float32"), **parameters))
+    compared = 0
+    for row, out in zip(rows, got, strict=True):
+        expected = reference_filter(row, parameters.get("temperature"), parameters.get("top_k"),
+                                    parameters.get("top_p"), parameters.get("min_p"))
+        if "top_p" in parameters:
+            z = row / parameters.get("temperature", 1.0)
+            p = np.sort(law(z))[::-1]
+            if np.min(np.abs(np.cumsum(p) - p - parameters["top_p"])) < 1e-5:
+                continue
+        compared += 1
+        np.testing.assert_array_equal(np.isfinite(out), np.isfinite(expected))
+        np.testing.assert_allclose(out[np.isfinite(out)], expected[np.isfinite(expected)],
+                                   rtol=1e-5)
+    assert compared > 150
+
+
+def test_ties_at_the_boundary_are_kept(xp):
+    row = make(xp, np.array([[3.0, 1.0, 2.0, 2.0, 0.0]]))
+    kept = np.isfinite(to_numpy(gk.filter_logits(row, top_k=2)))
+    np.testing.assert_array_equal(kept, [[True, False, True, True, False]])
+    # Top-p after top-k counts the tied classes' mass whether k is one int or one per row.
+    ties = np.array([[2.0, 1.0, 1.0, 1.0, 0.0, -1.0]] * 2)
+    expected = reference_filter(ties[0], None, 2, 0.7, None)
+    for top_k in (2, make(xp, np.array([2, 2]), "int64")):
+        got = to_numpy(gk.filter_logits(make(xp, ties), top_k=top_k, top_p=0.7))
+        np.testing.assert_array_equal(np.isfinite(got[0]), np.isfinite(expected))
+
+
+def test_per_row_parameters(xp):
+    rows = np.log(np.array([[0.5, 0.3, 0.15, 0.05]] * 3))
+    top_k = make(xp, np.array([1, 2, 4]), "int64")
+    kept = np.isfinite(to_numpy(gk.filter_logits(make(xp, rows), top_k=top_k)))
+    np.testing.assert_array_equal(kept.sum(axis=1), [1, 2, 4])
+    top_p = make(xp, np.array([0.4, 0.7, 1.0]))
+    kept = np.isfinite(to_numpy(gk.filter_logits(make(xp, rows), top_p=top_p)))
+    np.testing.assert_array_equal(kept.sum(axis=1), [1, 2, 4])
+
+
+@pytest.mark.parametrize("parameters", PARAMETERS[:6], ids=lambda p: ",".join(p))
+def test_draws_follow_the_filtered_law(xp, parameters):
+    """20,000 draws per row of 3 rows of 8 classes against the renormalised softmax.
+
+    Cells expecting fewer than 5 draws are pooled; a kept class drawn 10% off its rate at
+    probability 0.1 (200 expected draws... 2,000) fails with probability above 0.99 at alpha
+    1e-6; a filtered class drawn once fails outright (probability 0 cell).
+    """
+    rng = np.random.default_rng(8)
+    rows = rng.normal(size=(3, 8)) * 1.5
+    n = 20_000
+    batch = np.repeat(rows[None], n, axis=0)
+    draws = to_numpy(gk.sample_tokens(make(xp, batch, "float32"), rng=21, **parameters))
+    for r in range(3):
+        expected = law(reference_filter(rows[r], parameters.get("temperature"),
+                                        parameters.get("top_k"), parameters.get("top_p"),
+                                        parameters.get("min_p")))
+        counts = np.bincount(draws[:, r], minlength=8)
+        assert np.all(counts[expected == 0] == 0)
+        keep = expected > 0
+        if keep.sum() > 1:
+            assert stats.chisquare(counts[keep], n * expected[keep]).pvalue > ALPHA
+
+
+def test_temperature_zero_is_greedy(xp):
+    rows = np.array([[0.0, 2.0, 2.0, 1.0], [5.0, -1.0, 4.9, 0.0]])
+    temperature = make(xp, np.array([0.0, 0.0]))
+    for extra in ({}, {"top_p": 0.1}, {"top_k": 1}, {"min_p": 0.9}):
+        got = to_numpy(gk.sample_tokens(make(xp, rows), temperature=temperature, rng=0, **extra))
+        np.testing.assert_array_equal(got, [1, 0])
+    got = gk.sample_tokens(make(xp, rows), temperature=0.0, rng=0)
+    assert_same_namespace_device(got, make(xp, rows))
+
+
+def test_row_seeds_depend_on_the_row_only(xp):
+    """Permuting the batch permutes the tokens; changing other rows changes nothing."""
+    rng = np.random.default_rng(5)
+    rows = rng.normal(size=(6, 50))
+    seeds = [11, 12, 13, 14, 15, 16]
+    first = to_numpy(gk.sample_tokens(make(xp, rows), seeds=seeds, top_p=0.95))
+    permutation = rng.permutation(6)
+    permuted = to_numpy(gk.sample_tokens(make(xp, rows[permutation]),
+                                         seeds=[seeds[i] for i in permutation], top_p=0.95))
+    np.testing.assert_array_equal(permuted, first[permutation])
+    changed = rows.copy()
+    changed[1:] = rng.normal(size=(5, 50))
+    alone = to_numpy(gk.sample_tokens(make(xp, changed), seeds=seeds, top_p=0.95))
+    assert alone[0] == first[0]
+    single = to_numpy(gk.sample_tokens(make(xp, rows[2:3]), seeds=[13], top_p=0.95))
+    assert single[0] == first[2]
+
+
+def test_bad_arguments(xp):
+    logits = make(xp, np.zeros((2, 3)))
+    for argument, value in (("temperature", -1.0), ("top_p", 0.0), ("top_p", 1.5),
+                            ("min_p", 2.0), ("top_k", 0)):
+        with pytest.raises(ValueError, match=argument):
+            gk.sample_tokens(logits, rng=0, **{argument: value})
+    with pytest.raises(ValueError, match="exclusive"):
+        gk.sample_tokens(logits, rng=0, seeds=[1, 2])
+    with pytest.raises(ValueError, match="one seed per row"):
+        gk.sample_tokens(logits, seeds=[1])
+    with pytest.raises(TypeError, match="top_k"):
+        gk.sample_tokens(logits, rng=0, top_k=1.5)
+    with pytest.raises(ValueError, match="top_p of shape"):
+        gk.sample_tokens(logits, rng=0, top_p=make(xp, np.full(5, 0.5)))
+
+
+def test_invalid_rows_give_the_class_count(xp):
+    rows = np.array([[0.0, np.nan, 1.0], [-np.inf, -np.inf, -np.inf], [0.0, 1.0, 2.0]])
+    got = to_numpy(gk.sample_tokens(make(xp, rows), rng=0, top_p=0.9))
+    np.testing.assert_array_equal(got[:2], [3, 3])
+    assert got[2] in (1, 2)
+
+
+def test_jax_jit_with_row_seeds():
+    jax = pytest.importorskip("jax", reason="JAX is not installed")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+    rows = jnp.asarray(np.random.default_rng(2).normal(size=(4, 30)))
+    seeds = jnp.asarray([5, 6, 7, 8])
+    jitted = jax.jit(lambda x, s: gk.sample_tokens(x, seeds=s, temperature=0.8, top_k=10,
+                                                   top_p=0.9))
+    eager = gk.sample_tokens(rows, seeds=[5, 6, 7, 8], temperature=0.8, top_k=10, top_p=0.9)
+    np.testing.assert_array_equal(np.asarray(jitted(rows, seeds)), np.asarray(eager))
+    assert math.prod(eager.shape) == 4
