@@ -340,6 +340,7 @@ def _categorical_body(
     sample_shape: int | tuple[int, ...] = (),
     rng: object = None,
     validate: bool = False,
+    mask: Array | None = None,
     method: str = "auto",
     **unknown: object,
 ) -> Array:
@@ -347,7 +348,7 @@ def _categorical_body(
     if misplaced or unknown:
         raise call_error(categorical, misplaced, unknown)
     method = _check_method(method)
-    prepared = Prepared(logits, axis, rng, None, sample_shape, validate)
+    prepared = Prepared(logits, axis, rng, None, sample_shape, validate, mask=mask)
     wide = prepared.backend.float64_available()
     if method == "auto":
         draws = math.prod(prepared.sample_shape)
@@ -378,6 +379,7 @@ def categorical(
     sample_shape: int | tuple[int, ...] = (),
     rng: object = None,
     validate: bool = False,
+    mask: Array | None = None,
     method: str = "auto",
 ) -> Array:
     """Draw categorical indices from ``softmax(logits)`` by the fastest exact method.
@@ -401,6 +403,10 @@ def categorical(
     validate : bool, optional
         Read the data (a device sync; eager only) and raise ``ValueError`` for a row with a
         NaN, a ``+inf`` or no finite logit.
+    mask : array, optional
+        A boolean array of the library of ``logits`` that broadcasts to their shape, True where
+        a class is allowed: a False entry is the same as a ``-inf`` logit (probability exactly
+        0, never drawn, gradient exactly 0).
     method : {"auto", "gumbel", "cdf", "alias"}, optional
         ``"gumbel"``: Gumbel-max, ``K`` uniforms per draw. ``"cdf"``: each row's cumulative
         weights, summed by level of magnitude so that a rare class keeps its relative

@@ -9,6 +9,7 @@ threads the source through its draws explicitly.
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 from gumbelkit import _core
@@ -24,6 +25,7 @@ from gumbelkit._checks import (
     is_real_scalar,
     not_an_array,
     positive_finite,
+    type_name,
 )
 from gumbelkit._noise import perturb
 from gumbelkit._typing import Array
@@ -68,6 +70,9 @@ class Prepared:
         Whether to read the data and raise for invalid rows.
     rng_with_noise : bool, optional
         Allow ``rng`` beside ``noise`` (Gumbel-Rao draws further noise from it).
+    mask : array or None, optional
+        Booleans that broadcast to the logits' shape, True where a class is allowed; the
+        logits become ``-inf`` where it is False.
 
     """
 
@@ -81,6 +86,7 @@ class Prepared:
         validate: object,
         *,
         rng_with_noise: bool = False,
+        mask: Array | None = None,
     ) -> None:
         try:
             self.backend = resolved_for(logits, argument="logits")
@@ -88,6 +94,8 @@ class Prepared:
             raise not_an_array(logits, "logits", error) from None
         self.xp = self.backend.namespace(logits)
         self.axis = check_logits(logits, axis, self.xp, self.backend)
+        if mask is not None:
+            logits = self._masked(logits, mask)
         self.sample_shape = check_shape(sample_shape, "sample_shape")
         self.validate = check_bool(validate, "validate")
         self.out_shape = self.sample_shape + tuple(logits.shape)
@@ -107,6 +115,23 @@ class Prepared:
         self.noise = noise
         # The class axis of the output, counted from the end: sample_shape does not move it.
         self.out_axis = self.axis - logits.ndim
+
+    def _masked(self, logits: Array, mask: object) -> Array:
+        """Return ``logits`` with ``-inf`` where the boolean ``mask`` is False."""
+        xp = self.xp
+        if not self.backend.matches(mask):
+            raise TypeError(f"mask must be a boolean array of the same library as logits "
+                            f"({self.backend.name}); got {type_name(mask)}")
+        allowed: Array = mask
+        if not xp.isdtype(allowed.dtype, "bool"):
+            raise TypeError(f"mask must have a boolean dtype (True where a class is allowed); "
+                            f"got {allowed.dtype}")
+        shape = tuple(logits.shape)
+        if broadcast_shapes(tuple(allowed.shape), shape) != shape:
+            raise ValueError(f"mask of shape {tuple(allowed.shape)} does not broadcast to the "
+                             f"logits' shape {shape}")
+        excluded = xp.asarray(-math.inf, dtype=logits.dtype, device=self.backend.device(logits))
+        return xp.where(allowed, logits, excluded)
 
     def new_source(self) -> Any:
         """Return the native random source made from the caller's ``rng``."""

@@ -193,24 +193,38 @@ def _gumbel_softmax_body(
     sample_shape: int | tuple[int, ...] = (),
     estimator: Estimator = "st",
     validate: bool = False,
+    mask: Array | None = None,
+    return_index: bool = False,
     **unknown: object,
-) -> Array:
+) -> Array:  # with return_index, (sample, index): Array is Any to the type checker
     """Draw a relaxed one-hot sample; the body of :func:`gumbel_softmax`, which documents it."""
     # Checked only when given: the common call pays two empty-container tests.
     if misplaced or unknown:
         raise call_error(gumbel_softmax, misplaced, unknown)
     hard = check_bool(hard, "hard")
+    if check_bool(return_index, "return_index") and not hard:
+        raise ValueError("return_index=True needs hard=True: a soft sample has no index")
     estimator = check_estimator(estimator, hard=hard, tau=tau)
     # Gumbel-Rao draws noise conditioned on the sample; with precomputed noise, from rng.
     rao_with_noise = noise is not None and rng is not None and isinstance(estimator, GumbelRao)
     prepared = Prepared(logits, axis, rng, noise, sample_shape, validate,
-                        rng_with_noise=rao_with_noise)
+                        rng_with_noise=rao_with_noise, mask=mask)
     # NumPy warns about the deliberate infinities of a tiny tau or an invalid row, and about
     # a huge tau array overflowing its cast before it is clamped.
     with prepared.backend.errstate():
         tau, tau_ok = prepared.row_temperature(tau)
         # A large NumPy call runs by row blocks on threads; the temperatures go with their rows.
-        return by_row_blocks(prepared, _relaxed_block, tau, tau_ok, hard, estimator)
+        sample = by_row_blocks(prepared, _relaxed_block, tau, tau_ok, hard, estimator)
+    if not return_index:
+        return sample
+    # The index of the one-hot itself: one draw, and a row that came out NaN (invalid logits
+    # or temperature) gets the number of classes.
+    xp, backend, out_axis = prepared.xp, prepared.backend, prepared.out_axis
+    plain = backend.stop_gradient(sample)
+    index = backend.argmax(plain, axis=out_axis)
+    valid = xp.isfinite(backend.row_max(plain, out_axis))
+    return sample, xp.where(valid, index, xp.asarray(prepared.num_classes, dtype=index.dtype,
+                                                     device=prepared.device))
 
 
 @publish(_gumbel_softmax_body)
@@ -225,7 +239,9 @@ def gumbel_softmax(
     sample_shape: int | tuple[int, ...] = (),
     estimator: Estimator = "st",
     validate: bool = False,
-) -> Array:
+    mask: Array | None = None,
+    return_index: bool = False,
+) -> Array:  # with return_index, (sample, index): Array is Any to the type checker
     """Draw a relaxed one-hot sample ``softmax((logits + G) / tau)`` (Gumbel-Softmax, Concrete).
 
     Parameters
@@ -265,13 +281,23 @@ def gumbel_softmax(
     validate : bool, optional
         Read the data (a device sync; eager only) and raise ``ValueError`` for a row with a
         NaN, a ``+inf`` or no finite logit, or a temperature that is not positive and finite.
+    mask : array, optional
+        A boolean array of the library of ``logits`` that broadcasts to their shape, True where
+        a class is allowed: a False entry is the same as a ``-inf`` logit (probability exactly
+        0, never drawn, gradient exactly 0).
+    return_index : bool, optional
+        With ``hard=True``, also return the index of each one-hot, from the same draw.
 
     Returns
     -------
-    array
+    sample : array
         The sample, with the dtype (byte order included), device and namespace of ``logits``.
         Noise and softmax are computed in float32 (float64 for float64 logits, whatever their
         byte order). Rows with a NaN, a ``+inf`` or no finite logit come out NaN.
+    index : array
+        With ``return_index=True`` only: the index of each one-hot, the shape of ``sample``
+        without ``axis``, in the namespace's default index dtype (the number of classes for a
+        row that came out NaN), from the same draw.
 
     Raises
     ------
@@ -370,12 +396,13 @@ def _gumbel_max_body(
     sample_shape: int | tuple[int, ...] = (),
     keepdims: bool = False,
     validate: bool = False,
+    mask: Array | None = None,
     **unknown: object,
 ) -> Array:
     """Draw categorical indices; the body of :func:`gumbel_max`, which documents it."""
     if misplaced or unknown:
         raise call_error(gumbel_max, misplaced, unknown)
-    prepared = Prepared(logits, axis, rng, noise, sample_shape, validate)
+    prepared = Prepared(logits, axis, rng, noise, sample_shape, validate, mask=mask)
     keepdims = check_bool(keepdims, "keepdims")
     # A large NumPy call runs by row blocks on threads, each from its own spawned stream.
     return by_row_blocks(prepared, Prepared.gumbel_max_indices, keepdims)
@@ -391,6 +418,7 @@ def gumbel_max(
     sample_shape: int | tuple[int, ...] = (),
     keepdims: bool = False,
     validate: bool = False,
+    mask: Array | None = None,
 ) -> Array:
     """Draw categorical indices ``argmax(logits + G)`` (the Gumbel-Max trick).
 
@@ -412,6 +440,10 @@ def gumbel_max(
     validate : bool, optional
         Read the data (a device sync; eager only) and raise ``ValueError`` for a row with a
         NaN, a ``+inf`` or no finite logit.
+    mask : array, optional
+        A boolean array of the library of ``logits`` that broadcasts to their shape, True where
+        a class is allowed: a False entry is the same as a ``-inf`` logit (probability exactly
+        0, never drawn, gradient exactly 0).
 
     Returns
     -------

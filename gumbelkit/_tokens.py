@@ -308,6 +308,7 @@ def _sample_tokens_body(
     seeds: object = None,
     axis: int = -1,
     validate: bool = False,
+    mask: Array | None = None,
     **unknown: object,
 ) -> Array:
     """Draw one token per row; the body of :func:`sample_tokens`, which documents it."""
@@ -315,7 +316,7 @@ def _sample_tokens_body(
         raise call_error(sample_tokens, misplaced, unknown)
     if seeds is not None and rng is not None:
         raise ValueError("seeds and rng are exclusive: pass one seed per row, or one rng")
-    prepared = Prepared(logits, axis, rng, None, (), validate)
+    prepared = Prepared(logits, axis, rng, None, (), validate, mask=mask)
     backend, xp, device = prepared.backend, prepared.xp, prepared.device
     z, valid, row_shape = _rows(prepared)
     rows, num_classes = int(z.shape[0]), prepared.num_classes
@@ -347,6 +348,7 @@ def sample_tokens(
     seeds: object = None,
     axis: int = -1,
     validate: bool = False,
+    mask: Array | None = None,
 ) -> Array:
     """Draw one token per row after temperature, top-k, top-p and min-p, as LLM servers do.
 
@@ -371,6 +373,10 @@ def sample_tokens(
         The class axis.
     validate : bool, optional
         Read the data and raise ``ValueError`` for an invalid row or parameter.
+    mask : array, optional
+        A boolean array of the library of ``logits`` that broadcasts to their shape, True where
+        a class is allowed: a False entry is the same as a ``-inf`` logit (probability exactly
+        0, never drawn, gradient exactly 0).
 
     Returns
     -------

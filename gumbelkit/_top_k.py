@@ -138,12 +138,13 @@ def _gumbel_top_k_body(
     noise: Array | None = None,
     sample_shape: int | tuple[int, ...] = (),
     validate: bool = False,
+    mask: Array | None = None,
     **unknown: object,
 ) -> Array:
     """Draw ``k`` classes without replacement; the body of :func:`gumbel_top_k`."""
     if misplaced or unknown:
         raise call_error(gumbel_top_k, misplaced, unknown)
-    prepared = Prepared(logits, axis, rng, noise, sample_shape, validate)
+    prepared = Prepared(logits, axis, rng, noise, sample_shape, validate, mask=mask)
     k = _check_k(k, prepared.num_classes)
     # One look at the whole call, not one per block.
     unmasked = _unmasked(prepared)
@@ -168,6 +169,7 @@ def gumbel_top_k(
     noise: Array | None = None,
     sample_shape: int | tuple[int, ...] = (),
     validate: bool = False,
+    mask: Array | None = None,
 ) -> Array:
     """Draw ``k`` classes without replacement: the indices of the ``k`` largest ``logits + G``.
 
@@ -194,6 +196,10 @@ def gumbel_top_k(
     validate : bool, optional
         Read the data (a device sync; eager only) and raise ``ValueError`` for a row with a NaN
         or no finite logit, or with fewer than ``k`` finite logits.
+    mask : array, optional
+        A boolean array of the library of ``logits`` that broadcasts to their shape, True where
+        a class is allowed: a False entry is the same as a ``-inf`` logit (probability exactly
+        0, never drawn, gradient exactly 0).
 
     Returns
     -------
@@ -374,12 +380,13 @@ def _relaxed_top_k_body(
     noise: Array | None = None,
     sample_shape: int | tuple[int, ...] = (),
     validate: bool = False,
+    mask: Array | None = None,
     **unknown: object,
 ) -> Array:
     """Draw a relaxed k-hot sample; the body of :func:`relaxed_top_k`."""
     if misplaced or unknown:
         raise call_error(relaxed_top_k, misplaced, unknown)
-    prepared = Prepared(logits, axis, rng, noise, sample_shape, validate)
+    prepared = Prepared(logits, axis, rng, noise, sample_shape, validate, mask=mask)
     k = _check_k(k, prepared.num_classes)
     hard = check_bool(hard, "hard")
     _check_enough_classes(prepared, k, _unmasked(prepared))
@@ -401,6 +408,7 @@ def relaxed_top_k(
     noise: Array | None = None,
     sample_shape: int | tuple[int, ...] = (),
     validate: bool = False,
+    mask: Array | None = None,
 ) -> Array:
     """Draw a relaxed k-hot sample: the relaxed top-k of Xie & Ermon (arXiv 1901.10517).
 
@@ -437,6 +445,10 @@ def relaxed_top_k(
         Read the data (a device sync; eager only) and raise ``ValueError`` for a row with a NaN
         or no finite logit, fewer than ``k`` finite logits, or a temperature that is not
         positive and finite.
+    mask : array, optional
+        A boolean array of the library of ``logits`` that broadcasts to their shape, True where
+        a class is allowed: a False entry is the same as a ``-inf`` logit (probability exactly
+        0, never drawn, gradient exactly 0).
 
     Returns
     -------

@@ -243,7 +243,7 @@ def test_jax_jit_and_vmap():
     jax = pytest.importorskip("jax", reason="JAX is not installed")
     jnp = jax.numpy
     logits = jnp.log(jnp.asarray([[0.1, 0.2, 0.7], [0.3, 0.3, 0.4]]))
-    for method in METHODS:
+    for method in ("cdf", "alias"):  # "gumbel" is gumbel_max's path (tests/test_jax.py)
         jitted = jax.jit(lambda x, key, m=method: gk.categorical(x, sample_shape=(30,), rng=key,
                                                                   method=m))
         eager = gk.categorical(logits, sample_shape=(30,), rng=jax.random.key(2), method=method)

@@ -17,7 +17,11 @@ import pytest
 import gumbelkit as gk
 from gumbelkit.conformance import designs, stats
 
+# The tables are built in float64 and int64 whatever the logits' dtype, which enters only
+# through the weights' rounding (tested exactly in tests/test_categorical.py): the laws run on
+# float32 logits, the rare classes on both.
 FLOATS = ["float32", "float64"]
+LAW_DTYPES = ["float32"]
 TABLE_METHODS = ["cdf", "alias"]
 
 
@@ -33,7 +37,7 @@ def draw(subject: Any, logits: Any, method: str, **kwargs: Any) -> np.ndarray:
 
 
 @pytest.mark.parametrize("method", TABLE_METHODS)
-@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("dtype", LAW_DTYPES)
 @pytest.mark.parametrize("case", list(designs.GUMBEL_MAX_LAWS))
 def test_frequencies_follow_softmax(subject, case, dtype, method, factor, seed, verdict):
     subject.require(dtype)
@@ -67,7 +71,7 @@ def test_rare_classes_at_their_rate(subject, dtype, method, factor, seed, verdic
 
 
 @pytest.mark.parametrize("method", TABLE_METHODS)
-@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("dtype", LAW_DTYPES)
 def test_draws_and_rows_are_independent(subject, dtype, method, factor, seed, verdict):
     subject.require(dtype)
     design = designs.INDEPENDENCE
