@@ -265,6 +265,20 @@ def test_a_tiny_temperature_computes_without_warnings(sampler):
         np.testing.assert_array_equal(soft.compute(scheduler=scheduler), np.eye(4)[index])
     assert soft.chunks == ((3,), (1, 1), (2, 2))
 
+
+@pytest.mark.parametrize("family", ["ExpRelaxedOneHotCategorical", "RelaxedOneHotCategorical",
+                                    "RelaxedBernoulli", "LogitRelaxedBernoulli"])
+def test_distributions_at_a_tiny_temperature_compute_without_warnings(family):
+    # Valid parameters: the deliberate overflow of (logits + noise) / tau must stay quiet
+    # when the graph computes (warnings are errors in the tests).
+    values = np.array([[0.0, -1e30, 2.0, 1.0], [1.0, 0.5, -3.0, -3e38]], np.float32)
+    logits = da.from_array(values, chunks=(1, 2))
+    sample = getattr(gk.distributions, family)(logits, tau=1e-30).sample(3, rng=SEED)
+    for scheduler in ("synchronous", "threads"):
+        computed = sample.compute(scheduler=scheduler)
+        assert not np.isnan(computed).any()
+
+
 # --- reproducibility and independence ---------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ kept (Hypothesis still caches source constants in the git-ignored ``.hypothesis/
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -344,6 +345,46 @@ def test_gumbel_max(backend, xp):
     check_property(backend, st.tuples(cases(backend, xp), st.booleans()), check)
 
 
+# "gumbel" is gumbel_max's own path (test_gumbel_max); "auto" reaches it for few draws.
+@pytest.mark.parametrize("method", ["auto", "cdf", "alias"])
+def test_categorical(backend, xp, method):
+    def check(case):
+        def sample():
+            return gk.categorical(case.logits, axis=case.axis, rng=case.seed,
+                                  sample_shape=case.sample_shape, method=method)
+
+        shape = list(case.out_shape)
+        del shape[case.axis]
+        check_kind(sample(), case, tuple(shape), indices=True)
+        check_indices(check_reproducible(sample)[..., None], case)
+
+    check_property(backend, cases(backend, xp), check)
+
+
+def test_sample_tokens(backend, xp):
+    filters = st.fixed_dictionaries({}, optional={
+        "temperature": st.sampled_from([0.0, 0.3, 1.0, 2.5]),
+        "top_k": st.integers(1, 6),
+        "top_p": st.sampled_from([0.05, 0.5, 0.95, 1.0]),
+        "min_p": st.sampled_from([0.0, 0.1, 0.9]),
+    })
+
+    def check(drawn):
+        case, chosen = drawn
+
+        def sample():
+            return gk.sample_tokens(case.logits, axis=case.axis, rng=case.seed, **chosen)
+
+        shape = list(case.values.shape)
+        del shape[case.axis]
+        check_kind(sample(), case, tuple(shape), indices=True)
+        index = check_reproducible(sample)
+        mask = np.broadcast_to(case.mask, case.values.shape)
+        check_indices(index[..., None], dataclasses.replace(case, sample_shape=(), mask=mask))
+
+    check_property(backend, st.tuples(cases(backend, xp), filters), check)
+
+
 def test_gumbel_top_k(backend, xp):
     def check(case):
         def sample():
@@ -440,7 +481,7 @@ def test_gumbel(backend, xp):
 
 NAN, INF = math.nan, math.inf
 SAMPLERS = ["gumbel_softmax", "gumbel_max", "gumbel_top_k", "relaxed_top_k",
-            "conditional_gumbel", "gumbel"]
+            "conditional_gumbel", "gumbel", "categorical"]
 # The arguments each sampler takes, of those the test spoils.
 ARGUMENTS = {
     "gumbel_softmax": ["tau", "axis", "logits", "noise", "sample_shape", "rng"],
@@ -449,6 +490,7 @@ ARGUMENTS = {
     "relaxed_top_k": ["tau", "axis", "logits", "noise", "sample_shape", "rng", "k"],
     "conditional_gumbel": ["axis", "logits", "sample_shape", "rng", "index"],
     "gumbel": ["shape", "dtype", "loc", "scale", "rng"],
+    "categorical": ["axis", "logits", "sample_shape", "rng"],
 }
 BAD_SHAPES = st.sampled_from([
     (ValueError, -1), (ValueError, (2, -1)), (TypeError, 1.5), (TypeError, "3"),

@@ -109,7 +109,8 @@ def test_per_row_parameters(xp):
     np.testing.assert_array_equal(kept.sum(axis=1), [1, 2, 4])
 
 
-@pytest.mark.parametrize("parameters", PARAMETERS[:6], ids=lambda p: ",".join(p))
+# Two combinations reach every filter; test_filter_matches_the_definition checks each alone.
+@pytest.mark.parametrize("parameters", PARAMETERS[4:6], ids=lambda p: ",".join(p))
 def test_draws_follow_the_filtered_law(xp, parameters):
     """20,000 draws per row of 3 rows of 8 classes against the renormalised softmax.
 
