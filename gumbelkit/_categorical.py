@@ -74,14 +74,6 @@ def _check_method(method: object) -> str:
     return method
 
 
-def _take_rows(x: Array, index: Array, xp: Namespace, device: Any) -> Array:
-    """Return ``x[r, index[r, j]]`` for 2-d ``x`` and ``index``: a gather per row."""
-    rows, width = int(x.shape[0]), int(x.shape[1])
-    offsets = xp.reshape(xp.arange(rows, dtype=index.dtype, device=device) * width, (rows, 1))
-    flat = xp.take(xp.reshape(x, (-1,)), xp.reshape(index + offsets, (-1,)), axis=0)
-    return xp.reshape(flat, tuple(index.shape))
-
-
 # Fixed-point sums: a row of K classes sums to at most K 2**(60 - ceil(log2 K)) <= 2**60 units,
 # and four levels' offsets of 2**60 stay below 2**63.
 _FIXED_POINT_BITS = 60
@@ -105,11 +97,6 @@ def _weights(
     valid = xp.isfinite(top)
     weight = xp.exp(x - xp.where(valid, top, xp.zeros_like(top)))
     return xp.where(valid, weight, xp.ones_like(weight)), xp.reshape(valid, (-1,))
-
-
-def _with_zero(running: Array, xp: Namespace) -> Array:
-    """Return a 2-d running sum with a column of zeros in front (the sums before each entry)."""
-    return xp.concat([xp.zeros_like(running[:, :1]), running], axis=-1)
 
 
 def table_dtype(backend: Backend, xp: Namespace) -> DType:
@@ -155,7 +142,7 @@ def alias_table(
     zero = xp.zeros_like(q)
     deficit = xp.astype(xp.round(xp.maximum(gap, zero) * scale), xp.int64)
     surplus = xp.astype(xp.round(xp.maximum(-gap, zero) * scale), xp.int64)
-    d = _with_zero(backend.running_sum(deficit), xp)  # d[:, i]: before class i
+    d = _core.with_leading_zero(backend.running_sum(deficit), xp)  # d[:, i]: before class i
     s = backend.running_sum(surplus)  # s[:, j]: through class j
     # One stable sort of both sequences answers both searches (s first, so s_j == d_i puts s_j
     # first): a d entry's sorted position has the s entries <= it before it, an s entry's the d
@@ -168,10 +155,11 @@ def alias_table(
     s_so_far = backend.running_sum(xp.astype(from_s, index_dtype))
     merged = xp.arange(1, 2 * num_classes + 1, dtype=index_dtype, device=device)
     slots = xp.argsort(xp.astype(from_s, xp.int8), axis=-1, stable=True)
-    first_heavy_above = _take_rows(s_so_far, slots[:, :num_classes], xp, device)  # first s_j > d_i
-    lights_below = _take_rows(merged - s_so_far, slots[:, num_classes:], xp, device)
+    # The first j with s_j > d_i, and how many d_i lie below s_j.
+    first_heavy_above = _core.take_rows(s_so_far, slots[:, :num_classes], xp, device)
+    lights_below = _core.take_rows(merged - s_so_far, slots[:, num_classes:], xp, device)
     # What heavy j keeps of its own column: its surplus through j, less the deficits filled.
-    kept = xp.astype(s - _take_rows(d, lights_below, xp, device), dtype) / scale + 1.0
+    kept = xp.astype(s - _core.take_rows(d, lights_below, xp, device), dtype) / scale + 1.0
     own = xp.clip(kept, 0.0, 1.0)
     # The heavy classes (a surplus that rounds to 0 leaves a full column: a light one) in index
     # order, and each one's successor among them (the last heavy class is its own: its column
@@ -180,7 +168,7 @@ def alias_table(
     heavy_order = xp.argsort(xp.astype(xp.logical_not(heavy), xp.int8), axis=-1, stable=True)
     rank = backend.running_sum(xp.astype(heavy, index_dtype))  # through the class
     last = xp.maximum(rank[:, -1:] - 1, xp.zeros_like(rank[:, -1:]))
-    successor = _take_rows(heavy_order, xp.minimum(rank, last), xp, device)
+    successor = _core.take_rows(heavy_order, xp.minimum(rank, last), xp, device)
     # Rounding can put a light's start past every surplus: its deficit is rounding, and the
     # largest class (heavy wherever one exists) takes it.
     largest = xp.astype(backend.argmax(q, axis=-1, keepdims=True), index_dtype)
@@ -320,10 +308,10 @@ def _cdf_draws(prepared: Prepared) -> Array:
         level = level + xp.astype(t > ends[:, slot:slot + 1], keys.dtype)
     before = xp.concat([xp.zeros_like(ends[:, :1]), ends[:, :-1]], axis=-1)
     level_index = xp.astype(level, xp.int64)
-    start = _take_rows(before, level_index, xp, device)
+    start = _core.take_rows(before, level_index, xp, device)
     unit = xp.take(units, xp.reshape(level_index, (-1,)), axis=0)
     within = xp.ceil((t - start) / xp.reshape(unit, (rows, draws)))
-    size = _take_rows(totals, level_index, xp, device) / xp.reshape(unit, (rows, draws))
+    size = _core.take_rows(totals, level_index, xp, device) / xp.reshape(unit, (rows, draws))
     within = xp.clip(within, xp.ones_like(within), xp.maximum(size, xp.ones_like(size)))
     target = xp.astype(within, xp.int64) + level * 2**_FIXED_POINT_BITS
     entry = backend.search_rows(keys, target)

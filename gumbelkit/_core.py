@@ -24,8 +24,10 @@ __all__ = [
     "replace_where",
     "representable_temperature",
     "straight_through",
+    "take_rows",
     "temperature_bounds",
     "tempered_softmax",
+    "with_leading_zero",
 ]
 
 
@@ -202,3 +204,20 @@ def straight_through(
     """
     return hard + (soft - stop_gradient(soft))
 
+
+
+def take_rows(x: Array, index: Array, xp: Namespace, device: Any) -> Array:
+    """Return ``x[r, index[r, j]]`` for 2-d ``x`` and ``index``: a gather per row.
+
+    One flat ``take`` with the rows' offsets (integer arithmetic, exact): the array API's
+    ``take`` gathers along one axis only.
+    """
+    rows, width = int(x.shape[0]), int(x.shape[1])
+    offsets = xp.reshape(xp.arange(rows, dtype=index.dtype, device=device) * width, (rows, 1))
+    flat = xp.take(xp.reshape(x, (-1,)), xp.reshape(index + offsets, (-1,)), axis=0)
+    return xp.reshape(flat, tuple(index.shape))
+
+
+def with_leading_zero(running: Array, xp: Namespace) -> Array:
+    """Return a 2-d running sum with a column of zeros in front: the sums before each entry."""
+    return xp.concat([xp.zeros_like(running[:, :1]), running], axis=-1)

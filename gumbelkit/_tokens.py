@@ -108,14 +108,6 @@ class _Filters:
         self.ok = ok  # under a trace, a row with a parameter out of range is an invalid row
 
 
-def _take_rows(x: Array, index: Array, xp: Namespace, device: Any) -> Array:
-    """Return ``x[r, index[r, j]]`` for 2-d ``x`` and ``index``."""
-    rows, width = int(x.shape[0]), int(x.shape[1])
-    offsets = xp.reshape(xp.arange(rows, dtype=index.dtype, device=device) * width, (rows, 1))
-    flat = xp.take(xp.reshape(x, (-1,)), xp.reshape(index + offsets, (-1,)), axis=0)
-    return xp.reshape(flat, tuple(index.shape))
-
-
 def _filtered(
     z: Array, filters: _Filters, backend: Backend, xp: Namespace, device: Any
 ) -> tuple[Array, Array]:
@@ -132,10 +124,10 @@ def _filtered(
         if filters.largest_k is not None and filters.largest_k < num_classes:
             # One k for every row: the k largest by a partial selection, not a sort.
             largest = backend.top_k(z, filters.largest_k, -1)
-            descending = _take_rows(z, largest, xp, device)
+            descending = _core.take_rows(z, largest, xp, device)
         else:
             descending = xp.sort(z, axis=-1, descending=True)
-        z = xp.where(z >= _take_rows(descending, k - 1, xp, device), z, neg_inf)
+        z = xp.where(z >= _core.take_rows(descending, k - 1, xp, device), z, neg_inf)
         # Top-p sees only what top-k kept: the tail of the sorted values is -inf.
         positions = xp.arange(int(descending.shape[-1]), device=device)
         descending = xp.where(positions < k, descending, neg_inf)
@@ -150,13 +142,12 @@ def _filtered(
         weight = xp.exp(descending - shift)
         # The mass before each sorted class: the running sum less the class's own weight
         # would cancel; the running sum shifted by one does not.
-        running = backend.running_sum(weight)
-        mass = xp.concat([xp.zeros_like(running[:, :1]), running[:, :width - 1]], axis=-1)
+        mass = _core.with_leading_zero(backend.running_sum(weight), xp)[:, :width]
         # The mass of every kept class, ties at a top-k boundary that a partial selection left
         # out of ``descending`` included (they come last in the order, with the last value).
         before = mass / xp.sum(xp.exp(z - shift), axis=-1, keepdims=True)
         kept = xp.sum(xp.astype(before < filters.top_p, xp.int64), axis=-1, keepdims=True)
-        last = _take_rows(descending, xp.maximum(kept - 1, xp.zeros_like(kept)), xp, device)
+        last = _core.take_rows(descending, xp.maximum(kept - 1, xp.zeros_like(kept)), xp, device)
         z = xp.where(z >= last, z, neg_inf)
     if filters.min_p is not None:
         # p >= min_p max(p), in logits: z >= max(z) + log(min_p) (min_p = 0 keeps every class).

@@ -421,27 +421,21 @@ def _default_uniform_index(
 
 def _default_search_rows(backend: Backend, table: Array, values: Array) -> Array:
     xp = backend.namespace(table)
-    rows, width, count = int(table.shape[0]), int(table.shape[1]), int(values.shape[1])
+    count = int(values.shape[1])
     device = backend.device(table)
     value_order = xp.argsort(values, axis=-1, stable=True)
     index_dtype = value_order.dtype
-    offsets = xp.reshape(xp.arange(rows, dtype=index_dtype, device=device), (rows, 1))
-
-    def take_rows(x: Array, index: Array, row_width: int) -> Array:
-        flat = xp.take(xp.reshape(x, (-1,)),
-                       xp.reshape(index + offsets * row_width, (-1,)), axis=0)
-        return xp.reshape(flat, (rows, -1))
-
-    ordered = take_rows(values, value_order, count)
+    ordered = _core.take_rows(values, value_order, xp, device)
     # Values first, so that a table entry equal to a value comes after it (not below it).
     merge = xp.argsort(xp.concat([ordered, table], axis=-1), axis=-1, stable=True)
     from_table = merge >= count
     table_so_far = backend.running_sum(xp.astype(from_table, index_dtype))
     # Where the values landed in the merge, in their sorted order (a stable sort of origins).
     slots = xp.argsort(xp.astype(from_table, xp.int8), axis=-1, stable=True)[:, :count]
-    below_ordered = take_rows(table_so_far, slots, count + width)
+    below_ordered = _core.take_rows(table_so_far, slots, xp, device)
     # Back to the values' own order: the inverse permutation of value_order.
-    return take_rows(below_ordered, xp.argsort(value_order, axis=-1, stable=True), count)
+    return _core.take_rows(below_ordered, xp.argsort(value_order, axis=-1, stable=True), xp,
+                           device)
 
 
 def _default_running_sum(backend: Backend, x: Array) -> Array:
