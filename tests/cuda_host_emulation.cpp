@@ -50,6 +50,22 @@ void gk_philox(const unsigned int* counter, const unsigned int* key, unsigned in
     out[3] = words.w3;
 }
 
+// The noise of n draws from their eight words each (`words`, n rows of 8), by
+// gk_noise_from_words.
+void gk_noise_words(const unsigned int* words, long long n, float* out) {
+    for (long long i = 0; i < n; ++i) out[i] = gk_noise_from_words(words + 8 * i);
+}
+
+// The noise of output elements `index` (n of them) under `seed`, given their first Philox blocks
+// `first` (n rows of 4), by gk_gumbel_given_first: the second block is the kernel's own.
+void gk_gumbel_given_first_words(unsigned long long seed, const unsigned long long* index,
+                                 const unsigned int* first, long long n, float* out) {
+    for (long long i = 0; i < n; ++i) {
+        const unsigned int* w = first + 4 * i;
+        out[i] = gk_gumbel_given_first(gk_words{w[0], w[1], w[2], w[3]}, seed, index[i]);
+    }
+}
+
 int gk_block_size() { return GK_BLOCK; }
 
 // Run the kernel `name` on a grid of n_rows blocks; returns 0, or 1 for an unknown name.

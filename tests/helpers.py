@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 
+from gumbelkit.conformance.tails import AtomLevel
 from gumbelkit.testing import (
     asarray,
     assert_close,
@@ -24,13 +26,19 @@ from gumbelkit.testing import reference_softmax as np_softmax
 __all__ = [
     "assert_close",
     "assert_same_namespace_device",
+    "exact_gumbel_from_words",
+    "exact_tail_levels",
     "exact_tail_noise",
     "make",
     "native_dtype",
     "np_gumbel",
     "np_softmax",
     "philox4x32_10",
+    "philox_exact_gumbel",
     "philox_gumbel",
+    "philox_words",
+    "scripted_words",
+    "textbook_levels",
     "to_numpy",
 ]
 
@@ -133,3 +141,108 @@ def exact_tail_noise(generator: np.random.Generator, shape: tuple[int, ...],
         noise[sliver] = (-np.log(-np.log1p(-v))).astype(dtype)
     return noise
 
+
+# The fused kernels' exact-tail noise, written from its description (gumbelkit/backends/_triton.py
+# and _cuda_gumbel_softmax.cu): eight Philox words per output element.
+_SLIVER_START = 2**23 - 2**11  # body grid indices k0 >= this lie in the sliver u >= 1 - 2**-12
+_LEVEL_LEAVES = 2**11  # a level's index k >= this has c > 2**-12: the level holds V
+_DEPTH = 7
+
+
+def exact_gumbel_from_words(words: Any) -> np.ndarray:
+    """Return, in float64, the fused kernels' noise from eight Philox words (last axis).
+
+    ``k0 = w0 >> 9``; below ``2**23 - 2**11`` the noise is ``-log(-log u)``, ``u = (k0 + 1/2)
+    2**-23``. Otherwise ``V = 2**-(12 L) c_L`` with ``c_L = ((x_L >> 9) + 1/2) 2**-23`` for the
+    level words ``x_1 .. x_7 = w1 .. w7``, ``L`` the first level with ``x_L >> 9 >= 2**11`` (or
+    7), and the noise is ``-log(-log1p(-V))``.
+    """
+    k = np.asarray(words, dtype=np.uint32) >> np.uint32(9)
+    midpoint = (k.astype(np.float64) + 0.5) * 2.0**-23  # exact
+    noise = -np.log(-np.log(midpoint[..., 0]))
+    v = np.full(midpoint.shape[:-1], np.nan)
+    for level in range(_DEPTH, 0, -1):  # the lowest level that holds V is taken last
+        holds = k[..., level] >= _LEVEL_LEAVES if level < _DEPTH else np.True_
+        v = np.where(holds, midpoint[..., level] * 2.0 ** (-12 * level), v)  # exact
+    sliver = k[..., 0] >= _SLIVER_START
+    return np.where(sliver, -np.log(-np.log1p(-v)), noise)
+
+
+def philox_words(seed: int, index: Any) -> np.ndarray:
+    """Return the fused kernels' eight Philox words (uint32, last axis) for the flat ``index``.
+
+    Counters ``(lo(index), hi(index), 0, 0)`` and ``(lo(index), hi(index), 1, 0)`` under the
+    key ``(lo(seed), hi(seed))``; the reference computes both for every element.
+    """
+    index = np.asarray(index, dtype=np.uint64)
+    low, high = index & np.uint64(0xFFFFFFFF), index >> np.uint64(32)
+    zeros = np.zeros_like(index)
+    key = np.array([seed & 0xFFFFFFFF, seed >> 32], dtype=np.uint64)
+    first = philox4x32_10(np.stack([low, high, zeros, zeros], axis=-1), key)
+    second = philox4x32_10(np.stack([low, high, zeros + np.uint64(1), zeros], axis=-1), key)
+    return np.concatenate([first, second], axis=-1)
+
+
+def philox_exact_gumbel(seed: int, index: Any) -> np.ndarray:
+    """Return, in float64, the fused kernels' exact-tail noise for the flat ``index``.
+
+    :func:`exact_gumbel_from_words` of :func:`philox_words`; outside the sliver it equals
+    :func:`philox_gumbel`.
+    """
+    return exact_gumbel_from_words(philox_words(seed, index))
+
+
+def scripted_words(level: int, k: Any, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Return eight words per grid index in ``k`` whose draw is decided on ``level``, at ``k``.
+
+    Level 0 is the body (``k`` below ``2**23 - 2**11``), level ``L`` in 1..7 puts the body word
+    in the sliver, levels ``1 .. L - 1`` in their slivers and ``x_L >> 9 = k`` (at least
+    ``2**11`` below level 7). The words that do not matter are 0 and the sliver word the
+    sliver's top, or, with ``rng``, random within those constraints (the low 9 bits included).
+    """
+    k = np.asarray(k, dtype=np.uint32)
+    words = np.zeros((k.size, 8), dtype=np.uint32)
+    if rng is not None:
+        words[:] = rng.integers(0, 2**32, size=words.shape, dtype=np.uint32)
+        low_bits = rng.integers(0, 2**9, size=words.shape, dtype=np.uint32)
+        sliver = rng.integers(_SLIVER_START, 2**23, size=k.size, dtype=np.uint32)
+        deep = rng.integers(0, _LEVEL_LEAVES, size=words.shape, dtype=np.uint32)
+    else:
+        low_bits = np.zeros(words.shape, dtype=np.uint32)
+        sliver = np.full(k.size, 2**23 - 1, dtype=np.uint32)
+        deep = np.zeros(words.shape, dtype=np.uint32)
+    nine = np.uint32(9)
+    if level == 0:
+        words[:, 0] = (k << nine) | low_bits[:, 0]
+        return words
+    words[:, 0] = (sliver << nine) | low_bits[:, 0]
+    words[:, 1:level] = (deep[:, 1:level] << nine) | low_bits[:, 1:level]
+    words[:, level] = (k << nine) | low_bits[:, level]
+    return words
+
+
+def exact_tail_levels(noise_from_words: Callable[[np.ndarray], np.ndarray]) -> list[AtomLevel]:
+    """Return the fused kernels' construction as atoms (``gumbelkit.conformance.tails``).
+
+    ``noise_from_words`` maps ``(n, 8)`` uint32 words to the kernel's noise. The body's atoms
+    are ``k`` in ``[0, 2**23 - 2**11)`` of mass ``2**-23``, increasing; level ``L`` holds ``k``
+    in ``[2**11, 2**23)`` (all of ``[0, 2**23)`` on level 7) of mass ``2**-(23 + 12 L)``,
+    decreasing (``V`` grows with ``k``).
+    """
+    levels = [AtomLevel(lambda k: noise_from_words(scripted_words(0, k)), 0, _SLIVER_START - 1,
+                        2.0**-23, True)]
+    for level in range(1, _DEPTH + 1):
+        levels.append(AtomLevel(
+            lambda k, level=level: noise_from_words(scripted_words(level, k)),
+            0 if level == _DEPTH else _LEVEL_LEAVES, 2**23 - 1, 2.0 ** (-23 - 12 * level), False,
+        ))
+    return levels
+
+
+def textbook_levels() -> list[AtomLevel]:
+    """Return the textbook noise ``-log(-log u)`` in float32 on the kernels' grid, as atoms."""
+    def noise(k: np.ndarray) -> np.ndarray:
+        u = ((k.astype(np.float32) + np.float32(0.5)) * np.float32(2.0**-23)).astype(np.float32)
+        return -np.log(-np.log(u))
+
+    return [AtomLevel(noise, 0, 2**23 - 1, 2.0**-23, True)]

@@ -5,10 +5,13 @@ Two checks need no GPU:
 - The source is compiled as host C++ by tests/cuda_host_emulation.cpp, with one thread per CUDA
   thread and a barrier for ``__syncthreads``, and run on NumPy arrays through
   ``gumbelkit.backends._cuda_fused``, the same host code the CuPy adapter runs. This checks the
-  Philox noise bit for bit against the published known answers and a NumPy Philox, and the
-  kernel's softmax, masks, invalid rows, both kernels and the shared-memory merge against float64
-  references. Blocks of 4 threads (not 256) keep the emulation fast; a second build with 1 thread
-  per block checks that the result does not depend on the block size.
+  Philox words bit for bit against the published known answers and a NumPy Philox; the noise
+  against a NumPy reference of its construction, on a real stream with draws in the sliver and
+  on scripted words that reach every level; its upper tail's exact law, summed over the
+  construction's atoms through the kernel's own transform; and the kernel's softmax, masks,
+  invalid rows, both kernels and the shared-memory merge against float64 references. Blocks of
+  4 threads (not 256) keep the emulation fast; a second build with 1 thread per block checks
+  that the result does not depend on the block size.
 - nvcc compiles the same source for the H100 (sm_90) without warnings or register spills.
 
 What neither shows is the kernel running on a GPU, and its speed.
@@ -23,15 +26,28 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import np_softmax, philox4x32_10, philox_gumbel
+from helpers import (
+    exact_gumbel_from_words,
+    exact_tail_levels,
+    np_softmax,
+    philox4x32_10,
+    philox_exact_gumbel,
+    philox_gumbel,
+    philox_words,
+    scripted_words,
+    textbook_levels,
+)
 from scipy import stats
 
 from gumbelkit.backends import _cuda_fused
+from gumbelkit.conformance import tails
 
 HERE = Path(__file__).parent
 EMULATION = HERE / "cuda_host_emulation.cpp"
 SOURCE = HERE.parent / "gumbelkit" / "backends" / _cuda_fused.SOURCE_FILE
 ALPHA = 1e-6
+SLIVER_START = 2**23 - 2**11
+THRESHOLDS = np.linspace(-3.0, 60.0, 631)
 
 # The kernel computes the invalid rows' NaN on purpose; NumPy's float64 references warn there.
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -56,6 +72,9 @@ class Emulation:
                                        pointer, pointer, ctypes.c_longlong, ctypes.c_longlong,
                                        ctypes.c_float]
         self.lib.gk_philox.argtypes = [pointer, pointer, pointer]
+        self.lib.gk_noise_words.argtypes = [pointer, ctypes.c_longlong, pointer]
+        self.lib.gk_gumbel_given_first_words.argtypes = [ctypes.c_ulonglong, pointer, pointer,
+                                                         ctypes.c_longlong, pointer]
 
     def philox(self, counter: list[int], key: list[int]) -> list[int]:
         c = np.array(counter, dtype=np.uint32)
@@ -63,6 +82,22 @@ class Emulation:
         out = np.zeros(4, dtype=np.uint32)
         self.lib.gk_philox(c.ctypes.data, k.ctypes.data, out.ctypes.data)
         return [int(w) for w in out]
+
+    def noise_from_words(self, words: np.ndarray) -> np.ndarray:
+        """The kernel's ``gk_noise_from_words`` on ``(n, 8)`` uint32 words."""
+        words = np.ascontiguousarray(words, dtype=np.uint32)
+        out = np.empty(len(words), dtype=np.float32)
+        self.lib.gk_noise_words(words.ctypes.data, len(words), out.ctypes.data)
+        return out
+
+    def gumbel_given_first(self, seed: int, index: np.ndarray, first: np.ndarray) -> np.ndarray:
+        """The kernel's ``gk_gumbel_given_first`` at ``index`` from ``(n, 4)`` first words."""
+        index = np.ascontiguousarray(index, dtype=np.uint64)
+        first = np.ascontiguousarray(first, dtype=np.uint32)
+        out = np.empty(len(index), dtype=np.float32)
+        self.lib.gk_gumbel_given_first_words(seed, index.ctypes.data, first.ctypes.data,
+                                             len(index), out.ctypes.data)
+        return out
 
     def launch(self, name: str, n_rows: int, rows: np.ndarray, out: np.ndarray,
                seed: np.ndarray, noise_out: np.ndarray | None, n_cols: int, n_logit_rows: int,
@@ -139,15 +174,70 @@ def test_philox_known_answers(emulation, counter, key, expected):
 
 
 def test_noise_is_the_philox_stream(emulation):
-    # Flat output index i gets the noise of Philox counter (lo(i), hi(i), 0, 0): the stream of
-    # the Triton kernel (tests/triton_interpreted.py checks that one against the same helper).
-    x = np.zeros((6, 300), dtype=np.float32)
+    # Flat output index i gets the exact-tail noise of Philox counter (lo(i), hi(i), 0, 0) (and
+    # (.., 1, 0) deep in the sliver): the stream of the Triton kernel, whose test draws from this
+    # seed too (tests/triton_interpreted.py). 2**19 draws: about 128 in the sliver, one on level 2.
+    x = np.zeros((256, 1024), dtype=np.float32)
     noise = np.empty((2, *x.shape), dtype=np.float32)
-    seed = 0x1234_5678_9ABC_DEF
+    seed = 0x2777_374B_723B_969B
     emulation.sample(x, 1.0, sample_shape=(2,), seed=seed, noise_out=noise)
-    expected = philox_gumbel(seed, np.arange(noise.size)).reshape(noise.shape)
+    words = philox_words(seed, np.arange(noise.size))
+    k = words >> np.uint32(9)
+    sliver = k[:, 0] >= SLIVER_START
+    assert sliver.sum() > 64
+    assert np.any(sliver & (k[:, 1] < 2**11))  # a draw on level 2
+    values = noise.ravel()
     # float32 logf against float64: a few ulp.
-    np.testing.assert_allclose(noise, expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(values, philox_exact_gumbel(seed, np.arange(values.size)),
+                               rtol=1e-6, atol=1e-6)
+    # Outside the sliver, the textbook noise -log(-log u) of the same stream.
+    textbook = philox_gumbel(seed, np.arange(values.size))
+    np.testing.assert_allclose(values[~sliver], textbook[~sliver], rtol=1e-6, atol=1e-6)
+    assert values[sliver].min() > values[~sliver].max()
+
+
+def test_noise_from_scripted_words_reaches_every_level(emulation):
+    # gk_noise_from_words on words that decide the draw on each level 0 (the body) .. 7, random
+    # grid indices and the boundaries, against the NumPy reference.
+    rng = np.random.default_rng(7)
+    for level in range(8):
+        low = {0: 0, 7: 0}.get(level, 2**11)
+        high = SLIVER_START if level == 0 else 2**23
+        k = np.concatenate([rng.integers(low, high, 20000), [low, low + 1, high - 2, high - 1]])
+        words = scripted_words(level, k, rng)
+        np.testing.assert_allclose(emulation.noise_from_words(words),
+                                   exact_gumbel_from_words(words), rtol=1e-6, atol=1e-6,
+                                   err_msg=f"level {level}")
+
+
+def test_the_second_philox_block_is_counter_one(emulation):
+    # Scripted first words that reach level 4 make the kernel draw the second block itself, at
+    # counter (lo(i), hi(i), 1, 0); hi(i) != 0 included.
+    rng = np.random.default_rng(8)
+    seed = 0x2777_374B_723B_969B
+    first = np.concatenate([scripted_words(level, rng.integers(2**11, SLIVER_START, 64), rng)
+                            for level in (0, 1, 2, 4)])[:, :4]
+    index = np.concatenate([rng.integers(0, 2**40, 255), [2**64 - 1]]).astype(np.uint64)
+    words = np.concatenate([first, philox_words(seed, index)[:, 4:]], axis=1)
+    np.testing.assert_allclose(emulation.gumbel_given_first(seed, index, first),
+                               exact_gumbel_from_words(words), rtol=1e-6, atol=1e-6)
+
+
+def test_noise_upper_tail_is_exact_up_to_60(emulation):
+    # P(G > t) exactly, from the construction's atoms through the kernel's own
+    # gk_noise_from_words (monotone on every point evaluated), against the Gumbel law.
+    law = tails.atoms_tail_probability(exact_tail_levels(emulation.noise_from_words),
+                                       THRESHOLDS)
+    error = np.abs(law / tails.true_tail(THRESHOLDS) - 1.0)
+    assert error.max() <= 1e-3, (THRESHOLDS[np.argmax(error)], error.max())
+    # The check sees the textbook noise: its tail ends near t = 16.6.
+    textbook = tails.atoms_tail_probability(textbook_levels(), THRESHOLDS)
+    assert np.max(np.abs(textbook / tails.true_tail(THRESHOLDS) - 1.0)) > 0.5
+    # And the monotonicity check sees a transform that is not monotone.
+    with pytest.raises(ValueError, match="monotone"):
+        tails.atoms_tail_probability(
+            [tails.AtomLevel(lambda k: np.sin(k / 1000.0), 0, 2**23 - 1, 2.0**-23, True)],
+            THRESHOLDS)
 
 
 def test_noise_is_standard_gumbel(emulation):

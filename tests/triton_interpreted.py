@@ -1,7 +1,9 @@
 """The fused Triton kernel for PyTorch (``gumbelkit.backends._triton``), in the interpreter.
 
 ``TRITON_INTERPRET=1`` executes the kernel with NumPy on CPU tensors, so its arithmetic, its
-Philox noise, its two-pass path and its autograd wrapper are checked without a GPU. The variable
+Philox noise (against a NumPy reference of the construction, and its upper tail's exact law
+through the kernel's own word-level transform), its two-pass path and its autograd wrapper are
+checked without a GPU. The variable
 must be set before Triton is first imported (Triton's own ``@jit`` functions, such as
 ``tl.randint``, are decorated then), so tests/test_triton.py runs this file in a fresh process.
 What the interpreter cannot show is the GPU's code generation and speed.
@@ -23,16 +25,76 @@ if os.environ.get("TRITON_INTERPRET") != "1":
     pytest.skip("needs TRITON_INTERPRET=1 from the start (tests/test_triton.py sets it)",
                 allow_module_level=True)
 
-from helpers import philox_gumbel  # noqa: E402
+import triton  # noqa: E402
+import triton.language as tl  # noqa: E402
+from helpers import (  # noqa: E402
+    exact_gumbel_from_words,
+    exact_tail_levels,
+    philox_gumbel,
+    philox_words,
+    scripted_words,
+    textbook_levels,
+)
 
 import gumbelkit as gk  # noqa: E402
 from gumbelkit.backends import _triton  # noqa: E402
 from gumbelkit.backends import torch as torch_adapter  # noqa: E402
+from gumbelkit.conformance import tails  # noqa: E402
 
 # The interpreter evaluates the invalid rows' deliberate NaNs and infinities with NumPy.
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
 ALPHA = 1e-6
+SLIVER_START = 2**23 - 2**11
+THRESHOLDS = np.linspace(-3.0, 60.0, 631)
+
+
+@triton.jit
+def _words_kernel(words_ptr, out_ptr, n, block: tl.constexpr):
+    # The kernel's word-level transform on rows of eight scripted words (int32 bit patterns).
+    i = tl.program_id(0) * block + tl.arange(0, block)
+    mask = i < n
+    row = words_ptr + i * 8
+    x0 = tl.load(row + 0, mask=mask, other=0).to(tl.uint32, bitcast=True)
+    x1 = tl.load(row + 1, mask=mask, other=0).to(tl.uint32, bitcast=True)
+    x2 = tl.load(row + 2, mask=mask, other=0).to(tl.uint32, bitcast=True)
+    x3 = tl.load(row + 3, mask=mask, other=0).to(tl.uint32, bitcast=True)
+    x4 = tl.load(row + 4, mask=mask, other=0).to(tl.uint32, bitcast=True)
+    x5 = tl.load(row + 5, mask=mask, other=0).to(tl.uint32, bitcast=True)
+    x6 = tl.load(row + 6, mask=mask, other=0).to(tl.uint32, bitcast=True)
+    x7 = tl.load(row + 7, mask=mask, other=0).to(tl.uint32, bitcast=True)
+    noise = _triton._noise_from_words(x0, x1, x2, x3, x4, x5, x6, x7)
+    tl.store(out_ptr + i, noise, mask=mask)
+
+
+@triton.jit
+def _given_first_kernel(seed_ptr, offsets_ptr, words_ptr, out_ptr, n, block: tl.constexpr):
+    # The kernel's noise at real offsets from scripted first Philox words (int32 bit patterns):
+    # the second block, where needed, is the kernel's own.
+    i = tl.program_id(0) * block + tl.arange(0, block)
+    mask = i < n
+    offsets = tl.load(offsets_ptr + i, mask=mask, other=0)
+    row = words_ptr + i * 4
+    x0 = tl.load(row + 0, mask=mask, other=0).to(tl.uint32, bitcast=True)
+    x1 = tl.load(row + 1, mask=mask, other=0).to(tl.uint32, bitcast=True)
+    x2 = tl.load(row + 2, mask=mask, other=0).to(tl.uint32, bitcast=True)
+    x3 = tl.load(row + 3, mask=mask, other=0).to(tl.uint32, bitcast=True)
+    noise = _triton._noise_given_first(tl.load(seed_ptr), offsets, x0, x1, x2, x3)
+    tl.store(out_ptr + i, noise, mask=mask)
+
+
+def _noise_from_words(words: np.ndarray, block: int = 1024) -> np.ndarray:
+    """Run the kernel's ``_noise_from_words`` on ``(n, 8)`` uint32 words."""
+    w = torch.from_numpy(np.ascontiguousarray(words, dtype=np.uint32).view(np.int32))
+    out = torch.empty(w.shape[0])
+    _words_kernel[(triton.cdiv(w.shape[0], block),)](w, out, w.shape[0], block=block)
+    return out.numpy()
+
+
+def _kernel_seed(generator_seed: int) -> int:
+    """Return the kernel's seed: the generator's first draw, as _triton.gumbel_softmax makes it."""
+    return int(torch.randint(0, 2**62, (1,), generator=torch.Generator().manual_seed(
+        generator_seed), dtype=torch.int64))
 
 
 def _logits(dtype=torch.float32, rows=12, classes=300, seed=0):
@@ -86,16 +148,70 @@ def test_noise_is_standard_gumbel():
 
 
 def test_noise_is_the_philox_stream():
-    # Flat output index i gets the first word of Philox-4x32-10 at counter (lo(i), hi(i), 0, 0)
-    # under the seed: the CUDA kernel for CuPy draws the same (tests/test_cuda_kernel.py).
-    x = torch.zeros(6, 300)
+    # Flat output index i gets the exact-tail noise of Philox-4x32-10 at counter
+    # (lo(i), hi(i), 0, 0) under the seed (and (.., 1, 0) deep in the sliver): the CUDA kernel for
+    # CuPy draws the same (tests/test_cuda_kernel.py). 2**19 draws: about 128 in the sliver, and
+    # this seed puts one on level 2 (index 474719).
+    x = torch.zeros(32, 8192)
     noise = torch.empty((2, *x.shape))
     _triton.gumbel_softmax(x, 1.0, -1, (2,), torch.Generator().manual_seed(12), noise_out=noise)
-    # The kernel's seed: the generator's first draw, as _triton.gumbel_softmax makes it.
-    seed = int(torch.randint(0, 2**62, (1,), generator=torch.Generator().manual_seed(12),
-                             dtype=torch.int64))
-    expected = philox_gumbel(seed, np.arange(noise.numel())).reshape(noise.shape)
-    np.testing.assert_allclose(noise.numpy(), expected, rtol=1e-6, atol=1e-6)
+    words = philox_words(_kernel_seed(12), np.arange(noise.numel()))
+    k = words >> np.uint32(9)
+    sliver = k[:, 0] >= SLIVER_START
+    assert sliver.sum() > 64
+    assert np.any(sliver & (k[:, 1] < 2**11))  # a draw on level 2
+    values = noise.numpy().ravel()
+    np.testing.assert_allclose(values, exact_gumbel_from_words(words), rtol=1e-6, atol=1e-6)
+    # Outside the sliver, the textbook noise -log(-log u) of the same stream.
+    np.testing.assert_allclose(values[~sliver],
+                               philox_gumbel(_kernel_seed(12), np.arange(values.size))[~sliver],
+                               rtol=1e-6, atol=1e-6)
+    assert values[sliver].min() > values[~sliver].max()
+
+
+def test_noise_from_scripted_words_reaches_every_level():
+    # The word-level transform on words that decide the draw on each level 0 (the body) .. 7,
+    # random grid indices and the boundaries, against the NumPy reference.
+    rng = np.random.default_rng(7)
+    for level in range(8):
+        low = {0: 0, 7: 0}.get(level, 2**11)
+        high = SLIVER_START if level == 0 else 2**23
+        k = np.concatenate([rng.integers(low, high, 3000), [low, low + 1, high - 2, high - 1]])
+        words = scripted_words(level, k, rng)
+        expected = exact_gumbel_from_words(words)
+        np.testing.assert_allclose(_noise_from_words(words), expected, rtol=1e-6, atol=1e-6,
+                                   err_msg=f"level {level}")
+
+
+def test_the_second_philox_block_is_counter_one():
+    # Scripted first words that reach level 4 make the kernel draw the second block itself, at
+    # counter (lo(i), hi(i), 1, 0); hi(i) != 0 included. The first block of 64 mixes levels 0..4,
+    # the second needs no second block.
+    rng = np.random.default_rng(8)
+    seed = 0x2777_374B_723B_969B
+    first = np.concatenate([scripted_words(level, rng.integers(2**11, SLIVER_START, 16), rng)
+                            for level in (0, 1, 2, 4)] + [scripted_words(0, np.arange(64), rng)])
+    first = first[:, :4]
+    offsets = np.concatenate([rng.integers(0, 2**40, 63), [2**63 - 1], np.arange(64)])
+    out = torch.empty(len(offsets))
+    _given_first_kernel[(2,)](
+        torch.tensor([seed]), torch.from_numpy(offsets.astype(np.int64)),
+        torch.from_numpy(np.ascontiguousarray(first).view(np.int32)), out, len(offsets),
+        block=64,
+    )
+    words = np.concatenate([first, philox_words(seed, offsets)[:, 4:]], axis=1)
+    np.testing.assert_allclose(out.numpy(), exact_gumbel_from_words(words), rtol=1e-6, atol=1e-6)
+
+
+def test_noise_upper_tail_is_exact_up_to_60():
+    # P(G > t) exactly, from the construction's atoms through the kernel's own word-level
+    # transform (monotone on every point evaluated), against the Gumbel law.
+    law = tails.atoms_tail_probability(exact_tail_levels(_noise_from_words), THRESHOLDS)
+    error = np.abs(law / tails.true_tail(THRESHOLDS) - 1.0)
+    assert error.max() <= 1e-3, (THRESHOLDS[np.argmax(error)], error.max())
+    # The check sees the textbook noise: its tail ends near t = 16.6.
+    textbook = tails.atoms_tail_probability(textbook_levels(), THRESHOLDS)
+    assert np.max(np.abs(textbook / tails.true_tail(THRESHOLDS) - 1.0)) > 0.5
 
 
 def test_two_passes_equal_one_pass():

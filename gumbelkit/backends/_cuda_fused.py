@@ -1,9 +1,12 @@
 """What runs the fused CUDA Gumbel-Softmax kernel of ``_cuda_gumbel_softmax.cu``.
 
-The kernel draws its noise from Philox-4x32-10 inside the kernel (the same stream as the Triton
-kernel of ``_triton.py``) and never stores it: a row of at most ``8 * BLOCK`` classes is read
-once and kept in registers, a longer one is read twice with its noise regenerated. The source
-comment says how.
+The kernel draws its noise from Philox-4x32-10 inside the kernel and never stores it: a row of at
+most ``8 * BLOCK`` classes is read once and kept in registers, a longer one is read twice with
+its noise regenerated. The noise has an exact upper tail, by the construction of the composed
+path (docs/mathematics.md#the-upper-tail-and-rare-classes) on Philox words: the first block of
+an element's counter gives the body and three levels of the sliver, a second block, computed
+only for the rare draws that need it, four more. It is the noise of the Triton kernel of
+``_triton.py``, drawn the same way from the same seed. The source comment says how.
 
 This module imports no array library. :func:`gumbel_softmax` works with the array module it is
 given and a :class:`Launch` that runs a named kernel: the CuPy adapter passes ``cupy`` and a

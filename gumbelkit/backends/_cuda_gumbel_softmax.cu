@@ -2,11 +2,30 @@
 // compiles it with cupy.RawModule). The host-side contract is in that file's docstring.
 //
 // One block of GK_BLOCK threads per output row; output row r reads logits row r % n_logit_rows
-// (sample dimensions come first). The noise of output element i (its flat index in the output)
-// is -log(-log(u)), u = (k + 1/2) 2**-23 for the top 23 bits k of the first word of
-// Philox-4x32-10 with counter (lo(i), hi(i), 0, 0) and key (lo(seed), hi(seed)): Triton's
-// tl.randint(seed, i), so this kernel and gumbelkit's Triton kernel draw the same noise from the
-// same seed. u lies in [2**-24, 1 - 2**-24], where the noise is finite.
+// (sample dimensions come first).
+//
+// The noise has an exact upper tail (docs/mathematics.md#the-upper-tail-and-rare-classes), and
+// it is the noise of gumbelkit's Triton kernel, drawn the same way from the same seed. Output
+// element i (its flat index in the output) takes the words w0..w3 of Philox-4x32-10 at counter
+// (lo(i), hi(i), 0, 0) under the key (lo(seed), hi(seed)), which is Triton's
+// tl.randint4x(seed, i):
+//
+// 1. Body: k0 = w0 >> 9 (23 bits), u = (k0 + 1/2) 2**-23. Where k0 < 2**23 - 2**11 (u below the
+//    sliver 1 - 2**-12) the noise is -log(-log(u)).
+// 2. Sliver: there V = 1 - U is drawn afresh as V = 2**-(12 L) c_L. The level words x_1..x_7 are
+//    w1, w2, w3 and the four words of Philox at counter (lo(i), hi(i), 1, 0), computed only
+//    where levels 1..3 all stay in their sliver (probability 2**-36 per sliver draw);
+//    c_L = ((x_L >> 9) + 1/2) 2**-23 (the complement of a uniform on the same grid, which is
+//    symmetric), and L is the first level with x_L >> 9 >= 2**11 (c_L > 2**-12), or 7. The
+//    power of two scales exactly: V >= 2**-84 2**-24 = 2**-108, above float32's smallest normal.
+// 3. The noise there is -log(E), E = -log1p(-V) computed as V (1 + V (1/2 + V fl(1/3))): for
+//    V <= 2**-12 the dropped terms are below 2**-38 relatively, far below float32's rounding.
+//    Every operation is monotone in V, so the noise decreases with V.
+//
+// A draw lies in the sliver with probability 2**-12; each level holds V on a grid of relative
+// spacing at most 2**-11, so P(noise > t) equals 1 - exp(-exp(-t)) to a relative 1e-3 up to
+// t = 67 (tests/test_cuda_kernel.py sums the construction's atoms). The noise is finite: u lies
+// in [2**-24, 1 - 2**-24] and the largest noise is -log(E) for V = 2**-108, about 74.9.
 //
 // - gumbel_softmax_cached<K> keeps a thread's K values of the row in registers: the row is read
 //   once, for rows of at most K * GK_BLOCK classes.
@@ -52,13 +71,65 @@ __device__ __forceinline__ gk_words gk_philox4x32_10(gk_words counter, unsigned 
     return counter;
 }
 
+// The noise's constants: the body's grid indices k0 >= GK_SLIVER_START lie in the sliver
+// u >= 1 - 2**-12, and a level holds V where its index is GK_LEVEL_LEAVES or more.
+#define GK_SLIVER_START (8388608u - 2048u)
+#define GK_LEVEL_LEAVES 2048u
+#define GK_GRID 1.1920928955078125e-07f  // 2**-23, the grid spacing
+
+// Whether a draw needs the level words x_4..x_7: its body word is in the sliver and levels
+// 1..3 all stay in theirs.
+__device__ __forceinline__ bool gk_needs_second_words(gk_words first) {
+    return (first.w0 >> 9) >= GK_SLIVER_START && (first.w1 >> 9) < GK_LEVEL_LEAVES &&
+           (first.w2 >> 9) < GK_LEVEL_LEAVES && (first.w3 >> 9) < GK_LEVEL_LEAVES;
+}
+
+// The noise from its eight Philox words: x[0] the body's, x[1..7] the levels' (the header's
+// construction). x[4..7] are read only where gk_needs_second_words.
+__device__ __forceinline__ float gk_noise_from_words(const unsigned int x[8]) {
+    const unsigned int k0 = x[0] >> 9;
+    float e;  // the exponential variable: the noise is -log(e)
+    if (k0 < GK_SLIVER_START) {
+        e = -logf(((float)k0 + 0.5f) * GK_GRID);
+    } else {
+        // From level 7 up to level 1, so that the first level that holds V is taken last.
+        // V = (k + 1/2) 2**-23 2**-(12 L), exact: 24 bits times a power of two.
+        float scale = GK_GRID * 5.169878828456423e-26f;  // level 7: 2**-23 2**-84
+        float v = ((float)(x[7] >> 9) + 0.5f) * scale;
+#pragma unroll
+        for (int level = 6; level >= 1; --level) {
+            scale *= 4096.0f;
+            const unsigned int k = x[level] >> 9;
+            if (k >= GK_LEVEL_LEAVES) {
+                v = ((float)k + 0.5f) * scale;
+            }
+        }
+        e = v * (1.0f + v * (0.5f + v * 0.333333343f));  // -log1p(-v); 0.333333343f = fl(1/3)
+    }
+    return -logf(e);
+}
+
+// The noise of output element `index`, given the first Philox block `first` of its counter.
+__device__ __forceinline__ float gk_gumbel_given_first(gk_words first, unsigned long long seed,
+                                                       unsigned long long index) {
+    unsigned int x[8] = {first.w0, first.w1, first.w2, first.w3, 0u, 0u, 0u, 0u};
+    if (gk_needs_second_words(first)) {  // probability 2**-48: warps all but never diverge here
+        const gk_words second =
+            gk_philox4x32_10(gk_words{(unsigned int)index, (unsigned int)(index >> 32), 1u, 0u},
+                             (unsigned int)seed, (unsigned int)(seed >> 32));
+        x[4] = second.w0;
+        x[5] = second.w1;
+        x[6] = second.w2;
+        x[7] = second.w3;
+    }
+    return gk_noise_from_words(x);
+}
+
 // Standard Gumbel noise for the output element `index`.
 __device__ __forceinline__ float gk_gumbel(unsigned long long seed, unsigned long long index) {
     const gk_words counter{(unsigned int)index, (unsigned int)(index >> 32), 0u, 0u};
-    const unsigned int bits =
-        gk_philox4x32_10(counter, (unsigned int)seed, (unsigned int)(seed >> 32)).w0;
-    const float u = ((float)(bits >> 9) + 0.5f) * 1.1920928955078125e-07f;  // (k + 1/2) 2**-23
-    return -logf(-logf(u));
+    return gk_gumbel_given_first(
+        gk_philox4x32_10(counter, (unsigned int)seed, (unsigned int)(seed >> 32)), seed, index);
 }
 
 // A thread's running maximum and sum of exp((z - maximum) / tau) over its values of z, and

@@ -9,10 +9,38 @@ counter = the element's flat index in the output, key = a 64-bit seed drawn from
   ``exp((z - max) / tau)``, the second regenerates the same noise from the same counters and
   writes ``exp((z - max) / tau) / sum``.
 
-Uniforms are ``(k + 1/2) 2**-23`` for the top 23 bits ``k`` of a Philox word: the open interval
-``[2**-24, 1 - 2**-24]``, so the noise ``-log(-log u)`` is finite (numeric contract). A masked
-(``-inf``) logit gets probability 0; a row with a NaN, a ``+inf`` or no finite logit is NaN. The
-backward pass is the softmax's, ``y (g - sum(y g)) / tau``, from the saved output.
+The noise has an exact upper tail (docs/mathematics.md#the-upper-tail-and-rare-classes), and it
+is the noise of the CUDA kernel for CuPy (``_cuda_gumbel_softmax.cu``), drawn the same way from
+the same seed. Output element ``i`` takes the words ``w0 .. w3`` of Philox-4x32-10 at counter
+``(lo(i), hi(i), 0, 0)`` under the key ``(lo(seed), hi(seed))`` (``tl.randint4x(seed, i)``):
+
+1. Body: ``k0 = w0 >> 9`` (23 bits), ``u = (k0 + 1/2) 2**-23``. Where ``k0 < 2**23 - 2**11``
+   (``u`` below the sliver ``1 - 2**-12``) the noise is ``-log(-log u)``.
+2. Sliver: there ``V = 1 - U`` is drawn afresh as ``V = 2**-(12 L) c_L``. The level words
+   ``x_1 .. x_7`` are ``w1, w2, w3`` and the four words of Philox at counter
+   ``(lo(i), hi(i), 1, 0)``; ``c_L = ((x_L >> 9) + 1/2) 2**-23`` (the complement of a uniform
+   on the same grid, which is symmetric), and ``L`` is the first level with
+   ``x_L >> 9 >= 2**11`` (``c_L > 2**-12``), or 7. The power of two scales exactly:
+   ``V >= 2**-84 2**-24 = 2**-108``, above float32's smallest normal.
+3. The noise there is ``-log(E)``, ``E = -log1p(-V)`` computed as
+   ``V (1 + V (1/2 + V fl(1/3)))`` in float32: for ``V <= 2**-12`` the dropped terms are below
+   ``2**-38`` relatively, and every operation is monotone in ``V``.
+
+There is no branch per element: every element computes the body and levels 1..3 from one
+``tl.randint4x`` (the four words ``tl.randint`` computes anyway), and a block computes the second
+Philox block, and levels 4..7 from it, only where one of its elements needs it (levels 1..3 all
+in their slivers: probability ``2**-48`` per element).
+
+A draw lies in the sliver with probability ``2**-12``. Levels 1..6 hold ``V`` on grids of
+relative spacing at most ``2**-11``, and so does level 7 down to ``V = 2**-96``, so
+``P(G > t)`` equals ``1 - exp(-exp(-t))`` to a relative ``2**-12`` for ``t`` up to 66.5 and to
+``1e-3`` up to 67.9 (tests/triton_interpreted.py sums the construction's atoms through the
+kernel's own transform).
+
+The noise is finite: ``u`` lies in ``[2**-24, 1 - 2**-24]``, and the largest noise, at
+``V = 2**-108``, is about 74.9 (numeric contract). A masked (``-inf``) logit gets probability 0;
+a row with a NaN, a ``+inf`` or no finite logit is NaN. The backward pass is the softmax's,
+``y (g - sum(y g)) / tau``, from the saved output.
 
 This module imports Triton; the PyTorch adapter imports it only when asked to use it
 (``gumbelkit.backends.torch.use_triton``). Without a GPU, ``TRITON_INTERPRET=1`` runs the same
@@ -34,19 +62,113 @@ MAX_SINGLE_BLOCK = 8192
 """The longest row done in one pass; longer rows take two passes over blocks of this size."""
 
 
+# The @triton.jit functions annotate their arguments with tl.tensor (or tl.constexpr): the
+# compiler resolves argument annotations as globals, and allows only Triton's names and
+# constexprs (typing.Any fails to compile, though the interpreter accepts it).
+
+# The noise's constants (the module's docstring), on whole words: a body word x0 >= SLIVER_WORD
+# (k0 >= 2**23 - 2**11) lies in the sliver u >= 1 - 2**-12, and a level holds V where its word
+# is LEVEL_WORD or more (k >= 2**11).
+SLIVER_WORD: tl.constexpr = tl.constexpr((2**23 - 2**11) << 9)
+LEVEL_WORD: tl.constexpr = tl.constexpr(2**11 << 9)
+
+
 @triton.jit
-def _gumbel_noise(seed: Any, offsets: Any) -> Any:
+def _reaches_level_4(x0: tl.tensor, x1: tl.tensor, x2: tl.tensor, x3: tl.tensor) -> tl.tensor:
+    """Return where a draw needs the second Philox block: in the sliver, past levels 1..3."""
+    return (x0 >= SLIVER_WORD) & (x1 < LEVEL_WORD) & (x2 < LEVEL_WORD) & (x3 < LEVEL_WORD)
+
+
+@triton.jit
+def _first_noise(x0: tl.tensor, x1: tl.tensor, x2: tl.tensor, x3: tl.tensor) -> tl.tensor:
+    """Return the noise from the first Philox block (uint32 words), where it does not reach level 4.
+
+    ``x0`` is the body's word, ``x1 .. x3`` the levels'. Where the draw reaches level 4 the
+    value is not the noise (it takes level 3 as it is) and :func:`_deep_noise` replaces it.
+    """
+    # V = (k + 1/2) 2**-23 2**-(12 L) on the first level L that holds it (levels 3 up to 1, so
+    # that the first is taken last): exact, 24 bits times a power of two.
+    hold = x2 >= LEVEL_WORD
+    x = tl.where(hold, x2, x3)
+    scale = tl.where(hold, 7.105427357601002e-15, 1.734723475976807e-18)  # 2**-47, 2**-59
+    hold = x1 >= LEVEL_WORD
+    x = tl.where(hold, x1, x)
+    scale = tl.where(hold, 2.9103830456733704e-11, scale)  # 2**-35
+    v = ((x >> 9).to(tl.float32) + 0.5) * scale
+    tail = v * (1.0 + v * (0.5 + v * 0.3333333432674408))  # -log1p(-v); fl(1/3)
+    body = -tl.log(((x0 >> 9).to(tl.float32) + 0.5) * 1.1920928955078125e-07)  # (k0 + 1/2) 2**-23
+    # One more logarithm for both: the noise is -log of the exponential variable.
+    return -tl.log(tl.where(x0 >= SLIVER_WORD, tail, body))
+
+
+@triton.jit
+def _deep_noise(x4: tl.tensor, x5: tl.tensor, x6: tl.tensor, x7: tl.tensor) -> tl.tensor:
+    """Return the noise of a draw that reaches level 4, from the level words ``x4 .. x7``."""
+    # Levels 7 up to 4, as in _first_noise; level 7 holds V whatever its word.
+    hold = x6 >= LEVEL_WORD
+    x = tl.where(hold, x6, x7)
+    scale = tl.where(hold, 2.524354896707238e-29, 6.162975822039155e-33)  # 2**-95, 2**-107
+    hold = x5 >= LEVEL_WORD
+    x = tl.where(hold, x5, x)
+    scale = tl.where(hold, 1.0339757656912846e-25, scale)  # 2**-83
+    hold = x4 >= LEVEL_WORD
+    x = tl.where(hold, x4, x)
+    scale = tl.where(hold, 4.235164736271502e-22, scale)  # 2**-71
+    v = ((x >> 9).to(tl.float32) + 0.5) * scale
+    return -tl.log(v * (1.0 + v * (0.5 + v * 0.3333333432674408)))
+
+
+@triton.jit
+def _noise_from_words(
+    x0: tl.tensor, x1: tl.tensor, x2: tl.tensor, x3: tl.tensor,
+    x4: tl.tensor, x5: tl.tensor, x6: tl.tensor, x7: tl.tensor,
+) -> tl.tensor:
+    """Return the noise from its eight Philox words (uint32): ``x0`` the body's, the rest levels'.
+
+    The construction of the module's docstring as one function of the words (the kernel
+    computes ``_deep_noise`` only for blocks that need it).
+    """
+    return tl.where(_reaches_level_4(x0, x1, x2, x3), _deep_noise(x4, x5, x6, x7),
+                    _first_noise(x0, x1, x2, x3))
+
+
+@triton.jit
+def _noise_given_first(
+    seed: tl.tensor, offsets: tl.tensor, x0: tl.tensor, x1: tl.tensor, x2: tl.tensor,
+    x3: tl.tensor,
+) -> tl.tensor:
+    """Return the noise of the flat indices ``offsets`` given their first Philox block.
+
+    The second block, at counter ``(lo(i), hi(i), 1, 0)``, is computed only where some element
+    of the block reaches level 4 (probability ``2**-48`` per element). Only the first block's
+    noise and the mask are live across that branch, which keeps its register cost low.
+    """
+    noise = _first_noise(x0, x1, x2, x3)
+    deep = _reaches_level_4(x0, x1, x2, x3)
+    if tl.max(deep.to(tl.int32), axis=0) > 0:
+        # The counter as tl.randint4x forms it from int64 offsets, with word 2 set to 1.
+        low = offsets.to(tl.uint32)
+        high = (offsets >> 32).to(tl.uint32)
+        x4, x5, x6, x7 = tl.philox(seed, low, high, low * 0 + 1, low * 0)
+        noise = tl.where(deep, _deep_noise(x4, x5, x6, x7), noise)
+    return noise
+
+
+@triton.jit
+def _gumbel_noise(seed: tl.tensor, offsets: tl.tensor) -> tl.tensor:
     """Return standard Gumbel noise for the flat indices ``offsets`` (int64) under ``seed``."""
-    bits = tl.randint(seed, offsets).to(tl.uint32, bitcast=True)
-    u = ((bits >> 9).to(tl.float32) + 0.5) * 1.1920928955078125e-07  # (k + 1/2) 2**-23
-    return -tl.log(-tl.log(u))
+    w0, w1, w2, w3 = tl.randint4x(seed, offsets)  # counter (lo(i), hi(i), 0, 0)
+    return _noise_given_first(
+        seed, offsets, w0.to(tl.uint32, bitcast=True), w1.to(tl.uint32, bitcast=True),
+        w2.to(tl.uint32, bitcast=True), w3.to(tl.uint32, bitcast=True),
+    )
 
 
 @triton.jit
 def _perturbed_block(
-    x_row: Any, seed: Any, flat_row: Any, cols: Any, n_cols: Any, noise_row: Any,
-    write_noise: tl.constexpr,
-) -> tuple[Any, Any]:
+    x_row: tl.tensor, seed: tl.tensor, flat_row: tl.tensor, cols: tl.tensor, n_cols: tl.tensor,
+    noise_row: tl.tensor, write_noise: tl.constexpr,
+) -> tuple[tl.tensor, tl.tensor]:
     """Return ``x + G`` for one block of a row (``-inf`` past its end) and its NaN flag."""
     mask = cols < n_cols
     x = tl.load(x_row + cols, mask=mask, other=float("-inf")).to(tl.float32)
@@ -59,8 +181,9 @@ def _perturbed_block(
 
 @triton.jit
 def _gumbel_softmax_kernel(
-    x_ptr: Any, out_ptr: Any, seed_ptr: Any, noise_ptr: Any, n_cols: Any, n_logit_rows: Any,
-    tau: Any, block: tl.constexpr, single: tl.constexpr, write_noise: tl.constexpr,
+    x_ptr: tl.tensor, out_ptr: tl.tensor, seed_ptr: tl.tensor, noise_ptr: tl.tensor,
+    n_cols: tl.tensor, n_logit_rows: tl.tensor, tau: tl.tensor, block: tl.constexpr,
+    single: tl.constexpr, write_noise: tl.constexpr,
 ) -> None:
     row = tl.program_id(0).to(tl.int64)
     seed = tl.load(seed_ptr)
