@@ -83,6 +83,24 @@ def replace_where(x: Array, mask: Array, values: Array, xp: Namespace) -> Array:
     return xp.where(keep, xp.reshape(picked, tuple(x.shape)), x)
 
 
+def put_at(x: Array, positions: Array, values: Array, xp: Namespace, device: Any) -> Array:
+    """Return ``x`` with ``values[j]`` at the flat C-order position ``positions[j]``.
+
+    ``positions`` is increasing. The array API has no scatter: each entry of ``x`` finds its
+    candidate slot by a binary search in ``positions`` and takes the value where the slot's
+    position is its own.
+    """
+    count = int(positions.shape[0])
+    if count == 0:
+        return x
+    flat = xp.reshape(x, (-1,))
+    index = xp.arange(flat.shape[0], dtype=positions.dtype, device=device)
+    slot = xp.clip(xp.searchsorted(positions, index), 0, count - 1)
+    hit = xp.take(positions, slot, axis=0) == index
+    placed = xp.where(hit, xp.astype(xp.take(values, slot, axis=0), x.dtype), flat)
+    return xp.reshape(placed, tuple(x.shape))
+
+
 def tempered_softmax(
     z: Array,
     tau: float | Array,

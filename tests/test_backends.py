@@ -225,7 +225,8 @@ def test_unavailable_reason():
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_in_place_noise_members_equal_the_generic_path(name, dtype):
     # gumbel_ must give the core transform of the same uniforms, scatter_masked_ the core's
-    # static-shape merge and add_ the plain sum, bit for bit, masks included, with the logits
+    # static-shape merge, positions_at_least and put_ the same sliver and values, and add_ the
+    # plain sum, bit for bit, masks included, with the logits
     # broadcast over a sample dimension.
     if backends.unavailable_reason(name):
         pytest.skip(backends.unavailable_reason(name))
@@ -246,6 +247,15 @@ def test_in_place_noise_members_equal_the_generic_path(name, dtype):
     merged = adapter.scatter_masked_(namespace.asarray(fast, copy=True), mask, values)
     np.testing.assert_array_equal(to_numpy(merged),
                                   to_numpy(_core.replace_where(fast, mask, values, namespace)))
+    positions = adapter.positions_at_least(u, 0.999)
+    np.testing.assert_array_equal(to_numpy(positions), np.flatnonzero(to_numpy(u) >= 0.999))
+    expected = to_numpy(fast).copy().reshape(-1)
+    expected[np.flatnonzero(to_numpy(mask))] = np.arange(count)
+    put = adapter.put_(namespace.asarray(fast, copy=True), positions, values)
+    np.testing.assert_array_equal(to_numpy(put), expected.reshape(u.shape))
+    # The generic put (a binary search per entry) writes the same, and a strided target too.
+    generic_put = _core.put_at(fast, positions, values, namespace, "cpu")
+    np.testing.assert_array_equal(to_numpy(generic_put), expected.reshape(u.shape))
 
     logits = np.random.default_rng(8).normal(size=(40, 33)) * 5
     logits[3, [0, 7]] = -np.inf

@@ -124,3 +124,27 @@ def test_the_many_rows_check_fails_a_wrong_row_in_a_thousand():
             control, "float32", 3)
     finally:
         backends.unregister_backend(control.adapter)
+
+
+def _search_wrong_in_one_row_of_a_thousand(table, values):
+    # A per-row search that errs in one row of 1000: one entry too far there.
+    found = np.stack([np.searchsorted(row, row_values)
+                      for row, row_values in zip(table, values, strict=True)])
+    found[517::1000] += 1
+    return found
+
+
+def _running_sum_in_float64(x):
+    # A running sum through float64: exact below 2**53, rounded above (tables sum to 2**60).
+    return np.cumsum(x.astype(np.float64), axis=-1).astype(x.dtype)
+
+
+@pytest.mark.parametrize("defect", [{"search_rows": _search_wrong_in_one_row_of_a_thousand},
+                                    {"running_sum": _running_sum_in_float64}],
+                         ids=["search wrong in one row of 1000", "running sum in float64"])
+def test_the_table_members_check_fails_a_planted_defect_and_passes_the_control(defect):
+    from gumbelkit.conformance import test_categorical
+
+    with pytest.raises(AssertionError):
+        test_categorical.test_table_members_keep_the_contract(_planted("wrong table", **defect))
+    test_categorical.test_table_members_keep_the_contract(_planted("control"))

@@ -644,3 +644,24 @@ def test_a_batch_of_keys_needs_vmap():
     keys = jax.random.split(jax.random.key(0), 3)
     with pytest.raises(TypeError, match=r"rng must be a single JAX key; got keys of shape \(3,\)"):
         gk.gumbel_softmax(jnp.zeros((3, 4)), rng=keys)
+
+
+def test_traced_merge_places_the_jth_value_at_the_jth_true_entry():
+    # The adapter's static-shape merge (a running count per block of 64) against the definition
+    # written out in NumPy: the j-th true entry in C order takes values[j]; entries beyond the
+    # length of values keep x. Masks from empty to full, counts below and above the capacity,
+    # sizes that are not multiples of the block.
+    from gumbelkit.backends import jax as jax_adapter
+
+    merge = jax.jit(jax_adapter.scatter_masked_)
+    rng = np.random.default_rng(20)
+    for shape, density, size in [((3, 5), 0.3, 4), ((7, 129), 0.02, 40), ((1000,), 0.5, 100),
+                                 ((64, 64), 1.0, 5000), ((65,), 0.0, 3), ((2, 3, 4), 1.0, 1)]:
+        mask = rng.random(shape) < density
+        x = rng.normal(size=shape)
+        values = rng.normal(size=size)
+        expected = x.copy().reshape(-1)
+        positions = np.flatnonzero(mask)[:size]
+        expected[positions] = values[: positions.size]
+        got = merge(jnp.asarray(x), jnp.asarray(mask), jnp.asarray(values))
+        np.testing.assert_array_equal(np.asarray(got), expected.reshape(shape))

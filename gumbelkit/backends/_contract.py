@@ -117,6 +117,8 @@ OPTIONAL_MEMBERS = (
     "errstate",
     "gumbel_",
     "scatter_masked_",
+    "positions_at_least",
+    "put_",
     "add_",
     "draw_by_blocks",
     "tempered_softmax_",
@@ -175,6 +177,15 @@ class Backend:
         where ``mask`` is true, possibly in ``x``'s buffer. Where ``values`` is shorter than the
         mask's count (a static capacity), the true entries beyond it keep ``x``'s value.
         Default: the core's static-shape merge, ``_core.replace_where``.
+    positions_at_least : callable
+        ``positions_at_least(u, threshold)``: the flat C-order positions (an int64 array) of
+        the entries of ``u`` at or above the float ``threshold``, where they can be read for free
+        (host memory, outside a trace); None elsewhere. The noise finds its top sliver with it.
+        Default: ``nonzero(u >= threshold)`` where ``is_host_readable(u)``, else None.
+    put_ : callable
+        ``put_(x, positions, values)``: ``x`` with ``values[j]`` at the flat C-order position
+        ``positions[j]`` (increasing, from :attr:`positions_at_least`), possibly in ``x``'s
+        buffer. Default: the core's ``_core.put_at``, by a binary search of every position.
     add_ : callable
         ``add_(x, y)``: ``x + y`` where ``x`` is gumbelkit's own buffer of the result's shape,
         which it may overwrite. Default: ``x + y``.
@@ -263,6 +274,8 @@ class Backend:
     errstate: Callable[[], AbstractContextManager[Any]]
     gumbel_: Callable[[Array], Array]
     scatter_masked_: Callable[[Array, Array, Array], Array]
+    positions_at_least: Callable[[Array, float], Array | None]
+    put_: Callable[[Array, Array, Array], Array]
     add_: Callable[[Array, Array], Array]
     draw_by_blocks: Callable[..., tuple[Array, Any]]
     tempered_softmax_: Callable[[Array, Any, int], Array]
@@ -328,6 +341,17 @@ def _default_gumbel_(backend: Backend, u: Array) -> Array:
 
 def _default_scatter_masked_(backend: Backend, x: Array, mask: Array, values: Array) -> Array:
     return _core.replace_where(x, mask, values, backend.namespace(x))
+
+
+def _default_positions_at_least(backend: Backend, u: Array, threshold: float) -> Array | None:
+    if not backend.is_host_readable(u):
+        return None
+    xp = backend.namespace(u)
+    return xp.nonzero(xp.reshape(u >= threshold, (-1,)))[0]
+
+
+def _default_put_(backend: Backend, x: Array, positions: Array, values: Array) -> Array:
+    return _core.put_at(x, positions, values, backend.namespace(x), backend.device(x))
 
 
 def _default_add_(x: Array, y: Array) -> Array:

@@ -102,6 +102,23 @@ def scatter_masked_(x: np.ndarray, mask: np.ndarray, values: np.ndarray) -> np.n
     return result
 
 
+def positions_at_least(u: np.ndarray, threshold: float) -> np.ndarray:
+    """Return the flat C-order positions of the entries of ``u`` at or above ``threshold``.
+
+    One comparison and one scan of its booleans: the count is the result's length.
+    """
+    return np.flatnonzero(u >= threshold)
+
+
+def put_(x: np.ndarray, positions: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Write ``values`` at the flat C-order ``positions`` of ``x``'s buffer."""
+    if x.flags.c_contiguous:
+        x.reshape(-1)[positions] = values
+        return x
+    result: np.ndarray = _core.put_at(x, positions, values, xp_numpy, "cpu")
+    return result
+
+
 def add_(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Return ``x + y`` in ``x``'s buffer (``x`` has the result's shape)."""
     np.add(x, y, out=x)

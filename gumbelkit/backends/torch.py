@@ -6,10 +6,16 @@ import os
 from typing import Any
 
 import array_api_compat.torch as xp_torch
+import numpy as np
 import torch
 
 from gumbelkit import _core
-from gumbelkit.backends._common import check_seed, is_seed, open_unit_bounds, rng_type_error
+from gumbelkit.backends._common import (
+    check_seed,
+    is_seed,
+    open_unit_bounds,
+    rng_type_error,
+)
 
 name = "torch"
 supports_autodiff = True
@@ -309,6 +315,27 @@ def top_k(x: torch.Tensor, k: int, axis: int) -> torch.Tensor:
 def stop_gradient(x: Any) -> Any:
     """Return ``x.detach()``."""
     return x.detach()
+
+
+def positions_at_least(u: torch.Tensor, threshold: float) -> torch.Tensor | None:
+    """Return the flat C-order positions of the entries of ``u`` at or above ``threshold``.
+
+    None where they cannot be read for free. On the CPU the comparison and the scan run in
+    NumPy on the tensor's own buffer, at less than half the cost of PyTorch's comparison,
+    ``count_nonzero`` and ``masked_scatter_`` for the same work.
+    """
+    if not is_host_readable(u) or not u.is_contiguous():
+        return None
+    return torch.from_numpy(np.flatnonzero(u.detach().numpy() >= threshold))
+
+
+def put_(x: torch.Tensor, positions: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Write ``values`` at the flat C-order ``positions`` of ``x``, in its buffer if contiguous."""
+    if x.is_contiguous():
+        x.view(-1).index_copy_(0, positions, values.to(x.dtype))
+        return x
+    flat = x.reshape(-1).index_copy(0, positions, values.to(x.dtype))
+    return flat.reshape(x.shape)
 
 
 def is_host_readable(x: Any) -> bool:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import gumbelkit as gk
+from gumbelkit.backends import resolve
 from gumbelkit.conformance import designs, stats
 
 # The tables are built in float64 and int64 whatever the logits' dtype, which enters only
@@ -91,3 +92,42 @@ def test_draws_and_rows_are_independent(subject, dtype, method, factor, seed, ve
         statistic, pvalue, df = stats.chisquare_gof(designs.category_counts(joint, k * k), p)
         verdict(f"categorical ({method}): joint law of {what} vs pi x pi", dtype=dtype, n=n,
                 statistic=statistic, pvalue=pvalue, method=f"chi-square, df {df}")
+
+
+# Deterministic: not a multiple of common block sizes, so a defect in one row of a thousand,
+# or in a partial last block, is seen.
+MEMBER_ROWS = 4_099
+
+
+def test_table_members_keep_the_contract(subject):
+    # The members the table methods are built on, against NumPy's definitions on thousands of
+    # rows: the running sum is exact in 64-bit integers, search_rows counts each row's entries
+    # below each value (a value equal to an entry comes before it, as np.searchsorted), and
+    # uniform_index stays in range.
+    backend = resolve(subject.adapter)
+    if not backend.float64_available():
+        pytest.skip(f"{subject.name} has no 64-bit arrays here: the tables need them")
+    rng = np.random.default_rng(4099)
+    steps = rng.integers(0, 2**56, size=(MEMBER_ROWS, 33))  # sums up to 2**61: no float holds them
+    steps[:, ::5] = 0  # zero steps: equal neighbouring entries
+    table = np.cumsum(steps, axis=1)
+    running = backend.running_sum(subject.asarray(steps, "int64"))
+    np.testing.assert_array_equal(subject.to_numpy(running), table)
+
+    # Values at the entries themselves (ties), between them, and beyond both ends.
+    picks = np.take_along_axis(table, rng.integers(0, 33, size=(MEMBER_ROWS, 4)), axis=1)
+    values = np.concatenate([picks, picks + 1, rng.integers(-5, table[:, -1:] + 5,
+                                                            size=(MEMBER_ROWS, 3))], axis=1)
+    found = backend.search_rows(subject.asarray(table, "int64"), subject.asarray(values, "int64"))
+    expected = np.stack([np.searchsorted(row, row_values)
+                         for row, row_values in zip(table, values, strict=True)])
+    mismatched = np.flatnonzero((subject.to_numpy(found) != expected).any(axis=1))
+    assert mismatched.size == 0, f"search_rows is wrong in rows {mismatched[:10].tolist()}"
+
+    index, _ = backend.uniform_index(backend.make_rng(0, None), (MEMBER_ROWS, 5), 37, None)
+    drawn = subject.to_numpy(index)
+    assert drawn.shape == (MEMBER_ROWS, 5)
+    assert np.issubdtype(drawn.dtype, np.integer)
+    assert drawn.min() >= 0
+    assert drawn.max() <= 36
+    assert len(np.unique(drawn)) == 37

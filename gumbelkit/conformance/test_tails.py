@@ -69,7 +69,7 @@ def test_rare_classes_are_drawn_at_their_true_rate(subject: Subject, dtype: str)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_noise_members_keep_the_contract(subject: Subject, dtype: str) -> None:
     # The backend's members the noise is built with must give the core's values: the body's
-    # transform, the merge of the redrawn tail, and logits + noise.
+    # transform, the sliver's positions, the merge of the redrawn tail, and logits + noise.
     subject.require(dtype)
     backend = resolve(subject.adapter)
     native = subject.dtype(dtype)
@@ -84,6 +84,14 @@ def test_noise_members_keep_the_contract(subject: Subject, dtype: str) -> None:
     merged = backend.scatter_masked_(xp.asarray(noise, copy=True), mask, values)
     np.testing.assert_array_equal(subject.to_numpy(merged),
                                   subject.to_numpy(_core.replace_where(noise, mask, values, xp)))
+    # Eagerly the sliver is found as positions and written by them: the same entries, the same
+    # values as the mask and its merge.
+    positions = backend.positions_at_least(u, 0.99)
+    if positions is not None:
+        np.testing.assert_array_equal(subject.to_numpy(positions),
+                                      np.flatnonzero(subject.to_numpy(u) >= 0.99))
+        put = backend.put_(xp.asarray(noise, copy=True), positions, values)
+        np.testing.assert_array_equal(subject.to_numpy(put), subject.to_numpy(merged))
     logits = subject.asarray(np.linspace(-3.0, 3.0, 64), dtype)
     np.testing.assert_array_equal(subject.to_numpy(backend.add_(xp.asarray(noise, copy=True),
                                                                 logits)),
