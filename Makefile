@@ -31,9 +31,10 @@ docs: $(VENV)/.installed
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 ## test: install every backend this machine can run, then lint, type-check, build the docs, run
-## the unit tests and the statistical conformance suite on every installed backend
+## the unit tests and the statistical conformance suite on every installed backend, one pytest
+## worker per core (pytest-xdist); every test has its own seed, so the order does not matter
 test: lint docs
-	$(VENV)/bin/python -m pytest tests gumbelkit/conformance
+	$(VENV)/bin/python -m pytest -n auto tests gumbelkit/conformance
 
 clean:
 	rm -rf $(VENV) $(DEMO_VENV) build dist *.egg-info
