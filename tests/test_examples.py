@@ -106,3 +106,35 @@ def test_vae_jax_training_lowers_the_test_elbo(capsys):
     assert np.isfinite(initial)
     assert np.isfinite(trained)
     assert trained < initial - 5
+
+
+def test_tail_cost_benchmark_times_both_noises_and_restores_the_exact_one(capsys, monkeypatch):
+    # benchmarks/tail_cost.py at a smoke size: one row per operation, and the exact noise is
+    # the library's again afterwards (it swaps it only inside its context).
+    from gumbelkit import _noise
+
+    spec = importlib.util.spec_from_file_location(
+        "tail_cost", EXAMPLES.parent / "benchmarks" / "tail_cost.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    exact = _noise._exact_gumbel
+    monkeypatch.setattr("sys.argv", ["tail_cost.py", "--backends", "numpy", "--shapes", "8x4",
+                                     "--rounds", "2"])
+    module.main()
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| numpy")]
+    assert [row.split("|")[3].strip() for row in rows] == ["soft", "hard", "max"]
+    assert _noise._exact_gumbel is exact
+    # Inside the context the noise is the textbook transform of the same uniforms.
+    with module.textbook_noise():
+        textbook = gk_noise(np.random.default_rng(5))
+    uniforms = np.maximum(np.random.default_rng(5).random((64, 64), dtype=np.float32),
+                          np.finfo(np.float32).smallest_normal)
+    np.testing.assert_array_equal(textbook, -np.log(-np.log(uniforms)))
+
+
+def gk_noise(rng: np.random.Generator) -> np.ndarray:
+    import gumbelkit as gk
+
+    return np.asarray(gk.gumbel((64, 64), dtype=np.float32, rng=rng))

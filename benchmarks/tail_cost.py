@@ -1,0 +1,141 @@
+"""What the exact upper tail costs: each sampler with the tail against the same call without it.
+
+The exact tail (docs/mathematics.md#the-upper-tail-and-rare-classes) finds the top sliver of the
+uniforms and redraws it. This script times every call twice in one process, once as gumbelkit
+draws it and once with the refinement switched off (the noise is the textbook
+``-log(-log U)`` of the same uniforms, everything else the same), interleaved round by round so
+that a load change hits both, and prints the median over rounds of the per-round ratio
+``with tail / without``. The textbook variant exists only here, for this measurement.
+
+    python benchmarks/tail_cost.py                  # numpy, torch and jax at the issue's shapes
+    python benchmarks/tail_cost.py --backends numpy --shapes 4096x1024 --rounds 31
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+import gumbelkit as gk
+from gumbelkit import _noise
+
+
+def _textbook(backend: Any, source: Any, shape: tuple[int, ...], dtype: Any,
+              device: Any) -> tuple[Any, Any]:
+    u, source = backend.uniform(source, shape, dtype, device)
+    return backend.gumbel_(u), source
+
+
+@contextmanager
+def textbook_noise() -> Iterator[None]:
+    """Draw the noise without the exact tail inside the block (jax.jit: while tracing)."""
+    exact = _noise._exact_gumbel
+    _noise._exact_gumbel = _textbook
+    try:
+        yield
+    finally:
+        _noise._exact_gumbel = exact
+
+
+def _calls(backend: str, logits: np.ndarray) -> dict[str, tuple[Callable[[], Any],
+                                                             Callable[[], Any]]]:
+    """Return, per operation, the call with the exact tail and the call without it."""
+    ops: dict[str, Callable[..., Any]] = {
+        "soft": lambda x, rng: gk.gumbel_softmax(x, tau=0.5, rng=rng),
+        "hard": lambda x, rng: gk.gumbel_softmax(x, tau=0.5, hard=True, rng=rng),
+        "max": lambda x, rng: gk.gumbel_max(x, rng=rng),
+    }
+    calls = {}
+    if backend == "numpy":
+        generator = np.random.default_rng(0)
+        for name, op in ops.items():
+            def exact(op: Callable[..., Any] = op) -> Any:
+                return op(logits, generator)
+
+            def textbook(op: Callable[..., Any] = op) -> Any:
+                with textbook_noise():
+                    return op(logits, generator)
+
+            calls[name] = (exact, textbook)
+    elif backend == "torch":
+        import torch
+
+        x = torch.from_numpy(logits)
+        for name, op in ops.items():
+            def exact(op: Callable[..., Any] = op) -> Any:
+                return op(x, None)
+
+            def textbook(op: Callable[..., Any] = op) -> Any:
+                with textbook_noise():
+                    return op(x, None)
+
+            calls[name] = (exact, textbook)
+    else:
+        import jax
+
+        x = jax.numpy.asarray(logits)
+        key = jax.random.key(0)
+        for name, op in ops.items():
+            with_tail = jax.jit(op)
+            with_tail(x, key).block_until_ready()  # traced with the tail
+            without_tail = jax.jit(lambda x, key, op=op: op(x, key))
+            with textbook_noise():
+                without_tail(x, key).block_until_ready()  # traced without it
+
+            def exact(f: Callable[..., Any] = with_tail) -> Any:
+                return f(x, key).block_until_ready()
+
+            def textbook(f: Callable[..., Any] = without_tail) -> Any:
+                return f(x, key).block_until_ready()
+
+            calls[name] = (exact, textbook)
+    return calls
+
+
+def _seconds(call: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backends", default="numpy,torch,jax")
+    parser.add_argument("--shapes", default="4096x1024,64x50257")
+    parser.add_argument("--rounds", type=int, default=21)
+    args = parser.parse_args()
+    print("| backend | shape | op | with tail ms | without ms | with / without (median of "
+          "rounds) |")
+    print("|---|---|---|---:|---:|---:|")
+    for backend in args.backends.split(","):
+        for shape_text in args.shapes.split(","):
+            rows, classes = (int(part) for part in shape_text.split("x"))
+            logits = np.random.default_rng(1).normal(size=(rows, classes)).astype(np.float32)
+            for op, (exact, textbook) in _calls(backend, logits).items():
+                for _ in range(3):  # warm-up: allocator, thread pools
+                    exact()
+                    textbook()
+                with_tail, without, ratios = [], [], []
+                for round_ in range(args.rounds):
+                    # Alternate which goes first, so that neither always follows the other.
+                    if round_ % 2:
+                        b, a = _seconds(textbook), _seconds(exact)
+                    else:
+                        a, b = _seconds(exact), _seconds(textbook)
+                    with_tail.append(a)
+                    without.append(b)
+                    ratios.append(a / b)
+                print(f"| {backend} | {shape_text} | {op} | "
+                      f"{statistics.median(with_tail) * 1e3:.2f} | "
+                      f"{statistics.median(without) * 1e3:.2f} | "
+                      f"{statistics.median(ratios):.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
