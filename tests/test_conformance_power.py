@@ -148,3 +148,44 @@ def test_the_table_members_check_fails_a_planted_defect_and_passes_the_control(d
     with pytest.raises(AssertionError):
         test_categorical.test_table_members_keep_the_contract(_planted("wrong table", **defect))
     test_categorical.test_table_members_keep_the_contract(_planted("control"))
+
+
+class _Registered:
+    """Register a planted adapter for the suite's sampled checks, which call gumbelkit."""
+
+    def __init__(self, subject: Subject) -> None:
+        self.subject = subject
+
+    def __enter__(self) -> Subject:
+        backends.register_backend(self.subject.adapter)
+        return self.subject
+
+    def __exit__(self, *exc: object) -> None:
+        backends.unregister_backend(self.subject.adapter)
+
+
+@pytest.mark.parametrize("defect", PLANTED)
+def test_the_resolution_check_fails_a_planted_defect(defect):
+    with _Registered(_planted(defect, **PLANTED[defect])) as subject, pytest.raises(
+            AssertionError, match="distinct values"):
+        test_tails.test_noise_takes_as_many_distinct_values_as_its_grid_gives(
+            subject, "float32", 3)
+
+
+def test_the_quantile_check_fails_float16_noise():
+    # (16-bit uniforms reach 11.1, past four of the five quantiles: the resolution and sliver
+    # checks are the ones for them.)
+    with _Registered(_planted("float16 noise", **PLANTED["float16 noise"])) as subject, \
+            pytest.raises(AssertionError):
+        test_tails.test_noise_upper_quantiles(subject, "float32", 1, 3, _verdict)
+
+
+@pytest.mark.parametrize("seed", [3, None])
+def test_the_resolution_and_quantile_checks_pass_the_control(seed):
+    # None: a fresh seed, as the suite's --fresh-seed mode draws one.
+    seed = int(np.random.default_rng().integers(2**31)) if seed is None else seed
+    with _Registered(_planted("control")) as subject:
+        for dtype in ("float32", "float64"):
+            test_tails.test_noise_takes_as_many_distinct_values_as_its_grid_gives(
+                subject, dtype, seed)
+            test_tails.test_noise_upper_quantiles(subject, dtype, 1, seed, _verdict)

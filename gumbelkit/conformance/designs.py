@@ -285,6 +285,34 @@ SLIVER_CELLS = chisquare_design(
     "uniforms carrying 16 random bits (V = 1 - U stops at 2**-16)",
 )
 
+# The noise's upper tail in cells at the Gumbel law's upper quantiles: P(G > t) = 1e-1 down to
+# 1e-5, each cell's probability exact (the cell above t_1e-5 holds 1e-5). The bias: an upper
+# tail thinned by 20% beyond the 1e-3 quantile (t = 6.9), the mass moved below the 1e-1 one;
+# noise computed in float16 stops at 6.9 and empties those cells altogether.
+UPPER_QUANTILES = np.array([1e-1, 1e-2, 1e-3, 1e-4, 1e-5])
+UPPER_QUANTILE_EDGES = -np.log(-np.log1p(-UPPER_QUANTILES))
+"""``t`` with ``P(G > t)`` equal to each of :data:`UPPER_QUANTILES`, increasing."""
+
+
+def _upper_quantile_law(thinning: float) -> np.ndarray:
+    """The cells' probabilities, the mass beyond the 1e-3 quantile scaled by ``1 - thinning``."""
+    cells = -np.diff(np.concatenate([[1.0], UPPER_QUANTILES, [0.0]]))
+    thinned = cells.copy()
+    thinned[3:] *= 1.0 - thinning
+    thinned[0] += cells[3:].sum() - thinned[3:].sum()
+    law: np.ndarray = thinned
+    return law
+
+
+UPPER_QUANTILE_PROBABILITIES = _upper_quantile_law(0.0)
+
+UPPER_QUANTILE_CELLS = chisquare_design(
+    "noise-upper-quantile-cells",
+    UPPER_QUANTILE_PROBABILITIES,
+    _upper_quantile_law(0.2),
+    "an upper tail thinned by 20% beyond the 1e-3 quantile (t = 6.9)",
+)
+
 NOISE = ks_design(
     "noise-gumbel-cdf",
     gumbel_cdf,

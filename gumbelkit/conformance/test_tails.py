@@ -9,11 +9,13 @@ the textbook noise ``-log(-log U)`` fails both checks, which is what the test is
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import pytest
 
+import gumbelkit as gk
 from gumbelkit import _core, _noise
 from gumbelkit.backends import Backend, resolve
 from gumbelkit.conformance import designs, stats, tails
@@ -115,3 +117,52 @@ def test_uniforms_fill_the_top_sliver(
                                                 designs.SLIVER_PROBABILITIES)
     verdict("uniforms' top sliver in dyadic cells", dtype=dtype, n=v.size, statistic=statistic,
             pvalue=pvalue, method=f"chi-square, df {df}")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_noise_upper_quantiles(
+    subject: Subject, dtype: str, factor: int, seed: int, verdict: Any
+) -> None:
+    # Sampled, so that it sees the noise the samplers draw whatever its construction: counts in
+    # cells at the Gumbel law's upper quantiles P(G > t) = 1e-1 .. 1e-5.
+    subject.require(dtype)
+    n = designs.UPPER_QUANTILE_CELLS.scaled(factor)
+    noise = gk.gumbel(n, dtype=subject.dtype(dtype), rng=seed, xp=subject.xp)
+    counts = designs.cell_counts(subject.to_numpy(noise), designs.UPPER_QUANTILE_EDGES)
+    statistic, pvalue, df = stats.chisquare_gof(counts, designs.UPPER_QUANTILE_PROBABILITIES)
+    verdict("noise in cells at the upper quantiles 1e-1 .. 1e-5", dtype=dtype, n=n,
+            statistic=statistic, pvalue=pvalue, method=f"chi-square, df {df}")
+
+
+# Resolution: n noise values drawn from uniforms on a grid of N = 2**m equally likely points
+# take D distinct values, E[D] = N (1 - (1 - 1/N)**n), with a standard deviation of a few
+# hundred at n = 2**20. The bound is E[D] for the coarsest grid the exact tail allows
+# (MIN_GRID_BITS) less ten standard deviations and an allowance for the transform: about 200 of
+# 2**20 float32 noise values coincide in the last place although their uniforms differ.
+RESOLUTION_DRAWS = 2**20
+TRANSFORM_COLLISIONS = {"float32": 1_000, "float64": 10}
+
+
+def _distinct_bound(dtype: str) -> float:
+    points, n = 2.0 ** MIN_GRID_BITS[dtype], RESOLUTION_DRAWS
+    missed = (1.0 - 1.0 / points) ** n
+    expected = points * (1.0 - missed)
+    variance = points * missed * (1.0 - missed) + points * (points - 1.0) * (
+        (1.0 - 2.0 / points) ** n - missed**2)
+    return expected - 10.0 * math.sqrt(variance) - TRANSFORM_COLLISIONS[dtype]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_noise_takes_as_many_distinct_values_as_its_grid_gives(
+    subject: Subject, dtype: str, seed: int
+) -> None:
+    # Uniforms on the right grid can still carry few random bits (a generator whose low bits
+    # are constant, noise rounded through a narrower dtype): count the distinct noise values.
+    subject.require(dtype)
+    noise = gk.gumbel(RESOLUTION_DRAWS, dtype=subject.dtype(dtype), rng=seed, xp=subject.xp)
+    distinct = np.unique(subject.to_numpy(noise)).size
+    bound = _distinct_bound(dtype)
+    assert distinct >= bound, (
+        f"{RESOLUTION_DRAWS:,} {dtype} noise values take {distinct:,} distinct values; uniforms "
+        f"on a grid of 2**-{MIN_GRID_BITS[dtype]} give at least {bound:,.0f}"
+    )
