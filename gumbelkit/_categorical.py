@@ -182,7 +182,7 @@ def _alias_draws(prepared: Prepared) -> Array:
     """Draw ``sample_shape`` indices per row from alias tables."""
     backend, xp, device = prepared.backend, prepared.xp, prepared.device
     num_classes = prepared.num_classes
-    logits, row_shape = _rows_of(prepared)
+    logits, row_shape = prepared.class_rows()
     rows = int(logits.shape[0])
     dtype = table_dtype(backend, xp)
     threshold, alias, valid = alias_table(logits, dtype, backend=backend, xp=xp, device=device)
@@ -203,14 +203,6 @@ def _alias_draws(prepared: Prepared) -> Array:
     invalid = xp.asarray(num_classes, dtype=index.dtype, device=device)
     index = xp.where(xp.reshape(valid, (1, rows)), index, invalid)
     return xp.reshape(index, prepared.sample_shape + row_shape)
-
-
-def _rows_of(prepared: Prepared) -> tuple[Array, tuple[int, ...]]:
-    """Return the logits as ``(rows, K)``, classes last, and the shape of their rows."""
-    xp = prepared.xp
-    logits = xp.moveaxis(prepared.logits, prepared.axis, -1)
-    row_shape = tuple(logits.shape[:-1])
-    return xp.reshape(logits, (math.prod(row_shape), prepared.num_classes)), row_shape
 
 
 # The levels of the CDF: weights (relative to the row's largest) in [2**-30, 1], then
@@ -292,7 +284,7 @@ def _cdf_draws(prepared: Prepared) -> Array:
     """Draw ``sample_shape`` indices per row by inverting each row's CDF laid out by level."""
     backend, xp, device = prepared.backend, prepared.xp, prepared.device
     num_classes = prepared.num_classes
-    logits, row_shape = _rows_of(prepared)
+    logits, row_shape = prepared.class_rows()
     rows = int(logits.shape[0])
     dtype = table_dtype(backend, xp)
     keys, totals, units, valid = level_cdf(logits, dtype, backend=backend, xp=xp, device=device)

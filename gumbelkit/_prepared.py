@@ -272,3 +272,12 @@ class Prepared:
         front.
         """
         return self.xp.isfinite(self.backend.row_max(self.logits, self.axis, keepdims))
+
+    def class_rows(self) -> tuple[Array, tuple[int, ...]]:
+        """Return the logits as ``(rows, K)``, classes last, and the shape of their rows.
+
+        The form of the samplers that work row by row on a 2-d table (categorical, tokens).
+        """
+        logits = self.xp.moveaxis(self.logits, self.axis, -1)
+        row_shape = tuple(logits.shape[:-1])
+        return self.xp.reshape(logits, (math.prod(row_shape), self.num_classes)), row_shape

@@ -162,11 +162,8 @@ def _filtered(
 def _rows(prepared: Prepared) -> tuple[Array, Array, tuple[int, ...]]:
     """Return the logits as ``(rows, K)`` in the compute dtype, invalid rows as zeros, validity."""
     xp = prepared.xp
-    logits = xp.moveaxis(prepared.logits, prepared.axis, -1)
-    row_shape = tuple(logits.shape[:-1])
-    rows = math.prod(row_shape)
-    z = _core.as_dtype(xp.reshape(logits, (rows, prepared.num_classes)), prepared.compute_dtype,
-                       xp)
+    logits, row_shape = prepared.class_rows()
+    z = _core.as_dtype(logits, prepared.compute_dtype, xp)
     # An invalid row (a NaN, a +inf, no finite logit) is filtered as zeros, which warns nowhere
     # (Dask computes later, outside any errstate); its result is replaced.
     valid = xp.isfinite(prepared.backend.row_max(z, -1, keepdims=True))
