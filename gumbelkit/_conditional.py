@@ -12,6 +12,7 @@ from gumbelkit import _core
 from gumbelkit._checks import broadcast_shapes, call_error, publish
 from gumbelkit._noise import conditional_noise
 from gumbelkit._prepared import Prepared
+from gumbelkit._row_blocks import by_row_blocks
 from gumbelkit._typing import Array, Namespace
 from gumbelkit.backends import Backend
 
@@ -58,12 +59,25 @@ def _conditional_gumbel_body(
     out_axis = prepared.out_axis
     row_shape = out_shape[: len(out_shape) + out_axis] + out_shape[len(out_shape) + out_axis + 1:]
     index = _check_index(index, backend, xp, row_shape, prepared.device)
+    # The index goes with its rows into the row blocks of a large call: broadcast to the rows
+    # and given the class axis (size 1), it aligns with the output as a per-row argument does.
+    class_axis = len(out_shape) + out_axis
+    index = xp.expand_dims(xp.broadcast_to(index, row_shape), axis=class_axis)
+    return by_row_blocks(prepared, _conditional_block, index)
+
+
+def _conditional_block(prepared: Prepared, index: Array) -> Array:
+    """Return the conditional noise of one block of rows (``index`` with the class axis kept)."""
+    backend, xp = prepared.backend, prepared.xp
+    logits = prepared.logits
+    class_axis = len(prepared.out_shape) + prepared.out_axis
     theta = xp.astype(logits, prepared.compute_dtype, copy=False)
     # The masked classes' and invalid rows' deliberate infinities warn in NumPy.
     with backend.errstate():
         noise, _ = conditional_noise(
-            theta, index, out_axis, out_shape, backend=backend, xp=xp,
-            source=prepared.new_source(), device=prepared.device, check_index=True,
+            theta, xp.squeeze(index, axis=class_axis), prepared.out_axis, prepared.out_shape,
+            backend=backend, xp=xp, source=prepared.new_source(), device=prepared.device,
+            check_index=True,
             bound=float(xp.finfo(logits.dtype).max),  # finite after the cast to logits.dtype
         )
     return _core.as_dtype(noise, logits.dtype, xp)

@@ -159,6 +159,7 @@ SAMPLERS: dict[str, Callable[..., Any]] = {
     "top-k": lambda x, **kw: gk.gumbel_top_k(x, 3, **kw),
     "relaxed top-k": lambda x, **kw: gk.relaxed_top_k(x, 3, tau=0.7, **kw),
     "relaxed top-k hard": lambda x, **kw: gk.relaxed_top_k(x, 3, tau=0.7, hard=True, **kw),
+    "conditional": lambda x, **kw: gk.conditional_gumbel(x, 2, **kw),
 }
 
 
@@ -241,6 +242,27 @@ def test_per_row_temperatures_go_with_their_rows(kept, hard):
 
 
 @pytest.mark.usefixtures("small_blocks")
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_a_per_row_conditional_index_goes_with_its_rows(axis):
+    logits = logits_of((40, 9))
+    index = np.random.default_rng(3).integers(0, 9, size=40)
+    spans = [(start, min(start + 7, 40)) for start in range(0, 40, 7)]
+    rows = logits if axis == -1 else logits.T.copy()
+    pieces = [
+        unblocked(lambda g=g, s=s: gk.conditional_gumbel(
+            rows[s[0]:s[1]] if axis == -1 else rows[:, s[0]:s[1]], index[s[0]:s[1]],
+            axis=axis, rng=g))
+        for g, s in zip(children(SEED, len(spans)), spans, strict=True)
+    ]
+    expected = np.concatenate(pieces, axis=0 if axis == -1 else 1)
+    results = on_threads(lambda: gk.conditional_gumbel(rows, index, axis=axis, rng=SEED))
+    assert_identical(results)
+    np.testing.assert_array_equal(results[0], expected)
+    # The conditioning holds in every row: the argmax of logits + noise is the index.
+    np.testing.assert_array_equal(np.argmax(rows + results[0], axis=axis), index)
+
+
+@pytest.mark.usefixtures("small_blocks")
 def test_per_row_temperatures_of_the_rows_under_a_sample_shape():
     # Output (20, 3, 9), split along the samples: each block takes every row's temperature.
     logits = logits_of((3, 9))
@@ -256,7 +278,8 @@ def test_per_row_temperatures_of_the_rows_under_a_sample_shape():
 
 
 @pytest.mark.usefixtures("small_blocks")
-@pytest.mark.parametrize("name", sorted(SAMPLERS))
+# conditional_gumbel draws its noise given the argmax: it takes none precomputed.
+@pytest.mark.parametrize("name", sorted(set(SAMPLERS) - {"conditional"}))
 def test_precomputed_noise_gives_the_unblocked_values(name):
     sampler = SAMPLERS[name]
     logits = logits_of((3, 40, 9))
