@@ -189,3 +189,25 @@ def test_the_resolution_and_quantile_checks_pass_the_control(seed):
             test_tails.test_noise_takes_as_many_distinct_values_as_its_grid_gives(
                 subject, dtype, seed)
             test_tails.test_noise_upper_quantiles(subject, dtype, 1, seed, _verdict)
+
+
+def _fused_textbook_softmax(logits, tau, axis, sample_shape, rng):
+    # A fused soft sample, as a kernel would draw it, with the textbook noise of its own (rng
+    # is the caller's: a seed here).
+    shape = tuple(sample_shape) + logits.shape
+    generator = np.random.default_rng(rng)
+    u = np.maximum(generator.random(shape, dtype=np.float32),
+                   np.finfo(np.float32).smallest_normal)
+    z = (logits - np.log(-np.log(u))) / tau
+    z = np.exp(z - z.max(axis=axis, keepdims=True))
+    return (z / z.sum(axis=axis, keepdims=True)).astype(logits.dtype)
+
+
+def test_the_own_noise_check_fails_a_fused_sampler_with_other_noise():
+    from gumbelkit.conformance import test_deterministic
+
+    wrong = _planted("fused textbook", fused_gumbel_softmax=_fused_textbook_softmax)
+    with _Registered(wrong) as subject, pytest.raises(AssertionError, match="soft draws other"):
+        test_deterministic.test_samplers_draw_the_noise_that_gumbel_draws(subject, "float32", 3)
+    with _Registered(_planted("control")) as subject:
+        test_deterministic.test_samplers_draw_the_noise_that_gumbel_draws(subject, "float32", 3)
