@@ -236,6 +236,23 @@ def binomial_design(name: str, p: float, relative: float, detects: str) -> Desig
     return register(Design(name, n, detects, power, simulate))
 
 
+def deficit_design(name: str, p: float, deficit: float, detects: str) -> Design:
+    """An exact binomial design for an event of probability ``p`` drawn too rarely.
+
+    The test is the two-sided binomial test of ``p``; the power is against the rate
+    ``p (1 - deficit)`` alone, the failure this design is for (a tail cut short draws too few).
+    """
+    low = p * (1.0 - deficit)
+
+    def power(n: int) -> float:
+        return binomial_power(n, p, low)
+
+    def simulate(rng: np.random.Generator, n: int) -> float:
+        return binomial_pvalue(int(rng.binomial(n, low)), n, p)
+
+    return register(Design(name, smallest_n(power, start=10_000), detects, power, simulate))
+
+
 def temperature_error_cdf(log_alpha: float, error: float) -> Callable[[np.ndarray], np.ndarray]:
     """The CDF, at a probability-integral transform ``u``, of a binary Concrete drawn with
     temperature ``tau * (1 + error)`` and transformed with the CDF of temperature ``tau``
@@ -1104,3 +1121,18 @@ def categorical_rare_logits() -> np.ndarray:
     row = np.full(CATEGORICAL_RARE_CLASSES + 1, -CATEGORICAL_RARE_GAP)
     row[0] = 0.0
     return row
+
+
+# The same row for gumbel_max, whose every draw takes noise for all 65,537 classes: a rare
+# draw costs about e**18 = 6.6e7 noise values, so the design is against a deficit of 80% (the
+# textbook float32 noise draws these classes at 8% of their rate, a deficit of 92%).
+GUMBEL_MAX_RARE_DEFICIT = 0.8
+
+GUMBEL_MAX_RARE = deficit_design(
+    "gumbel-max-rare-classes",
+    _RARE_WEIGHT / (1.0 + _RARE_WEIGHT),
+    GUMBEL_MAX_RARE_DEFICIT,
+    f"a deficit of {GUMBEL_MAX_RARE_DEFICIT:.0%} in the total rate of "
+    f"{CATEGORICAL_RARE_CLASSES:,} classes {CATEGORICAL_RARE_GAP:g} nats below the maximum "
+    "(the textbook float32 noise: 92%)",
+)

@@ -77,3 +77,36 @@ def test_draws_and_rows_are_independent(subject, dtype, factor, seed, verdict):
         statistic, pvalue, df = stats.chisquare_gof(designs.category_counts(joint, k * k), p)
         verdict(f"joint law of {what} vs pi x pi", dtype=dtype, n=n, statistic=statistic,
                 pvalue=pvalue, method=f"chi-square, df {df}")
+
+
+# Draws per call of the rare-mass test: 512 x 65,537 float32 noise values (134 MB) at a time.
+RARE_CHUNK = 512
+
+
+def test_rare_classes_18_nats_down_at_their_rate(subject, factor, seed, verdict):
+    # One class at 0 and 65,536 at -18, which hold 1e-3 of the mass together. Textbook float32
+    # noise draws them at 8% of that rate; the exact tail at their rate (computed exactly, for
+    # every backend, in test_tails.py). Each draw takes noise for all 65,537 classes, so the
+    # design's 47,250 draws take 3.1e9 noise values (NumPy: 6 s; eager JAX: 3 minutes): it runs
+    # with --thorough, at its design's size. Each call takes its own seed.
+    subject.require("float32")
+    if factor < 10:
+        pytest.skip("draws 3.1e9 noise values (47,250 draws of 65,537 classes): runs with "
+                    "--thorough")
+    design = designs.GUMBEL_MAX_RARE
+    n = design.n
+    logits = subject.asarray(designs.categorical_rare_logits(), "float32")
+    p = designs.softmax64(subject.to_numpy(logits).astype(np.float64))
+    rare = 0
+    for call, start in enumerate(range(0, n, RARE_CHUNK)):
+        size = min(RARE_CHUNK, n - start)
+        call_seed = (seed + call * 0x9E3779B97F4A7C15) % 2**63  # distinct per call
+        index = subject.to_numpy(gk.gumbel_max(logits, sample_shape=size, rng=call_seed))
+        assert int(np.count_nonzero(index > len(p) - 1)) == 0, "an index that is not a class"
+        rare += int(np.count_nonzero(index != 0))
+    mass = float(1.0 - p[0])
+    pvalue = stats.binomial_pvalue(rare, n, mass)
+    verdict(f"gumbel_max: {designs.CATEGORICAL_RARE_CLASSES:,} classes "
+            f"{designs.CATEGORICAL_RARE_GAP:g} nats down", dtype="float32", n=n,
+            statistic=rare / (n * mass), pvalue=pvalue,
+            method="exact binomial (statistic: observed / expected)")
