@@ -45,6 +45,7 @@ which never forms ``X_j - theta_j`` by cancellation, and gives a masked class
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from gumbelkit import _core
@@ -104,53 +105,42 @@ def _refined_complement(
     return chosen * xp.take(scales, level, axis=0), source
 
 
-class _Sliver:
-    """Where the uniforms ``u`` fall in the sliver ``U >= 1 - 2**-s``, and their fresh ``V``.
-
-    Eagerly (the positions can be read for free) the sliver is the flat positions of its
-    entries, one ``V`` each; under a trace or on a device it is a mask with a static capacity of
-    ``V`` (:func:`capacity`). :meth:`merge` writes values computed from ``V`` into the sliver.
-    """
-
-    def __init__(self, backend: Backend, positions: Array | None, mask: Array | None,
-                 v: Array) -> None:
-        self.backend, self.positions, self.mask, self.v = backend, positions, mask, v
-
-    def merge(self, x: Array, values: Array) -> Array:
-        """Return ``x`` with ``values`` (one per ``V``, in C order) in the sliver."""
-        if self.positions is not None:
-            return self.backend.put_(x, self.positions, values)
-        return self.backend.scatter_masked_(x, self.mask, values)
-
-
-def _refine_sliver(
-    backend: Backend, source: Any, u: Array, dtype: DType, device: Device
-) -> tuple[_Sliver | None, Any]:
-    """Return the sliver of the uniforms ``u`` with its fresh ``V``, and the source.
+def _with_exact_tail(
+    backend: Backend,
+    source: Any,
+    u: Array,
+    dtype: DType,
+    device: Device,
+    body_of: Callable[[Array], Array],
+    tail_of: Callable[[Array], Array],
+) -> tuple[Array, Any]:
+    """Return ``body_of(u)`` with ``tail_of(V)`` in the sliver ``U >= 1 - 2**-s``, and the source.
 
     ``V = 1 - U`` is drawn afresh on ``(0, 2**-s]`` (:func:`_refined_complement` scaled by
-    ``2**-s``). None where the sliver is empty: eagerly, a draw of fewer than ``2**s`` values
-    most often has nothing there, which its maximum says in one reduction (a larger one has
-    about ``n 2**-s``).
+    ``2**-s``), one value per sliver entry where the positions can be read for free, a static
+    capacity of them (:func:`capacity`) elsewhere. The sliver is found before ``body_of`` runs,
+    which may overwrite ``u``. Eagerly, a draw of fewer than ``2**s`` values most often has
+    nothing in the sliver, which its maximum says in one reduction (a larger one has about
+    ``n 2**-s``).
     """
     xp = backend.namespace(u)
     bits, depth = tail_constants(dtype, xp)
     threshold = 1.0 - 2.0**-bits
     n = math.prod(u.shape)
-    if n == 0:
-        return None, source
     readable = backend.is_host_readable(u)
-    if readable and n < 2**bits and float(backend.row_max(u, None)) < threshold:
-        return None, source
+    if n == 0 or (readable and n < 2**bits and float(backend.row_max(u, None)) < threshold):
+        return body_of(u), source
     positions = backend.positions_at_least(u, threshold) if readable else None
     if positions is not None:
+        body = body_of(u)
         count = int(positions.shape[0])
-        mask = None
-    else:
-        mask = u >= threshold
-        count = capacity(n, bits)
-    w, source = _refined_complement(backend, source, count, bits, depth, dtype, device)
-    return _Sliver(backend, positions, mask, 2.0**-bits * w), source
+        w, source = _refined_complement(backend, source, count, bits, depth, dtype, device)
+        return backend.put_(body, positions, tail_of(2.0**-bits * w)), source
+    mask = u >= threshold
+    body = body_of(u)
+    w, source = _refined_complement(backend, source, capacity(n, bits), bits, depth, dtype,
+                                    device)
+    return backend.scatter_masked_(body, mask, tail_of(2.0**-bits * w)), source
 
 
 def _exact_gumbel(
@@ -158,12 +148,9 @@ def _exact_gumbel(
 ) -> tuple[Array, Any]:
     """Return standard Gumbel noise with an exact upper tail (the module's docstring)."""
     u, source = backend.uniform(source, shape, dtype, device)
-    # The sliver is found before gumbel_ may overwrite u.
-    sliver, source = _refine_sliver(backend, source, u, dtype, device)
-    if sliver is None:
-        return backend.gumbel_(u), source
-    tail = _core.gumbel_from_complement(sliver.v, backend.namespace(u))
-    return sliver.merge(backend.gumbel_(u), tail), source
+    xp = backend.namespace(u)
+    return _with_exact_tail(backend, source, u, dtype, device, backend.gumbel_,
+                            lambda v: _core.gumbel_from_complement(v, xp))
 
 
 def draw_gumbel(
@@ -184,11 +171,9 @@ def _exact_complement(
 ) -> tuple[Array, Any]:
     """Return uniforms on ``(0, 1]`` refined near 0 (:func:`draw_complement`) and the source."""
     u, source = backend.uniform(source, shape, dtype, device)
-    sliver, source = _refine_sliver(backend, source, u, dtype, device)
-    complement = 1.0 - u  # exact: u is a multiple of the grid spacing
-    if sliver is None:
-        return complement, source
-    return sliver.merge(complement, sliver.v), source
+    # 1 - u is exact: u is a multiple of the grid spacing.
+    return _with_exact_tail(backend, source, u, dtype, device, lambda u: 1.0 - u,
+                            lambda v: v)
 
 
 def draw_complement(
