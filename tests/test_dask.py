@@ -336,10 +336,12 @@ def test_blocks_are_not_copies_of_each_other():
 def client():
     from distributed import Client, LocalCluster
 
-    # Worker processes: the graph, its seeds included, travels to them pickled.
+    # Worker processes: the graph, its seeds included, travels to them pickled. The dashboards
+    # take free ports (":0"): with pytest-xdist another worker's cluster may hold the default
+    # 8787, which distributed reports by a warning that the suite turns into an error.
     with LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None, worker_dashboard_address=None,
+        dashboard_address=":0", worker_dashboard_address=":0",
     ) as cluster, Client(cluster, set_as_default=False) as connected:
         yield connected
 
