@@ -26,6 +26,10 @@ import pytest
 
 import gumbelkit
 
+# The wheel and the sdist are built by the build backend in the checkout (its build/ and
+# .egg-info folders): one pytest-xdist worker builds both, never two at once.
+pytestmark = pytest.mark.xdist_group("builds-in-the-checkout")
+
 tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python 3.11")
 
 ROOT = Path(__file__).resolve().parent.parent
