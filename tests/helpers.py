@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -190,6 +190,24 @@ def philox_exact_gumbel(seed: int, index: Any) -> np.ndarray:
     :func:`philox_gumbel`.
     """
     return exact_gumbel_from_words(philox_words(seed, index))
+
+
+SLIVER_START = _SLIVER_START
+"""The first body grid index in the sliver: ``k0 >= 2**23 - 2**11``, ``u >= 1 - 2**-12``."""
+
+
+def scripted_levels(count: int, seed: int = 7) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(level, words)`` for levels 0 (the body) .. 7: words decided on that level.
+
+    ``count`` random grid indices of the level's range and its boundaries, each with random
+    words wherever they do not matter (:func:`scripted_words`).
+    """
+    rng = np.random.default_rng(seed)
+    for level in range(8):
+        low = {0: 0, 7: 0}.get(level, 2**11)
+        high = _SLIVER_START if level == 0 else 2**23
+        k = np.concatenate([rng.integers(low, high, count), [low, low + 1, high - 2, high - 1]])
+        yield level, scripted_words(level, k, rng)
 
 
 def scripted_words(level: int, k: Any, rng: np.random.Generator | None = None) -> np.ndarray:

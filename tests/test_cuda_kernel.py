@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import (
+    SLIVER_START,
     exact_gumbel_from_words,
     exact_tail_levels,
     np_softmax,
@@ -34,6 +35,7 @@ from helpers import (
     philox_exact_gumbel,
     philox_gumbel,
     philox_words,
+    scripted_levels,
     scripted_words,
     textbook_levels,
 )
@@ -46,7 +48,6 @@ HERE = Path(__file__).parent
 EMULATION = HERE / "cuda_host_emulation.cpp"
 SOURCE = HERE.parent / "gumbelkit" / "backends" / _cuda_fused.SOURCE_FILE
 ALPHA = 1e-6
-SLIVER_START = 2**23 - 2**11
 THRESHOLDS = np.linspace(-3.0, 60.0, 631)
 
 # The kernel computes the invalid rows' NaN on purpose; NumPy's float64 references warn there.
@@ -199,12 +200,7 @@ def test_noise_is_the_philox_stream(emulation):
 def test_noise_from_scripted_words_reaches_every_level(emulation):
     # gk_noise_from_words on words that decide the draw on each level 0 (the body) .. 7, random
     # grid indices and the boundaries, against the NumPy reference.
-    rng = np.random.default_rng(7)
-    for level in range(8):
-        low = {0: 0, 7: 0}.get(level, 2**11)
-        high = SLIVER_START if level == 0 else 2**23
-        k = np.concatenate([rng.integers(low, high, 20000), [low, low + 1, high - 2, high - 1]])
-        words = scripted_words(level, k, rng)
+    for level, words in scripted_levels(20000):
         np.testing.assert_allclose(emulation.noise_from_words(words),
                                    exact_gumbel_from_words(words), rtol=1e-6, atol=1e-6,
                                    err_msg=f"level {level}")

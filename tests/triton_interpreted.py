@@ -28,10 +28,12 @@ if os.environ.get("TRITON_INTERPRET") != "1":
 import triton  # noqa: E402
 import triton.language as tl  # noqa: E402
 from helpers import (  # noqa: E402
+    SLIVER_START,
     exact_gumbel_from_words,
     exact_tail_levels,
     philox_gumbel,
     philox_words,
+    scripted_levels,
     scripted_words,
     textbook_levels,
 )
@@ -45,7 +47,6 @@ from gumbelkit.conformance import tails  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
 ALPHA = 1e-6
-SLIVER_START = 2**23 - 2**11
 THRESHOLDS = np.linspace(-3.0, 60.0, 631)
 
 
@@ -172,14 +173,9 @@ def test_noise_is_the_philox_stream():
 def test_noise_from_scripted_words_reaches_every_level():
     # The word-level transform on words that decide the draw on each level 0 (the body) .. 7,
     # random grid indices and the boundaries, against the NumPy reference.
-    rng = np.random.default_rng(7)
-    for level in range(8):
-        low = {0: 0, 7: 0}.get(level, 2**11)
-        high = SLIVER_START if level == 0 else 2**23
-        k = np.concatenate([rng.integers(low, high, 3000), [low, low + 1, high - 2, high - 1]])
-        words = scripted_words(level, k, rng)
-        expected = exact_gumbel_from_words(words)
-        np.testing.assert_allclose(_noise_from_words(words), expected, rtol=1e-6, atol=1e-6,
+    for level, words in scripted_levels(3000):
+        np.testing.assert_allclose(_noise_from_words(words),
+                                   exact_gumbel_from_words(words), rtol=1e-6, atol=1e-6,
                                    err_msg=f"level {level}")
 
 

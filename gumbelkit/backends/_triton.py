@@ -80,6 +80,22 @@ def _reaches_level_4(x0: tl.tensor, x1: tl.tensor, x2: tl.tensor, x3: tl.tensor)
 
 
 @triton.jit
+def _held(
+    x_level: tl.tensor, scale_level: tl.tensor, x: tl.tensor, scale: tl.tensor
+) -> tuple[tl.tensor, tl.tensor]:
+    """Return the level's word and scale where it holds ``V`` (word ``LEVEL_WORD`` or more)."""
+    hold = x_level >= LEVEL_WORD
+    return tl.where(hold, x_level, x), tl.where(hold, scale_level, scale)
+
+
+@triton.jit
+def _exponential(x: tl.tensor, scale: tl.tensor) -> tl.tensor:
+    """Return ``-log1p(-V)`` for ``V = ((x >> 9) + 1/2) scale``, as ``V (1 + V (1/2 + V/3))``."""
+    v = ((x >> 9).to(tl.float32) + 0.5) * scale
+    return v * (1.0 + v * (0.5 + v * 0.3333333432674408))  # fl(1/3)
+
+
+@triton.jit
 def _first_noise(x0: tl.tensor, x1: tl.tensor, x2: tl.tensor, x3: tl.tensor) -> tl.tensor:
     """Return the noise from the first Philox block (uint32 words), where it does not reach level 4.
 
@@ -88,14 +104,9 @@ def _first_noise(x0: tl.tensor, x1: tl.tensor, x2: tl.tensor, x3: tl.tensor) -> 
     """
     # V = (k + 1/2) 2**-23 2**-(12 L) on the first level L that holds it (levels 3 up to 1, so
     # that the first is taken last): exact, 24 bits times a power of two.
-    hold = x2 >= LEVEL_WORD
-    x = tl.where(hold, x2, x3)
-    scale = tl.where(hold, 7.105427357601002e-15, 1.734723475976807e-18)  # 2**-47, 2**-59
-    hold = x1 >= LEVEL_WORD
-    x = tl.where(hold, x1, x)
-    scale = tl.where(hold, 2.9103830456733704e-11, scale)  # 2**-35
-    v = ((x >> 9).to(tl.float32) + 0.5) * scale
-    tail = v * (1.0 + v * (0.5 + v * 0.3333333432674408))  # -log1p(-v); fl(1/3)
+    x, scale = _held(x2, 7.105427357601002e-15, x3, 1.734723475976807e-18)  # 2**-47, 2**-59
+    x, scale = _held(x1, 2.9103830456733704e-11, x, scale)  # 2**-35
+    tail = _exponential(x, scale)
     body = -tl.log(((x0 >> 9).to(tl.float32) + 0.5) * 1.1920928955078125e-07)  # (k0 + 1/2) 2**-23
     # One more logarithm for both: the noise is -log of the exponential variable.
     return -tl.log(tl.where(x0 >= SLIVER_WORD, tail, body))
@@ -105,17 +116,10 @@ def _first_noise(x0: tl.tensor, x1: tl.tensor, x2: tl.tensor, x3: tl.tensor) -> 
 def _deep_noise(x4: tl.tensor, x5: tl.tensor, x6: tl.tensor, x7: tl.tensor) -> tl.tensor:
     """Return the noise of a draw that reaches level 4, from the level words ``x4 .. x7``."""
     # Levels 7 up to 4, as in _first_noise; level 7 holds V whatever its word.
-    hold = x6 >= LEVEL_WORD
-    x = tl.where(hold, x6, x7)
-    scale = tl.where(hold, 2.524354896707238e-29, 6.162975822039155e-33)  # 2**-95, 2**-107
-    hold = x5 >= LEVEL_WORD
-    x = tl.where(hold, x5, x)
-    scale = tl.where(hold, 1.0339757656912846e-25, scale)  # 2**-83
-    hold = x4 >= LEVEL_WORD
-    x = tl.where(hold, x4, x)
-    scale = tl.where(hold, 4.235164736271502e-22, scale)  # 2**-71
-    v = ((x >> 9).to(tl.float32) + 0.5) * scale
-    return -tl.log(v * (1.0 + v * (0.5 + v * 0.3333333432674408)))
+    x, scale = _held(x6, 2.524354896707238e-29, x7, 6.162975822039155e-33)  # 2**-95, 2**-107
+    x, scale = _held(x5, 1.0339757656912846e-25, x, scale)  # 2**-83
+    x, scale = _held(x4, 4.235164736271502e-22, x, scale)  # 2**-71
+    return -tl.log(_exponential(x, scale))
 
 
 @triton.jit
