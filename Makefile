@@ -32,11 +32,9 @@ docs: $(VENV)/.installed
 
 ## test: install every backend this machine can run, then lint, type-check, build the docs, run
 ## the unit tests and the statistical conformance suite on every installed backend, one pytest
-## worker per core (pytest-xdist); every test has its own seed, so the order does not matter.
-## Tests marked xdist_group (the wheel and sdist builds, which write into the checkout) share a
-## worker.
+## worker per core (pytest-xdist); every test has its own seed, so the order does not matter
 test: lint docs
-	$(VENV)/bin/python -m pytest -n auto --dist loadgroup tests gumbelkit/conformance
+	$(VENV)/bin/python -m pytest -n auto tests gumbelkit/conformance
 
 clean:
 	rm -rf $(VENV) $(DEMO_VENV) build dist *.egg-info

@@ -12,23 +12,22 @@ from __future__ import annotations
 
 import ast
 import email.parser
+import hashlib
 import importlib.metadata
 import os
 import re
 import subprocess
 import sys
 import tarfile
+import tempfile
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 import pytest
 
 import gumbelkit
-
-# The wheel and the sdist are built by the build backend in the checkout (its build/ and
-# .egg-info folders): one pytest-xdist worker builds both, never two at once.
-pytestmark = pytest.mark.xdist_group("builds-in-the-checkout")
 
 tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python 3.11")
 
@@ -53,6 +52,28 @@ def test_version_has_one_source() -> None:
             assert "__version__ =" not in path.read_text("utf-8"), path
 
 
+@contextmanager
+def one_build_at_a_time() -> Iterator[None]:
+    """Hold a lock, across processes, while the build backend writes into the checkout.
+
+    It writes build/ and the .egg-info folder there; under pytest-xdist the wheel and the sdist
+    may be built by two workers at once. The lock is a file in the temporary folder, named after
+    the checkout; without ``fcntl`` (not POSIX) the builds are not serialized.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    digest = hashlib.sha256(str(ROOT).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"gumbelkit-build-{digest}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[zipfile.ZipFile]:
     backend = PYPROJECT["build-system"]["build-backend"]
@@ -61,10 +82,11 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[zipfile.ZipFile]
     )
     out = tmp_path_factory.mktemp("wheel")
     hook = f"import sys, {backend} as b; print(b.build_wheel(sys.argv[1]))"
-    done = subprocess.run(
-        [sys.executable, "-c", hook, str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )
+    with one_build_at_a_time():
+        done = subprocess.run(
+            [sys.executable, "-c", hook, str(out)],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        )
     assert done.returncode == 0, done.stderr
     with zipfile.ZipFile(out / done.stdout.strip().splitlines()[-1]) as archive:
         yield archive
@@ -156,10 +178,11 @@ def sdist(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     )
     out = tmp_path_factory.mktemp("sdist")
     hook = f"import sys, {backend} as b; print(b.build_sdist(sys.argv[1]))"
-    done = subprocess.run(
-        [sys.executable, "-c", hook, str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )
+    with one_build_at_a_time():
+        done = subprocess.run(
+            [sys.executable, "-c", hook, str(out)],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        )
     assert done.returncode == 0, done.stderr
     with tarfile.open(out / done.stdout.strip().splitlines()[-1]) as archive:
         names = [member.name for member in archive.getmembers() if member.isfile()]
