@@ -484,6 +484,33 @@ INDEPENDENCE = chisquare_design(
     "other dependence shows in the joint law too)",
 )
 
+
+def independence_tests(index: np.ndarray) -> list[tuple[str, float, float, int]]:
+    """Return ``(what, statistic, p-value, df)`` per pair law of the :data:`INDEPENDENCE` draws.
+
+    ``index`` holds the draws of the two rows of ``INDEPENDENCE_LOGITS`` with sample shape
+    ``(2 n, 2)``, axes (outer draw, inner draw, row). Within each assertion the pairs are
+    disjoint, so they are independent under the null; reused or shifted noise makes the pair
+    dependent. Each pair law is tested against pi x pi by chi-square; an index that is not a
+    class falls in a cell of probability 0.
+    """
+    n = index.shape[0] // 2
+    pi = softmax64(INDEPENDENCE_LOGITS)
+    k = len(pi)
+    pairs = {
+        "neighbouring draws along the inner sample axis": (index[:n, 0, 0], index[:n, 1, 0]),
+        "neighbouring draws along the outer sample axis": (index[0::2, 0, 1], index[1::2, 0, 1]),
+        "two rows with identical logits in one draw": (index[n:, 1, 0], index[n:, 1, 1]),
+    }
+    p = with_impossible_cell(np.outer(pi, pi))
+    tests = []
+    for what, (first, second) in pairs.items():
+        valid = (first >= 0) & (first < k) & (second >= 0) & (second < k)
+        joint = np.where(valid, first * k + second, k * k)
+        statistic, pvalue, df = chisquare_gof(category_counts(joint, k * k), p)
+        tests.append((what, statistic, pvalue, df))
+    return tests
+
 # --- gumbel_softmax (test_gumbel_softmax.py) ------------------------------------------------
 
 # F1: the argmax of a soft sample is Categorical(softmax(logits)) at every temperature.

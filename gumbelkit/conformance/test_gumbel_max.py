@@ -57,24 +57,11 @@ def test_draws_and_rows_are_independent(subject, dtype, factor, seed, verdict):
     subject.require(dtype)
     design = designs.INDEPENDENCE
     n = design.scaled(factor)
-    pi = designs.softmax64(designs.INDEPENDENCE_LOGITS)
-    k = len(pi)
     logits = np.stack([designs.INDEPENDENCE_LOGITS] * 2)
-    # Axes (outer draw, inner draw, row). Within each assertion the pairs are disjoint, so
-    # they are independent under the null; reused or shifted noise makes the pair dependent.
     index = subject.to_numpy(
         gk.gumbel_max(subject.asarray(logits, dtype), sample_shape=(2 * n, 2), rng=seed)
     ).astype(np.int64)
-    pairs = {
-        "neighbouring draws along the inner sample axis": (index[:n, 0, 0], index[:n, 1, 0]),
-        "neighbouring draws along the outer sample axis": (index[0::2, 0, 1], index[1::2, 0, 1]),
-        "two rows with identical logits in one draw": (index[n:, 1, 0], index[n:, 1, 1]),
-    }
-    p = designs.with_impossible_cell(np.outer(pi, pi))
-    for what, (first, second) in pairs.items():
-        valid = (first >= 0) & (first < k) & (second >= 0) & (second < k)
-        joint = np.where(valid, first * k + second, k * k)
-        statistic, pvalue, df = stats.chisquare_gof(designs.category_counts(joint, k * k), p)
+    for what, statistic, pvalue, df in designs.independence_tests(index):
         verdict(f"joint law of {what} vs pi x pi", dtype=dtype, n=n, statistic=statistic,
                 pvalue=pvalue, method=f"chi-square, df {df}")
 
