@@ -253,9 +253,18 @@ def test_in_place_noise_members_equal_the_generic_path(name, dtype):
     expected[np.flatnonzero(to_numpy(mask))] = np.arange(count)
     put = adapter.put_(namespace.asarray(fast, copy=True), positions, values)
     np.testing.assert_array_equal(to_numpy(put), expected.reshape(u.shape))
-    # The generic put (a binary search per entry) writes the same, and a strided target too.
+    # The generic put (a binary search per entry) writes the same.
     generic_put = _core.put_at(fast, positions, values, namespace, "cpu")
     np.testing.assert_array_equal(to_numpy(generic_put), expected.reshape(u.shape))
+    # A target that is not C-contiguous (a transposed view): positions count in its C order.
+    strided = namespace.asarray(fast, copy=True)[0].T
+    assert not (strided.flags.c_contiguous if name == "numpy" else strided.is_contiguous())
+    flat_positions = namespace.asarray(np.array([0, 7, 40, 1000]))
+    written = namespace.asarray(np.array([-1.0, -2.0, -3.0, -4.0], dtype=dtype))
+    expected_strided = np.ascontiguousarray(to_numpy(strided)).reshape(-1)
+    expected_strided[[0, 7, 40, 1000]] = [-1.0, -2.0, -3.0, -4.0]
+    np.testing.assert_array_equal(to_numpy(adapter.put_(strided, flat_positions, written)),
+                                  expected_strided.reshape(33, 40))
 
     logits = np.random.default_rng(8).normal(size=(40, 33)) * 5
     logits[3, [0, 7]] = -np.inf
