@@ -18,6 +18,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,17 @@ def textbook_noise() -> Iterator[None]:
         _noise._exact_gumbel = exact
 
 
+def _ready(f: Callable[..., Any], *arguments: Any) -> Any:
+    """Return ``f(*arguments)`` once JAX has computed it."""
+    return f(*arguments).block_until_ready()
+
+
+def _without_tail(f: Callable[..., Any], *arguments: Any) -> Any:
+    """Return ``f(*arguments)`` drawn with the textbook noise."""
+    with textbook_noise():
+        return f(*arguments)
+
+
 def _calls(backend: str, logits: np.ndarray) -> dict[str, tuple[Callable[[], Any],
                                                              Callable[[], Any]]]:
     """Return, per operation, the call with the exact tail and the call without it."""
@@ -52,31 +64,7 @@ def _calls(backend: str, logits: np.ndarray) -> dict[str, tuple[Callable[[], Any
         "max": lambda x, rng: gk.gumbel_max(x, rng=rng),
     }
     calls = {}
-    if backend == "numpy":
-        generator = np.random.default_rng(0)
-        for name, op in ops.items():
-            def exact(op: Callable[..., Any] = op) -> Any:
-                return op(logits, generator)
-
-            def textbook(op: Callable[..., Any] = op) -> Any:
-                with textbook_noise():
-                    return op(logits, generator)
-
-            calls[name] = (exact, textbook)
-    elif backend == "torch":
-        import torch
-
-        x = torch.from_numpy(logits)
-        for name, op in ops.items():
-            def exact(op: Callable[..., Any] = op) -> Any:
-                return op(x, None)
-
-            def textbook(op: Callable[..., Any] = op) -> Any:
-                with textbook_noise():
-                    return op(x, None)
-
-            calls[name] = (exact, textbook)
-    else:
+    if backend == "jax":
         import jax
 
         x = jax.numpy.asarray(logits)
@@ -87,14 +75,17 @@ def _calls(backend: str, logits: np.ndarray) -> dict[str, tuple[Callable[[], Any
             without_tail = jax.jit(lambda x, key, op=op: op(x, key))
             with textbook_noise():
                 without_tail(x, key).block_until_ready()  # traced without it
+            calls[name] = (partial(_ready, with_tail, x, key),
+                           partial(_ready, without_tail, x, key))
+        return calls
+    if backend == "torch":
+        import torch
 
-            def exact(f: Callable[..., Any] = with_tail) -> Any:
-                return f(x, key).block_until_ready()
-
-            def textbook(f: Callable[..., Any] = without_tail) -> Any:
-                return f(x, key).block_until_ready()
-
-            calls[name] = (exact, textbook)
+        arguments: tuple[Any, Any] = (torch.from_numpy(logits), None)  # the global generator
+    else:
+        arguments = (logits, np.random.default_rng(0))
+    for name, op in ops.items():
+        calls[name] = (partial(op, *arguments), partial(_without_tail, op, *arguments))
     return calls
 
 
