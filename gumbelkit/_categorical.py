@@ -171,7 +171,12 @@ def alias_table(
     successor = _core.take_rows(heavy_order, xp.minimum(rank, last), xp, device)
     # Rounding can put a light's start past every surplus: its deficit is rounding, and the
     # largest class (heavy wherever one exists) takes it.
-    largest = xp.astype(backend.argmax(q, axis=-1, keepdims=True), index_dtype)
+    # (The first index of the largest q, written without argmax: lowering JAX's argmax asks
+    # for its index dtype again, outside jax.enable_x64, https://github.com/jax-ml/jax/issues/5982.)
+    position = xp.arange(num_classes, dtype=index_dtype, device=device)
+    largest = xp.min(xp.where(q == backend.row_max(q, -1, keepdims=True), position,
+                              xp.asarray(num_classes, dtype=index_dtype, device=device)),
+                     axis=-1, keepdims=True)
     light_alias = xp.where(first_heavy_above < num_classes, first_heavy_above, largest)
     threshold = xp.where(heavy, own, xp.minimum(q, xp.ones_like(q)))
     alias = xp.where(heavy, successor, light_alias)
@@ -179,29 +184,45 @@ def alias_table(
 
 
 def _alias_draws(prepared: Prepared) -> Array:
-    """Draw ``sample_shape`` indices per row from alias tables."""
+    """Draw ``sample_shape`` indices per row from alias tables.
+
+    The random numbers are drawn first, in the namespace's own dtypes; the table is built and
+    read inside ``float64_scope``, where its 64-bit sums can be held. Where float64 is not
+    available outside it (JAX without ``jax_enable_x64``), the comparison uniform is float32,
+    refined near 0: ``P(V < t) = t`` to a relative ``2**-12``, as the float32 noise's tail.
+    """
     backend, xp, device = prepared.backend, prepared.xp, prepared.device
     num_classes = prepared.num_classes
     logits, row_shape = prepared.class_rows()
     rows = int(logits.shape[0])
-    dtype = table_dtype(backend, xp)
-    threshold, alias, valid = alias_table(logits, dtype, backend=backend, xp=xp, device=device)
     draws = math.prod(prepared.sample_shape)
+    # Drawn outside the scope: JAX lowers its random bits with the setting of the caller's
+    # trace, not the scope's (https://github.com/jax-ml/jax/issues/5982).
     source = prepared.new_source()
     column, source = backend.uniform_index(source, (draws, rows), num_classes, device)
-    uniform, source = draw_complement(backend, source, (draws, rows), dtype, device)
-    column = xp.astype(column, alias.dtype)
-    cell = xp.reshape(
-        column + xp.reshape(xp.arange(rows, dtype=alias.dtype, device=device) * num_classes,
-                            (1, rows)),
-        (-1,),
-    )
-    keep = uniform < xp.reshape(xp.take(xp.reshape(threshold, (-1,)), cell, axis=0),
-                                (draws, rows))
-    other = xp.reshape(xp.take(xp.reshape(alias, (-1,)), cell, axis=0), (draws, rows))
-    index = xp.where(keep, column, other)
-    invalid = xp.asarray(num_classes, dtype=index.dtype, device=device)
-    index = xp.where(xp.reshape(valid, (1, rows)), index, invalid)
+    uniform, source = draw_complement(backend, source, (draws, rows), table_dtype(backend, xp),
+                                      device)
+    with backend.float64_scope():
+        if not backend.float64_available():
+            raise ValueError(
+                f"method='alias' sums its tables exactly in 64-bit integers, which "
+                f"{backend.name} arrays cannot hold; use method='gumbel'"
+            )
+        threshold, alias, valid = alias_table(logits, xp.float64, backend=backend, xp=xp,
+                                              device=device)
+        cell = xp.reshape(
+            xp.astype(column, alias.dtype)
+            + xp.reshape(xp.arange(rows, dtype=alias.dtype, device=device) * num_classes,
+                         (1, rows)),
+            (-1,),
+        )
+        keep = xp.astype(uniform, xp.float64) < xp.reshape(
+            xp.take(xp.reshape(threshold, (-1,)), cell, axis=0), (draws, rows))
+        other = xp.reshape(xp.take(xp.reshape(alias, (-1,)), cell, axis=0), (draws, rows))
+        # In the dtype of the column draws: the namespace's index dtype outside the scope.
+        index = xp.where(keep, column, xp.astype(other, column.dtype))
+        invalid = xp.asarray(num_classes, dtype=index.dtype, device=device)
+        index = xp.where(xp.reshape(valid, (1, rows)), index, invalid)
     return xp.reshape(index, prepared.sample_shape + row_shape)
 
 
@@ -329,24 +350,30 @@ def _categorical_body(
         raise call_error(categorical, misplaced, unknown)
     method = _check_method(method)
     prepared = Prepared(logits, axis, rng, None, sample_shape, validate, mask=mask)
-    wide = prepared.backend.float64_available()
+    backend, xp = prepared.backend, prepared.xp
     if method == "auto":
         draws = math.prod(prepared.sample_shape)
-        method = choose_method(draws, prepared.num_classes) if wide else "gumbel"
-    elif method != "gumbel" and not wide:
-        raise ValueError(
-            f"method={method!r} sums its tables exactly in 64-bit integers, which "
-            f"{prepared.backend.name} arrays cannot hold now (JAX: set jax_enable_x64); use "
-            "method='gumbel' or 'auto'"
-        )
+        method = choose_method(draws, prepared.num_classes)
+        if method != "gumbel" and not backend.float64_available():
+            # JAX without x64: alias tables in float64_scope (the CDF draws float64 uniforms);
+            # a namespace without 64-bit integers even there: Gumbel-max.
+            with backend.float64_scope():
+                method = "alias" if backend.float64_available() else "gumbel"
     if method == "gumbel":
         # As gumbel_max draws (large NumPy calls by row blocks on threads): the same values.
         return by_row_blocks(prepared, Prepared.gumbel_max_indices, False)
     if math.prod(prepared.out_shape) == 0:  # nothing to build a table for (Dask cannot reshape)
         shape = prepared.sample_shape + tuple(
             n for i, n in enumerate(prepared.logits.shape) if i != prepared.axis)
-        return prepared.xp.zeros(shape, dtype=prepared.xp.int64, device=prepared.device)
+        index_dtype = xp.int64 if backend.float64_available() else xp.int32
+        return xp.zeros(shape, dtype=index_dtype, device=prepared.device)
     if method == "cdf":
+        if not backend.float64_available():
+            raise ValueError(
+                f"method='cdf' sums its tables in 64-bit integers and draws float64 uniforms, "
+                f"which {backend.name} arrays cannot hold now (JAX: set jax_enable_x64); use "
+                "method='alias' or 'auto'"
+            )
         return _cdf_draws(prepared)
     return _alias_draws(prepared)
 
@@ -391,8 +418,9 @@ def categorical(
         ``"gumbel"``: Gumbel-max, ``K`` uniforms per draw. ``"cdf"``: each row's cumulative
         weights, summed by level of magnitude so that a rare class keeps its relative
         precision, then one uniform and a binary search per draw. ``"alias"``: an alias table
-        per row, then one uniform column and one comparison per draw. Tables are built in
-        float64 where the namespace has it. ``"auto"`` (default) takes Gumbel-max below
+        per row, then one uniform column and one comparison per draw. Tables are summed in
+        64-bit integers and float64 (JAX without ``jax_enable_x64``: inside
+        ``jax.enable_x64``, also under ``jax.jit``). ``"auto"`` (default) takes Gumbel-max below
         :data:`TABLE_FROM_DRAWS` draws per row, alias tables from
         :data:`ALIAS_FROM_DRAWS_PER_CLASS` draws per row and class, the CDF between; the choice
         depends on the shapes only, so it is the same under ``jax.jit``.

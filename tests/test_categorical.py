@@ -9,7 +9,9 @@ at each test.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from helpers import assert_same_namespace_device, make, to_numpy
 from scipy import stats
 
 import gumbelkit as gk
+from gumbelkit import backends
 from gumbelkit._categorical import alias_table, level_cdf, table_dtype
 from gumbelkit.backends import resolved_for
 
@@ -224,6 +227,7 @@ def test_bad_arguments(xp):
 def test_jax_jit_and_vmap():
     """Jitted draws equal eager ones (alias tables), and vmap maps over keys (the CDF)."""
     jax = pytest.importorskip("jax", reason="JAX is not installed")
+    jax.config.update("jax_enable_x64", True)  # as the xp fixture does for JAX: the CDF needs it
     jnp = jax.numpy
     logits = jnp.log(jnp.asarray([[0.1, 0.2, 0.7], [0.3, 0.3, 0.4]]))
     jitted = jax.jit(lambda x, key: gk.categorical(x, sample_shape=(30,), rng=key,
@@ -238,23 +242,119 @@ def test_jax_jit_and_vmap():
     assert int(mapped.max()) <= 2
 
 
-def test_without_64_bit_arrays_auto_is_gumbel_max():
-    """Without jax_enable_x64 no exact 64-bit sums: auto is Gumbel-max, the tables refuse."""
+@pytest.fixture
+def jax_without_x64():
+    """JAX with ``jax_enable_x64`` off, its default, for one test."""
     jax = pytest.importorskip("jax", reason="JAX is not installed")
     previous = jax.config.read("jax_enable_x64")
     jax.config.update("jax_enable_x64", False)
+    yield jax
+    jax.config.update("jax_enable_x64", previous)
+
+
+def test_without_x64_alias_tables_are_built_in_a_scope(jax_without_x64):
+    """Without jax_enable_x64 the alias tables run inside jax.enable_x64, eagerly and under jit.
+
+    Gumbel-max below TABLE_FROM_DRAWS draws per row; alias tables above (also where auto would
+    take the CDF, whose float64 uniforms JAX draws only with x64); int32 indices, as gumbel_max
+    gives. The law: 20,000 draws from each of 3 rows, a chi-square per row at alpha 1e-6, as in
+    test_chi_square_of_many_rows. pyproject turns warnings into errors, so a 64-bit type that
+    JAX truncates while lowering the jitted call fails here.
+    """
+    jax = jax_without_x64
+    jnp = jax.numpy
+    p = np.array([[0.02, 0.08, 0.2, 0.3, 0.1, 0.3], [1 / 6] * 6, [0.5, 0.1, 0.1, 0.1, 0.1, 0.1]])
+    logits = jnp.log(jnp.asarray(p, dtype=jnp.float32))
+    key = jax.random.key(5)
+    np.testing.assert_array_equal(
+        np.asarray(gk.categorical(logits, sample_shape=(2,), rng=key)),
+        np.asarray(gk.gumbel_max(logits, sample_shape=(2,), rng=key)),
+    )
+    eager = gk.categorical(logits, sample_shape=(20_000,), rng=key)
+    assert eager.dtype == jnp.int32
+    np.testing.assert_array_equal(
+        np.asarray(eager),
+        np.asarray(gk.categorical(logits, sample_shape=(20_000,), rng=key, method="alias")))
+    jitted = jax.jit(lambda x, k: gk.categorical(x, sample_shape=(20_000,), rng=k))(logits, key)
+    assert jitted.dtype == jnp.int32
+    np.testing.assert_array_equal(np.asarray(jitted), np.asarray(eager))
+    for row in range(3):
+        counts = np.bincount(np.asarray(eager)[:, row], minlength=6)
+        assert stats.chisquare(counts, 20_000 * p[row]).pvalue > ALPHA
+    mapped = jax.vmap(lambda x, k: gk.categorical(x, sample_shape=(50,), rng=k))(
+        logits, jax.random.split(key, 3))
+    assert mapped.shape == (3, 50)
+    assert mapped.dtype == jnp.int32
+    with pytest.raises(ValueError, match="jax_enable_x64"):
+        gk.categorical(logits, sample_shape=(100,), rng=key, method="cdf")
+
+
+def test_without_x64_rare_classes_at_their_rate(jax_without_x64):
+    """The conformance design categorical-rare-classes, on alias tables without x64.
+
+    2,480,000 draws from one row: class 0 at 0, 65,536 classes at -18, their total 1.0e-3 (an
+    expected 2,480 rare draws). The float32 comparison uniform is refined near 0, so each rare
+    threshold ``K p = 4.3e-4`` is accepted at its rate; the design detects a 15% relative error
+    with power 0.99 at alpha 1e-6 (exact binomial).
+    """
+    from gumbelkit.conformance import designs
+
+    jax = jax_without_x64
+    row = designs.categorical_rare_logits()
+    design = designs.CATEGORICAL_RARE
+    index = np.asarray(gk.categorical(jax.numpy.asarray(row, dtype=jax.numpy.float32),
+                                      sample_shape=design.n, rng=jax.random.key(18),
+                                      method="alias"))
+    assert index.max() <= len(row) - 1
+    mass = float(1.0 - softmax64(row)[0])
+    rare = int(np.count_nonzero(index))
+    assert stats.binomtest(rare, design.n, mass).pvalue > ALPHA, (rare, design.n * mass)
+
+
+def _narrow_numpy_adapter(with_scope: bool) -> SimpleNamespace:
+    """A third-party adapter over NumPy that says it has no float64, with or without a scope."""
+    numpy_adapter = backends.get_backend("numpy")
+    adapter = SimpleNamespace(**{m: getattr(numpy_adapter, m) for m in backends.REQUIRED_MEMBERS})
+    adapter.name = "narrow numpy"
+    wide = [False]
+
+    @contextlib.contextmanager
+    def float64_scope():
+        wide.append(True)
+        try:
+            yield
+        finally:
+            wide.pop()
+
+    adapter.float64_available = lambda: wide[-1]
+    if with_scope:
+        adapter.float64_scope = float64_scope
+    return adapter
+
+
+@pytest.mark.parametrize("with_scope", [True, False], ids=["scope", "no scope"])
+def test_a_namespace_without_64_bit_arrays(with_scope):
+    """auto takes alias tables where float64_scope gives 64 bits, else Gumbel-max; never fails."""
+    adapter = _narrow_numpy_adapter(with_scope)
+    p = np.array([[0.02, 0.08, 0.2, 0.3, 0.1, 0.3], [0.5, 0.1, 0.1, 0.1, 0.1, 0.1]])
+    logits = np.log(p).astype(np.float32)
+    backends.register_backend(adapter)
     try:
-        logits = jax.numpy.log(jax.numpy.asarray([[0.1, 0.2, 0.7]]))
-        key = jax.random.key(0)
-        np.testing.assert_array_equal(
-            np.asarray(gk.categorical(logits, sample_shape=(100,), rng=key)),
-            np.asarray(gk.gumbel_max(logits, sample_shape=(100,), rng=key)),
-        )
-        for method in ("cdf", "alias"):
-            with pytest.raises(ValueError, match="jax_enable_x64"):
-                gk.categorical(logits, sample_shape=(100,), rng=key, method=method)
+        auto = gk.categorical(logits, sample_shape=20_000, rng=3)
+        if with_scope:
+            np.testing.assert_array_equal(
+                auto, gk.categorical(logits, sample_shape=20_000, rng=3, method="alias"))
+        else:
+            np.testing.assert_array_equal(auto, gk.gumbel_max(logits, sample_shape=20_000, rng=3))
+            with pytest.raises(ValueError, match="method='alias'"):
+                gk.categorical(logits, sample_shape=20_000, rng=3, method="alias")
+        with pytest.raises(ValueError, match="method='cdf'"):
+            gk.categorical(logits, sample_shape=20_000, rng=3, method="cdf")
     finally:
-        jax.config.update("jax_enable_x64", previous)
+        backends.unregister_backend(adapter)
+    for row in range(2):  # alpha 1e-6, as test_chi_square_of_many_rows
+        counts = np.bincount(auto[:, row], minlength=6)
+        assert stats.chisquare(counts, 20_000 * p[row]).pvalue > ALPHA
 
 
 def _float32_inverse_cdf(logits: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

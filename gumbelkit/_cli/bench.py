@@ -118,6 +118,9 @@ class Settings:
             print(reason, file=sys.stderr)
 
 
+_SETTLE_MAX_S = 0.25
+
+
 def _median_ms(
     fns: dict[str, Callable[[], Any]],
     settings: Settings,
@@ -133,7 +136,9 @@ def _median_ms(
         sync(fn())  # warm-up: compilation, allocator and thread-pool start-up
         start = time.perf_counter()
         sync(fn())
-        slowest = max(slowest, time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        slowest = max(slowest, elapsed)
+        time.sleep(min(_SETTLE_MAX_S, elapsed / 10))  # as below
     per_round = max(slowest * len(fns), 1e-6)
     fitting = int(settings.budget_s // per_round)
     repeats = min(settings.max_repeats, max(settings.min_repeats, fitting))
@@ -142,7 +147,11 @@ def _median_ms(
         for name, fn in fns.items():
             start = time.perf_counter()
             sync(fn())
-            samples[name].append(time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
+            samples[name].append(elapsed)
+            # A pause of a tenth of the call: work a call leaves behind (XLA frees the large
+            # buffers of a long call after its result is ready) is not charged to the next.
+            time.sleep(min(_SETTLE_MAX_S, elapsed / 10))
     return {name: 1e3 * statistics.median(s) for name, s in samples.items()}, repeats
 
 
@@ -607,19 +616,22 @@ def bench_jax(settings: Settings) -> None:
 def _bench_jax_categorical(settings: Settings) -> None:
     """Time jitted ``categorical`` against jitted ``jax.random.categorical(shape=...)``.
 
-    The tables need 64-bit integers: these run with ``jax_enable_x64`` (float32 logits).
+    Float32 logits, with ``jax_enable_x64`` off (JAX's default: the alias tables are built
+    inside ``jax.enable_x64``) and on.
     """
     import jax
 
     rows, classes, draws = CATEGORICAL_ONE_ROW
-    with jax.enable_x64(True):
-        row = jax.random.normal(jax.random.key(SEED), (classes,), dtype=jax.numpy.float32)
-        key = jax.random.key(SEED + 1)
-        ours = jax.jit(lambda x, k: categorical(x, sample_shape=(draws,), rng=k))
-        theirs = jax.jit(lambda x, k: jax.random.categorical(k, x, shape=(draws,)))
-        _compare(settings, "jax", (rows, classes), f"categorical, {draws} draws",
-                 "jit, x64", partial(ours, row, key), "jax.random.categorical(shape=...)",
-                 partial(theirs, row, key), lambda out: out.block_until_ready())
+    for x64 in (False, True):
+        with jax.enable_x64(x64):
+            row = jax.random.normal(jax.random.key(SEED), (classes,), dtype=jax.numpy.float32)
+            key = jax.random.key(SEED + 1)
+            ours = jax.jit(lambda x, k: categorical(x, sample_shape=(draws,), rng=k))
+            theirs = jax.jit(lambda x, k: jax.random.categorical(k, x, shape=(draws,)))
+            _compare(settings, "jax", (rows, classes), f"categorical, {draws} draws",
+                     "jit, x64" if x64 else "jit", partial(ours, row, key),
+                     "jax.random.categorical(shape=...)", partial(theirs, row, key),
+                     lambda out: out.block_until_ready())
 
 
 def _bench_jax_shape(settings: Settings, shape: tuple[int, int]) -> None:

@@ -131,6 +131,7 @@ OPTIONAL_MEMBERS = (
     "fused_gumbel_softmax",
     "top_k",
     "float64_available",
+    "float64_scope",
     "uniform_index",
     "search_rows",
     "map_seeds",
@@ -233,6 +234,12 @@ class Backend:
     float64_available : callable
         ``float64_available()``: whether arrays of the namespace can be float64 now (JAX only
         with ``jax_enable_x64``). Default: True.
+    float64_scope : callable
+        ``float64_scope()``: a context manager inside which the namespace can create float64
+        and int64 arrays where ``float64_available`` is false only by a setting (JAX:
+        ``jax.enable_x64``, which also holds while a function is traced). Computations that
+        need 64 bits inside and return narrower results run in it: ``categorical``'s tables.
+        Default: a context that does nothing.
     uniform_index : callable
         ``uniform_index(rng, shape, n, device) -> (index, next_rng)``: integers uniform on
         ``0 .. n - 1``, in the namespace's default index dtype. Default: ``floor(n u)`` of
@@ -289,6 +296,7 @@ class Backend:
     top_k: Callable[[Array, int, int], Array]
     block_streams: Callable[[Any, int], list[Any] | None]
     float64_available: Callable[[], bool]
+    float64_scope: Callable[[], AbstractContextManager[Any]]
     uniform_index: Callable[[Any, tuple[int, ...], int, Device], tuple[Array, Any]]
     search_rows: Callable[[Array, Array], Array]
     map_seeds: Callable[[Callable[[Any], Array], Any, Device], Array]
@@ -328,11 +336,11 @@ def _default_device(backend: Backend, x: Array) -> Device:
 
 # The defaults that need nothing of the backend are plain functions (one call less per use).
 
-_NO_ERRSTATE = nullcontext()  # reusable: it holds no state
+_NULL_CONTEXT = nullcontext()  # reusable: it holds no state
 
 
-def _default_errstate() -> AbstractContextManager[Any]:
-    return _NO_ERRSTATE
+def _null_context() -> AbstractContextManager[Any]:
+    return _NULL_CONTEXT
 
 
 def _default_gumbel_(backend: Backend, u: Array) -> Array:
@@ -476,11 +484,12 @@ def _default_map_seeds(
 
 # Each taking supports_autodiff, the default of a member that needs nothing else.
 _CONSTANT_DEFAULTS: dict[str, Callable[[bool], Callable[..., Any]]] = {
-    "errstate": lambda autodiff: _default_errstate,
+    "errstate": lambda autodiff: _null_context,
     "add_": lambda autodiff: _default_add_,
     "tracks_gradient": lambda autodiff: _gradient_tracked if autodiff else _gradient_not_tracked,
     "fused_gumbel_softmax": lambda autodiff: _default_fused_gumbel_softmax,
     "float64_available": lambda autodiff: _float64_available,
+    "float64_scope": lambda autodiff: _null_context,
     "block_streams": lambda autodiff: _default_block_streams,
 }
 _DEFAULTS: dict[str, Callable[..., Any]] = {

@@ -10,6 +10,7 @@ the sharding (JAX's partitionable threefry).
 from __future__ import annotations
 
 import functools
+import importlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -211,6 +212,21 @@ def uniform(rng: Any, shape: tuple[int, ...], dtype: Any, device: Any) -> tuple[
 def float64_available() -> bool:
     """Return whether ``jax_enable_x64`` is on: without it, JAX arrays are at most float32."""
     return bool(jax.config.read("jax_enable_x64"))
+
+
+def float64_scope() -> Any:
+    """Return ``jax.enable_x64(True)``: float64 and int64 arrays inside, also while tracing.
+
+    The setting is part of JAX's trace context, so a function traced with x64 off can still
+    compute in 64 bits inside the scope, and the compiled function keeps those operations;
+    except where a primitive's lowering asks for its 64-bit dtype again, under the caller's
+    setting (``argmax``, random bits: https://github.com/jax-ml/jax/issues/5982), which the
+    code run in the scope avoids. JAX before 0.8 has it as ``jax.experimental.enable_x64``.
+    """
+    enable = getattr(jax, "enable_x64", None)
+    if enable is None:
+        enable = importlib.import_module("jax.experimental").enable_x64
+    return enable(True)
 
 
 def uniform_index(rng: Any, shape: tuple[int, ...], n: int, device: Any) -> tuple[Any, Any]:
