@@ -213,20 +213,23 @@ def test_the_own_noise_check_fails_a_fused_sampler_with_other_noise():
         test_deterministic.test_samplers_draw_the_noise_that_gumbel_draws(subject, "float32", 3)
 
 
-def test_the_rare_mass_design_fails_textbook_noise_and_passes_the_control():
-    # The suite runs this design with --thorough only (3.1e9 noise values per backend); here
-    # on the NumPy adapter and on one whose merge drops the redrawn tail (the textbook noise),
-    # at the design's size (factor 10 is --thorough's).
+@pytest.mark.parametrize("gap", [18, 19])
+def test_the_rare_mass_design_fails_textbook_noise_and_passes_the_control(gap):
+    # The suite runs these designs with --thorough only (3.1e9 and 4.7e9 noise values per
+    # backend); here on the NumPy adapter and on one whose merge drops the redrawn tail (the
+    # textbook noise), at the designs' sizes (factor 10 is --thorough's).
     from gumbelkit.conformance import test_gumbel_max
 
-    # With the NumPy adapter's fast members (threads included): 6 s each, not 2 minutes.
+    check = {18: test_gumbel_max.test_rare_classes_18_nats_down_at_their_rate,
+             19: test_gumbel_max.test_rare_classes_19_nats_down_at_their_rate}[gap]
+    # With the NumPy adapter's fast members (threads included): 6 to 9 s each, not minutes.
     numpy_adapter = backends.get_backend("numpy")
     fast = {member: getattr(numpy_adapter, member) for member in backends.OPTIONAL_MEMBERS
             if getattr(numpy_adapter, member, None) is not None}
     textbook = {**fast, "put_": lambda x, positions, values: x,
                 "scatter_masked_": _dropped_tail}
     with _Registered(_planted("textbook tail", **textbook)) as subject, \
-            pytest.raises(AssertionError, match="65,536 classes 18 nats down"):
-        test_gumbel_max.test_rare_classes_18_nats_down_at_their_rate(subject, 10, 3, _verdict)
+            pytest.raises(AssertionError, match=f"65,536 classes {gap} nats down"):
+        check(subject, 10, 3, _verdict)
     with _Registered(_planted("control", **fast)) as subject:
-        test_gumbel_max.test_rare_classes_18_nats_down_at_their_rate(subject, 10, 3, _verdict)
+        check(subject, 10, 3, _verdict)
