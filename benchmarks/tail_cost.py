@@ -9,6 +9,7 @@ that a load change hits both, and prints the median over rounds of the per-round
 
     python benchmarks/tail_cost.py                  # numpy, torch and jax at the issue's shapes
     python benchmarks/tail_cost.py --backends numpy --shapes 4096x1024 --rounds 31
+    python benchmarks/tail_cost.py --backends numpy --threads 1   # NumPy's row blocks on 1 thread
 """
 
 from __future__ import annotations
@@ -100,7 +101,11 @@ def main() -> None:
     parser.add_argument("--backends", default="numpy,torch,jax")
     parser.add_argument("--shapes", default="4096x1024,64x50257")
     parser.add_argument("--rounds", type=int, default=21)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for NumPy's row blocks (default: gumbelkit's default)")
     args = parser.parse_args()
+    if args.threads is not None:
+        gk.set_num_threads(args.threads)
     print("| backend | shape | op | with tail ms | without ms | with / without (median of "
           "rounds) |")
     print("|---|---|---|---:|---:|---:|")

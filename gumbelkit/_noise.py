@@ -95,6 +95,12 @@ def _refined_complement(
     u, source = backend.uniform(source, (count, depth), dtype, device)
     xp = backend.namespace(u)
     w = 1.0 - u  # exact: u is a multiple of the grid spacing
+    if backend.is_host_readable(w):
+        first = w[:, 0]
+        # Eagerly, the common case in one reduction: every draw leaves the sliver on level 1
+        # (each stays with probability 2**-bits), so W is the first level's complement.
+        if bool(xp.all(first > 2.0**-bits)):
+            return first, source
     levels = xp.arange(depth, device=device)
     # The first level whose complement leaves the sliver, or the last level.
     leaves = xp.logical_or(w > 2.0**-bits, levels == depth - 1)
@@ -132,10 +138,7 @@ def _with_exact_tail(
         return body_of(u), source
     positions = backend.positions_at_least(u, threshold) if readable else None
     if positions is not None:
-        body = body_of(u)
-        count = int(positions.shape[0])
-        w, source = _refined_complement(backend, source, count, bits, depth, dtype, device)
-        return backend.put_(body, positions, tail_of(2.0**-bits * w)), source
+        return _put_tail(backend, source, body_of(u), positions, dtype, device, tail_of)
     mask = u >= threshold
     body = body_of(u)
     w, source = _refined_complement(backend, source, capacity(n, bits), bits, depth, dtype,
@@ -143,10 +146,33 @@ def _with_exact_tail(
     return backend.scatter_masked_(body, mask, tail_of(2.0**-bits * w)), source
 
 
+def _put_tail(
+    backend: Backend,
+    source: Any,
+    body: Array,
+    positions: Array,
+    dtype: DType,
+    device: Device,
+    tail_of: Callable[[Array], Array],
+) -> tuple[Array, Any]:
+    """Return ``body`` with ``tail_of(V)`` at the sliver's ``positions``, and the source."""
+    bits, depth = tail_constants(dtype, backend.namespace(body))
+    count = int(positions.shape[0])
+    w, source = _refined_complement(backend, source, count, bits, depth, dtype, device)
+    return backend.put_(body, positions, tail_of(2.0**-bits * w)), source
+
+
 def _exact_gumbel(
     backend: Backend, source: Any, shape: tuple[int, ...], dtype: DType, device: Device
 ) -> tuple[Array, Any]:
     """Return standard Gumbel noise with an exact upper tail (the module's docstring)."""
+    bits, _ = tail_constants(dtype, backend.namespace(None))
+    fused = backend.gumbel_and_sliver(source, shape, dtype, device, 1.0 - 2.0**-bits)
+    if fused is not None:  # the same body and positions, in one pass over the memory
+        body, positions, source = fused
+        xp = backend.namespace(body)
+        return _put_tail(backend, source, body, positions, dtype, device,
+                         lambda v: _core.gumbel_from_complement(v, xp))
     u, source = backend.uniform(source, shape, dtype, device)
     xp = backend.namespace(u)
     return _with_exact_tail(backend, source, u, dtype, device, backend.gumbel_,

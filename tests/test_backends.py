@@ -486,6 +486,10 @@ def test_generic_defaults_give_the_fast_paths_values(name):
         "relaxed top-k": lambda: gk.relaxed_top_k(logits, 2, tau=0.7, hard=True, rng=5),
         "conditional": lambda: gk.conditional_gumbel(logits[:2], 1, rng=5),
         "noise": lambda: gk.gumbel((4, 5), rng=5, xp=namespace),
+        # Large enough for NumPy's gumbel_and_sliver (pieces), small enough for one block.
+        "large noise": lambda: gk.gumbel((3, 100_003), rng=5, xp=namespace),
+        "large max": lambda: gk.gumbel_max(namespace.asarray(np.zeros((3, 100_003)),
+                                                             dtype=namespace.float32), rng=5),
     }
     with np.errstate(all="ignore"):
         expected = {key: to_numpy(call()) for key, call in calls.items()}

@@ -72,9 +72,25 @@ def test_the_rate_check_fails_coarse_uniforms():
         test_tails.test_rare_classes_are_drawn_at_their_true_rate(subject, "float32")
 
 
-@pytest.mark.parametrize("defect", ["float16 noise", "textbook tail"])
+def _fused_missing_a_piece(rng, shape, dtype, device, threshold):
+    # NumPy's fused body and sliver, but the positions of its last piece dropped.
+    noise, positions, rng = backends.get_backend("numpy").gumbel_and_sliver(
+        rng, shape, dtype, device, threshold)
+    return noise, positions[positions < noise.size - 2**16], rng
+
+
+def _fused_from_another_stream(rng, shape, dtype, device, threshold):
+    # The right construction from a generator other than the one given.
+    return backends.get_backend("numpy").gumbel_and_sliver(
+        np.random.default_rng(12345), shape, dtype, device, threshold)
+
+
+@pytest.mark.parametrize("defect", ["float16 noise", "textbook tail", "fused sliver short",
+                                    "fused other stream"])
 def test_the_contract_check_fails_a_planted_defect(defect):
-    members = {**PLANTED, "textbook tail": {"scatter_masked_": _dropped_tail}}[defect]
+    members = {**PLANTED, "textbook tail": {"scatter_masked_": _dropped_tail},
+               "fused sliver short": {"gumbel_and_sliver": _fused_missing_a_piece},
+               "fused other stream": {"gumbel_and_sliver": _fused_from_another_stream}}[defect]
     subject = _planted(defect, **members)
     with pytest.raises(AssertionError):
         test_tails.test_noise_members_keep_the_contract(subject, "float32")
@@ -82,6 +98,8 @@ def test_the_contract_check_fails_a_planted_defect(defect):
 
 def test_the_contract_check_passes_on_the_numpy_adapter():
     test_tails.test_noise_members_keep_the_contract(_planted("control"), "float32")
+    fused = {"gumbel_and_sliver": backends.get_backend("numpy").gumbel_and_sliver}
+    test_tails.test_noise_members_keep_the_contract(_planted("control", **fused), "float32")
 
 
 def _verdict(what, *, dtype, n, statistic, pvalue, method):

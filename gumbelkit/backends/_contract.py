@@ -116,6 +116,7 @@ OPTIONAL_MEMBERS = (
     "device",
     "errstate",
     "gumbel_",
+    "gumbel_and_sliver",
     "scatter_masked_",
     "positions_at_least",
     "put_",
@@ -173,6 +174,13 @@ class Backend:
     gumbel_ : callable
         ``gumbel_(u)``: ``-log(-log(u))`` of uniforms ``u`` that gumbelkit owns, which it may
         compute in ``u``'s buffer. Default: the core's transform.
+    gumbel_and_sliver : callable
+        ``gumbel_and_sliver(rng, shape, dtype, device, threshold) -> (noise, positions,
+        next_rng)``: ``gumbel_(u)`` of the uniforms ``u`` that ``uniform`` draws from ``rng``,
+        with ``positions_at_least(u, threshold)``, the same values computed together (NumPy:
+        piece by piece, each inside a core's cache); or None where the adapter does not, or
+        not for this call: then ``uniform``, ``positions_at_least`` and ``gumbel_`` run one
+        after another. Default: always None.
     scatter_masked_ : callable
         ``scatter_masked_(x, mask, values)``: ``x`` with the 1-d ``values`` written in C order
         where ``mask`` is true, possibly in ``x``'s buffer. Where ``values`` is shorter than the
@@ -280,6 +288,7 @@ class Backend:
     device: Callable[[Array], Device]
     errstate: Callable[[], AbstractContextManager[Any]]
     gumbel_: Callable[[Array], Array]
+    gumbel_and_sliver: Callable[..., tuple[Array, Array, Any] | None]
     scatter_masked_: Callable[[Array, Array, Array], Array]
     positions_at_least: Callable[[Array, float], Array | None]
     put_: Callable[[Array, Array, Array], Array]
@@ -432,6 +441,10 @@ def _default_block_streams(source: Any, count: int) -> list[Any] | None:
     return None
 
 
+def _not_supplied(*arguments: Any) -> None:
+    return None
+
+
 def _default_top_k(backend: Backend, x: Array, k: int, axis: int) -> Array:
     order = backend.namespace(x).argsort(x, axis=axis, descending=True, stable=True)
     return order[(..., slice(0, k)) + (slice(None),) * (-axis - 1)]
@@ -488,6 +501,7 @@ _CONSTANT_DEFAULTS: dict[str, Callable[[bool], Callable[..., Any]]] = {
     "add_": lambda autodiff: _default_add_,
     "tracks_gradient": lambda autodiff: _gradient_tracked if autodiff else _gradient_not_tracked,
     "fused_gumbel_softmax": lambda autodiff: _default_fused_gumbel_softmax,
+    "gumbel_and_sliver": lambda autodiff: _not_supplied,
     "float64_available": lambda autodiff: _float64_available,
     "float64_scope": lambda autodiff: _null_context,
     "block_streams": lambda autodiff: _default_block_streams,

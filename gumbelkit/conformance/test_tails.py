@@ -71,7 +71,8 @@ def test_rare_classes_are_drawn_at_their_true_rate(subject: Subject, dtype: str)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_noise_members_keep_the_contract(subject: Subject, dtype: str) -> None:
     # The backend's members the noise is built with must give the core's values: the body's
-    # transform, the sliver's positions, the merge of the redrawn tail, and logits + noise.
+    # transform, the sliver's positions, the merge of the redrawn tail, logits + noise, and the
+    # fused body and sliver.
     subject.require(dtype)
     backend = resolve(subject.adapter)
     native = subject.dtype(dtype)
@@ -98,6 +99,22 @@ def test_noise_members_keep_the_contract(subject: Subject, dtype: str) -> None:
     np.testing.assert_array_equal(subject.to_numpy(backend.add_(xp.asarray(noise, copy=True),
                                                                 logits)),
                                   subject.to_numpy(noise + logits))
+    # The fused body and sliver, where the backend has them: the uniforms' transform and their
+    # positions at or above the threshold, and the source advanced as uniform advances it. The
+    # shape (an odd count above 2**18) is large enough for a fused path to run in pieces.
+    shape = (3, 2**17 + 5)
+    fused = backend.gumbel_and_sliver(backend.make_rng(1, None), shape, native, None, 0.999)
+    if fused is not None:
+        body, positions, after = fused
+        u, composed_after = backend.uniform(backend.make_rng(1, None), shape, native, None)
+        np.testing.assert_array_equal(subject.to_numpy(positions),
+                                      np.flatnonzero(subject.to_numpy(u) >= 0.999))
+        np.testing.assert_array_equal(subject.to_numpy(body),
+                                      subject.to_numpy(_core.gumbel_from_uniform(u, xp)))
+        next_draw = backend.uniform(after, (5,), native, None)[0]
+        np.testing.assert_array_equal(
+            subject.to_numpy(next_draw),
+            subject.to_numpy(backend.uniform(composed_after, (5,), native, None)[0]))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
