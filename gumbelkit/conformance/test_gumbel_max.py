@@ -8,6 +8,8 @@ detects are in designs.py.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -91,7 +93,8 @@ def test_rare_classes_19_nats_down_at_their_rate(subject, factor, seed, verdict)
     _rare_mass(subject, designs.GUMBEL_MAX_RARER, designs.GUMBEL_MAX_RARER_GAP, seed, verdict)
 
 
-def _rare_mass(subject, design, gap, seed, verdict):
+def _rare_mass(subject: Any, design: stats.Design, gap: float, seed: int,
+               verdict: Any) -> None:
     """Draw ``design.n`` times from the rare-classes row ``gap`` nats down; test the rare mass."""
     subject.require("float32")
     n = design.n
