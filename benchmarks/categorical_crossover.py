@@ -1,15 +1,19 @@
 """Where ``gk.categorical(method="auto")`` should switch methods: each method's time by draws.
 
 For a few shapes (rows x classes) and draws per row, time the three methods of
-``gk.categorical`` on NumPy and PyTorch (float32 logits, one process, interleaved repeats, the
-median) and print a markdown table with the fastest method per line. ``TABLE_FROM_DRAWS`` and
-``ALIAS_FROM_DRAWS_PER_CLASS`` in gumbelkit/_categorical.py are read from this table.
+``gk.categorical`` on NumPy and PyTorch, and Gumbel-max and alias tables under ``jax.jit`` with
+``jax_enable_x64`` off (float32 logits, one process, interleaved repeats, the median), and
+print a markdown table with the fastest method per line. ``TABLE_FROM_DRAWS``,
+``ALIAS_FROM_DRAWS_PER_CLASS`` and ``ALIAS_WITHOUT_CDF_FROM_DRAWS`` in
+gumbelkit/_categorical.py are read from this table.
 
     python benchmarks/categorical_crossover.py
+    python benchmarks/categorical_crossover.py --libraries jax
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable
@@ -21,7 +25,7 @@ import numpy as np
 import gumbelkit as gk
 
 SHAPES = ((1, 4096), (64, 4096), (1, 50257), (4096, 1024))
-DRAWS = (1, 4, 8, 16, 64, 1024, 8192, 100_000)
+DRAWS = (1, 2, 4, 8, 16, 32, 64, 256, 1024, 8192, 100_000)
 MAX_VALUES = 2**27  # skip a Gumbel-max line that would draw more uniforms than this
 REPEATS = 5
 METHODS = ("gumbel", "cdf", "alias")
@@ -39,15 +43,43 @@ def median_ms(fns: dict[str, Callable[[], Any]]) -> dict[str, float]:
     return {name: 1e3 * statistics.median(s) for name, s in samples.items()}
 
 
+def _jax_calls(logits: np.ndarray, draws: int) -> dict[str, Callable[[], Any]]:
+    """Jitted calls per method with ``jax_enable_x64`` off (JAX's default: no CDF there)."""
+    import jax
+
+    x = jax.numpy.asarray(logits)
+    key = jax.random.key(0)
+    calls: dict[str, Callable[[], Any]] = {}
+    for method in ("gumbel", "alias"):
+        jitted = jax.jit(partial(_draw, sample_shape=draws, method=method))
+        calls[method] = partial(_ready, jitted, x, key)
+    return calls
+
+
+def _draw(x: Any, key: Any, *, sample_shape: int, method: str) -> Any:
+    return gk.categorical(x, sample_shape=sample_shape, rng=key, method=method)
+
+
+def _ready(f: Callable[..., Any], *arguments: Any) -> Any:
+    return f(*arguments).block_until_ready()
+
+
 def main() -> None:
-    libraries: list[tuple[str, Callable[[np.ndarray], Any], Any]] = [
-        ("numpy", lambda x: x, np.random.default_rng(0))]
-    try:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--libraries", default="numpy,torch,jax")
+    wanted = parser.parse_args().libraries.split(",")
+    libraries: list[tuple[str, Callable[[np.ndarray], Any], Any]] = []
+    if "numpy" in wanted:
+        libraries.append(("numpy", lambda x: x, np.random.default_rng(0)))
+    if "torch" in wanted:
         import torch
 
         libraries.append(("torch", torch.from_numpy, torch.Generator().manual_seed(0)))
-    except ImportError:
-        pass
+    if "jax" in wanted:
+        import jax
+
+        jax.config.update("jax_enable_x64", False)
+        libraries.append(("jax (jit, x64 off)", lambda x: x, None))
     print("| library | rows x classes | draws per row | gumbel ms | cdf ms | alias ms | fastest |")
     print("|---|---|---|---|---|---|---|")
     rng = np.random.default_rng(1)
@@ -57,12 +89,16 @@ def main() -> None:
             for draws in DRAWS:
                 if rows * draws > 2**22:
                     continue
-                fns = {
-                    method: partial(gk.categorical, logits, sample_shape=draws, rng=generator,
-                                    method=method)
-                    for method in METHODS
-                    if method != "gumbel" or rows * classes * draws <= MAX_VALUES
-                }
+                if library.startswith("jax"):
+                    fns = _jax_calls(logits, draws)
+                else:
+                    fns = {
+                        method: partial(gk.categorical, logits, sample_shape=draws,
+                                        rng=generator, method=method)
+                        for method in METHODS
+                    }
+                if rows * classes * draws > MAX_VALUES:
+                    fns.pop("gumbel")
                 ms = median_ms(fns)
                 cells = [f"{ms[m]:.3f}" if m in ms else "-" for m in METHODS]
                 fastest = min(ms, key=ms.__getitem__)

@@ -34,6 +34,7 @@ from gumbelkit.backends import Backend
 
 __all__ = [
     "ALIAS_FROM_DRAWS_PER_CLASS",
+    "ALIAS_WITHOUT_CDF_FROM_DRAWS",
     "METHODS",
     "TABLE_FROM_DRAWS",
     "alias_table",
@@ -46,11 +47,20 @@ __all__ = [
 METHODS = ("auto", "gumbel", "cdf", "alias")
 """The values of ``categorical``'s ``method``."""
 
-TABLE_FROM_DRAWS = 8
+TABLE_FROM_DRAWS = 4
 """The draws per row from which ``method="auto"`` draws from a table instead of Gumbel-max.
 
 Below it, Gumbel-max's ``K`` uniforms per draw cost less than building a table. Measured with
-``python benchmarks/categorical_crossover.py`` (benchmarks/RESULTS.md).
+``python benchmarks/categorical_crossover.py`` (benchmarks/RESULTS.md): at 4 draws per row the
+CDF was the faster in 6 of 8 cases on NumPy and PyTorch, at 2 in 4 of 8.
+"""
+
+ALIAS_WITHOUT_CDF_FROM_DRAWS = 64
+"""Where only the alias tables run (JAX without ``jax_enable_x64``, whose CDF would need float64
+uniforms), the draws per row from which ``method="auto"`` takes them over Gumbel-max.
+
+Measured under ``jax.jit`` with ``python benchmarks/categorical_crossover.py --libraries jax``:
+the tables won at 64 draws per row in every case, Gumbel-max at 16 in every case.
 """
 
 ALIAS_FROM_DRAWS_PER_CLASS = 2
@@ -61,8 +71,13 @@ An alias table costs more to build than a CDF (three sorts against none) and les
 """
 
 
-def choose_method(draws: int, num_classes: int) -> str:
-    """Return the method ``"auto"`` takes for ``draws`` per row from rows of ``num_classes``."""
+def choose_method(draws: int, num_classes: int, *, cdf: bool = True) -> str:
+    """Return the method ``"auto"`` takes for ``draws`` per row from rows of ``num_classes``.
+
+    ``cdf=False``: where the CDF cannot run, only Gumbel-max and alias tables.
+    """
+    if not cdf:
+        return "alias" if draws >= ALIAS_WITHOUT_CDF_FROM_DRAWS else "gumbel"
     if draws < TABLE_FROM_DRAWS:
         return "gumbel"
     return "alias" if draws >= ALIAS_FROM_DRAWS_PER_CLASS * num_classes else "cdf"
@@ -353,12 +368,14 @@ def _categorical_body(
     backend, xp = prepared.backend, prepared.xp
     if method == "auto":
         draws = math.prod(prepared.sample_shape)
-        method = choose_method(draws, prepared.num_classes)
-        if method != "gumbel" and not backend.float64_available():
+        if backend.float64_available():
+            method = choose_method(draws, prepared.num_classes)
+        else:
             # JAX without x64: alias tables in float64_scope (the CDF draws float64 uniforms);
             # a namespace without 64-bit integers even there: Gumbel-max.
             with backend.float64_scope():
-                method = "alias" if backend.float64_available() else "gumbel"
+                scoped = backend.float64_available()
+            method = choose_method(draws, prepared.num_classes, cdf=False) if scoped else "gumbel"
     if method == "gumbel":
         # As gumbel_max draws (large NumPy calls by row blocks on threads): the same values.
         return by_row_blocks(prepared, Prepared.gumbel_max_indices, False)
@@ -422,8 +439,10 @@ def categorical(
         64-bit integers and float64 (JAX without ``jax_enable_x64``: inside
         ``jax.enable_x64``, also under ``jax.jit``). ``"auto"`` (default) takes Gumbel-max below
         :data:`TABLE_FROM_DRAWS` draws per row, alias tables from
-        :data:`ALIAS_FROM_DRAWS_PER_CLASS` draws per row and class, the CDF between; the choice
-        depends on the shapes only, so it is the same under ``jax.jit``.
+        :data:`ALIAS_FROM_DRAWS_PER_CLASS` draws per row and class, the CDF between (JAX
+        without x64: alias tables from :data:`ALIAS_WITHOUT_CDF_FROM_DRAWS` draws per row,
+        Gumbel-max below); the choice depends on the shapes only, so it is the same under
+        ``jax.jit``.
 
     Returns
     -------

@@ -255,9 +255,9 @@ def jax_without_x64():
 def test_without_x64_alias_tables_are_built_in_a_scope(jax_without_x64):
     """Without jax_enable_x64 the alias tables run inside jax.enable_x64, eagerly and under jit.
 
-    Gumbel-max below TABLE_FROM_DRAWS draws per row; alias tables above (also where auto would
-    take the CDF, whose float64 uniforms JAX draws only with x64); int32 indices, as gumbel_max
-    gives. The law: 20,000 draws from each of 3 rows, a chi-square per row at alpha 1e-6, as in
+    Gumbel-max below ALIAS_WITHOUT_CDF_FROM_DRAWS draws per row, alias tables from there (the
+    CDF's float64 uniforms JAX draws only with x64); int32 indices, as gumbel_max gives. The
+    law: 20,000 draws from each of 3 rows, a chi-square per row at alpha 1e-6, as in
     test_chi_square_of_many_rows. pyproject turns warnings into errors, so a 64-bit type that
     JAX truncates while lowering the jitted call fails here.
     """
@@ -266,9 +266,14 @@ def test_without_x64_alias_tables_are_built_in_a_scope(jax_without_x64):
     p = np.array([[0.02, 0.08, 0.2, 0.3, 0.1, 0.3], [1 / 6] * 6, [0.5, 0.1, 0.1, 0.1, 0.1, 0.1]])
     logits = jnp.log(jnp.asarray(p, dtype=jnp.float32))
     key = jax.random.key(5)
+    below = gk._categorical.ALIAS_WITHOUT_CDF_FROM_DRAWS - 1
     np.testing.assert_array_equal(
-        np.asarray(gk.categorical(logits, sample_shape=(2,), rng=key)),
-        np.asarray(gk.gumbel_max(logits, sample_shape=(2,), rng=key)),
+        np.asarray(gk.categorical(logits, sample_shape=(below,), rng=key)),
+        np.asarray(gk.gumbel_max(logits, sample_shape=(below,), rng=key)),
+    )
+    np.testing.assert_array_equal(
+        np.asarray(gk.categorical(logits, sample_shape=(below + 1,), rng=key)),
+        np.asarray(gk.categorical(logits, sample_shape=(below + 1,), rng=key, method="alias")),
     )
     eager = gk.categorical(logits, sample_shape=(20_000,), rng=key)
     assert eager.dtype == jnp.int32
