@@ -1131,11 +1131,17 @@ HARD_CONCRETE_INTERIOR = _hard_concrete_interior_design()
 CATEGORICAL_RARE_CLASSES = 65_536
 CATEGORICAL_RARE_GAP = 18.0
 CATEGORICAL_RARE_RELATIVE = 0.15
-_RARE_WEIGHT = CATEGORICAL_RARE_CLASSES * math.exp(-CATEGORICAL_RARE_GAP)
+
+
+def rare_mass(gap: float) -> float:
+    """The total probability of :data:`CATEGORICAL_RARE_CLASSES` classes ``gap`` nats down."""
+    weight = CATEGORICAL_RARE_CLASSES * math.exp(-gap)
+    return weight / (1.0 + weight)
+
 
 CATEGORICAL_RARE = binomial_design(
     "categorical-rare-classes",
-    _RARE_WEIGHT / (1.0 + _RARE_WEIGHT),
+    rare_mass(CATEGORICAL_RARE_GAP),
     CATEGORICAL_RARE_RELATIVE,
     f"a {CATEGORICAL_RARE_RELATIVE:.0%} relative error, either way, in the total rate of "
     f"{CATEGORICAL_RARE_CLASSES:,} classes {CATEGORICAL_RARE_GAP:g} nats below the maximum "
@@ -1150,19 +1156,21 @@ def categorical_rare_logits(gap: float = CATEGORICAL_RARE_GAP) -> np.ndarray:
     return row
 
 
+def _gumbel_max_rare_design(name: str, gap: float, deficit: float, textbook: str) -> Design:
+    """The rare-classes row ``gap`` nats down under gumbel_max, against a ``deficit``."""
+    return deficit_design(
+        name, rare_mass(gap), deficit,
+        f"a deficit of {deficit:.0%} in the total rate of {CATEGORICAL_RARE_CLASSES:,} classes "
+        f"{gap:g} nats below the maximum (the textbook float32 noise: {textbook})",
+    )
+
+
 # The same row for gumbel_max, whose every draw takes noise for all 65,537 classes: a rare
 # draw costs about e**18 = 6.6e7 noise values, so the design is against a deficit of 80% (the
 # textbook float32 noise draws these classes at 8% of their rate, a deficit of 92%).
 GUMBEL_MAX_RARE_DEFICIT = 0.8
-
-GUMBEL_MAX_RARE = deficit_design(
-    "gumbel-max-rare-classes",
-    _RARE_WEIGHT / (1.0 + _RARE_WEIGHT),
-    GUMBEL_MAX_RARE_DEFICIT,
-    f"a deficit of {GUMBEL_MAX_RARE_DEFICIT:.0%} in the total rate of "
-    f"{CATEGORICAL_RARE_CLASSES:,} classes {CATEGORICAL_RARE_GAP:g} nats below the maximum "
-    "(the textbook float32 noise: 92%)",
-)
+GUMBEL_MAX_RARE = _gumbel_max_rare_design(
+    "gumbel-max-rare-classes", CATEGORICAL_RARE_GAP, GUMBEL_MAX_RARE_DEFICIT, "92%")
 
 # Further down, where a sample that fits the budget still has power: 65,536 classes 19 nats
 # below the maximum hold 3.7e-4 of the mass, and a rare draw costs about e**19 = 1.8e8 noise
@@ -1171,13 +1179,5 @@ GUMBEL_MAX_RARE = deficit_design(
 # (Against 80%, as at 18 nats, it would take 8.4e9 noise values, and at 20 nats 2.3e10.)
 GUMBEL_MAX_RARER_GAP = 19.0
 GUMBEL_MAX_RARER_DEFICIT = 0.95
-_RARER_WEIGHT = CATEGORICAL_RARE_CLASSES * math.exp(-GUMBEL_MAX_RARER_GAP)
-
-GUMBEL_MAX_RARER = deficit_design(
-    "gumbel-max-rarer-classes",
-    _RARER_WEIGHT / (1.0 + _RARER_WEIGHT),
-    GUMBEL_MAX_RARER_DEFICIT,
-    f"a deficit of {GUMBEL_MAX_RARER_DEFICIT:.0%} in the total rate of "
-    f"{CATEGORICAL_RARE_CLASSES:,} classes {GUMBEL_MAX_RARER_GAP:g} nats below the maximum "
-    "(the textbook float32 noise: 99.97%)",
-)
+GUMBEL_MAX_RARER = _gumbel_max_rare_design(
+    "gumbel-max-rarer-classes", GUMBEL_MAX_RARER_GAP, GUMBEL_MAX_RARER_DEFICIT, "99.97%")
