@@ -294,6 +294,33 @@ def test_without_x64_alias_tables_are_built_in_a_scope(jax_without_x64):
         gk.categorical(logits, sample_shape=(100,), rng=key, method="cdf")
 
 
+def test_without_x64_invalid_masked_and_empty(jax_without_x64):
+    """The alias tables in the scope keep test_invalid_and_masked_rows' and the empty rules."""
+    jax = jax_without_x64
+    jnp = jax.numpy
+    rows = jnp.asarray([
+        [0.0, np.nan, 1.0],
+        [0.0, np.inf, 1.0],
+        [-np.inf, -np.inf, -np.inf],
+        [-np.inf, 0.0, -np.inf],
+        [0.5, -np.inf, 0.0],
+    ], dtype=jnp.float32)
+    key = jax.random.key(0)
+    for call in (gk.categorical, jax.jit(gk.categorical, static_argnames="sample_shape")):
+        draws = np.asarray(call(rows, sample_shape=200, rng=key))
+        assert np.all(draws[:, :3] == 3)
+        assert np.all(draws[:, 3] == 1)
+        assert set(np.unique(draws[:, 4])) <= {0, 2}
+    masked = gk.categorical(jnp.zeros((2, 4)), sample_shape=100, rng=key,
+                            mask=jnp.asarray([True, False, True, False]))
+    assert set(np.unique(np.asarray(masked))) <= {0, 2}
+    with pytest.raises(ValueError, match="row"):
+        gk.categorical(rows, sample_shape=100, rng=key, validate=True)
+    empty = gk.categorical(jnp.zeros((0, 3)), sample_shape=100, rng=key)
+    assert empty.shape == (100, 0)
+    assert empty.dtype == jnp.int32
+
+
 def test_without_x64_rare_classes_at_their_rate(jax_without_x64):
     """The conformance design categorical-rare-classes, on alias tables without x64.
 
