@@ -5,12 +5,12 @@ sampled on every core. A call whose output holds at least :data:`MIN_BLOCKED_VAL
 split along one of its row dimensions (any dimension of the output but the class axis) into
 fixed blocks: at least :data:`MIN_BLOCKS`, each of at most about :data:`BLOCK_VALUES` values.
 Block ``b`` draws its noise from the ``b``-th of the streams the backend spawns from the caller's
-generator
-(``Backend.block_streams``: ``numpy.random.Generator.spawn``) and runs the sampler's own
-single-block code on its rows; the blocks run on a pool of :func:`get_num_threads` threads and
-write their rows into one output. The layout is a function of the output's shape only, and
-block ``b`` always takes stream ``b``: the values depend on the seed and the shapes, never on
-the number of threads. One thread runs the same blocks one after the other.
+generator (``Backend.block_streams``: ``numpy.random.Generator.spawn``) and runs the sampler's
+own single-block code on its rows; the blocks run on :func:`get_num_threads` threads (the
+calling thread and a pool of the others, taking blocks in turn) and write their rows into one
+output. The layout is a function of the output's shape only, and block ``b`` always takes
+stream ``b``: the values depend on the seed and the shapes, never on the number of threads.
+One thread runs the same blocks one after the other.
 
 Noise alone (:func:`gumbelkit.gumbel`) takes its last dimension for the class axis, so that
 noise of a shape is blocked, and drawn, as the samples of logits of that shape are.
@@ -140,7 +140,8 @@ def set_num_threads(threads: int | None) -> None:
     """Set the number of threads that large NumPy calls run their row blocks on.
 
     A NumPy call whose output holds at least 2**20 values runs fixed row blocks, each drawing
-    from its own stream spawned from the caller's generator, on a pool of this many threads.
+    from its own stream spawned from the caller's generator, on this many threads (the calling
+    thread and a pool of the others).
     The blocks and their streams depend on the shapes only, so the values are the same for
     every thread count: the setting changes the speed, never a sample. Other backends run their
     own parallelism and ignore it.
@@ -232,24 +233,42 @@ def block_layout(shape: Sequence[int], class_axis: int | None) -> tuple[int, int
 
 
 def _run(tasks: list[Callable[[], None]]) -> None:
-    """Run ``tasks`` on the pool (in the calling thread where one thread is asked for).
+    """Run ``tasks`` on the calling thread and ``threads - 1`` workers of the pool.
 
-    Each task runs in a copy of the caller's context, so NumPy's ``errstate`` (a context
-    variable) holds in the workers as in the caller. Every task finishes before the first
-    error, if any, is raised.
+    The calling thread takes tasks as the workers do, instead of waiting for them: a caller
+    that sleeps while its workers start lets the scheduler wake them on the caller's own CPU,
+    where they take turns (on two CPUs the same call then ran 1.0 to 1.1 times as fast as on
+    one, against 1.7 to 1.9 with the caller working). Each task runs in a copy of the
+    caller's context, so NumPy's ``errstate`` (a context variable) holds in the workers as in
+    the caller. Every task finishes before the first error, if any, is raised.
     """
-    threads = get_num_threads()
-    if threads == 1:
+    threads = min(get_num_threads(), len(tasks))
+    if threads <= 1:
         for task in tasks:
             task()
         return
-    pool = _thread_pool(threads)
-    futures: list[Future[None]] = [
-        pool.submit(contextvars.copy_context().run, task) for task in tasks
-    ]
-    wait(futures)
-    for future in futures:
-        future.result()
+    pending = iter([(contextvars.copy_context(), task) for task in tasks])
+    take = threading.Lock()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        while True:
+            with take:
+                next_task = next(pending, None)
+            if next_task is None:
+                return
+            context, task = next_task
+            try:
+                context.run(task)
+            except BaseException as error:  # raised in the caller, after every task
+                errors.append(error)
+
+    pool = _thread_pool(threads - 1)
+    helpers: list[Future[None]] = [pool.submit(work) for _ in range(threads - 1)]
+    work()
+    wait(helpers)
+    if errors:
+        raise errors[0]
 
 
 def _assemble(

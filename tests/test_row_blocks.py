@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -437,7 +438,9 @@ def test_blocks_run_on_the_pool_and_keep_their_streams():
     expected = np.repeat([g.random() for g in children(SEED, 6)], [7, 7, 7, 7, 7, 5])
     np.testing.assert_array_equal(out, expected)
     assert sorted(size for size, _ in seen) == [5, 7, 7, 7, 7, 7]
-    assert all(name.startswith("gumbelkit") for _, name in seen)
+    caller = threading.current_thread().name
+    assert all(name.startswith("gumbelkit") or name == caller for _, name in seen)
+    assert len({name for _, name in seen}) <= 3
     gk.set_num_threads(1)
     seen.clear()
     np.testing.assert_array_equal(_row_blocks.by_row_blocks(prepared, compute), expected)
@@ -445,15 +448,43 @@ def test_blocks_run_on_the_pool_and_keep_their_streams():
 
 
 @pytest.mark.usefixtures("small_blocks")
-def test_an_error_in_a_block_is_raised_in_the_caller():
+def test_the_calling_thread_takes_blocks_too():
+    # Two threads: the caller and one worker take the six blocks in turn (each block sleeps,
+    # so neither can take them all before the other starts).
     prepared = Prepared(logits_of((40, 9)), -1, SEED, None, (), False)
+    seen: list[str] = []
+    lock = threading.Lock()
 
     def compute(block: Prepared) -> np.ndarray:
-        raise ArithmeticError("in a block")
+        time.sleep(0.02)
+        with lock:
+            seen.append(threading.current_thread().name)
+        return np.zeros(block.logits.shape[:1])
+
+    gk.set_num_threads(2)
+    _row_blocks.by_row_blocks(prepared, compute)
+    assert len(seen) == 6
+    assert threading.current_thread().name in seen
+    assert len(set(seen)) == 2
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_an_error_in_a_block_is_raised_in_the_caller():
+    # After every block has run: a failed block does not leave others running.
+    prepared = Prepared(logits_of((40, 9)), -1, SEED, None, (), False)
+    finished: list[int] = []
+
+    def compute(block: Prepared) -> np.ndarray:
+        time.sleep(0.01)
+        finished.append(block.logits.shape[0])
+        if block.logits.shape[0] == 5:  # the last block, of 5 rows (the others have 7)
+            raise ArithmeticError("in a block")
+        return np.zeros(block.logits.shape[:1])
 
     gk.set_num_threads(2)
     with pytest.raises(ArithmeticError, match="in a block"):
         _row_blocks.by_row_blocks(prepared, compute)
+    assert len(finished) == 6
 
 
 @pytest.mark.usefixtures("small_blocks")
