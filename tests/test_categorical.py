@@ -153,22 +153,32 @@ def test_same_seed_same_draws(xp, method):
     assert not np.array_equal(first, other)
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_invalid_and_masked_rows(xp, method):
-    """A NaN, a +inf or an all -inf row gives K; a -inf class is never drawn."""
-    rows = np.array([
-        [0.0, np.nan, 1.0],
-        [0.0, np.inf, 1.0],
-        [-np.inf, -np.inf, -np.inf],
-        [-np.inf, 0.0, -np.inf],
-        [0.5, -np.inf, 0.0],
-    ])
-    draws = to_numpy(gk.categorical(make(xp, rows), sample_shape=200, rng=0, method=method))
+# Three invalid rows (a NaN, a +inf, all -inf), one with a single finite class, one with a -inf
+# class: the draws of each are checked by check_invalid_and_masked_rows.
+INVALID_AND_MASKED_ROWS = np.array([
+    [0.0, np.nan, 1.0],
+    [0.0, np.inf, 1.0],
+    [-np.inf, -np.inf, -np.inf],
+    [-np.inf, 0.0, -np.inf],
+    [0.5, -np.inf, 0.0],
+])
+
+
+def check_invalid_and_masked_rows(draws: np.ndarray) -> None:
+    """An invalid row gives K = 3; a -inf class is never drawn."""
     assert np.all(draws[:, :3] == 3)
     assert np.all(draws[:, 3] == 1)
     assert set(np.unique(draws[:, 4])) <= {0, 2}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_invalid_and_masked_rows(xp, method):
+    """A NaN, a +inf or an all -inf row gives K; a -inf class is never drawn."""
+    rows = make(xp, INVALID_AND_MASKED_ROWS)
+    check_invalid_and_masked_rows(
+        to_numpy(gk.categorical(rows, sample_shape=200, rng=0, method=method)))
     with pytest.raises(ValueError, match="row"):
-        gk.categorical(make(xp, rows), rng=0, method=method, validate=True)
+        gk.categorical(rows, rng=0, method=method, validate=True)
 
 
 def test_empty_batches(xp):
@@ -298,19 +308,10 @@ def test_without_x64_invalid_masked_and_empty(jax_without_x64):
     """The alias tables in the scope keep test_invalid_and_masked_rows' and the empty rules."""
     jax = jax_without_x64
     jnp = jax.numpy
-    rows = jnp.asarray([
-        [0.0, np.nan, 1.0],
-        [0.0, np.inf, 1.0],
-        [-np.inf, -np.inf, -np.inf],
-        [-np.inf, 0.0, -np.inf],
-        [0.5, -np.inf, 0.0],
-    ], dtype=jnp.float32)
+    rows = jnp.asarray(INVALID_AND_MASKED_ROWS, dtype=jnp.float32)
     key = jax.random.key(0)
     for call in (gk.categorical, jax.jit(gk.categorical, static_argnames="sample_shape")):
-        draws = np.asarray(call(rows, sample_shape=200, rng=key))
-        assert np.all(draws[:, :3] == 3)
-        assert np.all(draws[:, 3] == 1)
-        assert set(np.unique(draws[:, 4])) <= {0, 2}
+        check_invalid_and_masked_rows(np.asarray(call(rows, sample_shape=200, rng=key)))
     masked = gk.categorical(jnp.zeros((2, 4)), sample_shape=100, rng=key,
                             mask=jnp.asarray([True, False, True, False]))
     assert set(np.unique(np.asarray(masked))) <= {0, 2}
