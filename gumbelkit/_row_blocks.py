@@ -242,8 +242,9 @@ def _run(tasks: list[Callable[[], None]]) -> None:
     caller's context, so NumPy's ``errstate`` (a context variable) holds in the workers as in
     the caller. Every task finishes before the first error, if any, is raised.
     """
-    threads = min(get_num_threads(), len(tasks))
-    if threads <= 1:
+    threads = get_num_threads()
+    helpers = min(threads, len(tasks)) - 1
+    if helpers < 1:
         for task in tasks:
             task()
         return
@@ -263,10 +264,14 @@ def _run(tasks: list[Callable[[], None]]) -> None:
             except BaseException as error:  # raised in the caller, after every task
                 errors.append(error)
 
+    # One pool per thread count, whatever the number of blocks of a call.
     pool = _thread_pool(threads - 1)
-    helpers: list[Future[None]] = [pool.submit(work) for _ in range(threads - 1)]
+    running: list[Future[None]] = [pool.submit(work) for _ in range(helpers)]
     work()
-    wait(helpers)
+    # Every task is taken: a helper that has not started (the pool busy with other calls) has
+    # nothing left to do, so the call never waits for a free worker. (A cancelled future
+    # counts as done for wait() only once a worker dequeues it: wait for the started ones.)
+    wait([helper for helper in running if not helper.cancel()])
     if errors:
         raise errors[0]
 

@@ -469,6 +469,25 @@ def test_the_calling_thread_takes_blocks_too():
 
 
 @pytest.mark.usefixtures("small_blocks")
+def test_a_call_completes_while_every_worker_is_busy():
+    # Another call holds the pool's only worker: the caller runs every block itself and does
+    # not wait for the worker (a nested or concurrent call cannot deadlock on the pool).
+    prepared = Prepared(logits_of((40, 9)), -1, SEED, None, (), False)
+    gk.set_num_threads(2)
+    release = threading.Event()
+    busy = _row_blocks._thread_pool(1).submit(release.wait, 30)
+    result: list[np.ndarray] = []
+    caller = threading.Thread(target=lambda: result.append(
+        _row_blocks.by_row_blocks(prepared, lambda block: np.zeros(block.logits.shape[:1]))))
+    caller.start()
+    caller.join(timeout=10)
+    release.set()
+    busy.result()
+    assert not caller.is_alive(), "the call waited for a busy worker"
+    assert result[0].shape == (40,)
+
+
+@pytest.mark.usefixtures("small_blocks")
 def test_an_error_in_a_block_is_raised_in_the_caller():
     # After every block has run: a failed block does not leave others running.
     prepared = Prepared(logits_of((40, 9)), -1, SEED, None, (), False)
