@@ -131,19 +131,6 @@ def gumbel_and_sliver(
     return noise, positions, rng
 
 
-def scatter_masked_(x: np.ndarray, mask: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Write ``values`` where ``mask`` is true, in C order, into ``x``'s buffer.
-
-    The true entries beyond the length of ``values`` keep their values (the core's rule).
-    """
-    positions = np.flatnonzero(mask)  # one scan of the mask; the writes are few
-    if values.shape[0] >= positions.shape[0] and x.flags.c_contiguous:
-        x.reshape(-1)[positions] = values[: positions.shape[0]]
-        return x
-    result: np.ndarray = _core.replace_where(x, mask, values, xp_numpy)
-    return result
-
-
 def positions_at_least(u: np.ndarray, threshold: float) -> np.ndarray:
     """Return the flat C-order positions of the entries of ``u`` at or above ``threshold``.
 
