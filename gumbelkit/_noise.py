@@ -115,6 +115,7 @@ def _with_exact_tail(
     backend: Backend,
     source: Any,
     u: Array,
+    tail: tuple[int, int],
     dtype: DType,
     device: Device,
     body_of: Callable[[Array], Array],
@@ -122,6 +123,7 @@ def _with_exact_tail(
 ) -> tuple[Array, Any]:
     """Return ``body_of(u)`` with ``tail_of(V)`` in the sliver ``U >= 1 - 2**-s``, and the source.
 
+    ``tail`` is :func:`tail_constants`'s ``(s, depth)`` for ``dtype``.
     ``V = 1 - U`` is drawn afresh on ``(0, 2**-s]`` (:func:`_refined_complement` scaled by
     ``2**-s``), one value per sliver entry where the positions can be read for free, a static
     capacity of them (:func:`capacity`) elsewhere. The sliver is found before ``body_of`` runs,
@@ -129,8 +131,7 @@ def _with_exact_tail(
     nothing in the sliver, which its maximum says in one reduction (a larger one has about
     ``n 2**-s``).
     """
-    xp = backend.namespace(u)
-    bits, depth = tail_constants(dtype, xp)
+    bits, depth = tail
     threshold = 1.0 - 2.0**-bits
     n = math.prod(u.shape)
     readable = backend.is_host_readable(u)
@@ -138,7 +139,7 @@ def _with_exact_tail(
         return body_of(u), source
     positions = backend.positions_at_least(u, threshold) if readable else None
     if positions is not None:
-        return _put_tail(backend, source, body_of(u), positions, dtype, device, tail_of)
+        return _put_tail(backend, source, body_of(u), positions, tail, dtype, device, tail_of)
     mask = u >= threshold
     body = body_of(u)
     w, source = _refined_complement(backend, source, capacity(n, bits), bits, depth, dtype,
@@ -151,12 +152,13 @@ def _put_tail(
     source: Any,
     body: Array,
     positions: Array,
+    tail: tuple[int, int],
     dtype: DType,
     device: Device,
     tail_of: Callable[[Array], Array],
 ) -> tuple[Array, Any]:
     """Return ``body`` with ``tail_of(V)`` at the sliver's ``positions``, and the source."""
-    bits, depth = tail_constants(dtype, backend.namespace(body))
+    bits, depth = tail
     count = int(positions.shape[0])
     w, source = _refined_complement(backend, source, count, bits, depth, dtype, device)
     return backend.put_(body, positions, tail_of(2.0**-bits * w)), source
@@ -166,16 +168,16 @@ def _exact_gumbel(
     backend: Backend, source: Any, shape: tuple[int, ...], dtype: DType, device: Device
 ) -> tuple[Array, Any]:
     """Return standard Gumbel noise with an exact upper tail (the module's docstring)."""
-    bits, _ = tail_constants(dtype, backend.namespace(None))
-    fused = backend.gumbel_and_sliver(source, shape, dtype, device, 1.0 - 2.0**-bits)
+    tail = tail_constants(dtype, backend.namespace(None))
+    fused = backend.gumbel_and_sliver(source, shape, dtype, device, 1.0 - 2.0 ** -tail[0])
     if fused is not None:  # the same body and positions, in one pass over the memory
         body, positions, source = fused
         xp = backend.namespace(body)
-        return _put_tail(backend, source, body, positions, dtype, device,
+        return _put_tail(backend, source, body, positions, tail, dtype, device,
                          lambda v: _core.gumbel_from_complement(v, xp))
     u, source = backend.uniform(source, shape, dtype, device)
     xp = backend.namespace(u)
-    return _with_exact_tail(backend, source, u, dtype, device, backend.gumbel_,
+    return _with_exact_tail(backend, source, u, tail, dtype, device, backend.gumbel_,
                             lambda v: _core.gumbel_from_complement(v, xp))
 
 
@@ -198,7 +200,8 @@ def _exact_complement(
     """Return uniforms on ``(0, 1]`` refined near 0 (:func:`draw_complement`) and the source."""
     u, source = backend.uniform(source, shape, dtype, device)
     # 1 - u is exact: u is a multiple of the grid spacing.
-    return _with_exact_tail(backend, source, u, dtype, device, lambda u: 1.0 - u,
+    tail = tail_constants(dtype, backend.namespace(u))
+    return _with_exact_tail(backend, source, u, tail, dtype, device, lambda u: 1.0 - u,
                             lambda v: v)
 
 
