@@ -10,12 +10,7 @@ import numpy as np
 import torch
 
 from gumbelkit import _core
-from gumbelkit.backends._common import (
-    check_seed,
-    is_seed,
-    open_unit_bounds,
-    rng_type_error,
-)
+from gumbelkit.backends._common import check_seed, is_seed, open_unit_bounds, rng_type_error
 
 name = "torch"
 supports_autodiff = True
