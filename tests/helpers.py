@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ __all__ = [
     "exact_tail_levels",
     "exact_tail_noise",
     "make",
+    "minimal_adapter",
     "native_dtype",
     "np_gumbel",
     "np_softmax",
@@ -48,6 +50,20 @@ def native_dtype(xp: Any, name: str) -> Any:
     if not has_dtype(xp, name):
         pytest.skip(f"{xp.__name__} has no {name} dtype")
     return get_dtype(xp, name)
+
+
+def minimal_adapter(builtin: str, **members: Any) -> SimpleNamespace:
+    """Return a third-party adapter: the required members of a built-in one, and ``members``.
+
+    The optional members it lacks take the generic defaults when it is resolved.
+    """
+    from gumbelkit import backends
+
+    adapter = backends.get_backend(builtin)
+    minimal = SimpleNamespace(**{m: getattr(adapter, m) for m in backends.REQUIRED_MEMBERS})
+    for member, value in members.items():
+        setattr(minimal, member, value)
+    return minimal
 
 
 def make(xp: Any, data: Any, dtype: str = "float64") -> Any:

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from helpers import make, np_gumbel, np_softmax, to_numpy
+from helpers import make, minimal_adapter, np_gumbel, np_softmax, to_numpy
 from scipy import stats
 
 import gumbelkit as gk
@@ -468,7 +468,7 @@ def test_generic_defaults_give_the_fast_paths_values(name):
     if backends.unavailable_reason(name):
         pytest.skip(backends.unavailable_reason(name))
     builtin = backends.get_backend(name)
-    minimal = SimpleNamespace(**{m: getattr(builtin, m) for m in backends.REQUIRED_MEMBERS})
+    minimal = minimal_adapter(name)
     assert backends.resolve(minimal).supplied == frozenset()
     namespace = builtin.namespace(None)
     values = np.random.default_rng(2).normal(size=(3, 6)) * 3

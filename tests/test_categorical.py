@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from helpers import assert_same_namespace_device, make, to_numpy
+from helpers import assert_same_namespace_device, make, minimal_adapter, to_numpy
 from scipy import stats
 
 import gumbelkit as gk
@@ -346,9 +346,6 @@ def test_without_x64_rare_classes_at_their_rate(jax_without_x64):
 
 def _narrow_numpy_adapter(with_scope: bool) -> SimpleNamespace:
     """A third-party adapter over NumPy that says it has no float64, with or without a scope."""
-    numpy_adapter = backends.get_backend("numpy")
-    adapter = SimpleNamespace(**{m: getattr(numpy_adapter, m) for m in backends.REQUIRED_MEMBERS})
-    adapter.name = "narrow numpy"
     wide = [False]
 
     @contextlib.contextmanager
@@ -359,10 +356,9 @@ def _narrow_numpy_adapter(with_scope: bool) -> SimpleNamespace:
         finally:
             wide.pop()
 
-    adapter.float64_available = lambda: wide[-1]
-    if with_scope:
-        adapter.float64_scope = float64_scope
-    return adapter
+    scope = {"float64_scope": float64_scope} if with_scope else {}
+    return minimal_adapter("numpy", name="narrow numpy", float64_available=lambda: wide[-1],
+                           **scope)
 
 
 @pytest.mark.parametrize("with_scope", [True, False], ids=["scope", "no scope"])

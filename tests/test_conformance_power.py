@@ -7,10 +7,9 @@ backend, must fail, and pass on the unchanged adapter.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
+from helpers import minimal_adapter
 
 from gumbelkit import backends
 from gumbelkit.conformance import stats, test_tails
@@ -18,12 +17,8 @@ from gumbelkit.conformance.subjects import Subject
 
 
 def _planted(name: str, **members: object) -> Subject:
-    numpy_adapter = backends.get_backend("numpy")
-    adapter = SimpleNamespace(**{m: getattr(numpy_adapter, m) for m in backends.REQUIRED_MEMBERS})
-    adapter.name = name
-    for member, value in members.items():
-        setattr(adapter, member, value)
-    return Subject(name, adapter, numpy_adapter.namespace(None))
+    adapter = minimal_adapter("numpy", name=name, **members)
+    return Subject(name, adapter, adapter.namespace(None))
 
 
 def _coarse_uniform(rng, shape, dtype, device):
