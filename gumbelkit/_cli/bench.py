@@ -121,6 +121,19 @@ class Settings:
 _SETTLE_MAX_S = 0.25
 
 
+def _timed(fn: Callable[[], Any], sync: Callable[[Any], Any]) -> float:
+    """Return the seconds of one synced call, then pause for a tenth of them (at most 0.25 s).
+
+    The pause keeps work a call leaves behind (XLA frees the large buffers of a long call after
+    its result is ready) from being charged to the next call.
+    """
+    start = time.perf_counter()
+    sync(fn())
+    elapsed = time.perf_counter() - start
+    time.sleep(min(_SETTLE_MAX_S, elapsed / 10))
+    return elapsed
+
+
 def _median_ms(
     fns: dict[str, Callable[[], Any]],
     settings: Settings,
@@ -134,24 +147,14 @@ def _median_ms(
     slowest = 0.0
     for fn in fns.values():
         sync(fn())  # warm-up: compilation, allocator and thread-pool start-up
-        start = time.perf_counter()
-        sync(fn())
-        elapsed = time.perf_counter() - start
-        slowest = max(slowest, elapsed)
-        time.sleep(min(_SETTLE_MAX_S, elapsed / 10))  # as below
+        slowest = max(slowest, _timed(fn, sync))
     per_round = max(slowest * len(fns), 1e-6)
     fitting = int(settings.budget_s // per_round)
     repeats = min(settings.max_repeats, max(settings.min_repeats, fitting))
     samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            start = time.perf_counter()
-            sync(fn())
-            elapsed = time.perf_counter() - start
-            samples[name].append(elapsed)
-            # A pause of a tenth of the call: work a call leaves behind (XLA frees the large
-            # buffers of a long call after its result is ready) is not charged to the next.
-            time.sleep(min(_SETTLE_MAX_S, elapsed / 10))
+            samples[name].append(_timed(fn, sync))
     return {name: 1e3 * statistics.median(s) for name, s in samples.items()}, repeats
 
 
