@@ -14,7 +14,9 @@ gumbelkit/_categorical.py are read from this table.
 from __future__ import annotations
 
 import argparse
+import importlib
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from functools import partial
@@ -64,6 +66,16 @@ def _ready(f: Callable[..., Any], *arguments: Any) -> Any:
     return f(*arguments).block_until_ready()
 
 
+def _importable(library: str) -> bool:
+    """Return whether ``library`` imports; say on stderr why a library is skipped."""
+    try:
+        importlib.import_module(library)
+    except ImportError as error:
+        print(f"skipped {library}: {error}", file=sys.stderr)
+        return False
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--libraries", default="numpy,torch,jax")
@@ -71,11 +83,11 @@ def main() -> None:
     libraries: list[tuple[str, Callable[[np.ndarray], Any], Any]] = []
     if "numpy" in wanted:
         libraries.append(("numpy", lambda x: x, np.random.default_rng(0)))
-    if "torch" in wanted:
+    if "torch" in wanted and _importable("torch"):
         import torch
 
         libraries.append(("torch", torch.from_numpy, torch.Generator().manual_seed(0)))
-    if "jax" in wanted:
+    if "jax" in wanted and _importable("jax"):
         import jax
 
         jax.config.update("jax_enable_x64", False)
