@@ -488,9 +488,10 @@ def test_generic_defaults_give_the_fast_paths_values(name):
         "relaxed top-k": lambda: gk.relaxed_top_k(logits, 2, tau=0.7, hard=True, rng=5),
         "conditional": lambda: gk.conditional_gumbel(logits[:2], 1, rng=5),
         "noise": lambda: gk.gumbel((4, 5), rng=5, xp=namespace),
-        # Large enough for NumPy's gumbel_and_sliver (pieces), small enough for one block.
-        "large noise": lambda: gk.gumbel((3, 100_003), rng=5, xp=namespace),
-        "large max": lambda: gk.gumbel_max(namespace.asarray(np.zeros((3, 100_003)),
+        # Large enough for NumPy's gumbel_and_sliver (two pieces of up to 2**18 values),
+        # small enough for one block.
+        "large noise": lambda: gk.gumbel((6, 100_003), rng=5, xp=namespace),
+        "large max": lambda: gk.gumbel_max(namespace.asarray(np.zeros((6, 100_003)),
                                                              dtype=namespace.float32), rng=5),
     }
     with np.errstate(all="ignore"):
@@ -506,6 +507,56 @@ def test_generic_defaults_give_the_fast_paths_values(name):
                     np.testing.assert_array_equal(to_numpy(call()), expected[key], err_msg=key)
         finally:
             backends.unregister_backend(minimal)
+
+
+@pytest.mark.parametrize(("cache", "float32_piece", "float64_piece"), [
+    (2**21, 2**18, 2**17),  # 2 MiB: 2**18 x 5 bytes fill 5/8 of it
+    (2**20, 2**17, 2**16),
+    (2**15, 2**15, 2**15),  # the smallest piece, whatever the cache
+    (2**30, 2**18, 2**18),  # the largest
+])
+def test_numpy_pieces_fit_the_cache(monkeypatch, cache, float32_piece, float64_piece):
+    # The fused draw's pieces: the largest power of two whose values and booleans fill at most
+    # three quarters of the L2 cache, within [2**15, 2**18]. The values never depend on it.
+    from gumbelkit.backends import numpy as numpy_adapter
+
+    monkeypatch.setattr(numpy_adapter, "_l2_cache_bytes", lambda: cache)
+    numpy_adapter._piece_values.cache_clear()
+    try:
+        assert numpy_adapter._piece_values(4) == float32_piece
+        assert numpy_adapter._piece_values(8) == float64_piece
+        shape = (5, 2**17 + 5)  # the conformance suite's fused shape: two pieces or more
+        fused = numpy_adapter.gumbel_and_sliver(np.random.default_rng(4), shape, np.float32,
+                                                "cpu", 0.999)
+        assert fused is not None
+        u, _ = numpy_adapter.uniform(np.random.default_rng(4), shape, np.float32, "cpu")
+        np.testing.assert_array_equal(fused[1], np.flatnonzero(u >= 0.999))
+        np.testing.assert_array_equal(fused[0], numpy_adapter.gumbel_(u))
+        # Below two pieces the composed path runs.
+        assert numpy_adapter.gumbel_and_sliver(np.random.default_rng(4), (2 * float32_piece - 1,),
+                                               np.float32, "cpu", 0.999) is None
+    finally:
+        numpy_adapter._piece_values.cache_clear()
+
+
+@pytest.mark.parametrize(("caches", "expected"), [
+    ({"index0": ("1", "Data", "48K"), "index1": ("1", "Instruction", "64K"),
+      "index2": ("2", "Unified", "2048K"), "index3": ("3", "Unified", "491520K")}, 2**21),
+    ({"index0": ("1", "Data", "32K"), "index1": ("2", "Unified", "1M")}, 2**20),
+    ({"index0": ("1", "Data", "32K")}, 2**20),  # no L2 reported: 1 MiB
+    ({"index0": ("2", "Unified", "")}, 2**20),  # unreadable size: 1 MiB
+    ({}, 2**20),  # no cache folder (not Linux)
+])
+def test_numpy_reads_the_l2_cache_size(tmp_path, caches, expected):
+    # Linux's /sys/devices/system/cpu/cpu0/cache/index*/{level,type,size}, written out.
+    from gumbelkit.backends import numpy as numpy_adapter
+
+    for index, (level, kind, size) in caches.items():
+        folder = tmp_path / index
+        folder.mkdir()
+        for name, text in (("level", level), ("type", kind), ("size", size)):
+            (folder / name).write_text(text + "\n")
+    assert numpy_adapter._l2_cache_bytes(tmp_path) == expected
 
 
 @pytest.mark.parametrize("rows", [0, 1, 2, 7])

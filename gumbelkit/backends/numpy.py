@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import array_api_compat
@@ -90,9 +91,32 @@ def gumbel_(u: np.ndarray) -> np.ndarray:
     return u
 
 
-# Entries per piece of gumbel_and_sliver: 512 KB of float32 (1 MB of float64) and the sliver's
-# booleans stay in a core's L2 cache through the draw, the comparison and the two logarithms.
-_PIECE = 2**17
+def _l2_cache_bytes(caches: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int:
+    """Return the size of a core's L2 cache as Linux reports it, or 1 MiB where it does not."""
+    for index in sorted(caches.glob("index*")):
+        try:
+            level = (index / "level").read_text().strip()
+            kind = (index / "type").read_text().strip()
+            size = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        if level == "2" and kind in ("Unified", "Data") and size[:-1].isdigit():
+            return int(size[:-1]) * {"K": 2**10, "M": 2**20}.get(size[-1], 0)
+    return 2**20
+
+
+@functools.cache
+def _piece_values(itemsize: int) -> int:
+    """Return the values per piece of :func:`gumbel_and_sliver` for floats of ``itemsize`` bytes.
+
+    The largest power of two from 2**15 to 2**18 whose values and the sliver's booleans fill at
+    most three quarters of a core's L2 cache, so that a piece stays there through the draw,
+    the comparison and the two logarithms: 2**18 float32 values (and 2**17 float64) on a 2 MiB
+    cache, half as many on 1 MiB. The piece size changes the speed only, never a value.
+    """
+    budget = _l2_cache_bytes() * 3 // 4 // (itemsize + 1)
+    exponent: int = min(18, max(15, budget.bit_length() - 1))
+    return 1 << exponent
 
 
 def gumbel_and_sliver(
@@ -103,19 +127,20 @@ def gumbel_and_sliver(
     Drawn piece by piece into one buffer: ``Generator.random`` continues its stream from call
     to call (float32 values take the halves of its 64-bit words in order, across calls too), so
     the values are those of one draw. Each piece is drawn, searched and transformed while it
-    is in the cache. With the exact tail, one draw of 2**20 or 2**22 float32 values took 0.91
-    to 1.06 times the textbook noise in pieces, about 1.16 times in whole-array passes
-    (benchmarks/RESULTS.md). A draw of fewer than two pieces returns None: the composed path
-    is as fast there.
+    is in the cache (:func:`_piece_values`). With the exact tail, one draw of 2**20 or 2**22
+    float32 values took 0.91 to 1.06 times the textbook noise in pieces, about 1.16 times in
+    whole-array passes (benchmarks/RESULTS.md). A draw of fewer than two pieces returns None:
+    it fits the cache whole, and the composed path is as fast there.
     """
     n = math.prod(shape)
-    if n < 2 * _PIECE:
+    most = _piece_values(np.dtype(dtype).itemsize)
+    if n < 2 * most:
         return None
     noise = np.empty(shape, dtype=dtype)
     flat = noise.reshape(-1)
     tiny = _SMALLEST_NORMAL[noise.dtype]
     found = []
-    size = -(-n // -(-n // _PIECE))  # equal pieces of at most _PIECE: no short last one
+    size = -(-n // -(-n // most))  # equal pieces of at most `most`: no short last one
     # One buffer for every piece's comparison: a fresh one per piece costs more than the
     # comparison (its pages are faulted in anew, and threads contend for that).
     above = np.empty(size, dtype=bool)
