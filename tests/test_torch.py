@@ -762,3 +762,72 @@ def test_meta_tensors_check_the_seed():
         gk.gumbel_softmax(logits, rng=-1)
     with pytest.raises(TypeError, match="rng"):
         gk.gumbel_softmax(logits, rng="seed")
+
+
+# --- The sliver searched beside torch.rand ----------------------------------------------------
+
+
+@pytest.fixture
+def two_torch_threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("seeded", [True, False], ids=["generator", "global"])
+@pytest.mark.parametrize("shape", [(2**19,), (5, 2**17 + 5)])
+def test_sliver_searched_beside_the_draw_equals_the_composed_path(
+    two_torch_threads, dtype, seeded, shape
+):
+    # gumbel_and_sliver draws by pieces and searches them on a helper thread: the noise must be
+    # the transform of uniform's draw, the positions its sliver, and the generator left where
+    # uniform leaves it. (The conformance suite checks the same at its own shape.)
+    from gumbelkit.backends import torch as torch_adapter
+
+    cpu = torch.device("cpu")
+
+    def source():
+        if seeded:
+            return torch.Generator().manual_seed(3)
+        torch.manual_seed(3)
+        return None
+
+    fused = torch_adapter.gumbel_and_sliver(source(), shape, dtype, cpu, 0.999)
+    assert fused is not None
+    noise, positions, after = fused
+    after_fused = torch.rand(7, generator=after, dtype=dtype)
+    generator = source()
+    u, generator = torch_adapter.uniform(generator, shape, dtype, cpu)
+    after_composed = torch.rand(7, generator=generator, dtype=dtype)
+    assert positions.dtype == torch.int64
+    np.testing.assert_array_equal(positions.numpy(), np.flatnonzero(u.numpy() >= 0.999))
+    assert torch.equal(noise, torch_adapter.gumbel_(u))
+    assert torch.equal(after_fused, after_composed)
+
+
+def test_sliver_is_searched_beside_the_draw_only_where_a_core_is_free(two_torch_threads):
+    from gumbelkit.backends import torch as torch_adapter
+
+    cpu = torch.device("cpu")
+    assert torch_adapter.gumbel_and_sliver(None, (2**19 - 1,), torch.float32, cpu, 0.999) is None
+    torch.set_num_threads(1)
+    assert torch_adapter.gumbel_and_sliver(None, (2**19,), torch.float32, cpu, 0.999) is None
+    torch.set_num_threads(2)
+    assert torch_adapter.gumbel_and_sliver(None, (2**19,), torch.float32, cpu, 0.999) is not None
+
+    # Inside torch.func.vmap the composed path draws (its noise is batched there).
+    def inside(x):
+        assert torch_adapter.gumbel_and_sliver(None, (2**19,), x.dtype, cpu, 0.999) is None
+        return x
+
+    torch.func.vmap(inside)(torch.zeros(2, 3))
+
+
+def test_large_vmapped_samples_draw_per_row(two_torch_threads):
+    # A vmapped call large enough for the pieces draws the composed way, per vmapped row.
+    logits = torch.zeros(2, 11, 50257)
+    out = torch.func.vmap(lambda x: gk.gumbel_max(x), randomness="different")(logits)
+    assert out.shape == (2, 11)
+    assert not torch.equal(out[0], out[1])

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import array_api_compat.torch as xp_torch
@@ -149,6 +152,69 @@ def gumbel_(u: torch.Tensor) -> torch.Tensor:
     warning-free.
     """
     return u.log_().neg_().log_().neg_()
+
+
+# Values per piece of gumbel_and_sliver: about 0.6 ms of torch.rand on a CPU core, enough that
+# handing a piece to the helper thread costs little beside it.
+_PIECE = 2**18
+
+_helper_lock = threading.Lock()
+_helper: tuple[int, ThreadPoolExecutor] | None = None  # (process id, the one-thread pool)
+
+
+def _sliver_helper() -> ThreadPoolExecutor:
+    """Return this process's one-thread pool for the sliver's search.
+
+    Made anew in a forked child, which inherits the pool but not its thread.
+    """
+    global _helper
+    with _helper_lock:
+        if _helper is None or _helper[0] != os.getpid():
+            _helper = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="gumbelkit-torch"))
+        return _helper[1]
+
+
+def _positions_from(u: np.ndarray, threshold: float, start: int) -> np.ndarray:
+    """Return ``start`` plus the positions of the entries of ``u`` at or above ``threshold``."""
+    hits: np.ndarray = np.flatnonzero(u >= threshold)
+    return hits + start
+
+
+def gumbel_and_sliver(
+    rng: torch.Generator | None, shape: tuple[int, ...], dtype: Any, device: Any,
+    threshold: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Generator | None] | None:
+    """Return ``gumbel_(u)`` of ``uniform``'s ``u`` and the positions of ``u >= threshold``.
+
+    On the CPU, ``torch.rand`` runs on one core while PyTorch's other threads wait, so the
+    sliver is searched beside it: the uniforms are drawn piece by piece into one buffer (the
+    CPU generator continues its stream from call to call, so the values are those of one
+    draw), and a helper thread finds each piece's sliver, in NumPy on the tensor's buffer,
+    while the next piece is drawn; the last piece is searched by the caller. The transform
+    runs once every search is done. None (the composed path) for fewer than two pieces, off
+    the CPU, inside ``torch.compile`` or a ``torch.func`` transform, and where PyTorch has one
+    thread (no idle core to search on).
+    """
+    n = math.prod(shape)
+    if (n < 2 * _PIECE or torch.get_num_threads() < 2 or torch.compiler.is_compiling()
+            or torch._C._functorch.peek_interpreter_stack() is not None):
+        return None
+    noise = torch.empty(shape, dtype=dtype, device=device)
+    if not is_host_readable(noise) or noise.dtype not in _OPEN_UNIT_BOUNDS:
+        return None
+    flat = noise.view(-1)
+    size = -(-n // -(-n // _PIECE))  # equal pieces of at most _PIECE: no short last one
+    helper = _sliver_helper()
+    searches: list[Future[np.ndarray]] = []
+    for start in range(0, n, size):
+        piece = flat[start:start + size]
+        torch.rand(piece.shape, generator=rng, dtype=noise.dtype, out=piece)
+        if start + size < n:
+            searches.append(helper.submit(_positions_from, piece.numpy(), threshold, start))
+    found = [search.result() for search in searches]
+    found.append(_positions_from(piece.numpy(), threshold, start))
+    noise.clamp_min_(_OPEN_UNIT_BOUNDS[noise.dtype][0])  # uniform's lift of 0
+    return gumbel_(noise), torch.from_numpy(np.concatenate(found)), rng
 
 
 def row_max(x: torch.Tensor, axis: int | None, keepdims: bool = False) -> torch.Tensor:
