@@ -110,7 +110,9 @@ def _weights(
     x = _core.as_dtype(logits, dtype, xp)
     top = backend.row_max(x, -1, keepdims=True)
     valid = xp.isfinite(top)
-    weight = xp.exp(x - xp.where(valid, top, xp.zeros_like(top)))
+    # A difference that overflows is -inf (weight 0, its limit): through the namespace, whose
+    # Dask subtraction computes without NumPy's warning.
+    weight = xp.exp(xp.subtract(x, xp.where(valid, top, xp.zeros_like(top))))
     return xp.where(valid, weight, xp.ones_like(weight)), xp.reshape(valid, (-1,))
 
 
@@ -384,15 +386,14 @@ def _categorical_body(
             n for i, n in enumerate(prepared.logits.shape) if i != prepared.axis)
         index_dtype = xp.int64 if backend.float64_available() else xp.int32
         return xp.zeros(shape, dtype=index_dtype, device=prepared.device)
-    if method == "cdf":
-        if not backend.float64_available():
-            raise ValueError(
-                f"method='cdf' sums its tables in 64-bit integers and draws float64 uniforms, "
-                f"which {backend.name} arrays cannot hold now (JAX: set jax_enable_x64); use "
-                "method='alias' or 'auto'"
-            )
-        return _cdf_draws(prepared)
-    return _alias_draws(prepared)
+    if method == "cdf" and not backend.float64_available():
+        raise ValueError(
+            f"method='cdf' sums its tables in 64-bit integers and draws float64 uniforms, "
+            f"which {backend.name} arrays cannot hold now (JAX: set jax_enable_x64); use "
+            "method='alias' or 'auto'"
+        )
+    with backend.errstate():
+        return _cdf_draws(prepared) if method == "cdf" else _alias_draws(prepared)
 
 
 @publish(_categorical_body)

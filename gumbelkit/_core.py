@@ -123,10 +123,11 @@ def tempered_softmax(
     ``0 * (-inf)`` = NaN to the gradient of ``tau`` (the derivative of ``shifted / tau`` is
     ``-shifted / tau**2``), so masked entries are kept out of the division.
     """
-    shifted = z - stop_gradient(xp.max(z, axis=axis, keepdims=True))
-    # The division is the namespace's, not the operator: it is where a tiny tau overflows to
-    # -inf on purpose, and a lazy library's namespace (Dask's) runs it without NumPy's
-    # overflow warning at compute time, when no errstate of the caller's is active.
+    # The subtraction and the division are the namespace's, not the operators: they are where
+    # a logit more than the dtype's largest value below the row maximum, or a tiny tau,
+    # overflows to -inf on purpose, and a lazy library's namespace (Dask's) runs them without
+    # NumPy's overflow warning at compute time, when no errstate of the caller's is active.
+    shifted = xp.subtract(z, stop_gradient(xp.max(z, axis=axis, keepdims=True)))
     if isinstance(tau, float):
         scaled = xp.divide(shifted, tau)
     else:

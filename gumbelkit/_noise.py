@@ -318,11 +318,14 @@ def conditional_noise(
     minus_log_e_i = xp.sum(xp.where(chosen, minus_log_e, zero), axis=axis, keepdims=True)
     # Shifted by the row maximum (0 in an invalid row, which ends NaN anyway).
     shift = xp.where(row_valid, row_max, zero)
-    shifted = theta - shift  # <= 0; -inf where the difference overflows, as exp says
+    # The differences that may overflow are the namespace's subtractions: Dask's computes
+    # them without NumPy's warning, when no errstate is active.
+    shifted = xp.subtract(theta, shift)  # <= 0; -inf where the difference overflows, as exp says
     top = _core.logsumexp(
         shifted, axis, xp=xp, stop_gradient=backend.stop_gradient, keepdims=True
     ) + minus_log_e_i  # X_i - max
-    winner = xp.minimum((shift - theta_i) + top, xp.asarray(largest, dtype=dtype, device=device))
+    winner = xp.minimum(xp.subtract(shift, theta_i) + top,
+                        xp.asarray(largest, dtype=dtype, device=device))
     loser = -xp.logaddexp(shifted - top, -minus_log_e)
     noise = xp.where(chosen, winner, loser)
 
@@ -330,7 +333,7 @@ def conditional_noise(
     perturbed = theta + noise
     best = xp.sum(xp.where(chosen, perturbed, zero), axis=axis, keepdims=True)
     below = xp.nextafter(best, xp.full_like(best, -math.inf))
-    lowered = below - theta
+    lowered = xp.subtract(below, theta)
     lowered = xp.nextafter(lowered, xp.full_like(lowered, -math.inf))
     keep = xp.logical_or(chosen, perturbed < best)
     noise = xp.clip(xp.where(keep, noise, lowered), -largest, largest)

@@ -117,7 +117,13 @@ def _filtered(
     greedy = xp.zeros((int(z.shape[0]), 1), dtype=xp.bool, device=device)
     if filters.temperature is not None:
         greedy = filters.temperature == 0
-        z = z / xp.where(greedy, xp.ones_like(filters.temperature), filters.temperature)
+        # Shifted by the row maximum before the division, which leaves the softmax as it is
+        # and every finite logit finite (3e38 / 0.5 would overflow); a difference that
+        # overflows is -inf, its limit, as is a quotient by a tiny temperature. Through the
+        # namespace: Dask's subtracts and divides without NumPy's warnings when it computes.
+        top = xp.max(z, axis=-1, keepdims=True)
+        z = xp.divide(xp.subtract(z, top),
+                      xp.where(greedy, xp.ones_like(filters.temperature), filters.temperature))
     descending = None
     if filters.top_k is not None:
         k = xp.clip(filters.top_k, 1, num_classes)
@@ -139,13 +145,13 @@ def _filtered(
         width = int(descending.shape[-1])
         top = descending[:, :1]
         shift = xp.where(xp.isfinite(top), top, xp.zeros_like(top))
-        weight = xp.exp(descending - shift)
+        weight = xp.exp(xp.subtract(descending, shift))
         # The mass before each sorted class: the running sum less the class's own weight
         # would cancel; the running sum shifted by one does not.
         mass = _core.with_leading_zero(backend.running_sum(weight), xp)[:, :width]
         # The mass of every kept class, ties at a top-k boundary that a partial selection left
         # out of ``descending`` included (they come last in the order, with the last value).
-        before = mass / xp.sum(xp.exp(z - shift), axis=-1, keepdims=True)
+        before = mass / xp.sum(xp.exp(xp.subtract(z, shift)), axis=-1, keepdims=True)
         kept = xp.sum(xp.astype(before < filters.top_p, xp.int64), axis=-1, keepdims=True)
         last = _core.take_rows(descending, xp.maximum(kept - 1, xp.zeros_like(kept)), xp, device)
         z = xp.where(z >= last, z, neg_inf)
@@ -184,6 +190,13 @@ def _filter_logits_body(
     if misplaced or unknown:
         raise call_error(filter_logits, misplaced, unknown)
     prepared = Prepared(logits, axis, None, None, (), False)
+    with prepared.backend.errstate():
+        return _filter_prepared(prepared, temperature, top_k, top_p, min_p)
+
+
+def _filter_prepared(prepared: Prepared, temperature: object, top_k: object, top_p: object,
+                     min_p: object) -> Array:
+    """Return :func:`filter_logits` of the checked logits."""
     xp, device = prepared.xp, prepared.device
     z, valid, row_shape = _rows(prepared)
     filters = _Filters(prepared, int(z.shape[0]), temperature, top_k, top_p, min_p)
@@ -212,7 +225,9 @@ def filter_logits(
     """Return the tempered logits with the classes the filters remove set to ``-inf``.
 
     The softmax of the result along ``axis`` is the law :func:`sample_tokens` draws from. It is
-    computed in float32, or float64 for float64 logits.
+    computed in float32, or float64 for float64 logits. With a temperature, the tempered
+    logits are ``(logits - max) / temperature`` per row: shifted so that the row's largest is
+    0, which leaves the softmax as it is and keeps every finite logit finite.
 
     Parameters
     ----------
@@ -305,6 +320,13 @@ def _sample_tokens_body(
     if seeds is not None and rng is not None:
         raise ValueError("seeds and rng are exclusive: pass one seed per row, or one rng")
     prepared = Prepared(logits, axis, rng, None, (), validate, mask=mask)
+    with prepared.backend.errstate():
+        return _sample_prepared(prepared, temperature, top_k, top_p, min_p, seeds)
+
+
+def _sample_prepared(prepared: Prepared, temperature: object, top_k: object, top_p: object,
+                     min_p: object, seeds: object) -> Array:
+    """Return :func:`sample_tokens` of the checked logits."""
     backend, xp, device = prepared.backend, prepared.xp, prepared.device
     z, valid, row_shape = _rows(prepared)
     rows, num_classes = int(z.shape[0]), prepared.num_classes

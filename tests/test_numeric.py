@@ -128,6 +128,46 @@ def test_extreme_logits_never_give_nan(xp, dtype):
         assert np.all(np.isfinite(out))
 
 
+# Rows whose differences overflow the dtype: each row's largest logit wins at every draw (the
+# others lie more than the dtype's largest value below it, probability exp(-3.4e38) = 0).
+OVERFLOWING = {
+    "float32": ([[3e38, -3e38, 1.0], [-3e38, 3e38, 0.0], [1e38, -3e38, 3e38]], [0, 1, 2]),
+    "float64": ([[1.7e308, -1.7e308, 1.0], [-1.7e308, 1.7e308, 0.0], [1e308, -1.7e308, 1.7e308]],
+                [0, 1, 2]),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_logits_whose_differences_overflow_give_the_largest_quietly(xp, dtype):
+    # A difference from the row maximum that overflows is -inf, its limit, on purpose. No NumPy
+    # warning may escape, also when a Dask graph computes later (to_numpy does not silence
+    # them, and warnings are errors in the tests), and every value stays finite.
+    rows, largest = OVERFLOWING[dtype]
+    logits = make(xp, rows, dtype)
+    one_hot = np.eye(3)[largest]
+    for hard in (False, True):
+        np.testing.assert_array_equal(
+            to_numpy(gk.gumbel_softmax(logits, tau=0.5, hard=hard, rng=1)), one_hot)
+    np.testing.assert_array_equal(to_numpy(gk.relaxed_top_k(logits, 1, tau=0.5, rng=1)), one_hot)
+    np.testing.assert_array_equal(to_numpy(gk.gumbel_max(logits, rng=1)), largest)
+    np.testing.assert_array_equal(to_numpy(gk.gumbel_top_k(logits, 1, rng=1))[:, 0], largest)
+    for method in ("gumbel", "cdf", "alias"):
+        draws = to_numpy(gk.categorical(logits, sample_shape=5, rng=1, method=method))
+        np.testing.assert_array_equal(draws, np.broadcast_to(largest, (5, 3)))
+    for filters in ({"temperature": 0.7, "top_p": 0.9}, {"top_p": 0.5, "top_k": 2},
+                    {"temperature": 2.0, "min_p": 0.1}):
+        np.testing.assert_array_equal(to_numpy(gk.sample_tokens(logits, rng=1, **filters)),
+                                      largest)
+    # The tempered logits are shifted by the row maximum: 0 for the largest, -inf (its limit)
+    # for a difference that overflows, never +inf or NaN.
+    tempered = to_numpy(gk.filter_logits(logits, temperature=0.5))
+    np.testing.assert_array_equal(tempered[[0, 1, 2], largest], 0.0)
+    assert not np.isnan(tempered).any()
+    assert (tempered <= 0).all()
+    # Conditioned on class 0, which lies 6e38 below the maximum in the second row.
+    assert np.isfinite(to_numpy(gk.conditional_gumbel(logits, 0, rng=1))).all()
+
+
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 @pytest.mark.parametrize("tau", [1e-300, 1e-45, 1e-38, 1e-6])
 def test_tiny_temperature_gives_the_hard_sample(xp, tau, dtype):

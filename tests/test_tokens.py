@@ -21,8 +21,13 @@ ALPHA = 1e-6
 
 def reference_filter(row: np.ndarray, temperature: float | None, top_k: int | None,
                      top_p: float | None, min_p: float | None) -> np.ndarray:
-    """The filters' definitions in float64: the kept classes' tempered logits, -inf elsewhere."""
+    """The filters' definitions in float64: the kept classes' tempered logits, -inf elsewhere.
+
+    With a temperature, the tempered logits are ``(z - max z) / temperature``.
+    """
     z = np.asarray(row, dtype=np.float64).copy()
+    if temperature is not None:
+        z = z - z.max()
     if temperature is not None and temperature > 0:
         z = z / temperature
     if temperature == 0:

@@ -127,6 +127,12 @@ def _divide_quietly(x1: Any, x2: Any) -> Any:
         return np.divide(x1, x2)
 
 
+def _subtract_quietly(x1: Any, x2: Any) -> Any:
+    """Return ``numpy.subtract(x1, x2)`` of two blocks with NumPy's warnings off (as above)."""
+    with np.errstate(all="ignore"):
+        return np.subtract(x1, x2)
+
+
 def _divide(x1: Any, x2: Any, /) -> Any:
     """Return ``x1 / x2``, each block divided by :func:`_divide_quietly`.
 
@@ -137,16 +143,28 @@ def _divide(x1: Any, x2: Any, /) -> Any:
     return elemwise(_divide_quietly, x1, x2)
 
 
+def _subtract(x1: Any, x2: Any, /) -> Any:
+    """Return ``x1 - x2``, each block subtracted by :func:`_subtract_quietly`.
+
+    As :func:`_divide`: gumbelkit subtracts through the namespace where the difference may
+    overflow to ``-inf`` on purpose (a logit more than the dtype's largest value below its
+    row's maximum).
+    """
+    return elemwise(_subtract_quietly, x1, x2)
+
+
 class _Namespace(types.ModuleType):
     """array-api-compat's Dask namespace, with a ``max`` and ``min`` that take empty arrays.
 
-    Its ``divide`` computes without NumPy's floating-point warnings (:func:`_divide`). Every
-    other name is array-api-compat's, looked up on use.
+    Its ``divide`` and ``subtract`` compute without NumPy's floating-point warnings
+    (:func:`_divide`, :func:`_subtract`). Every other name is array-api-compat's, looked up on
+    use.
     """
 
     max = staticmethod(_empty_safe(da.max))
     min = staticmethod(_empty_safe(da.min))
     divide = staticmethod(_divide)
+    subtract = staticmethod(_subtract)
 
     def __getattr__(self, attribute: str) -> Any:
         """Return array-api-compat's ``attribute``."""
