@@ -22,10 +22,15 @@ from gumbelkit import _core
 from gumbelkit._checks import call_error, is_real_scalar, publish, type_name
 from gumbelkit._noise import draw_gumbel
 from gumbelkit._prepared import Prepared
-from gumbelkit._typing import Array, Namespace
+from gumbelkit._typing import Array, DType, Namespace
 from gumbelkit.backends import Backend
 
 __all__ = ["filter_logits", "sample_tokens"]
+
+
+def _index_dtype(backend: Backend, xp: Namespace) -> DType:
+    """Return int64, or int32 where the namespace has no 64 bits now (JAX without x64)."""
+    return xp.int64 if backend.float64_available() else xp.int32
 
 
 def _row_parameter(
@@ -35,7 +40,7 @@ def _row_parameter(
     if value is None:
         return None
     xp, device = prepared.xp, prepared.device
-    dtype = xp.int64 if integer else prepared.compute_dtype
+    dtype = _index_dtype(prepared.backend, xp) if integer else prepared.compute_dtype
     row_shape = tuple(n for i, n in enumerate(prepared.logits.shape) if i != prepared.axis)
     if integer and isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return xp.full((rows, 1), int(value), dtype=dtype, device=device)
@@ -64,6 +69,14 @@ def _check_range(ok: Array, argument: str, expected: str, prepared: Prepared) ->
         raise ValueError(f"{argument} must be {expected} in every row")
 
 
+def _as_float(value: object) -> float:
+    """Return the real number ``value`` as a float, ``inf`` for an int beyond the float range."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf  # type: ignore[operator]
+
+
 class _Filters:
     """The checked filter parameters of one call, each ``(rows, 1)`` or None."""
 
@@ -79,8 +92,11 @@ class _Filters:
         )
         for argument, value, expected, inside in ranges:
             # A number is checked now on every backend (an array where reading it is free).
-            if is_real_scalar(value) and not inside(float(value)):
+            if is_real_scalar(value) and not inside(_as_float(value)):
                 raise ValueError(f"{argument} must be {expected}; got {value!r}")
+        if isinstance(top_k, numbers.Integral) and not isinstance(top_k, bool):
+            # Above the number of classes keeps them all: clipped now, so that any int fits.
+            top_k = min(int(top_k), prepared.num_classes)
         self.temperature = _row_parameter(temperature, "temperature", prepared, rows)
         self.top_k = _row_parameter(top_k, "top_k", prepared, rows, integer=True)
         # One k for all rows, known now: the top-k filter selects instead of sorting.
@@ -152,7 +168,8 @@ def _filtered(
         # The mass of every kept class, ties at a top-k boundary that a partial selection left
         # out of ``descending`` included (they come last in the order, with the last value).
         before = mass / xp.sum(xp.exp(xp.subtract(z, shift)), axis=-1, keepdims=True)
-        kept = xp.sum(xp.astype(before < filters.top_p, xp.int64), axis=-1, keepdims=True)
+        kept = xp.sum(xp.astype(before < filters.top_p, _index_dtype(backend, xp)), axis=-1,
+                      keepdims=True)
         last = _core.take_rows(descending, xp.maximum(kept - 1, xp.zeros_like(kept)), xp, device)
         z = xp.where(z >= last, z, neg_inf)
     if filters.min_p is not None:
@@ -269,16 +286,27 @@ def _noise_by_seed(prepared: Prepared, seeds: object, rows: int, row_shape: tupl
     backend, device = prepared.backend, prepared.device
     dtype = prepared.compute_dtype
     if isinstance(seeds, Sequence) or (hasattr(seeds, "shape") and not backend.matches(seeds)):
-        values = [int(s) for s in _flat(seeds)]
+        flat = _flat(seeds)
+        wrong = [s for s in flat if not isinstance(s, numbers.Integral) or isinstance(s, bool)]
+        if wrong:
+            raise TypeError(f"seeds must be ints, one per row; got {type_name(wrong[0])}")
+        values = [int(s) for s in flat]
+        outside = [v for v in values if not 0 <= v < 2**63]
+        if outside:
+            raise ValueError(f"seeds must lie in [0, 2**63), as an int rng does; got {outside[0]}")
         if len(values) != rows:
             raise ValueError(f"seeds must hold one seed per row, {rows} for the row shape "
                              f"{row_shape}; got {len(values)}")
         seed_array: object = values
     elif hasattr(seeds, "shape") and backend.matches(seeds):
-        seed_array = seeds
-        if math.prod(tuple(seeds.shape)) != rows:
+        seed_rows: Array = seeds
+        if not prepared.xp.isdtype(seed_rows.dtype, "integral"):
+            raise TypeError(f"seeds must have an integer dtype, one seed per row; got "
+                            f"{seed_rows.dtype}")
+        if math.prod(tuple(seed_rows.shape)) != rows:
             raise ValueError(f"seeds must hold one seed per row, {rows} for the row shape "
-                             f"{row_shape}; got an array of shape {tuple(seeds.shape)}")
+                             f"{row_shape}; got an array of shape {tuple(seed_rows.shape)}")
+        seed_array = prepared.xp.reshape(seed_rows, (-1,))  # in C order, as the rows are
     else:
         raise TypeError(f"seeds must be a sequence of ints or an integer array with one seed "
                         f"per row; got {type_name(seeds)}")

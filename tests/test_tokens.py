@@ -183,6 +183,86 @@ def test_bad_arguments(xp):
         gk.sample_tokens(logits, rng=0, top_p=make(xp, np.full(5, 0.5)))
 
 
+def test_seeds_follow_the_rows_in_any_shape_and_are_checked(xp):
+    # Logits of row shape (2, 3): the seeds as a (2, 3) array of the logits' library, as a
+    # nested list or as a flat list, in C order, draw the same tokens.
+    rows = np.random.default_rng(6).normal(size=(2, 3, 40))
+    logits = make(xp, rows)
+    flat = [21, 22, 23, 24, 25, 26]
+    expected = to_numpy(gk.sample_tokens(logits, seeds=flat, temperature=0.9))
+    as_array = make(xp, np.array(flat).reshape(2, 3), "int64")
+    np.testing.assert_array_equal(
+        to_numpy(gk.sample_tokens(logits, seeds=as_array, temperature=0.9)), expected)
+    np.testing.assert_array_equal(
+        to_numpy(gk.sample_tokens(logits, seeds=[[21, 22, 23], [24, 25, 26]], temperature=0.9)),
+        expected)
+    # Each row's token is that of its row alone, drawn with its seed as an int rng.
+    alone = [int(to_numpy(gk.sample_tokens(make(xp, rows[i, j][None]), rng=flat[3 * i + j],
+                                           temperature=0.9))[0])
+             for i in range(2) for j in range(3)]
+    np.testing.assert_array_equal(expected.reshape(-1), alone)
+    with pytest.raises(TypeError, match="seeds must be ints"):
+        gk.sample_tokens(logits, seeds=[1.0] * 6)
+    with pytest.raises(TypeError, match="seeds must be ints"):
+        gk.sample_tokens(logits, seeds=[True] * 6)
+    with pytest.raises(TypeError, match="seeds must have an integer dtype"):
+        gk.sample_tokens(logits, seeds=make(xp, np.ones((2, 3))))
+    with pytest.raises(ValueError, match=r"seeds must lie in \[0, 2\*\*63\)"):
+        gk.sample_tokens(logits, seeds=[1, 2, 3, 4, 5, -6])
+
+
+def test_a_top_k_beyond_the_classes_keeps_them_all(xp):
+    # Any int is accepted, also one beyond int64: it is clipped to the number of classes.
+    rows = make(xp, np.random.default_rng(8).normal(size=(3, 7)))
+    everything = to_numpy(gk.filter_logits(rows, temperature=0.5))
+    for top_k in (7, 8, 2**63, 10**30):
+        np.testing.assert_array_equal(
+            to_numpy(gk.filter_logits(rows, temperature=0.5, top_k=top_k)), everything)
+
+
+@pytest.fixture
+def jax_without_x64():
+    """JAX with ``jax_enable_x64`` off, its default, for one test."""
+    jax = pytest.importorskip("jax", reason="JAX is not installed")
+    previous = jax.config.read("jax_enable_x64")
+    jax.config.update("jax_enable_x64", False)
+    yield jax
+    jax.config.update("jax_enable_x64", previous)
+
+
+def test_jax_without_x64_filters_in_int32_quietly(jax_without_x64):
+    # JAX's default configuration has no int64: the filters count in int32, without JAX's
+    # truncation warning (an error in the tests), eagerly and under jit, and keep the classes
+    # that the float64 definition keeps.
+    jax = jax_without_x64
+    values = np.random.default_rng(10).normal(size=(4, 30)) * 2
+    rows = jax.numpy.asarray(values, dtype=jax.numpy.float32)
+    filters = {"temperature": 0.7, "top_k": 6, "top_p": 0.8, "min_p": 0.05}
+    kept = np.isfinite(np.asarray(gk.filter_logits(rows, **filters)))
+    for row, got in zip(values.astype(np.float32), kept, strict=True):
+        np.testing.assert_array_equal(got, np.isfinite(reference_filter(row, **filters)))
+    per_row_k = jax.numpy.asarray([1, 2, 6, 30])
+    assert np.isfinite(np.asarray(gk.filter_logits(rows, top_k=per_row_k))).sum(axis=1).tolist() \
+        == [1, 2, 6, 30]
+    key = jax.random.key(3)
+    eager = gk.sample_tokens(rows, rng=key, **filters)
+    jitted = jax.jit(lambda x, k: gk.sample_tokens(x, rng=k, **filters))(rows, key)
+    np.testing.assert_array_equal(np.asarray(eager), np.asarray(jitted))
+
+
+def test_jax_seeds_beyond_int32_without_x64(jax_without_x64):
+    # Without jax_enable_x64 no int32 array holds the seed 2**40: each row's key is made as an
+    # int rng makes it, and the row's token is the one that rng draws.
+    jax = jax_without_x64
+    rows = jax.numpy.asarray(np.random.default_rng(9).normal(size=(3, 60)),
+                             dtype=jax.numpy.float32)
+    seeds = [2**40, 5, 2**62]
+    got = np.asarray(gk.sample_tokens(rows, seeds=seeds, top_p=0.9))
+    alone = [int(gk.sample_tokens(rows[i:i + 1], rng=seed, top_p=0.9)[0])
+             for i, seed in enumerate(seeds)]
+    np.testing.assert_array_equal(got, alone)
+
+
 def test_invalid_rows_give_the_class_count(xp):
     rows = np.array([[0.0, np.nan, 1.0], [-np.inf, -np.inf, -np.inf], [0.0, 1.0, 2.0]])
     got = to_numpy(gk.sample_tokens(make(xp, rows), rng=0, top_p=0.9))

@@ -250,7 +250,14 @@ def search_rows(table: Any, values: Any) -> Any:
 
 
 def map_seeds(draw: Callable[[Any], Any], seeds: Any, device: Any) -> Any:
-    """Return ``draw(jax.random.key(seed))`` for each seed, by ``jax.vmap`` (traceable seeds)."""
+    """Return ``draw(jax.random.key(seed))`` for each seed, by ``jax.vmap`` (traceable seeds).
+
+    A list of ints with a seed that no int32 array holds, without ``jax_enable_x64``, makes its
+    keys one by one as :func:`make_rng` makes an int seed's, and maps over them.
+    """
+    if (isinstance(seeds, list) and not jax.config.read("jax_enable_x64")
+            and any(seed >= 2**31 for seed in seeds)):
+        return jax.vmap(draw)(jnp.stack([make_rng(seed, device) for seed in seeds]))
     return jax.vmap(lambda seed: draw(jax.random.key(seed)))(jnp.asarray(seeds).reshape(-1))
 
 
