@@ -20,6 +20,7 @@ __all__ = [
     "gumbel_from_complement",
     "gumbel_from_uniform",
     "logsumexp",
+    "move_axis",
     "one_hot",
     "replace_where",
     "representable_temperature",
@@ -235,6 +236,20 @@ def take_rows(x: Array, index: Array, xp: Namespace, device: Any) -> Array:
     offsets = xp.reshape(xp.arange(rows, dtype=index.dtype, device=device) * width, (rows, 1))
     flat = xp.take(xp.reshape(x, (-1,)), xp.reshape(index + offsets, (-1,)), axis=0)
     return xp.reshape(flat, tuple(index.shape))
+
+
+def move_axis(x: Array, source: int, destination: int, xp: Namespace) -> Array:
+    """Return ``x`` with axis ``source`` moved to ``destination`` (``x`` where it is there).
+
+    ``permute_dims``, not ``moveaxis``: ``torch.func.vmap`` has no batching rule for PyTorch's
+    ``moveaxis``.
+    """
+    source, destination = source % x.ndim, destination % x.ndim
+    if source == destination:
+        return x
+    order = [i for i in range(x.ndim) if i != source]
+    order.insert(destination, source)
+    return xp.permute_dims(x, tuple(order))
 
 
 def with_leading_zero(running: Array, xp: Namespace) -> Array:

@@ -278,6 +278,6 @@ class Prepared:
 
         The form of the samplers that work row by row on a 2-d table (categorical, tokens).
         """
-        logits = self.xp.moveaxis(self.logits, self.axis, -1)
+        logits = _core.move_axis(self.logits, self.axis, -1, self.xp)
         row_shape = tuple(logits.shape[:-1])
         return self.xp.reshape(logits, (math.prod(row_shape), self.num_classes)), row_shape

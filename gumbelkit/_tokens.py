@@ -226,7 +226,7 @@ def _filter_prepared(prepared: Prepared, temperature: object, top_k: object, top
     out, _ = _filtered(z, filters, prepared.backend, xp, device)
     out = xp.where(valid, out, xp.asarray(math.nan, dtype=out.dtype, device=device))
     out = xp.reshape(out, (*row_shape, prepared.num_classes))
-    return xp.moveaxis(out, -1, prepared.axis)
+    return _core.move_axis(out, -1, prepared.axis, xp)
 
 
 @publish(_filter_logits_body)

@@ -97,15 +97,6 @@ def _check_enough_classes(prepared: Prepared, k: int, unmasked: bool) -> None:
     )
 
 
-def _to_last(x: Array, axis: int, xp: Namespace) -> Array:
-    """Return ``x`` with ``axis`` moved to the end (``x`` itself where it is there already)."""
-    axis %= x.ndim
-    if axis == x.ndim - 1:
-        return x
-    # permute_dims, not moveaxis: torch.func.vmap has no batching rule for moveaxis.
-    return xp.permute_dims(x, (*(i for i in range(x.ndim) if i != axis), axis))
-
-
 def _top_indices(prepared: Prepared, z: Array, k: int, unmasked: bool) -> Array:
     """Return the indices of the ``k`` largest ``z`` in decreasing order.
 
@@ -317,8 +308,9 @@ def plackett_luce_log_prob(logits: Array, indices: Array, *, axis: int = -1) -> 
             f"{num_classes} classes; got shape {tuple(indices.shape)}"
         )
     # Positions and classes last: the recursion works on the last axis.
-    order = _to_last(indices, position_axis, xp)
-    theta = _to_last(xp.astype(logits, _core.compute_dtype(logits.dtype, xp), copy=False), axis, xp)
+    order = _core.move_axis(indices, position_axis, -1, xp)
+    theta = _core.move_axis(
+        xp.astype(logits, _core.compute_dtype(logits.dtype, xp), copy=False), axis, -1, xp)
     rows = broadcast_shapes(tuple(theta.shape[:-1]), tuple(order.shape[:-1]))
     if rows is None:
         raise ValueError(

@@ -831,3 +831,41 @@ def test_large_vmapped_samples_draw_per_row(two_torch_threads):
     out = torch.func.vmap(lambda x: gk.gumbel_max(x), randomness="different")(logits)
     assert out.shape == (2, 11)
     assert not torch.equal(out[0], out[1])
+
+
+# --- Row-table samplers under torch.func.vmap -----------------------------------------------
+
+ROW_TABLE_SAMPLERS = {
+    "categorical cdf": lambda x: gk.categorical(x, sample_shape=10, method="cdf"),
+    "categorical alias": lambda x: gk.categorical(x, sample_shape=100, method="alias"),
+    "categorical alias, axis 0": lambda x: gk.categorical(x, sample_shape=100, method="alias",
+                                                          axis=0),
+    "tokens": lambda x: gk.sample_tokens(x, temperature=0.8, top_k=10, top_p=0.9, min_p=0.01),
+}
+
+
+@pytest.mark.parametrize("name", list(ROW_TABLE_SAMPLERS))
+def test_row_table_samplers_under_vmap_draw_as_unbatched(name):
+    # These samplers lay the logits out as (rows, K) tables; torch.func.vmap has no batching
+    # rule for moveaxis, so the layout must permute. With randomness="same" every vmapped
+    # example draws the unbatched call's values from the same global seed.
+    sampler = ROW_TABLE_SAMPLERS[name]
+    logits = torch.from_numpy(np.random.default_rng(16).normal(size=(4, 30)).astype(np.float32))
+    torch.manual_seed(5)
+    batched = torch.func.vmap(sampler, randomness="same")(torch.stack([logits] * 3))
+    torch.manual_seed(5)
+    unbatched = sampler(logits)
+    for example in batched:
+        assert torch.equal(example, unbatched)
+    different = torch.func.vmap(sampler, randomness="different")(torch.stack([logits] * 3))
+    assert different.shape == batched.shape
+
+
+def test_filter_logits_under_vmap_equals_each_example():
+    logits = torch.from_numpy(np.random.default_rng(17).normal(size=(3, 4, 30)))
+    filters = {"temperature": 0.7, "top_k": 8, "top_p": 0.8}
+    for axis in (-1, 0):
+        batched = torch.func.vmap(lambda x, axis=axis: gk.filter_logits(x, axis=axis, **filters))(
+            logits)
+        for example, row in zip(batched, logits, strict=True):
+            assert torch.equal(example, gk.filter_logits(row, axis=axis, **filters))
