@@ -196,8 +196,11 @@ def gumbel_and_sliver(
     thread (no idle core to search on).
     """
     n = math.prod(shape)
-    if (n < 2 * _PIECE or torch.get_num_threads() < 2 or torch.compiler.is_compiling()
-            or torch._C._functorch.peek_interpreter_stack() is not None):
+    if n < 2 * _PIECE or torch.get_num_threads() < 2 or torch.compiler.is_compiling():
+        return None
+    # Any torch.func transform active (vmap, grad): its random draws are batched or traced.
+    transforms = getattr(torch._C._functorch, "peek_interpreter_stack", None)
+    if transforms is None or transforms() is not None:
         return None
     noise = torch.empty(shape, dtype=dtype, device=device)
     if not is_host_readable(noise) or noise.dtype not in _OPEN_UNIT_BOUNDS:
