@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Iterator
 from enum import Enum
 from types import ModuleType
 
@@ -75,3 +76,14 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 def xp(backend: Backend) -> ModuleType:
     """The array module of the backend under test (``numpy``, ``torch``, ``jax.numpy``...)."""
     return importlib.import_module(backend.module_name)
+
+
+@pytest.fixture
+def jax_without_x64() -> Iterator[ModuleType]:
+    """JAX with ``jax_enable_x64`` off, its default, for one test (the ``xp`` fixture turns it
+    on for the JAX backend)."""
+    jax = pytest.importorskip("jax", reason="JAX is not installed")
+    previous = jax.config.read("jax_enable_x64")
+    jax.config.update("jax_enable_x64", False)
+    yield jax
+    jax.config.update("jax_enable_x64", previous)

@@ -252,16 +252,6 @@ def test_jax_jit_and_vmap():
     assert int(mapped.max()) <= 2
 
 
-@pytest.fixture
-def jax_without_x64():
-    """JAX with ``jax_enable_x64`` off, its default, for one test."""
-    jax = pytest.importorskip("jax", reason="JAX is not installed")
-    previous = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", False)
-    yield jax
-    jax.config.update("jax_enable_x64", previous)
-
-
 def test_without_x64_alias_tables_are_built_in_a_scope(jax_without_x64):
     """Without jax_enable_x64 the alias tables run inside jax.enable_x64, eagerly and under jit.
 

@@ -220,16 +220,6 @@ def test_a_top_k_beyond_the_classes_keeps_them_all(xp):
             to_numpy(gk.filter_logits(rows, temperature=0.5, top_k=top_k)), everything)
 
 
-@pytest.fixture
-def jax_without_x64():
-    """JAX with ``jax_enable_x64`` off, its default, for one test."""
-    jax = pytest.importorskip("jax", reason="JAX is not installed")
-    previous = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", False)
-    yield jax
-    jax.config.update("jax_enable_x64", previous)
-
-
 def test_jax_without_x64_filters_in_int32_quietly(jax_without_x64):
     # JAX's default configuration has no int64: the filters count in int32, without JAX's
     # truncation warning (an error in the tests), eagerly and under jit, and keep the classes
