@@ -545,6 +545,7 @@ def test_numpy_pieces_fit_the_cache(monkeypatch, cache, float32_piece, float64_p
     ({"index0": ("1", "Data", "32K"), "index1": ("2", "Unified", "1M")}, 2**20),
     ({"index0": ("1", "Data", "32K")}, 2**20),  # no L2 reported: 1 MiB
     ({"index0": ("2", "Unified", "")}, 2**20),  # unreadable size: 1 MiB
+    ({"index0": ("2", "Unified", "2G")}, 2**20),  # a unit it does not know: 1 MiB
     ({}, 2**20),  # no cache folder (not Linux)
 ])
 def test_numpy_reads_the_l2_cache_size(tmp_path, caches, expected):

@@ -100,8 +100,9 @@ def _l2_cache_bytes(caches: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -
             size = (index / "size").read_text().strip()
         except OSError:
             continue
-        if level == "2" and kind in ("Unified", "Data") and size[:-1].isdigit():
-            return int(size[:-1]) * {"K": 2**10, "M": 2**20}.get(size[-1], 0)
+        unit = {"K": 2**10, "M": 2**20}.get(size[-1:])
+        if level == "2" and kind in ("Unified", "Data") and size[:-1].isdigit() and unit:
+            return int(size[:-1]) * unit
     return 2**20
 
 
