@@ -93,7 +93,7 @@ SCRIPT = textwrap.dedent(
         placed = adapter.device(logits)
         u, _ = adapter.uniform(key, (3, 8, 6), jnp.float32, placed)
         draw_key = jax.random.split(key)[1]
-        sharding = placed.output_sharding(3)
+        sharding = placed.output_sharding((3, 8, 6))
         compiled = adapter._sharded_uniform(sharding).lower(
             jax.device_put(draw_key, placed), shape=(3, 8, 6), dtype=jnp.float32
         ).compile()
@@ -106,6 +106,28 @@ SCRIPT = textwrap.dedent(
                 np.asarray(u), np.asarray(adapter._bounded_uniform(draw_key, (3, 8, 6),
                                                                      jnp.float32)))),
             "random_bits": random_bit_shapes(compiled.as_text()),
+        }
+        if kind != "auto":  # eager calls on Explicit axes: see docs/backends.md
+            continue
+        # The exact tail's eager refinement draws (count, depth) uniforms on the same device:
+        # a count the mesh does not divide is drawn whole, not sharded like the output. Wide
+        # logits hold a few sliver entries per key; the keys give odd and even counts.
+        wide = rng.normal(size=(8, 4096)).astype(np.float32)
+        placed_wide = jax.device_put(wide, NamedSharding(mesh, P("rows", None)))
+        counts, equal = [], True
+        for seed in range(6):
+            wide_key = jax.random.key(seed)
+            u, _ = adapter.uniform(wide_key, wide.shape, jnp.float32, None)
+            counts.append(int(jnp.sum(u >= 1.0 - 2.0**-12)))
+            equal &= bool(np.array_equal(np.asarray(gk.gumbel_max(placed_wide, rng=wide_key)),
+                                         np.asarray(gk.gumbel_max(jnp.asarray(wide),
+                                                                  rng=wide_key))))
+        odd, _ = adapter.uniform(key, (3, 8), jnp.float32, placed)
+        report[f"{kind}/refinement"] = {
+            "sliver_counts": counts,
+            "equal": equal,
+            "odd_rows_equal": bool(np.array_equal(np.asarray(odd), np.asarray(
+                adapter._bounded_uniform(jax.random.split(key)[1], (3, 8), jnp.float32)))),
         }
     print(json.dumps(report))
     '''
@@ -170,3 +192,12 @@ def test_noise_is_drawn_per_shard(report, mesh):
     # Each device generates the random bits of its own shard only, never the whole draw.
     assert "3,4,6" in entry["random_bits"], entry["random_bits"]
     assert "3,8,6" not in entry["random_bits"], entry["random_bits"]
+
+
+def test_a_refinement_the_mesh_does_not_divide_is_drawn_whole(report):
+    # An eager sharded call whose sliver holds an odd count used to fail: the refinement's
+    # (count, depth) draw was sharded like the output, and JAX cannot split 3 rows in 2.
+    entry = report["auto/refinement"]
+    assert any(count % 2 for count in entry["sliver_counts"]), entry  # the case is exercised
+    assert entry["equal"], entry
+    assert entry["odd_rows_equal"], entry

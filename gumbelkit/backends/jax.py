@@ -112,15 +112,21 @@ class ShardedDevice(NamedSharding):
         spec = tuple(sharding.spec)
         self.array_spec = PartitionSpec(*spec, *([None] * (ndim - len(spec))))
 
-    def output_sharding(self, ndim: int) -> NamedSharding | None:
-        """Return the sharding of an output of rank ``ndim`` (leading sample dims replicated).
+    def output_sharding(self, shape: tuple[int, ...]) -> NamedSharding | None:
+        """Return the sharding of an output of ``shape`` (leading sample dims replicated).
 
-        None where ``ndim`` is below the array's rank: a draw of another shape.
+        None for a draw of another shape: one of lower rank than the array, or one whose
+        sharded dimensions the mesh does not divide (the exact tail's ``(count, depth)``
+        refinement of an odd count, which JAX could not shard so and which is drawn whole).
         """
-        lead = ndim - len(self.array_spec)
+        lead = len(shape) - len(self.array_spec)
         if lead < 0:
             return None
         spec = PartitionSpec(*([None] * lead), *self.array_spec)
+        for size, entry in zip(shape, spec, strict=True):
+            axes = () if entry is None else entry if isinstance(entry, tuple) else (entry,)
+            if size % math.prod(self.mesh.shape[axis] for axis in axes):
+                return None
         return NamedSharding(self.mesh, spec, memory_kind=self.memory_kind)
 
 
@@ -197,7 +203,7 @@ def uniform(rng: Any, shape: tuple[int, ...], dtype: Any, device: Any) -> tuple[
     next_key, draw_key = jax.random.split(rng)
     traced = isinstance(draw_key, jax.core.Tracer)
     if isinstance(device, ShardedDevice) and not traced:
-        sharding = device.output_sharding(len(shape))
+        sharding = device.output_sharding(shape)
         if sharding is not None:
             # The key moves onto the mesh, replicated: a key committed to one device would
             # not mix with a computation on all of them.
