@@ -378,6 +378,19 @@ def test_hard_concrete_gate_samples_in_training_and_is_deterministic_in_eval():
     assert (gate.log_alpha.grad > 0).all()  # the penalty closes gates
 
 
+def test_modules_check_their_arguments_when_built():
+    # A bad temperature or gate shape is named when the module is built, not at its first
+    # forward (or in PyTorch's own words).
+    for tau in (0.0, -1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="tau must be a positive finite number"):
+            GumbelSoftmax(tau)
+    for shape in (-1, (3, -2), (2.0,), True):
+        with pytest.raises(ValueError, match="shape must be a non-negative int"):
+            HardConcreteGate(shape)
+    assert HardConcreteGate(0).log_alpha.shape == (0,)
+    assert GumbelSoftmax(lambda step: 1.0 / (1 + step)).temperature == 1.0
+
+
 # --- Pyro ----------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ is a float or a :mod:`gumbelkit.schedules` schedule the module steps itself;
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -61,6 +62,10 @@ class GumbelSoftmax(nn.Module):
     def __init__(self, tau: float | Callable[[int], float] = 1.0, hard: bool = False,
                  dim: int = -1, estimator: Estimator = "st") -> None:
         super().__init__()
+        # A number is checked now, not at the first forward; a schedule when it is called.
+        if isinstance(tau, numbers.Real) and not (math.isfinite(tau) and tau > 0):
+            raise ValueError(f"tau must be a positive finite number or a schedule "
+                             f"tau(step) -> float; got {tau!r}")
         self.tau = tau
         self.hard = hard
         self.dim = dim
@@ -179,6 +184,8 @@ class HardConcreteGate(nn.Module):
         if not 0.0 < droprate_init < 1.0:
             raise ValueError(f"droprate_init must lie in (0, 1); got {droprate_init}")
         size = (shape,) if isinstance(shape, int) else tuple(shape)
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in size):
+            raise ValueError(f"shape must be a non-negative int or a tuple of them; got {shape!r}")
         self.log_alpha = nn.Parameter(torch.empty(size, device=device, dtype=dtype))
         self.beta = beta
         self.gamma = gamma
