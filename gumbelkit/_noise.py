@@ -169,16 +169,16 @@ def _exact_gumbel(
 ) -> tuple[Array, Any]:
     """Return standard Gumbel noise with an exact upper tail (the module's docstring)."""
     tail = tail_constants(dtype, backend.namespace(None))
+
+    def tail_of(v: Array) -> Array:
+        return _core.gumbel_from_complement(v, backend.namespace(v))
+
     fused = backend.gumbel_and_sliver(source, shape, dtype, device, 1.0 - 2.0 ** -tail[0])
     if fused is not None:  # the same body and positions, in one pass over the memory
         body, positions, source = fused
-        xp = backend.namespace(body)
-        return _put_tail(backend, source, body, positions, tail, dtype, device,
-                         lambda v: _core.gumbel_from_complement(v, xp))
+        return _put_tail(backend, source, body, positions, tail, dtype, device, tail_of)
     u, source = backend.uniform(source, shape, dtype, device)
-    xp = backend.namespace(u)
-    return _with_exact_tail(backend, source, u, tail, dtype, device, backend.gumbel_,
-                            lambda v: _core.gumbel_from_complement(v, xp))
+    return _with_exact_tail(backend, source, u, tail, dtype, device, backend.gumbel_, tail_of)
 
 
 def draw_gumbel(

@@ -74,9 +74,13 @@ def uniform(
     ``Generator.random`` already stays below 1 (it returns ``k * 2**-24`` or ``k * 2**-53``);
     only 0 must be lifted to the smallest normal.
     """
-    u = np.asarray(rng.random(shape, dtype=dtype))
+    return _lift_zero_(np.asarray(rng.random(shape, dtype=dtype))), rng
+
+
+def _lift_zero_(u: np.ndarray) -> np.ndarray:
+    """Return ``Generator.random``'s ``u`` with 0 lifted to the smallest normal, in its buffer."""
     np.maximum(u, _SMALLEST_NORMAL[u.dtype], out=u)
-    return u, rng
+    return u
 
 
 def gumbel_(u: np.ndarray) -> np.ndarray:
@@ -139,7 +143,6 @@ def gumbel_and_sliver(
         return None
     noise = np.empty(shape, dtype=dtype)
     flat = noise.reshape(-1)
-    tiny = _SMALLEST_NORMAL[noise.dtype]
     found = []
     size = -(-n // -(-n // most))  # equal pieces of at most `most`: no short last one
     # One buffer for every piece's comparison: a fresh one per piece costs more than the
@@ -147,8 +150,7 @@ def gumbel_and_sliver(
     above = np.empty(size, dtype=bool)
     for start in range(0, n, size):
         piece = flat[start:start + size]
-        rng.random(dtype=noise.dtype, out=piece)
-        np.maximum(piece, tiny, out=piece)
+        _lift_zero_(rng.random(dtype=noise.dtype, out=piece))
         hits = np.flatnonzero(np.greater_equal(piece, threshold, out=above[:piece.shape[0]]))
         if hits.shape[0]:
             found.append(hits + start)

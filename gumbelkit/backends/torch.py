@@ -106,13 +106,17 @@ def uniform(
     returns multiples of ``2**-24`` (``2**-53``), so only 0 needs lifting. Elsewhere the clamp
     also guards the top end: cuRAND natively produces ``(0, 1]``.
     """
-    u = torch.rand(shape, generator=rng, dtype=dtype, device=device)
+    return _into_open_unit_(torch.rand(shape, generator=rng, dtype=dtype, device=device)), rng
+
+
+def _into_open_unit_(u: torch.Tensor) -> torch.Tensor:
+    """Return ``torch.rand``'s ``u`` in ``[tiny, 1)``, in its buffer (:func:`uniform`)."""
     bounds = _OPEN_UNIT_BOUNDS.get(u.dtype) or open_unit_bounds(torch.finfo(u.dtype))
     # clamp_min_ and clamp_max_, not clamp_: only these have torch.func.vmap batching rules.
     u.clamp_min_(bounds[0])
     if not u.is_cpu:
         u.clamp_max_(bounds[1])
-    return u, rng
+    return u
 
 
 def uniform_index(
@@ -216,8 +220,7 @@ def gumbel_and_sliver(
             searches.append(helper.submit(_positions_from, piece.numpy(), threshold, start))
     found = [search.result() for search in searches]
     found.append(_positions_from(piece.numpy(), threshold, start))
-    noise.clamp_min_(_OPEN_UNIT_BOUNDS[noise.dtype][0])  # uniform's lift of 0
-    return gumbel_(noise), torch.from_numpy(np.concatenate(found)), rng
+    return gumbel_(_into_open_unit_(noise)), torch.from_numpy(np.concatenate(found)), rng
 
 
 def row_max(x: torch.Tensor, axis: int | None, keepdims: bool = False) -> torch.Tensor:
