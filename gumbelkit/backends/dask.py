@@ -13,6 +13,7 @@ noise then lines up block for block with the logits, and adding them rechunks no
 
 from __future__ import annotations
 
+import functools
 import math
 import types
 from collections.abc import Callable
@@ -117,54 +118,44 @@ def _empty_safe(reduce: Callable[..., Any]) -> Callable[..., Any]:
     return reduced
 
 
-def _divide_quietly(x1: Any, x2: Any) -> Any:
-    """Return ``numpy.divide(x1, x2)`` of two blocks with NumPy's warnings off.
+def _quietly(ufunc: np.ufunc, x1: Any, x2: Any) -> Any:
+    """Return ``ufunc(x1, x2)`` of two blocks with NumPy's warnings off.
 
     It runs when the graph computes, on a worker, outside any ``numpy.errstate`` that the
     code building the graph could open: the block silences its own warnings.
     """
     with np.errstate(all="ignore"):
-        return np.divide(x1, x2)
+        return ufunc(x1, x2)
 
 
-def _subtract_quietly(x1: Any, x2: Any) -> Any:
-    """Return ``numpy.subtract(x1, x2)`` of two blocks with NumPy's warnings off (as above)."""
-    with np.errstate(all="ignore"):
-        return np.subtract(x1, x2)
+def _quiet(ufunc: np.ufunc) -> Callable[[Any, Any], Any]:
+    """Return the namespace function ``ufunc(x1, x2)``, each block computed by :func:`_quietly`.
 
-
-def _divide(x1: Any, x2: Any, /) -> Any:
-    """Return ``x1 / x2``, each block divided by :func:`_divide_quietly`.
-
-    The graph is that of the ``/`` operator (one elementwise layer, the same chunks and
-    dtype); only its blocks' division is silent. gumbelkit divides through the namespace
-    where the quotient may overflow to ``-inf`` on purpose (a tiny temperature).
+    The graph is that of the operator (one elementwise layer, the same chunks and dtype); only
+    its blocks are silent. gumbelkit subtracts and divides through the namespace where the
+    result may overflow to ``-inf`` on purpose: a logit more than the dtype's largest value
+    below its row's maximum, a tiny temperature.
     """
-    return elemwise(_divide_quietly, x1, x2)
+    blocks = functools.partial(_quietly, ufunc)
 
+    def quietly(x1: Any, x2: Any, /) -> Any:
+        return elemwise(blocks, x1, x2)
 
-def _subtract(x1: Any, x2: Any, /) -> Any:
-    """Return ``x1 - x2``, each block subtracted by :func:`_subtract_quietly`.
-
-    As :func:`_divide`: gumbelkit subtracts through the namespace where the difference may
-    overflow to ``-inf`` on purpose (a logit more than the dtype's largest value below its
-    row's maximum).
-    """
-    return elemwise(_subtract_quietly, x1, x2)
+    quietly.__name__ = quietly.__qualname__ = ufunc.__name__
+    return quietly
 
 
 class _Namespace(types.ModuleType):
     """array-api-compat's Dask namespace, with a ``max`` and ``min`` that take empty arrays.
 
     Its ``divide`` and ``subtract`` compute without NumPy's floating-point warnings
-    (:func:`_divide`, :func:`_subtract`). Every other name is array-api-compat's, looked up on
-    use.
+    (:func:`_quiet`). Every other name is array-api-compat's, looked up on use.
     """
 
     max = staticmethod(_empty_safe(da.max))
     min = staticmethod(_empty_safe(da.min))
-    divide = staticmethod(_divide)
-    subtract = staticmethod(_subtract)
+    divide = staticmethod(_quiet(np.divide))
+    subtract = staticmethod(_quiet(np.subtract))
 
     def __getattr__(self, attribute: str) -> Any:
         """Return array-api-compat's ``attribute``."""
