@@ -384,8 +384,7 @@ def _categorical_body(
     if math.prod(prepared.out_shape) == 0:  # nothing to build a table for (Dask cannot reshape)
         shape = prepared.sample_shape + tuple(
             n for i, n in enumerate(prepared.logits.shape) if i != prepared.axis)
-        index_dtype = xp.int64 if backend.float64_available() else xp.int32
-        return xp.zeros(shape, dtype=index_dtype, device=prepared.device)
+        return xp.zeros(shape, dtype=prepared.index_dtype(), device=prepared.device)
     if method == "cdf" and not backend.float64_available():
         raise ValueError(
             f"method='cdf' sums its tables in 64-bit integers and draws float64 uniforms, "

@@ -28,7 +28,7 @@ from gumbelkit._checks import (
     type_name,
 )
 from gumbelkit._noise import perturb
-from gumbelkit._typing import Array
+from gumbelkit._typing import Array, DType
 from gumbelkit.backends import resolved_for
 
 __all__ = ["Prepared", "slice_aligned"]
@@ -255,6 +255,14 @@ class Prepared:
         return _core.tempered_softmax(
             z, tau, self.out_axis, xp=self.xp, stop_gradient=self.backend.stop_gradient
         )
+
+    def index_dtype(self) -> DType:
+        """Return the integer dtype of the indices and counts the samplers make.
+
+        int64, or int32 where the namespace has no 64-bit arrays now (JAX without x64, where
+        asking for int64 warns and truncates).
+        """
+        return self.xp.int64 if self.backend.float64_available() else self.xp.int32
 
     def nan(self) -> Array:
         """Return a NaN scalar array in the compute dtype on the logits' device."""

@@ -22,15 +22,10 @@ from gumbelkit import _core
 from gumbelkit._checks import call_error, is_real_scalar, publish, type_name
 from gumbelkit._noise import draw_gumbel
 from gumbelkit._prepared import Prepared
-from gumbelkit._typing import Array, DType, Namespace
+from gumbelkit._typing import Array, Namespace
 from gumbelkit.backends import Backend
 
 __all__ = ["filter_logits", "sample_tokens"]
-
-
-def _index_dtype(backend: Backend, xp: Namespace) -> DType:
-    """Return int64, or int32 where the namespace has no 64 bits now (JAX without x64)."""
-    return xp.int64 if backend.float64_available() else xp.int32
 
 
 def _row_parameter(
@@ -40,7 +35,7 @@ def _row_parameter(
     if value is None:
         return None
     xp, device = prepared.xp, prepared.device
-    dtype = _index_dtype(prepared.backend, xp) if integer else prepared.compute_dtype
+    dtype = prepared.index_dtype() if integer else prepared.compute_dtype
     row_shape = tuple(n for i, n in enumerate(prepared.logits.shape) if i != prepared.axis)
     if integer and isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return xp.full((rows, 1), int(value), dtype=dtype, device=device)
@@ -78,7 +73,10 @@ def _as_float(value: object) -> float:
 
 
 class _Filters:
-    """The checked filter parameters of one call, each ``(rows, 1)`` or None."""
+    """The checked filter parameters of one call, each ``(rows, 1)`` or None.
+
+    Also the dtype their counts take (:meth:`Prepared.index_dtype`).
+    """
 
     def __init__(self, prepared: Prepared, rows: int, temperature: object, top_k: object,
                  top_p: object, min_p: object) -> None:
@@ -97,6 +95,7 @@ class _Filters:
         if isinstance(top_k, numbers.Integral) and not isinstance(top_k, bool):
             # Above the number of classes keeps them all: clipped now, so that any int fits.
             top_k = min(int(top_k), prepared.num_classes)
+        self.index_dtype = prepared.index_dtype()
         self.temperature = _row_parameter(temperature, "temperature", prepared, rows)
         self.top_k = _row_parameter(top_k, "top_k", prepared, rows, integer=True)
         # One k for all rows, known now: the top-k filter selects instead of sorting.
@@ -168,7 +167,7 @@ def _filtered(
         # The mass of every kept class, ties at a top-k boundary that a partial selection left
         # out of ``descending`` included (they come last in the order, with the last value).
         before = mass / xp.sum(xp.exp(xp.subtract(z, shift)), axis=-1, keepdims=True)
-        kept = xp.sum(xp.astype(before < filters.top_p, _index_dtype(backend, xp)), axis=-1,
+        kept = xp.sum(xp.astype(before < filters.top_p, filters.index_dtype), axis=-1,
                       keepdims=True)
         last = _core.take_rows(descending, xp.maximum(kept - 1, xp.zeros_like(kept)), xp, device)
         z = xp.where(z >= last, z, neg_inf)
