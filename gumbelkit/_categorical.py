@@ -7,7 +7,7 @@ Many draws from the same row are cheaper from a table built once per row: Walker
 costs ``O(K)`` numbers to build and two random numbers per draw, a column and a comparison.
 
 The table is built without a loop over the classes (so it traces under ``jax.jit`` and runs as a
-few array operations everywhere), by Vose's sweep written with prefix sums: with
+few array operations everywhere), by Vose's sweep written with prefix sums and merges: with
 ``q = K softmax(logits)``, the light classes (``q <= 1``) are filled in index order from the
 heavy ones (``q > 1``), also in index order. With ``D`` the prefix sums of the lights' deficits
 ``1 - q`` and ``S`` the inclusive prefix sums of the heavies' surpluses ``q - 1``, the light
@@ -55,19 +55,21 @@ Below it, Gumbel-max's ``K`` uniforms per draw cost less than building a table. 
 CDF was the faster in 6 of 8 cases on NumPy and PyTorch, at 2 in 4 of 8.
 """
 
-ALIAS_WITHOUT_CDF_FROM_DRAWS = 64
+ALIAS_WITHOUT_CDF_FROM_DRAWS = 16
 """Where only the alias tables run (JAX without ``jax_enable_x64``, whose CDF would need float64
 uniforms), the draws per row from which ``method="auto"`` takes them over Gumbel-max.
 
 Measured under ``jax.jit`` with ``python benchmarks/categorical_crossover.py --libraries jax``:
-the tables won at 64 draws per row in every case, Gumbel-max at 16 in every case.
+the tables won at 16 draws per row in every case, Gumbel-max at 4 in every case (at 8, each in
+two of four).
 """
 
 ALIAS_FROM_DRAWS_PER_CLASS = 2
 """The draws per row and class from which ``method="auto"`` takes alias tables over the CDF.
 
-An alias table costs more to build than a CDF (three sorts against none) and less per draw
-(two random numbers and a lookup against a binary search).
+An alias table costs more to build than a CDF (two merges of sorted runs, ``merge_rows``,
+against a running sum) and less per draw (two random numbers and a lookup against a binary
+search).
 """
 
 
@@ -161,36 +163,25 @@ def alias_table(
     surplus = xp.astype(xp.round(xp.maximum(-gap, zero) * scale), xp.int64)
     d = _core.with_leading_zero(backend.running_sum(deficit), xp)  # d[:, i]: before class i
     s = backend.running_sum(surplus)  # s[:, j]: through class j
-    # One stable sort of both sequences answers both searches (s first, so s_j == d_i puts s_j
-    # first): a d entry's sorted position has the s entries <= it before it, an s entry's the d
-    # entries below it. Each sequence is non-decreasing, so its entries keep their order in the
-    # merge, and a stable sort of the merge's origins lists the d entries' positions, then the
-    # s entries', each in index order (the inverse permutation without a scatter).
-    order = xp.argsort(xp.concat([s, d[:, :num_classes]], axis=-1), axis=-1, stable=True)
-    from_s = order < num_classes
-    index_dtype = order.dtype
-    s_so_far = backend.running_sum(xp.astype(from_s, index_dtype))
-    merged = xp.arange(1, 2 * num_classes + 1, dtype=index_dtype, device=device)
-    slots = xp.argsort(xp.astype(from_s, xp.int8), axis=-1, stable=True)
-    # The first j with s_j > d_i, and how many d_i lie below s_j.
-    first_heavy_above = _core.take_rows(s_so_far, slots[:, :num_classes], xp, device)
-    lights_below = _core.take_rows(merged - s_so_far, slots[:, num_classes:], xp, device)
+    # Where the two sequences meet: the first j with s_j > d_i (s first among equal entries),
+    # and how many d_i lie below s_j.
+    lights_below, first_heavy_above = backend.merge_rows(s, d[:, :num_classes])
+    index_dtype = lights_below.dtype
     # What heavy j keeps of its own column: its surplus through j, less the deficits filled.
     kept = xp.astype(s - _core.take_rows(d, lights_below, xp, device), dtype) / scale + 1.0
     own = xp.clip(kept, 0.0, 1.0)
-    # The heavy classes (a surplus that rounds to 0 leaves a full column: a light one) in index
-    # order, and each one's successor among them (the last heavy class is its own: its column
-    # is full but for rounding).
+    # The heavy classes (a surplus that rounds to 0 leaves a full column: a light one), and
+    # each one's successor among them: the first class whose count of heavies through it
+    # exceeds its own (the last heavy class is its own: its column is full but for rounding).
     heavy = surplus > 0
-    heavy_order = xp.argsort(xp.astype(xp.logical_not(heavy), xp.int8), axis=-1, stable=True)
     rank = backend.running_sum(xp.astype(heavy, index_dtype))  # through the class
-    last = xp.maximum(rank[:, -1:] - 1, xp.zeros_like(rank[:, -1:]))
-    successor = _core.take_rows(heavy_order, xp.minimum(rank, last), xp, device)
+    _, next_heavy = backend.merge_rows(rank, rank)
+    position = xp.arange(num_classes, dtype=index_dtype, device=device)
+    successor = xp.where(next_heavy < num_classes, next_heavy, position)
     # Rounding can put a light's start past every surplus: its deficit is rounding, and the
     # largest class (heavy wherever one exists) takes it.
     # (The first index of the largest q, written without argmax: lowering JAX's argmax asks
     # for its index dtype again, outside jax.enable_x64, https://github.com/jax-ml/jax/issues/5982.)
-    position = xp.arange(num_classes, dtype=index_dtype, device=device)
     largest = xp.min(xp.where(q == backend.row_max(q, -1, keepdims=True), position,
                               xp.asarray(num_classes, dtype=index_dtype, device=device)),
                      axis=-1, keepdims=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from functools import partial
 from types import SimpleNamespace
 
 import numpy as np
@@ -577,3 +578,30 @@ def test_numpy_search_rows_is_searchsorted_per_row(rows, width, draws):
         found = numpy_adapter.search_rows(t, v)
         assert found.shape == (rows, draws)
         np.testing.assert_array_equal(found, expected)
+
+
+@pytest.mark.parametrize("default", [False, True], ids=["supplied", "default"])
+@pytest.mark.parametrize(("rows", "first_width", "second_width"),
+                         [(0, 3, 4), (1, 0, 5), (3, 5, 0), (7, 1, 1), (5, 64, 100)])
+def test_merge_rows_counts_each_run_before_the_other(xp, default, rows, first_width,
+                                                      second_width):
+    # Against np.searchsorted row by row: first comes first among equal entries, so
+    # before_first is side="left" in second and before_second side="right" in first. Ties
+    # within and across the runs, integer and float rows.
+    from gumbelkit.backends._contract import _default_merge_rows
+
+    backend = backends.resolved_for(make(xp, np.zeros(1)))
+    merge = partial(_default_merge_rows, backend) if default else backend.merge_rows
+    rng = np.random.default_rng(rows * 10_000 + first_width * 100 + second_width)
+    first = np.sort(rng.integers(-5, 20, size=(rows, first_width)), axis=1)
+    second = np.sort(rng.integers(-5, 20, size=(rows, second_width)), axis=1)
+    for dtype in ("int64", "float64"):
+        before_first, before_second = merge(make(xp, first, dtype), make(xp, second, dtype))
+        np.testing.assert_array_equal(
+            to_numpy(before_first),
+            np.array([np.searchsorted(second[r], first[r]) for r in range(rows)],
+                     dtype=np.intp).reshape(rows, first_width))
+        np.testing.assert_array_equal(
+            to_numpy(before_second),
+            np.array([np.searchsorted(first[r], second[r], side="right") for r in range(rows)],
+                     dtype=np.intp).reshape(rows, second_width))

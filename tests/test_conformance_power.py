@@ -147,14 +147,25 @@ def _search_wrong_in_one_row_of_a_thousand(table, values):
     return found
 
 
+def _merge_wrong_in_one_row_of_a_thousand(first, second):
+    # The merge's counts per row, one too many in one row of 1000.
+    before_first = np.stack([np.searchsorted(b, a) for a, b in zip(first, second, strict=True)])
+    before_second = np.stack([np.searchsorted(a, b, side="right")
+                              for a, b in zip(first, second, strict=True)])
+    before_second[517::1000] += 1
+    return before_first, before_second
+
+
 def _running_sum_in_float64(x):
     # A running sum through float64: exact below 2**53, rounded above (tables sum to 2**60).
     return np.cumsum(x.astype(np.float64), axis=-1).astype(x.dtype)
 
 
 @pytest.mark.parametrize("defect", [{"search_rows": _search_wrong_in_one_row_of_a_thousand},
+                                    {"merge_rows": _merge_wrong_in_one_row_of_a_thousand},
                                     {"running_sum": _running_sum_in_float64}],
-                         ids=["search wrong in one row of 1000", "running sum in float64"])
+                         ids=["search wrong in one row of 1000", "merge wrong in one row of 1000",
+                              "running sum in float64"])
 def test_the_table_members_check_fails_a_planted_defect_and_passes_the_control(defect):
     from gumbelkit.conformance import test_categorical
 

@@ -135,6 +135,7 @@ OPTIONAL_MEMBERS = (
     "float64_scope",
     "uniform_index",
     "search_rows",
+    "merge_rows",
     "map_seeds",
     "running_sum",
     "block_streams",
@@ -257,7 +258,17 @@ class Backend:
         ``search_rows(table, values)``: for 2-d ``table`` (each row non-decreasing) and
         ``values`` with as many rows, how many entries of its row of ``table`` lie below each
         value (``searchsorted(..., side="left")`` per row), in the index dtype of ``argsort``.
-        Default: a stable sort of each row's values merged with the row by a second sort.
+        Default: a stable sort of each row's values, then ``merge_rows`` of them and the row.
+    merge_rows : callable
+        ``merge_rows(first, second) -> (before_first, before_second)``: for 2-d ``first`` and
+        ``second`` with as many rows, each row non-decreasing, the places of a stable merge of
+        each row's two runs in which ``first`` comes first among equal entries:
+        ``before_first[r, i]`` counts the entries of ``second[r]`` below ``first[r, i]``
+        (``searchsorted(second[r], first[r], side="left")``) and ``before_second[r, j]`` the
+        entries of ``first[r]`` at most ``second[r, j]`` (``searchsorted(first[r], second[r],
+        side="right")``), in the index dtype of ``argsort``. ``categorical``'s alias tables are
+        built on it. Default: one stable sort of the two runs side by side, which a
+        run-adaptive sort (NumPy's timsort) merges in linear time.
     running_sum : callable
         ``running_sum(x)``: the inclusive cumulative sum of ``x`` along its last axis.
         Default: the namespace's ``cumulative_sum``.
@@ -308,6 +319,7 @@ class Backend:
     float64_scope: Callable[[], AbstractContextManager[Any]]
     uniform_index: Callable[[Any, tuple[int, ...], int, Device], tuple[Array, Any]]
     search_rows: Callable[[Array, Array], Array]
+    merge_rows: Callable[[Array, Array], tuple[Array, Array]]
     map_seeds: Callable[[Callable[[Any], Array], Any, Device], Array]
     running_sum: Callable[[Array], Array]
 
@@ -466,21 +478,31 @@ def _default_uniform_index(
 
 def _default_search_rows(backend: Backend, table: Array, values: Array) -> Array:
     xp = backend.namespace(table)
-    count = int(values.shape[1])
     device = backend.device(table)
     value_order = xp.argsort(values, axis=-1, stable=True)
-    index_dtype = value_order.dtype
     ordered = _core.take_rows(values, value_order, xp, device)
-    # Values first, so that a table entry equal to a value comes after it (not below it).
-    merge = xp.argsort(xp.concat([ordered, table], axis=-1), axis=-1, stable=True)
-    from_table = merge >= count
-    table_so_far = backend.running_sum(xp.astype(from_table, index_dtype))
-    # Where the values landed in the merge, in their sorted order (a stable sort of origins).
-    slots = xp.argsort(xp.astype(from_table, xp.int8), axis=-1, stable=True)[:, :count]
-    below_ordered = _core.take_rows(table_so_far, slots, xp, device)
+    below_ordered, _ = backend.merge_rows(ordered, table)
     # Back to the values' own order: the inverse permutation of value_order.
     return _core.take_rows(below_ordered, xp.argsort(value_order, axis=-1, stable=True), xp,
                            device)
+
+
+def _default_merge_rows(backend: Backend, first: Array, second: Array) -> tuple[Array, Array]:
+    xp = backend.namespace(first)
+    device = backend.device(first)
+    count = int(first.shape[1])
+    # Each run is non-decreasing, so a stable sort keeps each run's order: the merge.
+    order = xp.argsort(xp.concat([first, second], axis=-1), axis=-1, stable=True)
+    from_first = order < count
+    index_dtype = order.dtype
+    first_so_far = backend.running_sum(xp.astype(from_first, index_dtype))
+    # Where each run's entries landed in the merge, in index order: a stable sort of the
+    # merge's origins (the inverse permutation without a scatter).
+    slots = xp.argsort(xp.astype(xp.logical_not(from_first), xp.int8), axis=-1, stable=True)
+    merged = xp.arange(1, int(order.shape[1]) + 1, dtype=index_dtype, device=device)
+    before_first = _core.take_rows(merged - first_so_far, slots[:, :count], xp, device)
+    before_second = _core.take_rows(first_so_far, slots[:, count:], xp, device)
+    return before_first, before_second
 
 
 def _default_running_sum(backend: Backend, x: Array) -> Array:

@@ -92,8 +92,9 @@ def test_table_members_keep_the_contract(subject):
     # The members the table methods are built on, against NumPy's definitions on thousands of
     # rows: uniform_index stays in range (drawn in the namespace's own dtypes, as the tables
     # draw it); inside float64_scope, where the tables are built, the running sum is exact in
-    # 64-bit integers and search_rows counts each row's entries below each value (a value
-    # equal to an entry comes before it, as np.searchsorted).
+    # 64-bit integers, search_rows counts each row's entries below each value (a value equal
+    # to an entry comes before it, as np.searchsorted), and merge_rows places two sorted runs
+    # in their merge (the first run first among equal entries).
     backend = resolve(subject.adapter)
     index, _ = backend.uniform_index(backend.make_rng(0, None), (MEMBER_ROWS, 5), 37, None)
     drawn = subject.to_numpy(index)
@@ -121,4 +122,15 @@ def test_table_members_keep_the_contract(subject):
         found = backend.search_rows(subject.asarray(table, "int64"),
                                     subject.asarray(values, "int64"))
         mismatched = np.flatnonzero((subject.to_numpy(found) != expected).any(axis=1))
-    assert mismatched.size == 0, f"search_rows is wrong in rows {mismatched[:10].tolist()}"
+        assert mismatched.size == 0, f"search_rows is wrong in rows {mismatched[:10].tolist()}"
+        runs = np.sort(values, axis=1)
+        before_first, before_second = backend.merge_rows(subject.asarray(runs, "int64"),
+                                                         subject.asarray(table, "int64"))
+        expected_first = np.stack([np.searchsorted(row, run)
+                                   for row, run in zip(table, runs, strict=True)])
+        expected_second = np.stack([np.searchsorted(run, row, side="right")
+                                    for row, run in zip(table, runs, strict=True)])
+        mismatched = np.flatnonzero(
+            (subject.to_numpy(before_first) != expected_first).any(axis=1)
+            | (subject.to_numpy(before_second) != expected_second).any(axis=1))
+    assert mismatched.size == 0, f"merge_rows is wrong in rows {mismatched[:10].tolist()}"
