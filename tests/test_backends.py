@@ -565,14 +565,16 @@ def test_numpy_reads_the_l2_cache_size(tmp_path, caches, expected):
 @pytest.mark.parametrize("width", [0, 1, 2, 5, 64, 100])
 @pytest.mark.parametrize("draws", [0, 1, 5000])
 def test_numpy_search_rows_is_searchsorted_per_row(rows, width, draws):
-    # The vectorized binary search against np.searchsorted row by row (side="left"): ties,
-    # values beyond both ends, empty tables, rows and values, integer and float tables.
+    # The vectorized binary search, and the merge for sorted rows of values, against
+    # np.searchsorted row by row (side="left"): ties, values beyond both ends, empty tables,
+    # rows and values, integer and float tables.
     from gumbelkit.backends import numpy as numpy_adapter
 
     rng = np.random.default_rng(rows * 1000 + width * 10 + draws)
     table = np.sort(rng.integers(-5, 20, size=(rows, width)), axis=1)
     values = rng.integers(-8, 25, size=(rows, draws))
-    for t, v in [(table, values), (table.astype(np.float64), values + 0.5)]:
+    for t, v in [(table, values), (table.astype(np.float64), values + 0.5),
+                 (table, np.sort(values, axis=1))]:
         expected = np.array([np.searchsorted(t[r], v[r]) for r in range(rows)],
                             dtype=np.intp).reshape(rows, draws)
         found = numpy_adapter.search_rows(t, v)
