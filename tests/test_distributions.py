@@ -469,6 +469,46 @@ def test_low_precision_parameters_keep_their_dtype(xp, dtype):
     assert gate.l0_penalty().dtype == native
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_low_precision_samples_pass_their_own_validation(xp, dtype):
+    # A sample held in float16 or bfloat16 misses a row sum of 1 by up to half its eps (each
+    # entry rounds by at most that much, relatively): validation accepts it, at any temperature,
+    # and still refuses a row that sums to 1.05.
+    values = np.random.default_rng(11).normal(size=(6, 8)) * 2
+    logits = make(xp, values, dtype)
+    for cls, tau in [(RelaxedOneHotCategorical, 0.5), (RelaxedOneHotCategorical, 5.0),
+                     (ExpRelaxedOneHotCategorical, 1e4), (ExpRelaxedOneHotCategorical, 0.5)]:
+        d = cls(logits, tau, validate_args=True)
+        for seed in range(5):
+            assert np.all(np.isfinite(to_numpy(d.log_prob(d.sample((50,), rng=seed)))))
+    off = np.full((6, 8), 1.05 / 8)
+    with pytest.raises(ValueError, match="simplex"):
+        RelaxedOneHotCategorical(logits, 0.5, validate_args=True).log_prob(make(xp, off, dtype))
+    with pytest.raises(ValueError, match="simplex"):
+        ExpRelaxedOneHotCategorical(logits, 0.5, validate_args=True).log_prob(
+            make(xp, np.log(off), dtype))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_logit_relaxed_bernoulli_samples_beyond_the_dtype_are_its_largest_value(xp, dtype):
+    # (logits + L) / tau with |logits| = 1e4 and tau = 1e-4 is about 1e8 in size, beyond
+    # float16's 65504, and with tau = 1e-38 beyond float32's 3.4e38: the sample is the dtype's
+    # largest finite value of its sign, never +-inf, and its log-density is finite.
+    from helpers import native_dtype
+
+    largest = float(np.finfo(np.dtype(dtype)).max)
+    tau = 1e-4 if dtype == "float16" else 1e-38
+    logits = make(xp, np.array([1e4, -1e4, 0.0]), dtype)
+    d = LogitRelaxedBernoulli(logits, tau, validate_args=True)
+    t = d.rsample((200,), rng=3)
+    assert t.dtype == native_dtype(xp, dtype)
+    drawn = to_numpy(t).astype(np.float64)
+    np.testing.assert_array_equal(drawn[:, 0], largest)
+    np.testing.assert_array_equal(drawn[:, 1], -largest)
+    assert np.all(np.isfinite(drawn))
+    assert np.all(np.isfinite(to_numpy(d.log_prob(t))))
+
+
 # --- per-row temperatures ----------------------------------------------------------------------
 
 

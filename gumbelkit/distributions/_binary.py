@@ -315,11 +315,22 @@ class LogitRelaxedBernoulli(_RelaxedBinary):
         Returns
         -------
         array
-            Real values, in the dtype of ``logits``.
+            Real values, in the dtype of ``logits``. A sample beyond that dtype's finite range
+            (a tiny ``tau``, or huge logits) is its largest finite value of the same sign.
 
         """
         return self._quietly(lambda: self._output(
-            self._logit_sample(sample_shape, rng)))
+            self._within_range(self._logit_sample(sample_shape, rng))))
+
+    def _within_range(self, t: Array) -> Array:
+        """Return ``t`` clamped to the finite range of the logits' dtype (NaN stays NaN).
+
+        As :class:`ExpRelaxedOneHotCategorical` keeps its coordinates above the lowest finite
+        value: the nearest value the dtype holds, so that a valid input never gives an
+        infinite sample (whose log-density would be NaN).
+        """
+        largest = float(self._xp.finfo(self._dtype).max)
+        return self._xp.clip(t, -largest, largest)
 
     def sample(self, sample_shape: int | tuple[int, ...] = (), rng: object = None) -> Array:
         """Draw a sample without gradient (:meth:`rsample` under a stop-gradient).

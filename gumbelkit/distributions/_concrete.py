@@ -15,7 +15,7 @@ from gumbelkit import _core
 from gumbelkit._checks import check_logits, check_rows_valid, concrete_bool, is_real_scalar
 from gumbelkit._prepared import Prepared
 from gumbelkit._sampling import gumbel_softmax
-from gumbelkit._typing import Array, Namespace
+from gumbelkit._typing import Array, DType, Namespace
 from gumbelkit.distributions._math import _log
 from gumbelkit.distributions._parameters import (
     _broadcast_or_raise,
@@ -230,10 +230,15 @@ class _RelaxedCategorical(_Parameters):
         _broadcast_or_raise(shape, tuple(self._logits.shape), "value", "logits")
         return self._compute(value)
 
-    @property
-    def _simplex_tolerance(self) -> float:
-        """How far from 1 the sum of a point of the simplex may be, when it is validated."""
-        return math.sqrt(float(self._xp.finfo(self._compute_dtype).eps)) * 4
+    def _simplex_tolerance(self, value_dtype: DType) -> float:
+        """How far from 1 the sum of a point of the simplex may be, when it is validated.
+
+        A value held in a coarser dtype than the compute dtype (a bfloat16 or float16 sample)
+        rounds each entry by up to half its ``eps``, and its sum by up to that much: 4 ``eps``
+        of the value's dtype is accepted too.
+        """
+        compute = math.sqrt(float(self._xp.finfo(self._compute_dtype).eps)) * 4
+        return max(compute, 4 * float(self._xp.finfo(value_dtype).eps))
 
     def _finish_log_prob(self, log_p: Array, on_masked: Array) -> Array:
         """Return ``log_p`` without the class axis, in the dtype of the logits.
@@ -354,14 +359,14 @@ class RelaxedOneHotCategorical(_RelaxedCategorical):
 
         """
         x = self._value_for_log_prob(value)
-        return self._quietly(lambda: self._log_prob(x))
+        return self._quietly(lambda: self._log_prob(x, value.dtype))
 
-    def _log_prob(self, x: Array) -> Array:
+    def _log_prob(self, x: Array, value_dtype: DType) -> Array:
         xp, axis = self._xp, self._event_axis
         theta = self._compute(self._logits)
         masked = theta == -math.inf
         if self._validate_args:
-            self._check_simplex(x, masked)
+            self._check_simplex(x, masked, self._simplex_tolerance(value_dtype))
         tiny = xp.asarray(xp.finfo(self._compute_dtype).smallest_normal,
                           dtype=self._compute_dtype, device=self._device)
         log_x = xp.log(xp.where(masked, xp.ones_like(x), xp.maximum(x, tiny)))
@@ -371,10 +376,10 @@ class RelaxedOneHotCategorical(_RelaxedCategorical):
                                keepdims=True)
         return self._finish_log_prob(log_p, xp.logical_and(masked, x > 0))
 
-    def _check_simplex(self, x: Array, masked: Array) -> None:
+    def _check_simplex(self, x: Array, masked: Array, tolerance: float) -> None:
         xp, axis = self._xp, self._event_axis
         inside = xp.logical_and(x >= 0, x <= 1)
-        total = xp.abs(xp.sum(x, axis=axis) - 1.0) <= self._simplex_tolerance
+        total = xp.abs(xp.sum(x, axis=axis) - 1.0) <= tolerance
         on_mask = xp.logical_or(xp.logical_not(masked), x == 0)
         _require(
             xp.logical_and(xp.all(xp.logical_and(inside, on_mask)), xp.all(total)), "value",
@@ -496,18 +501,18 @@ class ExpRelaxedOneHotCategorical(_RelaxedCategorical):
 
         """
         z = self._value_for_log_prob(value)
-        return self._quietly(lambda: self._log_prob(z))
+        return self._quietly(lambda: self._log_prob(z, value.dtype))
 
-    def _log_prob(self, z: Array) -> Array:
+    def _log_prob(self, z: Array, value_dtype: DType) -> Array:
         xp, axis = self._xp, self._event_axis
         theta = self._compute(self._logits)
         if self._validate_args:
-            self._check_log_simplex(z, theta == -math.inf)
+            self._check_log_simplex(z, theta == -math.inf, self._simplex_tolerance(value_dtype))
         log_q, masked = _exp_concrete_log_density(theta, z, self._temperature_with_axis(), axis,
                                                   xp, self._backend.stop_gradient, self._device)
         return self._finish_log_prob(log_q, xp.logical_and(masked, z > -math.inf))
 
-    def _check_log_simplex(self, z: Array, masked: Array) -> None:
+    def _check_log_simplex(self, z: Array, masked: Array, tolerance: float) -> None:
         xp, axis = self._xp, self._event_axis
         finite = xp.logical_or(xp.isfinite(z), xp.logical_and(masked, z == -math.inf))
         on_mask = xp.logical_or(xp.logical_not(masked), z == -math.inf)
@@ -516,7 +521,7 @@ class ExpRelaxedOneHotCategorical(_RelaxedCategorical):
         if concrete_bool(ok, "value"):
             # logsumexp of a valid point is 0 (its exponentials sum to 1).
             total = xp.sum(xp.where(masked, xp.zeros_like(z), xp.exp(z)), axis=axis)
-            ok = xp.all(xp.abs(total - 1.0) <= self._simplex_tolerance)
+            ok = xp.all(xp.abs(total - 1.0) <= tolerance)
         _require(ok, "value",
                  "value must be the logarithm of a point of the simplex: finite entries <= 0 "
                  "whose exponentials sum to 1, and -inf exactly on masked classes (-inf logits)")
