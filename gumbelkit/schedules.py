@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
+from fractions import Fraction
 
 __all__ = ["CosineAnnealing", "ExponentialAnnealing", "LinearAnnealing"]
 
@@ -19,10 +20,26 @@ __all__ = ["CosineAnnealing", "ExponentialAnnealing", "LinearAnnealing"]
 def _positive_finite(value: object, argument: str) -> float:
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
         raise TypeError(f"{argument} must be a real number; got {type(value).__name__}")
-    number = float(value)
+    number = _float(value)
     if not math.isfinite(number) or number <= 0:
         raise ValueError(f"{argument} must be a positive finite number; got {number}")
     return number
+
+
+def _float(value: numbers.Real) -> float:
+    """``float(value)``, with ``inf`` of the same sign for an integer beyond the float range."""
+    try:
+        return float(value)
+    except OverflowError:  # a huge int or Fraction: out of range, so rejected as non-finite
+        return -math.inf if value < 0 else math.inf
+
+
+def _times(rate: float, count: int) -> float:
+    """``rate * count`` for a non-negative ``count`` of any size (a huge int overflows float)."""
+    try:
+        return rate * count
+    except OverflowError:
+        return _float(Fraction(rate) * count)
 
 
 def _integer(value: object, argument: str) -> int:
@@ -87,7 +104,7 @@ class ExponentialAnnealing:
             raise ValueError(f"tau_min must be at most tau0; got tau_min={tau_min} > tau0={tau0}")
         if not isinstance(self.rate, numbers.Real) or isinstance(self.rate, bool):
             raise TypeError(f"rate must be a real number; got {type(self.rate).__name__}")
-        rate = float(self.rate)
+        rate = _float(self.rate)
         if not math.isfinite(rate) or rate < 0:
             raise ValueError(f"rate must be a non-negative finite number; got {rate}")
         interval = _integer(self.interval, "interval")
@@ -107,7 +124,12 @@ class ExponentialAnnealing:
         ``inf`` for ``rate = 0`` with ``tau_min < tau0`` (the floor is never reached), 0 when
         ``tau_min = tau0``.
         """
-        gap = math.log(self.tau0 / self.tau_min)
+        ratio = self.tau0 / self.tau_min
+        # Past the float range (tau0 = 1e308, tau_min = 1e-308) the logarithms still are finite.
+        if math.isfinite(ratio):
+            gap = math.log(ratio)
+        else:
+            gap = math.log(self.tau0) - math.log(self.tau_min)
         if gap == 0:
             return 0.0
         return math.inf if self.rate == 0 else gap / self.rate
@@ -144,10 +166,22 @@ class ExponentialAnnealing:
         Returns
         -------
         float
-            ``max(tau_min, tau0 * exp(-rate * refresh_step(step)))``.
+            ``max(tau_min, tau0 * exp(-rate * refresh_step(step)))``: exactly ``tau_min`` from
+            the first refresh at or after :attr:`floor_step` on.
 
         """
-        return max(self.tau_min, self.tau0 * math.exp(-self.rate * self.refresh_step(step)))
+        refresh = self.refresh_step(step)
+        if refresh >= self.floor_step:  # also keeps a huge step out of float arithmetic
+            return self.tau_min
+        if self.rate == 0:
+            return self.tau0
+        exponent = _times(self.rate, refresh)
+        # exp(-exponent) alone underflows past ~708 while tau0 * exp(-exponent) may not.
+        if exponent < 700:
+            value = self.tau0 * math.exp(-exponent)
+        else:
+            value = math.exp(math.log(self.tau0) - exponent)
+        return min(self.tau0, max(self.tau_min, value))
 
 
 @dataclass(frozen=True)
@@ -175,6 +209,19 @@ class _Falling:
         if step < 0:
             raise ValueError(f"step must be non-negative; got {step}")
         return min(step, self.steps) / self.steps
+
+    def _clamp(self, progress: float, value: float) -> float:
+        """Return the exact endpoints at ``progress`` 0 and 1, else ``value`` within them.
+
+        Rounding can put the closed form a little outside ``[tau_min, tau0]`` (down to 0 when
+        ``tau_min`` is below the rounding error of ``tau0``); clamping is monotone, so the
+        schedule still never rises.
+        """
+        if progress >= 1.0:
+            return self.tau_min
+        if progress <= 0.0:
+            return self.tau0
+        return min(self.tau0, max(self.tau_min, value))
 
 
 @dataclass(frozen=True)
@@ -217,7 +264,8 @@ class LinearAnnealing(_Falling):
             ``tau0 + (tau_min - tau0) min(step, steps) / steps``.
 
         """
-        return self.tau0 + (self.tau_min - self.tau0) * self._progress(step)
+        progress = self._progress(step)
+        return self._clamp(progress, self.tau0 + (self.tau_min - self.tau0) * progress)
 
 
 @dataclass(frozen=True)
@@ -260,5 +308,7 @@ class CosineAnnealing(_Falling):
             ``tau_min + (tau0 - tau_min) (1 + cos(pi min(step, steps) / steps)) / 2``.
 
         """
-        cosine = math.cos(math.pi * self._progress(step))
-        return self.tau_min + (self.tau0 - self.tau_min) * (1.0 + cosine) / 2.0
+        progress = self._progress(step)
+        # Halving before scaling keeps (tau0 - tau_min) * 2 from overflowing for a huge tau0.
+        weight = (1.0 + math.cos(math.pi * progress)) / 2.0
+        return self._clamp(progress, self.tau_min + (self.tau0 - self.tau_min) * weight)

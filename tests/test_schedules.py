@@ -205,3 +205,78 @@ def test_falling_schedules_check_their_arguments(cls):
         make(tau0=math.inf)
     with pytest.raises(ValueError, match="step must be non-negative"):
         make()(-1)
+
+
+# --- endpoints, range and huge steps ---------------------------------------------------------
+
+EXTREME_FALLS = [(1.0, 1e-17, 10), (1.0, 0.1, 10), (1e308, 1e-308, 7), (1.0, 1.0, 5),
+                 (3.0, 2.9999999999999996, 3), (0.7, 0.3, 1)]
+
+
+@pytest.mark.parametrize("cls", ["LinearAnnealing", "CosineAnnealing"])
+@pytest.mark.parametrize(("tau0", "tau_min", "steps"), EXTREME_FALLS)
+def test_falling_schedules_hit_their_endpoints_exactly_and_stay_between_them(
+        cls, tau0, tau_min, steps):
+    # tau0 + (tau_min - tau0) rounds to 0 for tau_min = 1e-17 and to 0.09999999999999998 for
+    # 0.1; (tau0 - tau_min) * 2 overflows for tau0 = 1e308. The docstrings promise tau0 at
+    # step 0 and tau_min from `steps` on; a temperature in between lies in [tau_min, tau0].
+    schedule = getattr(gk.schedules, cls)(tau0=tau0, tau_min=tau_min, steps=steps)
+    values = [schedule(t) for t in range(steps + 3)]
+    assert values[0] == tau0
+    assert values[steps:] == [tau_min] * 3
+    assert all(tau_min <= v <= tau0 and math.isfinite(v) for v in values)
+    assert values == sorted(values, reverse=True)
+
+
+def test_cosine_annealing_of_a_huge_temperature_is_finite():
+    schedule = gk.schedules.CosineAnnealing(tau0=1e308, tau_min=1e-308, steps=2)
+    assert schedule(0) == 1e308
+    # Half-way the cosine is 0: tau_min + (tau0 - tau_min) / 2 = 5e307 to rounding.
+    assert schedule(1) == pytest.approx(5e307, rel=1e-15)
+
+
+def test_exponential_annealing_of_extreme_temperatures():
+    # tau0 / tau_min = 1e616 overflows float; its logarithm is 616 ln 10 = 1418.39.
+    schedule = ExponentialAnnealing(tau0=1e308, tau_min=1e-308, rate=1.0, interval=1)
+    assert schedule.floor_step == pytest.approx(616 * math.log(10), rel=1e-13)
+    assert schedule(0) == 1e308
+    # 1e308 exp(-1418) = exp(308 ln 10 - 1418) = 1.48e-308 > tau_min, though exp(-1418)
+    # alone underflows to 0.
+    assert schedule(1418) == pytest.approx(math.exp(308 * math.log(10) - 1418), rel=1e-9)
+    assert schedule(1419) == 1e-308
+    values = [schedule(t) for t in range(0, 1500, 7)]
+    assert values == sorted(values, reverse=True)
+    assert all(1e-308 <= v <= 1e308 for v in values)
+
+
+@pytest.mark.parametrize(("schedule", "limit"), [
+    (ExponentialAnnealing(), 0.5),
+    (ExponentialAnnealing(rate=0.0, tau0=0.7), 0.7),
+    (ExponentialAnnealing(rate=5e-324, interval=1), 0.5),  # floor_step overflows to inf
+    (ExponentialAnnealing(offset=3, interval=7), 0.5),
+    (gk.schedules.LinearAnnealing(tau0=2.0, tau_min=0.25), 0.25),
+    (gk.schedules.CosineAnnealing(tau0=2.0, tau_min=0.25), 0.25),
+], ids=["exponential", "constant", "tiny-rate", "offset", "linear", "cosine"])
+def test_huge_steps_give_the_limit(schedule, limit):
+    # 10**400 does not fit a float: int * float raises OverflowError.
+    assert schedule(10**400) == limit
+
+
+def test_exponential_annealing_of_a_step_beyond_the_float_range():
+    # rate * 10**320 = 4.9406564584124654e-324 * 1e320 = 4.94e-4: far from the floor, with a
+    # step no float holds.
+    schedule = ExponentialAnnealing(tau0=1.0, rate=5e-324, tau_min=0.5, interval=1)
+    assert schedule.floor_step == math.inf
+    assert schedule(10**320) == pytest.approx(math.exp(-4.9406564584124654e-4), rel=1e-12)
+
+
+@pytest.mark.parametrize(("cls", "arguments", "message"), [
+    ("ExponentialAnnealing", {"tau0": 10**400}, "tau0 must be a positive finite number"),
+    ("ExponentialAnnealing", {"rate": 10**400}, "rate must be a non-negative finite number"),
+    ("ExponentialAnnealing", {"tau_min": -10**400}, "tau_min must be a positive finite number"),
+    ("LinearAnnealing", {"tau0": 10**400}, "tau0 must be a positive finite number"),
+    ("CosineAnnealing", {"tau_min": 10**400}, "tau_min must be a positive finite number"),
+])
+def test_huge_int_arguments_are_named(cls, arguments, message):
+    with pytest.raises(ValueError, match=message):
+        getattr(gk.schedules, cls)(**arguments)
