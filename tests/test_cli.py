@@ -123,6 +123,18 @@ def test_check_rejects_an_unknown_backend_in_one_line():
     ]
 
 
+def test_check_that_selects_no_test_says_so_and_fails():
+    # Zero tests run is no pass: a mistyped -k used to print "0 passed, 0 failed" and exit 0.
+    result = run("check", "--backend", "numpy", "-k", "nonexistent_test_name")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "gumbelkit check: -k 'nonexistent_test_name' matches no test of the conformance suite "
+        "on --backend numpy; expected a pytest -k expression of test names, e.g. "
+        "-k noise_follows_the_gumbel_cdf"
+    ]
+
+
 # --- gumbelkit sample -----------------------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -346,6 +358,79 @@ def test_sample_rejects_bad_input_in_one_line(args, message, capsys):
     assert len(lines) == 1
     assert lines[0].startswith("gumbelkit sample: ")
     assert message in lines[0]
+
+
+# Logits finite in float64 but not in the dtype drawn in: float32's largest value is
+# (2 - 2**-23) 2**127 = 3.4028e38, float16's (2 - 2**-10) 2**15 = 65504, and a value rounds to
+# inf from the largest plus half a step on (65504 + 16 = 65520 in float16).
+OVERFLOWING_LOGITS = [
+    (["--logits", "1e39,0"], "row 1 has 1e+39, which overflows float32"),
+    (["--logits", "1e39,0", "--max"], "row 1 has 1e+39, which overflows float32"),
+    # -1e39 alone in its row: no logit of the row is left finite in float32.
+    (["--logits", "0,1;-1e39,-1e39"], "row 2 has -1e+39, which overflows float32"),
+    (["--logits", "1e5,0", "--dtype", "float16"], "row 1 has 100000.0, which overflows float16"),
+    (["--logits", "65520,0", "--dtype", "float16", "--hard"],
+     "row 1 has 65520.0, which overflows float16 (its largest finite value is 65504)"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), OVERFLOWING_LOGITS)
+def test_sample_rejects_logits_that_overflow_the_dtype(args, message, capsys):
+    code, out, err = call(capsys, "sample", "--seed", "0", *args)
+    assert code == 2
+    assert out == ""
+    (line,) = err.splitlines()
+    assert line.startswith(f"gumbelkit sample: --logits: {message}")
+    assert line.endswith("or -inf to mask a class")
+
+
+def test_sample_rejects_npy_logits_that_overflow_the_dtype(capsys, tmp_path):
+    np.save(tmp_path / "wide.npy", np.array([[0.0, 1.0], [2.0, 1e39]]))
+    np.save(tmp_path / "counts.npy", np.array([3, 100_000]))
+    for path, dtype, bad in (("wide.npy", "float32", "row 2 has 1e+39"),
+                             ("counts.npy", "float16", "row 1 has 100000.0")):
+        code, out, err = call(capsys, "sample", "--logits", str(tmp_path / path),
+                              "--dtype", dtype, "--seed", "0")
+        assert code == 2
+        assert out == ""
+        assert len(err.splitlines()) == 1
+        assert f"--logits: {bad}, which overflows {dtype}" in err
+    # The float64 file in its own dtype holds 1e39 exactly: a valid draw.
+    code, out, _ = call(capsys, "sample", "--logits", str(tmp_path / "wide.npy"), "--seed", "0")
+    assert code == 0
+    np.testing.assert_array_equal(csv_values(out)[1], [0.0, 1.0])
+
+
+def test_sample_takes_a_logit_that_overflows_to_minus_inf_as_a_masked_class(capsys):
+    # -1e39 is -inf in float32: its class has probability exp(-1e39), 0 in every dtype, and
+    # the row keeps a finite logit, so the draw is that of the row without it.
+    code, out, err = call(capsys, "sample", "--logits", "0,1;-1e39,0", "--hard", "--seed", "0")
+    assert code == 0, err
+    np.testing.assert_array_equal(csv_values(out)[1], [0.0, 1.0])
+
+
+def test_sample_accepts_the_largest_logits_of_the_dtype(capsys):
+    # 65519 rounds down to 65504 in float16, the largest finite value; the sample is finite.
+    code, out, err = call(capsys, "sample", "--logits", "65519,0;-65504,0", "--dtype",
+                          "float16", "--seed", "0")
+    assert code == 0, err
+    np.testing.assert_array_equal(csv_values(out), [[1.0, 0.0], [0.0, 1.0]])
+
+
+def test_sample_rejects_logits_that_overflow_bfloat16(capsys):
+    if unavailable_reason("torch"):
+        pytest.skip(unavailable_reason("torch"))
+    # 3.4e38 < 3.4028e38 is a finite float32 but above the largest bfloat16,
+    # (2 - 2**-7) 2**127 = 3.3895e38, by more than half a step (2**119 = 6.6e35).
+    code, out, err = call(capsys, "sample", "--logits", "3.4e38,0", "--backend", "torch",
+                          "--dtype", "bfloat16", "--seed", "0")
+    assert code == 2
+    assert out == ""
+    assert "row 1 has 3.4e+38, which overflows bfloat16" in err
+    code, out, _ = call(capsys, "sample", "--logits", "3.3895e38,0", "--backend", "torch",
+                        "--dtype", "bfloat16", "--seed", "0")
+    assert code == 0
+    np.testing.assert_array_equal(csv_values(out), [[1.0, 0.0]])
 
 
 def test_sample_rejects_a_backend_that_is_not_installed(capsys, monkeypatch):

@@ -45,11 +45,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None,
                         help=f"replay with this seed, an int in {SEED_RANGE}")
     parser.add_argument("-k", dest="select", default=None,
-                        help="run only tests matching this pytest -k expression")
+                        help="run only tests matching this pytest -k expression (one that "
+                             "matches none is an error, exit code 2)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the suite with parsed options; return 0 when every test passed, 1 otherwise.
+
+    No test run is an error (exit code 2), not a pass: a ``-k`` that matches nothing is
+    most likely a typo.
 
     Parameters
     ----------
@@ -64,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     Raises
     ------
     UsageError
-        When the suite cannot run: pytest or SciPy missing, an unknown backend, bad options.
+        When the suite cannot run: pytest or SciPy missing, an unknown backend, bad options,
+        no test selected.
 
     """
     return run_check(args.backend, args.thorough, args.fresh_seeds, args.seed, args.select)
@@ -180,6 +185,15 @@ def run_check(
         progress.bar.finish()
         if code == pytest.ExitCode.USAGE_ERROR:
             raise UsageError("the conformance suite rejected its options (see above)")
+        if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+            # Zero tests would print "0 passed, 0 failed" and look like a pass.
+            if not select:
+                raise UsageError(f"the conformance suite in {suite} has no test")
+            where = f" on --backend {backend}" if backend else ""
+            raise UsageError(
+                f"-k {select!r} matches no test of the conformance suite{where}; expected a "
+                "pytest -k expression of test names, e.g. -k noise_follows_the_gumbel_cdf"
+            )
         rows = json.loads(report_path.read_text()) if report_path.exists() else []
     if rows:
         print(_table(rows))
@@ -188,5 +202,4 @@ def run_check(
     counts = progress.outcomes
     print(f"\n{len(rows)} statistical tests; "
           f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
-    return 0 if code in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED) and not \
-        counts["failed"] else 1
+    return 0 if code == pytest.ExitCode.OK and not counts["failed"] else 1

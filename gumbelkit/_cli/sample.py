@@ -37,6 +37,10 @@ _CSV_CHUNK_ROWS = 65_536
 MAX_OUTPUT_VALUES = 2**28
 # What every .npy file starts with (numpy.lib.format); np.load unpickles anything else.
 _NPY_MAGIC = b"\x93NUMPY"
+# bfloat16, which NumPy lacks: its largest finite value, and the float32 value from which
+# float32 -> bfloat16 rounds to inf (the largest plus half a step, 2**128 - 2**119).
+_BFLOAT16_MAX = (2.0 - 2.0**-7) * 2.0**127
+_BFLOAT16_OVERFLOW = 2.0**128 - 2.0**119
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -212,6 +216,50 @@ def check_logit_rows(logits: np.ndarray) -> None:
             raise UsageError(f"--logits: row {number} has no finite logit")
 
 
+def check_logit_range(logits: np.ndarray, dtype: str) -> None:
+    """Reject finite logits that become ``+inf`` in ``dtype``, such as 1e39 in float32.
+
+    The other checks see the logits before the cast to the sample's dtype; a logit that
+    overflows to ``+inf`` there would turn the whole row's sample into NaN, or its index out of
+    range. One that overflows to ``-inf`` masks its class, whose probability ``exp(-1e39)``
+    is 0 in every dtype anyway, unless its row has no logit left that is finite in ``dtype``.
+
+    Parameters
+    ----------
+    logits : numpy.ndarray
+        Real logits with classes on the last axis.
+    dtype : str
+        The floating dtype the sample is drawn in: one of :data:`SAMPLE_DTYPES`.
+
+    Raises
+    ------
+    UsageError
+        Naming the first row with such a logit, the logit and ``dtype``.
+
+    """
+    values = logits.reshape(-1, logits.shape[-1]).astype(np.float64)
+    with np.errstate(over="ignore"):
+        if dtype == "bfloat16":
+            # PyTorch rounds float64 to float32, then to bfloat16: that overflows a little
+            # earlier than JAX's one rounding, so it covers both.
+            single = values.astype(np.float32)
+            cast_overflows = np.isinf(single) | (np.abs(single) >= _BFLOAT16_OVERFLOW)
+            largest = _BFLOAT16_MAX
+        else:
+            cast_overflows = np.isinf(values.astype(dtype))
+            largest = float(np.finfo(dtype).max)
+    overflows = cast_overflows & np.isfinite(values)
+    left = np.isfinite(values) & ~cast_overflows
+    bad = np.argwhere((overflows & (values > 0)) | (overflows & ~left.any(axis=-1, keepdims=True)))
+    if bad.size:
+        row, column = (int(index) for index in bad[0])
+        raise UsageError(
+            f"--logits: row {row + 1} has {float(values[row, column])!r}, which overflows "
+            f"{dtype} (its largest finite value is {largest:.5g}); expected logits finite in "
+            f"{dtype}, or -inf to mask a class"
+        )
+
+
 def _import_backend(name: str) -> Any:
     """Import the array module of a built-in backend, or raise :class:`UsageError` saying why."""
     try:
@@ -236,7 +284,10 @@ def _to_backend(name: str, module: Any, values: np.ndarray, dtype: str) -> Any:
         config.update("jax_enable_x64", True)
     # NumPy and Dask take NumPy dtypes; the other array modules name their own.
     native = np.dtype(dtype) if name in ("numpy", "dask") else getattr(module, dtype)
-    return module.asarray(values, dtype=native)
+    # check_logit_range let through only logits that overflow to -inf, masked classes: NumPy's
+    # cast warns of them.
+    with np.errstate(over="ignore"):
+        return module.asarray(values, dtype=native)
 
 
 def _to_numpy(name: str, x: Any) -> np.ndarray:
@@ -328,6 +379,7 @@ def run(args: argparse.Namespace) -> int:
                 f"--dtype with one of {', '.join(builtin_backend(args.backend).dtypes)}"
             )
         raise UsageError(f"--dtype {dtype} is not available on {args.backend}")
+    check_logit_range(logits, dtype)
     output: Path | None = args.output
     if output is not None and output.suffix.lower() not in (".npy", ".csv"):
         raise UsageError(f"--output must end in .npy or .csv; got {output}")
