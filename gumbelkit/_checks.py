@@ -226,7 +226,8 @@ def concrete_bool(flag: Array, argument: str) -> bool:
     except Exception as exc:  # JAX raises ConcretizationTypeError, torch.func a RuntimeError
         raise TypeError(
             f"checking {argument} reads array data, which is impossible under a trace "
-            "(jax.jit, jax.vmap, torch.func); call with validate=False there"
+            "(jax.jit, jax.vmap, torch.func); call with validate=False there "
+            "(validate_args=False for a distribution)"
         ) from exc
 
 

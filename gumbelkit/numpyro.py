@@ -50,6 +50,45 @@ def _floating(x: Any) -> jax.Array:
     return array
 
 
+class _MaskableLogits(constraints.Constraint):
+    """Logit vectors: entries real or ``-inf`` (a masked class), at least one of them finite.
+
+    NumPyro's ``real_vector`` refuses ``-inf``, which masks a class here.
+    """
+
+    event_dim = 1
+
+    def __call__(self, x: Any) -> Any:
+        entries = jnp.logical_and(x == x, x != jnp.inf)  # no NaN, no +inf
+        return jnp.logical_and(jnp.all(entries, axis=-1), jnp.any(x > -jnp.inf, axis=-1))
+
+    def feasible_like(self, prototype: Any) -> Any:
+        return jnp.zeros_like(prototype)
+
+    def tree_flatten(self) -> tuple[tuple[()], tuple[tuple[()], dict[str, Any]]]:
+        return (), ((), {})
+
+    def eq(self, other: object, static: bool = False) -> bool:
+        return isinstance(other, type(self))
+
+    def __repr__(self) -> str:
+        return "MaskableLogits()"
+
+
+_maskable_logits = _MaskableLogits()
+
+
+def _log_of_probs(probs: jax.Array) -> jax.Array:
+    """Return ``log(probs / sum)`` per row: ``-inf`` with a zero gradient at a zero probability.
+
+    ``log`` alone has the derivative ``1/0`` there, which the normalisation spreads as NaN to
+    every entry of the row.
+    """
+    normalised = probs / jnp.sum(probs, axis=-1, keepdims=True)
+    positive = normalised > 0
+    return jnp.where(positive, jnp.log(jnp.where(positive, normalised, 1.0)), -jnp.inf)
+
+
 def _choose(probs: Any, logits: Any) -> None:
     if (probs is None) == (logits is None):
         raise ValueError("Either `probs` or `logits` must be specified, but not both.")
@@ -112,7 +151,7 @@ class _Relaxed(Distribution):
 class _Categorical(_Relaxed):
     arg_constraints = {  # noqa: RUF012 (NumPyro's attribute)
         "temperature": constraints.positive,
-        "logits": constraints.real_vector,
+        "logits": _maskable_logits,
     }
     _core_class: Any = core.RelaxedOneHotCategorical
 
@@ -120,15 +159,20 @@ class _Categorical(_Relaxed):
                  validate_args: bool | None = None) -> None:
         _choose(probs, logits)
         if probs is not None:
-            probs = _floating(probs)
-            logits = jnp.log(probs / jnp.sum(probs, axis=-1, keepdims=True))
+            logits = _log_of_probs(_floating(probs))
         logits = _floating(logits)
         if logits.ndim < 1:
             raise ValueError("logits must be at least one-dimensional (the class axis)")
         tau = jnp.asarray(temperature, dtype=logits.dtype)
         if tau.ndim == logits.ndim and tau.shape[-1] == 1:
             tau = jnp.squeeze(tau, axis=-1)
-        batch_shape = jnp.broadcast_shapes(logits.shape[:-1], tau.shape)
+        try:
+            batch_shape = jnp.broadcast_shapes(logits.shape[:-1], tau.shape)
+        except ValueError:
+            raise ValueError(
+                f"temperature of shape {tau.shape} does not broadcast with the batch shape "
+                f"{logits.shape[:-1]} of the logits"
+            ) from None
         self.logits = jnp.broadcast_to(logits, batch_shape + logits.shape[-1:])
         self.temperature = jnp.broadcast_to(tau, batch_shape)
         super().__init__(batch_shape, logits.shape[-1:], validate_args=validate_args)

@@ -175,6 +175,53 @@ def test_validation_rejects_a_bad_temperature():
         gkn.RelaxedOneHotCategorical(-1.0, logits=jnp.zeros(3), validate_args=True)
 
 
+@pytest.mark.parametrize("cls", [gkn.RelaxedOneHotCategorical, gkn.ExpRelaxedCategorical,
+                                 gkn.RelaxedOneHotCategoricalStraightThrough])
+def test_a_masked_class_passes_validation_and_fails_only_what_it_should(cls):
+    # NumPyro's real_vector refuses -inf; a -inf logit masks its class here, so the
+    # categorical classes take it with validation on (NumPyro's default, and validate_args=True).
+    # A NaN, a +inf, or a row with no finite logit is still refused.
+    masked = jnp.array([[0.0, -jnp.inf, 0.5], [1.0, 0.0, -jnp.inf]])
+    for validate in (None, True):
+        sample = cls(0.5, logits=masked, validate_args=validate).sample(key(4), (100,))
+        at_mask = np.asarray(sample)[:, [0, 1], [1, 2]]
+        expected = -np.inf if cls is gkn.ExpRelaxedCategorical else 0.0
+        np.testing.assert_array_equal(at_mask, expected)
+    for bad in ([0.0, jnp.nan, 1.0], [0.0, jnp.inf, 1.0], [-jnp.inf, -jnp.inf, -jnp.inf]):
+        with pytest.raises(ValueError, match="logits"):
+            cls(0.5, logits=jnp.array(bad), validate_args=True)
+
+
+def test_a_zero_probability_has_a_finite_gradient():
+    # log(probs) alone has the derivative 1/0 at a zero probability, which the normalisation
+    # spread as NaN to the whole row. With class 1 at probability 0 the law is the two-class one
+    # of classes 0 and 2: the gradients of log_prob in their probabilities are
+    # torch.distributions' for the two-class law; class 1's is finite (0: the law does not
+    # change as long as it stays masked).
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    probs = jnp.array([0.3, 0.0, 0.7], dtype=jnp.float32)
+    value = jnp.array([0.4, 0.0, 0.6], dtype=jnp.float32)
+
+    def log_prob(p):
+        return gkn.RelaxedOneHotCategorical(0.5, probs=p).log_prob(value)
+
+    grad = np.asarray(jax.grad(log_prob)(probs))
+    pair = torch.tensor([0.3, 0.7], dtype=torch.float64, requires_grad=True)
+    law = torch.distributions.RelaxedOneHotCategorical(torch.tensor(0.5, dtype=torch.float64),
+                                                       probs=pair)
+    (expected,) = torch.autograd.grad(law.log_prob(torch.tensor([0.4, 0.6], dtype=torch.float64)),
+                                      pair)
+    np.testing.assert_allclose(grad[[0, 2]], expected.numpy(), rtol=1e-4)
+    assert abs(grad[1]) < 1e-5
+    sample_grad = jax.grad(lambda p: gkn.RelaxedOneHotCategorical(0.5, probs=p).sample(key(2))[0])
+    assert np.all(np.isfinite(np.asarray(sample_grad(probs))))
+
+
+def test_a_temperature_that_does_not_broadcast_is_named():
+    with pytest.raises(ValueError, match="temperature of shape"):
+        gkn.RelaxedOneHotCategorical(jnp.ones(5), logits=jnp.zeros((3, 4)))
+
+
 def test_numpyro_model_with_svi():
     means = jnp.array([-2.0, 0.0, 2.0])
     data = jnp.full((20,), 2.0)

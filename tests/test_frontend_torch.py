@@ -426,3 +426,130 @@ def test_pyro_model_with_svi():
     q = pyro.param("q").detach()
     assert q.argmax() == 2  # the posterior moves to the class that explains the data
     assert isinstance(gkp.RelaxedOneHotCategorical(0.5, logits=q), gtd.RelaxedOneHotCategorical)
+
+
+@pytest.mark.parametrize(("tau", "error", "message"), [
+    (None, TypeError, "tau must be a positive finite number, a 0-d tensor or a schedule "
+                      "tau.step. -> float; got NoneType None"),
+    ("0.5", TypeError, "tau must be .*; got str '0.5'"),
+    (True, TypeError, "tau must be .*; got bool True"),
+    (np.array(0.5), TypeError, "tau must be .*; got numpy.ndarray"),
+    (torch.tensor([0.5, 0.5]), ValueError, r"tau must be .*; got a torch.float32 tensor of "
+                                           r"shape \(2,\)"),
+    (torch.tensor(True), ValueError, "tau must be .*; got a torch.bool tensor"),
+    (torch.tensor(-1.0), ValueError, "tau must be a positive finite number; got -1.0"),
+    (10**400, ValueError, "tau must be a positive finite number; got inf"),
+])
+def test_gumbel_softmax_module_names_a_bad_tau_when_built(tau, error, message):
+    with pytest.raises(error, match=message):
+        GumbelSoftmax(tau)
+
+
+def test_gumbel_softmax_module_takes_a_0d_tensor_and_numpy_numbers():
+    logits = logits_of(3, 4)
+    for tau, value in ((torch.tensor(0.5), 0.5), (torch.tensor(0.5, requires_grad=True), 0.5),
+                       (np.float32(0.5), 0.5), (np.int64(2), 2.0)):
+        layer = GumbelSoftmax(tau, hard=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no warning about a tensor that requires grad
+            y = layer(logits, generator=generator(0))
+        assert layer.temperature == value
+        assert torch.equal(y, gkt.gumbel_softmax(logits, value, True, generator=generator(0)))
+
+
+@pytest.mark.parametrize(("value", "error", "message"), [
+    ("0.5", TypeError, "got str '0.5'"),
+    (None, TypeError, "got NoneType None"),
+    (True, TypeError, "got bool True"),
+    (torch.tensor([0.5, 0.5]), ValueError, r"got a torch.float32 tensor of shape \(2,\)"),
+    (0.0, ValueError, "must be a positive finite number; got 0.0"),
+    (math.nan, ValueError, "must be a positive finite number; got nan"),
+])
+def test_gumbel_softmax_module_names_a_bad_schedule_value_at_its_forward(value, error, message):
+    layer = GumbelSoftmax(lambda step: 1.0 if step == 0 else value)
+    logits = logits_of(2, 3)
+    layer(logits)  # step 0: 1.0
+    with pytest.raises(error, match=r"tau: the schedule's value at step 1 .*" + message):
+        layer(logits)
+    assert layer.num_steps == 1  # the failed call counted no step
+
+
+def test_gumbel_softmax_module_checks_its_estimator_when_built():
+    with pytest.raises(ValueError, match=r"estimator must be one of 'st', .*; got 'bogus'"):
+        GumbelSoftmax(0.5, hard=True, estimator="bogus")
+    with pytest.raises(TypeError, match="estimator must be a name"):
+        GumbelSoftmax(0.5, hard=True, estimator=3)
+    with pytest.raises(ValueError, match="estimator 'reinmax' is a gradient estimator of hard"):
+        GumbelSoftmax(0.5, estimator="reinmax")
+    layer = GumbelSoftmax(1.0, hard=True, estimator="gumbel-rao")
+    assert "estimator='gumbel-rao'" in repr(layer)
+
+
+def test_hard_concrete_gate_shape_and_dtype():
+    assert HardConcreteGate(np.int64(3)).log_alpha.shape == (3,)
+    assert HardConcreteGate((2, np.int32(3))).log_alpha.shape == (2, 3)
+    assert HardConcreteGate(torch.Size([4])).log_alpha.shape == (4,)
+    for shape in (2.0, np.float64(3.0), "3", None):
+        with pytest.raises(ValueError, match="shape must be a non-negative int or a tuple"):
+            HardConcreteGate(shape)
+    for dtype in (torch.int64, torch.bool, torch.complex64, "float32"):
+        with pytest.raises(ValueError, match=r"dtype must be a floating torch\.dtype"):
+            HardConcreteGate(3, dtype=dtype)
+    assert HardConcreteGate(3, dtype=torch.float16).log_alpha.dtype == torch.float16
+
+
+@pytest.mark.parametrize("cls", [gtd.RelaxedOneHotCategorical, gtd.ExpRelaxedCategorical,
+                                 gtd.RelaxedOneHotCategoricalStraightThrough])
+def test_a_zero_probability_has_a_finite_gradient(cls):
+    # log(probs) alone has the derivative 1/0 at a zero probability, which the normalisation
+    # spread as NaN to every entry. With class 1 at probability 0 the law is the two-class law
+    # of classes 0 and 2: log_prob's gradients in their probabilities are torch.distributions'
+    # for that law, class 1's is 0; a sample's gradient is finite.
+    probs = torch.tensor([0.3, 0.0, 0.7], dtype=torch.float64, requires_grad=True)
+    pair = torch.tensor([0.3, 0.7], dtype=torch.float64, requires_grad=True)
+    tau = torch.tensor(0.5, dtype=torch.float64)
+    if cls is gtd.ExpRelaxedCategorical:
+        value = torch.log(torch.tensor([0.4, 0.0, 0.6], dtype=torch.float64))
+        reference = ExpRelaxedCategoricalTorch(tau, probs=pair)
+    else:
+        value = torch.tensor([0.4, 0.0, 0.6], dtype=torch.float64)
+        reference = td.RelaxedOneHotCategorical(tau, probs=pair)
+    if cls is gtd.RelaxedOneHotCategoricalStraightThrough:
+        value._unquantize = value.clone()
+    (grad,) = torch.autograd.grad(cls(0.5, probs=probs).log_prob(value), probs)
+    (expected,) = torch.autograd.grad(reference.log_prob(value[[0, 2]]), pair)
+    torch.testing.assert_close(grad[[0, 2]], expected)
+    assert abs(float(grad[1])) < 1e-12
+    (sample_grad,) = torch.autograd.grad(
+        cls(0.5, probs=probs).rsample(generator=generator(2))[0], probs)
+    assert torch.isfinite(sample_grad).all()
+
+
+def test_parameters_of_the_wrong_type_are_named():
+    # A list or NumPy array of logits or probs is taken (as the binary classes take it); another
+    # type is refused with an error naming the argument, not an AttributeError from inside.
+    by_list = gtd.RelaxedOneHotCategorical(0.5, logits=[0.0, 1.0])
+    by_array = gtd.RelaxedOneHotCategorical(0.5, probs=np.array([0.25, 0.75]))
+    torch.testing.assert_close(by_list.probs, torch.softmax(torch.tensor([0.0, 1.0]), -1))
+    torch.testing.assert_close(by_array.probs, torch.tensor([0.25, 0.75], dtype=torch.float64))
+    with pytest.raises(TypeError, match=r"logits must be a torch\.Tensor"):
+        gtd.RelaxedOneHotCategorical(0.5, logits="0, 1")
+    with pytest.raises(TypeError, match=r"probs must be a torch\.Tensor"):
+        gtd.ExpRelaxedCategorical(0.5, probs={0: 1.0})
+    with pytest.raises(ValueError, match="temperature of shape"):
+        gtd.RelaxedOneHotCategorical(torch.ones(5), logits=torch.zeros(3, 4))
+
+
+def test_a_float_sample_shape_is_refused_as_torch_size_refuses_it():
+    for d in (gtd.RelaxedBernoulli(0.5, logits=torch.zeros(3)),
+              gtd.RelaxedOneHotCategoricalStraightThrough(0.5, logits=torch.zeros(3))):
+        with pytest.raises(TypeError, match="sample_shape"):
+            d.rsample((2.5,))
+        with pytest.raises(TypeError):
+            torch.Size((2.5,))  # PyTorch's own rule
+        assert d.rsample(torch.Size([2])).shape[0] == 2
+
+
+def test_a_straight_through_estimator_is_checked_when_built():
+    with pytest.raises(ValueError, match="estimator must be one of"):
+        gtd.RelaxedOneHotCategoricalStraightThrough(0.5, logits=torch.zeros(3), estimator="bogus")

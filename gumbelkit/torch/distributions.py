@@ -24,7 +24,9 @@ Where they differ from ``torch.distributions``:
 
 from __future__ import annotations
 
+import math
 import numbers
+import operator
 from typing import Any, TypeVar
 
 import numpy as np
@@ -34,6 +36,7 @@ from torch.distributions.utils import lazy_property
 
 import gumbelkit
 from gumbelkit import distributions as core
+from gumbelkit._checks import check_estimator
 from gumbelkit.estimators import Estimator
 
 __all__ = [
@@ -53,6 +56,33 @@ def _choose_logits(probs: object, logits: object) -> None:
     """Raise PyTorch's ``ValueError`` unless exactly one of ``probs`` and ``logits`` is given."""
     if (probs is None) == (logits is None):
         raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+
+
+def _parameter_tensor(x: object, name: str) -> torch.Tensor:
+    """Return ``x`` as a tensor of a floating dtype, or raise ``TypeError`` naming ``name``.
+
+    A tensor is kept as it is (its dtype included: the core checks it); a number, list or
+    NumPy array becomes a tensor, as the binary classes take them.
+    """
+    if isinstance(x, torch.Tensor):
+        return x
+    if isinstance(x, (numbers.Real, list, tuple, np.ndarray)) and not isinstance(x, bool):
+        return _floating_tensor(torch.as_tensor(x))
+    raise TypeError(f"{name} must be a torch.Tensor (or a number, list or NumPy array); "
+                    f"got {type(x).__name__}")
+
+
+def _sample_shape(sample_shape: _Shape) -> tuple[int, ...]:
+    """Return ``sample_shape`` as a tuple of ints, or raise ``TypeError`` naming it.
+
+    ``operator.index``, not ``int``: a float size is an error (as for ``torch.Size``), not
+    truncated.
+    """
+    try:
+        return tuple(operator.index(n) for n in sample_shape)
+    except TypeError:
+        raise TypeError(f"sample_shape must be a torch.Size or a tuple of ints; "
+                        f"got {sample_shape!r}") from None
 
 
 def _floating_tensor(x: torch.Tensor | float | None) -> torch.Tensor:
@@ -81,7 +111,13 @@ def _batch_shape(params_batch: torch.Size, tau: float | torch.Tensor) -> torch.S
     """Return the batch shape: the parameters' broadcast against the temperature's shape."""
     if isinstance(tau, float):
         return params_batch
-    return torch.Size(np.broadcast_shapes(tuple(params_batch), tuple(tau.shape)))
+    try:
+        return torch.Size(np.broadcast_shapes(tuple(params_batch), tuple(tau.shape)))
+    except ValueError:
+        raise ValueError(
+            f"temperature of shape {tuple(tau.shape)} does not broadcast with the batch shape "
+            f"{tuple(params_batch)} of the parameters"
+        ) from None
 
 
 def _tau_tensor(tau: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -126,7 +162,7 @@ class _Relaxed(Distribution):
             The sample, computed by the :mod:`gumbelkit.distributions` object.
 
         """
-        sample: torch.Tensor = self._core.rsample(tuple(int(n) for n in sample_shape),
+        sample: torch.Tensor = self._core.rsample(_sample_shape(sample_shape),
                                                   rng=generator)
         return sample
 
@@ -224,13 +260,18 @@ class _Categorical(_Tempered):
     ) -> None:
         _choose_logits(probs, logits)
         if probs is not None:
+            probs = _parameter_tensor(probs, "probs")
             if probs.dim() < 1:
                 raise ValueError("`probs` parameter must be at least one-dimensional.")
             self.probs = probs / probs.sum(-1, keepdim=True)
-            # log, not PyTorch's clamp: a zero probability masks its class exactly.
-            given = torch.log(self.probs)
+            # log, not PyTorch's clamp: a zero probability masks its class exactly. Its
+            # gradient is 0 there, not 0 * inf = NaN (which the normalisation would spread to
+            # every entry of the row).
+            positive = self.probs > 0
+            given = torch.where(positive, torch.log(torch.where(positive, self.probs, 1.0)),
+                                -math.inf)
         else:
-            assert logits is not None
+            logits = _parameter_tensor(logits, "logits")
             if logits.dim() < 1:
                 raise ValueError("`logits` parameter must be at least one-dimensional.")
             given = logits - logits.logsumexp(dim=-1, keepdim=True)
@@ -397,7 +438,7 @@ class RelaxedOneHotCategoricalStraightThrough(RelaxedOneHotCategorical):
         *,
         estimator: Estimator = "st",
     ) -> None:
-        self.estimator = estimator
+        self.estimator = check_estimator(estimator)
         super().__init__(temperature, probs, logits, validate_args)
 
     def expand(self, batch_shape: _Shape,
@@ -439,7 +480,7 @@ class RelaxedOneHotCategoricalStraightThrough(RelaxedOneHotCategorical):
             carrying the relaxed sample as ``_unquantize`` for :meth:`log_prob`.
 
         """
-        shape = tuple(int(n) for n in sample_shape)
+        shape = _sample_shape(sample_shape)
         logits = self.logits
         # One noise draw for both samples: the one-hot is the argmax of the relaxed one.
         wide = torch.float64 if logits.dtype == torch.float64 else torch.float32

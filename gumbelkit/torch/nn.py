@@ -11,16 +11,42 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 import torch
 from torch import nn
 
 from gumbelkit import distributions as core
+from gumbelkit._checks import check_estimator, type_name
 from gumbelkit.estimators import Estimator
 from gumbelkit.torch._functional import gumbel_softmax
 
 __all__ = ["GumbelSoftmax", "HardConcreteGate"]
+
+def _temperature(value: object, source: str = "tau") -> float:
+    """Return a temperature as a positive finite float, or raise naming ``tau``.
+
+    ``source`` says where ``value`` came from, for the message: ``"tau"``, or the schedule's
+    value at a step (which may be a number or a 0-d tensor, not another schedule).
+    """
+    kinds = "a positive finite number or a 0-d tensor"
+    if source == "tau":
+        kinds = "a positive finite number, a 0-d tensor or a schedule tau(step) -> float"
+    if isinstance(value, torch.Tensor):
+        if value.ndim != 0 or value.dtype == torch.bool or value.is_complex():
+            raise ValueError(f"{source} must be {kinds}; got a {value.dtype} tensor of shape "
+                             f"{tuple(value.shape)}")
+        number = float(value.detach())
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond the float range
+            number = math.inf
+    else:
+        raise TypeError(f"{source} must be {kinds}; got {type_name(value)} {value!r}")
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f"{source} must be a positive finite number; got {number}")
+    return number
 
 
 class GumbelSoftmax(nn.Module):
@@ -37,8 +63,9 @@ class GumbelSoftmax(nn.Module):
 
     Parameters
     ----------
-    tau : float or callable, optional
-        The temperature, positive: a float, or a schedule ``tau(step) -> float``.
+    tau : float, torch.Tensor or callable, optional
+        The temperature, positive and finite: a float, a 0-d tensor, or a schedule
+        ``tau(step) -> float`` (checked at each call).
     hard : bool, optional
         Return exact one-hot samples with the gradient of ``estimator``.
     dim : int, optional
@@ -63,9 +90,11 @@ class GumbelSoftmax(nn.Module):
                  dim: int = -1, estimator: Estimator = "st") -> None:
         super().__init__()
         # A number is checked now, not at the first forward; a schedule when it is called.
-        if isinstance(tau, numbers.Real) and not (math.isfinite(tau) and tau > 0):
-            raise ValueError(f"tau must be a positive finite number or a schedule "
-                             f"tau(step) -> float; got {tau!r}")
+        if not callable(tau):
+            _temperature(tau)
+        # The estimator too: an unknown name would otherwise fail only at the first forward.
+        # No tau here: ReinMax's warning about tau < 1 comes from each forward's call.
+        check_estimator(estimator, hard=hard)
         self.tau = tau
         self.hard = hard
         self.dim = dim
@@ -74,8 +103,18 @@ class GumbelSoftmax(nn.Module):
 
     @property
     def temperature(self) -> float:
-        """The temperature the next :meth:`forward` call uses."""
-        return float(self.tau(self.num_steps)) if callable(self.tau) else float(self.tau)
+        """The temperature the next :meth:`forward` call uses.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If the schedule returns no positive finite number at :attr:`num_steps`.
+
+        """
+        if callable(self.tau):
+            return _temperature(self.tau(self.num_steps),
+                                f"tau: the schedule's value at step {self.num_steps}")
+        return _temperature(self.tau)
 
     def forward(self, logits: torch.Tensor, *,
                 generator: torch.Generator | None = None) -> torch.Tensor:
@@ -135,6 +174,18 @@ class GumbelSoftmax(nn.Module):
                 f"estimator={self.estimator!r}")
 
 
+def _gate_shape(shape: object) -> tuple[int, ...]:
+    """Return ``shape`` (an int, NumPy's included, or a sequence of them) as a tuple of int."""
+    def is_size(n: object) -> TypeGuard[numbers.Integral]:
+        return isinstance(n, numbers.Integral) and not isinstance(n, bool) and int(n) >= 0
+
+    if is_size(shape):
+        return (int(shape),)
+    if isinstance(shape, (tuple, list)) and all(is_size(n) for n in shape):
+        return tuple(int(n) for n in shape)
+    raise ValueError(f"shape must be a non-negative int or a tuple of them; got {shape!r}")
+
+
 class HardConcreteGate(nn.Module):
     """Hard Concrete gates for L0 regularisation (Louizos et al., arXiv 1712.01312).
 
@@ -161,7 +212,7 @@ class HardConcreteGate(nn.Module):
     device : torch.device, optional
         Device of :attr:`log_alpha`.
     dtype : torch.dtype, optional
-        Floating dtype of :attr:`log_alpha`.
+        Floating dtype of :attr:`log_alpha` (default PyTorch's default dtype).
 
     Examples
     --------
@@ -183,9 +234,11 @@ class HardConcreteGate(nn.Module):
         super().__init__()
         if not 0.0 < droprate_init < 1.0:
             raise ValueError(f"droprate_init must lie in (0, 1); got {droprate_init}")
-        size = (shape,) if isinstance(shape, int) else tuple(shape)
-        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in size):
-            raise ValueError(f"shape must be a non-negative int or a tuple of them; got {shape!r}")
+        size = _gate_shape(shape)
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            # log_alpha is a parameter: PyTorch's own error names no argument.
+            raise ValueError(f"dtype must be a floating torch.dtype such as torch.float32; "
+                             f"got {dtype!r}")
         self.log_alpha = nn.Parameter(torch.empty(size, device=device, dtype=dtype))
         self.beta = beta
         self.gamma = gamma
