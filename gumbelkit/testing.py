@@ -222,11 +222,19 @@ def to_numpy(x: Any) -> npt.NDArray[Any]:
         values = np.asarray(lazy.compute())
     elif array_api_compat.is_cupy_array(x):
         values = np.asarray(x.get())
+    elif not hasattr(x, "__array__") and hasattr(x, "__dlpack__"):
+        # np.asarray would not raise here: it wraps the object in a 0-d object array.
+        values = np.from_dlpack(x)
     else:
         try:
             values = np.asarray(x)
         except TypeError:
             values = np.from_dlpack(x)
+    if values.dtype == object:
+        raise TypeError(
+            f"cannot read the values of a {type(x).__name__}: it has neither NumPy's "
+            "__array__ nor DLPack's __dlpack__ and __dlpack_device__"
+        )
     if values.dtype.name in _HALF:
         values = values.astype(np.float32)
     return values

@@ -257,3 +257,25 @@ def test_the_rare_mass_design_fails_textbook_noise_and_passes_the_control(gap):
         check(subject, 10, 3, _verdict)
     with _Registered(_planted("control", **fast)) as subject:
         check(subject, 10, 3, _verdict)
+
+
+def test_to_numpy_reads_an_array_by_dlpack_and_names_one_it_cannot_read():
+    # np.asarray does not refuse an object it cannot read: it wraps it in a 0-d object array.
+    # An array with DLPack but no __array__ is read by DLPack; one with neither is an error.
+    from gumbelkit.testing import to_numpy
+
+    class OnlyDLPack:
+        def __init__(self, values):
+            self._values = np.asarray(values)
+
+        def __dlpack__(self, **kwargs):
+            return self._values.__dlpack__(**kwargs)
+
+        def __dlpack_device__(self):
+            return self._values.__dlpack_device__()
+
+    read = to_numpy(OnlyDLPack([[1.5, -2.0], [0.25, 3.0]]))
+    assert read.dtype == np.float64
+    np.testing.assert_array_equal(read, [[1.5, -2.0], [0.25, 3.0]])
+    with pytest.raises(TypeError, match="cannot read the values of a object"):
+        to_numpy(object())

@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the suite with parsed options; return 0 when every test passed, 1 otherwise.
 
     No test run is an error (exit code 2), not a pass: a ``-k`` that matches nothing is
-    most likely a typo.
+    most likely a typo, and a run whose every test skipped (a backend that is not installed)
+    checked nothing.
 
     Parameters
     ----------
@@ -99,6 +100,7 @@ class _Progress:
         self.bar = bar
         self.outcomes = {"passed": 0, "failed": 0, "skipped": 0}
         self.failures: list[tuple[str, str]] = []
+        self.skip_reasons: dict[str, int] = {}
 
     def pytest_collection_finish(self, session: Any) -> None:
         self.bar.update(0, total=len(session.items), label="")
@@ -107,6 +109,12 @@ class _Progress:
         finished = report.when == "call" or (report.when == "setup" and not report.passed)
         if report.failed:
             self.failures.append((report.nodeid, str(report.longreprtext)))
+        if report.skipped:
+            # pytest's skip report is (path, line, "Skipped: reason").
+            longrepr = report.longrepr
+            reason = str(longrepr[2] if isinstance(longrepr, tuple) else longrepr)
+            reason = reason.removeprefix("Skipped: ")
+            self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + 1
         if finished:
             self.outcomes[report.outcome] += 1
             self.bar.update(self.bar.done + 1, label=report.nodeid.split("::")[-1])
@@ -200,6 +208,12 @@ def run_check(
     for nodeid, text in progress.failures:
         print(f"\nFAILED {nodeid}\n{text}")
     counts = progress.outcomes
+    reasons = "; ".join(f"{reason} ({n})" for reason, n in progress.skip_reasons.items())
+    if counts["skipped"] and not counts["passed"] and not counts["failed"]:
+        # Every test skipped (a backend that is not installed) would look like a pass.
+        raise UsageError(f"no test ran: every selected test was skipped: {reasons}")
     print(f"\n{len(rows)} statistical tests; "
           f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
+    if reasons:
+        print(f"skipped: {reasons}")
     return 0 if code == pytest.ExitCode.OK and not counts["failed"] else 1

@@ -55,6 +55,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[BACKENDS] = selected_names(config.getoption("--backend"))
     except (ValueError, ImportError, AttributeError) as exc:
         raise pytest.UsageError(f"gumbelkit conformance: {exc}") from exc
+    seed = config.getoption("--seed")
+    if seed is not None and not 0 <= seed < 2**63:
+        # Every test passes it to a backend: out of range, they would all fail as if broken.
+        raise pytest.UsageError(f"gumbelkit conformance: --seed must lie in [0, 2**63); got {seed}")
 
 
 def _seed_mode(config: pytest.Config) -> str:

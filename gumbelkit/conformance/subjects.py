@@ -98,14 +98,16 @@ def selected_names(option: str | None) -> list[str]:
 
     Raises
     ------
-    ValueError
-        For a name that is neither built in, registered, nor ``module:attr``.
+    ValueError, ImportError, AttributeError
+        For a name that is neither built in, registered, nor an importable ``module:attr``.
     """
     value = option or os.environ.get(ENVIRONMENT_VARIABLE, "") or "all"
     names = [n.strip() for n in value.split(",") if n.strip()]
     if names == ["all"]:
         return list(BUILTIN)
     for name in names:
-        if name not in BUILTIN and ":" not in name:
-            get_backend(name)  # raises ValueError naming the known backends
+        if name not in BUILTIN:
+            # Raises ValueError naming the known backends, or the import's own error for a
+            # module:attr that cannot be imported.
+            get_backend(name)
     return names

@@ -83,6 +83,9 @@ def test_noise_members_keep_the_contract(subject: Subject, dtype: str) -> None:
     np.testing.assert_array_equal(subject.to_numpy(noise), reference)
     mask = u >= 0.99
     count = int(xp.count_nonzero(mask))
+    # About 41 of 4,096 uniforms; none has probability 0.99**4096 = 1.3e-18.
+    assert count > 0, ("uniform drew no value at or above 0.99 in 4,096 draws (about 41 "
+                       "expected): its values do not cover (0, 1)")
     values = subject.asarray(np.linspace(100.0, 200.0, count), dtype)
     merged = backend.scatter_masked_(xp.asarray(noise, copy=True), mask, values)
     np.testing.assert_array_equal(subject.to_numpy(merged),
