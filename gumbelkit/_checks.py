@@ -219,6 +219,23 @@ def check_array_argument(
         )
 
 
+def check_device(device: object, namespace: Namespace, library: str) -> None:
+    """Raise ``ValueError`` naming ``device`` unless ``namespace`` makes arrays on it here.
+
+    An empty array on the device is the test: each library refuses a device in its own words
+    and types (PyTorch without CUDA raises an ``AssertionError``), which the message keeps.
+    """
+    if device is None:
+        return
+    try:
+        namespace.empty((0,), device=device)
+    except Exception as exc:  # the library's own type, whatever it is
+        raise ValueError(
+            f"device must be a device that {library} can create arrays on here; got "
+            f"{device!r} ({type(exc).__name__}: {exc})"
+        ) from None
+
+
 def concrete_bool(flag: Array, argument: str) -> bool:
     """Read a boolean array scalar, explaining why this fails under a trace."""
     try:

@@ -8,6 +8,7 @@ from gumbelkit import _core
 from gumbelkit._checks import (
     call_error,
     check_bool,
+    check_device,
     check_estimator,
     check_real,
     check_shape,
@@ -101,6 +102,7 @@ def _gumbel_body(
     else:
         backend = resolve(backend_for_rng(rng) or get_backend("numpy"))
     namespace = backend.namespace(None)
+    check_device(device, namespace, backend.name)
     if dtype is None:
         dtype = namespace.__array_namespace_info__().default_dtypes(device=device)["real floating"]
     dtype = _floating_dtype(dtype, backend, namespace, device)

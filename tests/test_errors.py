@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import array_api_compat
 import numpy as np
 import pytest
 from helpers import make, native_dtype, to_numpy
@@ -209,6 +210,17 @@ def test_numpy_integer_scalars_are_sizes(xp):
     out = gk.gumbel_max(make(xp, LOGITS), sample_shape=(np.int64(4),), rng=0)
     assert tuple(out.shape) == (4, 2)
     assert tuple(gk.gumbel(np.int32(3), rng=0, xp=xp).shape) == (3,)
+
+
+def test_a_device_the_library_does_not_have_is_named(xp):
+    # Each library refuses a device in its own words and types (PyTorch without CUDA by an
+    # AssertionError); gumbel, whose device is an argument, names it.
+    for device in ("no-such-device", 3.5):
+        with pytest.raises(ValueError, match="device must be a device that"):
+            gk.gumbel(3, device=device, rng=0, xp=xp)
+    default = gk.gumbel(3, rng=0, xp=xp)
+    same = gk.gumbel(3, device=array_api_compat.device(default), rng=0, xp=xp)
+    np.testing.assert_array_equal(to_numpy(same), to_numpy(default))
 
 
 def test_zero_dimensional_tau_of_another_library_is_refused(xp, backend):
