@@ -135,6 +135,58 @@ def test_check_that_selects_no_test_says_so_and_fails():
     ]
 
 
+def test_check_whose_every_test_skips_says_why_and_fails(monkeypatch):
+    # A backend that is not installed skips every test: no pass. A third-party adapter that
+    # lacks bfloat16 runs its other tests, and the summary says why the rest skipped.
+    from gumbelkit.backends import BUILTIN_BACKENDS
+
+    missing = next((entry.name for entry in BUILTIN_BACKENDS if entry.unavailable_reason()), None)
+    if missing is None:
+        pytest.skip("every built-in backend is installed here")
+    result = run("check", "--backend", missing, "-k", "noise_follows_the_gumbel_cdf")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("gumbelkit check: no test ran: every selected test was skipped: ")
+    assert missing in line
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--backend", "no_such_module:ADAPTER"], "No module named 'no_such_module'"),
+    (["--backend", "numpy", "--seed", "-1"], "--seed must lie in [0, 2**63); got -1"),
+])
+def test_the_suites_pytest_plugin_refuses_bad_options_once(options, message):
+    # Through pytest itself, not gumbelkit check: a usage error, not one failure per test.
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "gumbelkit.conformance.plugin", "-p",
+         "no:cacheprovider", "--pyargs", "gumbelkit.conformance", "-q", "-k",
+         "noise_follows_the_gumbel_cdf", *options],
+        capture_output=True, text=True, check=False, cwd=ROOT,
+    )
+    assert result.returncode == 4  # pytest.ExitCode.USAGE_ERROR
+    assert f"gumbelkit conformance: {message}" in result.stderr
+
+
+def test_the_documented_toy_adapter_passes_the_suite(tmp_path, monkeypatch):
+    # docs/backends.md's toy library and adapter, as written, through the suite: its values
+    # are read back by DLPack (it has no __array__), and the samplers and the suite use its
+    # operators and functions (concat of a list, %). A subset that covers those in seconds;
+    # the whole suite passes too (about 45 s).
+    text = (ROOT / "docs" / "backends.md").read_text()
+    start = text.index("```python\nimport types") + len("```python\n")
+    block = text[start:text.index("\n```", start)]
+    module = block[:block.index("gk.register_backend(ToyAdapter())")] + "ADAPTER = ToyAdapter()\n"
+    (tmp_path / "toy_adapter.py").write_text(module)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    result = run("check", "--backend", "toy_adapter:ADAPTER", "-k",
+                 "test_deterministic or k10-float32")
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = next(line for line in result.stdout.splitlines() if "statistical tests;" in line)
+    passed = int(summary.split(";")[1].split()[0])
+    assert passed >= 40
+    assert " 0 failed" in summary
+    assert "skipped: toy has no bfloat16" in result.stdout
+
+
 # --- gumbelkit sample -----------------------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -1009,3 +1061,99 @@ def test_documentation_pictures_are_committed_and_small():
         assert path.stat().st_size < 150_000, name
     cli_page = (ROOT / "docs" / "cli.md").read_text()
     assert all(f"images/{name}" in cli_page for name in _plot.FILES)
+
+
+# --- help and docs against what the commands do -----------------------------------------------
+
+
+def _help(capsys, *command: str) -> str:
+    """Return the --help text of ``gumbelkit COMMAND``, its whitespace runs made single spaces."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_plot_help_and_docstring_name_every_picture(capsys):
+    text = _help(capsys, "plot")
+    expected = ["simplex.png", "binary_concrete.png", "hard_frequencies.png",
+                "softmax_vs_gumbel_softmax.png", "estimator_gradients.png", "top_k_inclusion.png",
+                "hard_concrete.png", "annealing.png", "tail_rates.png"]
+    assert list(_plot.FILES) == list(_plot.DRAWINGS) == expected
+    assert "Draw nine PNG pictures with matplotlib: " in text
+    # In the order they are written, each once.
+    positions = [text.find(f" {name} (") for name in expected]
+    assert -1 not in positions
+    assert positions == sorted(positions)
+    assert text.count(".png") == len(expected)
+    docstring = " ".join((_plot.__doc__ or "").split())
+    assert "eight" not in docstring
+    assert all(name in docstring for name in expected)
+
+
+@pytest.mark.skipif(find_spec("matplotlib") is None,
+                    reason="matplotlib is not installed (the plot extra)")
+def test_plot_help_names_every_file_the_command_writes(capsys, tmp_path):
+    code, _, err = call(capsys, "plot", "--output-dir", str(tmp_path))
+    assert code == 0, err
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert len(written) >= 8  # the estimator picture needs PyTorch or JAX
+    text = _help(capsys, "plot")
+    missing = [name for name in written if f" {name} (" not in text]
+    assert missing == []
+
+
+def _markdown_section(heading: str) -> str:
+    """Return the text of docs/cli.md under ``## heading``, up to the next such heading."""
+    page = (ROOT / "docs" / "cli.md").read_text()
+    start = page.index(f"\n## {heading}\n")
+    end = page.find("\n## ", start + 1)
+    return page[start:] if end == -1 else page[start:end]
+
+
+def test_cli_docs_describe_every_bench_option(capsys):
+    import re
+
+    options = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", _help(capsys, "bench"))) - {"--help"}
+    assert {"--quick", "--json", "--categorical", "--top-k"} <= options
+    section = _markdown_section("gumbelkit bench")
+    synopsis = section.split("```")[1]
+    rows = {match for line in section.splitlines()
+            for match in re.findall(r"^\| `(--[a-z-]+)", line)}
+    assert sorted(options - rows) == []  # one row of the options table each
+    assert sorted(o for o in options if f"[{o}" not in synopsis) == []
+
+
+def test_cli_docs_info_example_lists_the_backends_in_the_real_order(capsys):
+    code, out, _ = call(capsys, "info")
+    assert code == 0
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("backend "))
+    real = [line.split()[0] for line in lines[header + 1:lines.index("", header)]]
+    assert real == ["torch", "numpy", "jax", "cupy", "dask", "array_api_strict"]
+    example = _markdown_section("gumbelkit info").split("```")[1].splitlines()
+    header = next(i for i, line in enumerate(example) if line.startswith("backend "))
+    documented = [line.split()[0] for line in example[header + 1:example.index("", header)]]
+    assert documented == real
+
+
+@pytest.mark.parametrize("case", ["missing folder", "folder is a file", "path is a folder"])
+def test_bench_checks_the_json_path_before_timing_anything(case, capsys, monkeypatch, tmp_path):
+    def never(settings: _bench.Settings) -> None:
+        raise AssertionError("the benchmark ran before the --json path was checked")
+
+    monkeypatch.setitem(_bench.BACKENDS, "numpy", ("numpy", never, 7))
+    (tmp_path / "file.txt").write_text("kept\n")
+    path, problem = {
+        "missing folder": (tmp_path / "missing" / "bench.json",
+                           f"the folder {tmp_path / 'missing'} does not exist"),
+        "folder is a file": (tmp_path / "file.txt" / "bench.json",
+                             f"{tmp_path / 'file.txt'} is not a folder"),
+        "path is a folder": (tmp_path, "it is a folder"),
+    }[case]
+    code, out, err = call(capsys, "bench", "--backends", "numpy", "--shapes", "2x2",
+                          "--repeats", "1", "--json", str(path))
+    assert code == 2
+    assert out == ""
+    assert err == f"gumbelkit bench: --json: cannot write {path}: {problem}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]

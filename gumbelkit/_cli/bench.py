@@ -901,6 +901,39 @@ def add_arguments(parser: argparse.ArgumentParser, default_json: Path | None = N
     )
 
 
+def check_json_path(path: Path) -> None:
+    """Raise :class:`BenchError` unless the JSON results can be written to ``path``.
+
+    Checks without writing: the folder of ``path`` exists and may be written, and ``path`` is
+    not a folder and, if it exists, may be written. An existing file stays as it is.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The ``--json`` path.
+
+    Raises
+    ------
+    BenchError
+        Naming ``--json``, the path and what is wrong with it.
+
+    """
+    folder = path.parent
+    problem = None
+    if not folder.exists():
+        problem = f"the folder {folder} does not exist"
+    elif not folder.is_dir():
+        problem = f"{folder} is not a folder"
+    elif path.is_dir():
+        problem = "it is a folder"
+    elif not os.access(folder, os.W_OK | os.X_OK) or (
+        path.exists() and not os.access(path, os.W_OK)
+    ):
+        problem = "permission denied"
+    if problem is not None:
+        raise BenchError(f"--json: cannot write {path}: {problem}")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark with parsed options; print the tables, write JSON if asked.
 
@@ -918,7 +951,8 @@ def run(args: argparse.Namespace) -> int:
     Raises
     ------
     BenchError
-        On bad options, a malformed ``--torch-device`` or an unwritable ``--json`` path.
+        On bad options, a malformed ``--torch-device`` or an unwritable ``--json`` path (a
+        path whose folder is missing or cannot be written is found before anything is timed).
 
     """
     wanted = [b.strip() for b in args.backends.split(",") if b.strip()]
@@ -930,6 +964,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.repeats is not None and args.repeats < 1:
         raise BenchError(f"--repeats must be a positive integer; got {args.repeats}")
+    if args.json is not None:
+        check_json_path(args.json)  # before the run, not after minutes of it
     if args.repeats is not None:
         settings = Settings(args.repeats, args.repeats, budget_s=0.0, shapes=args.shapes)
     elif args.quick:

@@ -1,4 +1,9 @@
-"""``gumbelkit plot``: the documentation's eight pictures, drawn with matplotlib.
+"""``gumbelkit plot``: the documentation's pictures, drawn with matplotlib.
+
+One PNG file per entry of ``DRAWINGS``, in its order: simplex.png, binary_concrete.png,
+hard_frequencies.png, softmax_vs_gumbel_softmax.png, estimator_gradients.png,
+top_k_inclusion.png, hard_concrete.png, annealing.png and tail_rates.png. The help of the
+command lists the same files, built from ``DRAWINGS`` and ``CAPTIONS``.
 
 The samples come from gumbelkit on NumPy with a fixed seed; every exact curve (the binary
 Concrete and Hard Concrete laws, softmax and Plackett-Luce probabilities, exact gradients,
@@ -15,7 +20,7 @@ import argparse
 import importlib
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +33,6 @@ from gumbelkit.distributions import HardConcrete
 from gumbelkit.schedules import ExponentialAnnealing
 
 HELP = "draw the documentation's pictures as PNG files (needs gumbelkit[plot])"
-DESCRIPTION: str | None = (
-    "Draw eight PNG pictures with matplotlib: relaxed samples on the simplex, the binary "
-    "Concrete density, hard-sample frequencies, tempered softmax beside Gumbel-Softmax, the "
-    "gradient estimators' expected gradients (with PyTorch or JAX), Gumbel-top-k inclusion, "
-    "Hard Concrete gates and temperature annealing."
-)
 
 SIMPLEX = "simplex.png"
 BINARY_CONCRETE = "binary_concrete.png"
@@ -44,8 +43,6 @@ TOP_K_INCLUSION = "top_k_inclusion.png"
 HARD_CONCRETE = "hard_concrete.png"
 ANNEALING = "annealing.png"
 TAIL_RATES = "tail_rates.png"
-FILES = (SIMPLEX, BINARY_CONCRETE, HARD_FREQUENCIES, SOFTMAX_VS_GUMBEL_SOFTMAX,
-         ESTIMATOR_GRADIENTS, TOP_K_INCLUSION, HARD_CONCRETE, ANNEALING, TAIL_RATES)
 
 PROBABILITIES = (0.5, 0.3, 0.2)  # three classes for the simplex and the softmax comparison
 HARD_LOGITS = DEMO_LOGITS  # the hard-sample picture shows the logits of `gumbelkit demo`
@@ -637,6 +634,55 @@ DRAWINGS: dict[str, Callable[[Path, np.random.Generator], None]] = {
     ANNEALING: draw_annealing,
     TAIL_RATES: draw_tail_rates,
 }
+"""The pictures: file name and the function that draws it, in the order they are written."""
+
+FILES = tuple(DRAWINGS)
+"""The names of the PNG files, in the order they are written."""
+
+CAPTIONS: dict[str, str] = {
+    SIMPLEX: "relaxed samples on the simplex",
+    BINARY_CONCRETE: "the binary Concrete density",
+    HARD_FREQUENCIES: "hard-sample frequencies",
+    SOFTMAX_VS_GUMBEL_SOFTMAX: "tempered softmax beside Gumbel-Softmax",
+    ESTIMATOR_GRADIENTS: "the gradient estimators' expected gradients; needs PyTorch or JAX, "
+                         "skipped without both",
+    TOP_K_INCLUSION: "Gumbel-top-k inclusion",
+    HARD_CONCRETE: "Hard Concrete gates",
+    ANNEALING: "temperature annealing",
+    TAIL_RATES: "the rate of a rare class under float32 noise",
+}
+"""What each picture of ``DRAWINGS`` shows, for the command's help."""
+
+_NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+            "eleven", "twelve")
+
+
+def describe(names: Sequence[str]) -> str:
+    """Return the paragraph of ``gumbelkit plot --help`` for the pictures ``names``.
+
+    Parameters
+    ----------
+    names : sequence of str
+        File names, each a key of ``CAPTIONS``.
+
+    Returns
+    -------
+    str
+        One sentence that names every file with what it shows, in the given order.
+
+    Examples
+    --------
+    >>> describe([ANNEALING])
+    'Draw one PNG picture with matplotlib: annealing.png (temperature annealing).'
+
+    """
+    count = _NUMBERS[len(names)] if len(names) < len(_NUMBERS) else str(len(names))
+    noun = "picture" if len(names) == 1 else "pictures"
+    items = ", ".join(f"{name} ({CAPTIONS[name]})" for name in names)
+    return f"Draw {count} PNG {noun} with matplotlib: {items}."
+
+
+DESCRIPTION: str | None = describe(FILES)
 
 
 def render(output_dir: Path, *, seed: int = 0) -> list[Path]:
