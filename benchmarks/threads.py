@@ -10,6 +10,11 @@ threads. The control shows what the machine's two threads give to this work.
 
     python benchmarks/threads.py                       # (8192, 1024), 15 rounds
     python benchmarks/threads.py --shape 4096x1024 --rounds 31
+    python benchmarks/threads.py --categorical         # categorical's table methods too
+
+``--categorical`` adds ``gk.categorical`` by alias tables (one row of 4,096 classes, 2**22
+draws) and by the CDF (256 rows of 4,096, 4,096 draws each), whose draws are blocked (no
+control).
 """
 
 from __future__ import annotations
@@ -96,6 +101,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shape", default="8192x1024")
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--categorical", action="store_true",
+                        help="also time categorical's table methods")
     args = parser.parse_args()
     rows, classes = (int(part) for part in args.shape.split("x"))
     x = np.random.default_rng(0).normal(size=(rows, classes)).astype(np.float32)
@@ -124,7 +131,34 @@ def main() -> None:
                                                                 strict=True))
         print(f"| {op} | {ms['gk1']:.1f} | {ms['gk2']:.1f} | {gk_ratio:.2f} | {ms['c1']:.1f} | "
               f"{ms['c2']:.1f} | {control_ratio:.2f} |", flush=True)
+    if args.categorical:
+        _categorical_rows(args.rounds)
     gk.set_num_threads(None)
+
+
+def _categorical_rows(rounds: int) -> None:
+    """Time categorical's alias tables and CDF on one thread and on two (draws by blocks)."""
+    cases = {
+        "categorical alias, 1x4096, 2**22 draws": ((1, 4096), 2**22, "alias"),
+        "categorical cdf, 256x4096, 4096 draws per row": ((256, 4096), 4096, "cdf"),
+    }
+    for label, (shape, draws, method) in cases.items():
+        logits = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+
+        def call(threads: int, logits: np.ndarray = logits, draws: int = draws,
+                 method: str = method) -> Any:
+            gk.set_num_threads(threads)
+            return gk.categorical(logits, sample_shape=draws, rng=1, method=method)
+
+        call(1)
+        call(2)
+        one, two = [], []
+        for _ in range(rounds):
+            one.append(_seconds(lambda: call(1)))
+            two.append(_seconds(lambda: call(2)))
+        ratio = statistics.median(a / b for a, b in zip(one, two, strict=True))
+        print(f"| {label} | {1e3 * statistics.median(one):.1f} | "
+              f"{1e3 * statistics.median(two):.1f} | {ratio:.2f} | - | - | - |", flush=True)
 
 
 if __name__ == "__main__":

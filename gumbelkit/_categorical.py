@@ -28,7 +28,7 @@ from gumbelkit import _core
 from gumbelkit._checks import call_error, publish
 from gumbelkit._noise import draw_complement
 from gumbelkit._prepared import Prepared
-from gumbelkit._row_blocks import by_row_blocks
+from gumbelkit._row_blocks import by_row_blocks, by_shape_blocks
 from gumbelkit._typing import Array, DType, Namespace
 from gumbelkit.backends import Backend
 
@@ -194,22 +194,19 @@ def alias_table(
 def _alias_draws(prepared: Prepared) -> Array:
     """Draw ``sample_shape`` indices per row from alias tables.
 
-    The random numbers are drawn first, in the namespace's own dtypes; the table is built and
-    read inside ``float64_scope``, where its 64-bit sums can be held. Where float64 is not
-    available outside it (JAX without ``jax_enable_x64``), the comparison uniform is float32,
-    refined near 0: ``P(V < t) = t`` to a relative ``2**-12``, as the float32 noise's tail.
+    The table is built and read inside ``float64_scope``, where its 64-bit sums can be held;
+    the random numbers are drawn outside it, in the namespace's own dtypes. Where float64 is
+    not available outside it (JAX without ``jax_enable_x64``), the comparison uniform is
+    float32, refined near 0: ``P(V < t) = t`` to a relative ``2**-12``, as the float32 noise's
+    tail. A large NumPy call draws by blocks of draws on threads (:func:`by_shape_blocks`),
+    every block reading the one table.
     """
     backend, xp, device = prepared.backend, prepared.xp, prepared.device
     num_classes = prepared.num_classes
     logits, row_shape = prepared.class_rows()
     rows = int(logits.shape[0])
     draws = math.prod(prepared.sample_shape)
-    # Drawn outside the scope: JAX lowers its random bits with the setting of the caller's
-    # trace, not the scope's (https://github.com/jax-ml/jax/issues/5982).
-    source = prepared.new_source()
-    column, source = backend.uniform_index(source, (draws, rows), num_classes, device)
-    uniform, source = draw_complement(backend, source, (draws, rows), table_dtype(backend, xp),
-                                      device)
+    uniform_dtype = table_dtype(backend, xp)
     with backend.float64_scope():
         if not backend.float64_available():
             raise ValueError(
@@ -218,19 +215,27 @@ def _alias_draws(prepared: Prepared) -> Array:
             )
         threshold, alias, valid = alias_table(logits, xp.float64, backend=backend, xp=xp,
                                               device=device)
-        cell = xp.reshape(
-            xp.astype(column, alias.dtype)
-            + xp.reshape(xp.arange(rows, dtype=alias.dtype, device=device) * num_classes,
-                         (1, rows)),
-            (-1,),
-        )
-        keep = xp.astype(uniform, xp.float64) < xp.reshape(
-            xp.take(xp.reshape(threshold, (-1,)), cell, axis=0), (draws, rows))
-        other = xp.reshape(xp.take(xp.reshape(alias, (-1,)), cell, axis=0), (draws, rows))
-        # In the dtype of the column draws: the namespace's index dtype outside the scope.
-        index = xp.where(keep, column, xp.astype(other, column.dtype))
-        invalid = xp.asarray(num_classes, dtype=index.dtype, device=device)
-        index = xp.where(xp.reshape(valid, (1, rows)), index, invalid)
+        thresholds, aliases = xp.reshape(threshold, (-1,)), xp.reshape(alias, (-1,))
+        offsets = xp.reshape(xp.arange(rows, dtype=alias.dtype, device=device) * num_classes,
+                             (1, rows))
+        valid = xp.reshape(valid, (1, rows))
+
+    def draw(source: Any, shape: tuple[int, ...]) -> Array:
+        # Drawn outside the scope: JAX lowers its random bits with the setting of the caller's
+        # trace, not the scope's (https://github.com/jax-ml/jax/issues/5982).
+        column, source = backend.uniform_index(source, shape, num_classes, device)
+        uniform, _ = draw_complement(backend, source, shape, uniform_dtype, device)
+        with backend.float64_scope():
+            cell = xp.reshape(xp.astype(column, alias.dtype) + offsets, (-1,))
+            keep = xp.astype(uniform, xp.float64) < xp.reshape(
+                xp.take(thresholds, cell, axis=0), shape)
+            other = xp.reshape(xp.take(aliases, cell, axis=0), shape)
+            # In the dtype of the column draws: the namespace's index dtype outside the scope.
+            index = xp.where(keep, column, xp.astype(other, column.dtype))
+            invalid = xp.asarray(num_classes, dtype=index.dtype, device=device)
+            return xp.where(valid, index, invalid)
+
+    index = by_shape_blocks(backend, prepared.new_source(), (draws, rows), draw)
     return xp.reshape(index, prepared.sample_shape + row_shape)
 
 
@@ -310,7 +315,11 @@ def level_cdf(
 
 
 def _cdf_draws(prepared: Prepared) -> Array:
-    """Draw ``sample_shape`` indices per row by inverting each row's CDF laid out by level."""
+    """Draw ``sample_shape`` indices per row by inverting each row's CDF laid out by level.
+
+    A large NumPy call draws by blocks of draws on threads (:func:`by_shape_blocks`), every
+    block searching the one table.
+    """
     backend, xp, device = prepared.backend, prepared.xp, prepared.device
     num_classes = prepared.num_classes
     logits, row_shape = prepared.class_rows()
@@ -318,28 +327,37 @@ def _cdf_draws(prepared: Prepared) -> Array:
     dtype = table_dtype(backend, xp)
     keys, totals, units, valid = level_cdf(logits, dtype, backend=backend, xp=xp, device=device)
     levels = int(totals.shape[-1])
-    draws = math.prod(prepared.sample_shape)
-    # t = V total, with V on (0, 1] refined near 0, where the rarest level lies: the level is
-    # the first whose running total reaches t, and the unit within it ceil((t - before) / unit).
-    uniform, _ = draw_complement(backend, prepared.new_source(), (rows, draws), dtype, device)
     ends = backend.running_sum(totals)
-    t = uniform * ends[:, -1:]
-    level = xp.zeros((rows, draws), dtype=keys.dtype, device=device)
-    for slot in range(levels - 1):
-        level = level + xp.astype(t > ends[:, slot:slot + 1], keys.dtype)
     before = xp.concat([xp.zeros_like(ends[:, :1]), ends[:, :-1]], axis=-1)
-    level_index = xp.astype(level, xp.int64)
-    start = _core.take_rows(before, level_index, xp, device)
-    unit = xp.take(units, xp.reshape(level_index, (-1,)), axis=0)
-    within = xp.ceil((t - start) / xp.reshape(unit, (rows, draws)))
-    size = _core.take_rows(totals, level_index, xp, device) / xp.reshape(unit, (rows, draws))
-    within = xp.clip(within, xp.ones_like(within), xp.maximum(size, xp.ones_like(size)))
-    target = xp.astype(within, xp.int64) + level * 2**_FIXED_POINT_BITS
-    entry = backend.search_rows(keys, target)
-    index = xp.astype(entry % num_classes, xp.int64)
-    invalid = xp.asarray(num_classes, dtype=index.dtype, device=device)
-    index = xp.where(xp.reshape(valid, (rows, 1)), index, invalid)
-    return xp.reshape(xp.permute_dims(index, (1, 0)), prepared.sample_shape + row_shape)
+    valid = xp.reshape(valid, (rows, 1))
+
+    def draw(source: Any, shape: tuple[int, ...]) -> Array:
+        # Drawn as (rows, draws), each row's draws a run (the table is searched row by row),
+        # and returned as (draws, rows).
+        draws = shape[0]
+        # t = V total, with V on (0, 1] refined near 0, where the rarest level lies: the level
+        # is the first whose running total reaches t, the unit within it
+        # ceil((t - before) / unit).
+        uniform, _ = draw_complement(backend, source, (rows, draws), dtype, device)
+        t = uniform * ends[:, -1:]
+        level = xp.zeros((rows, draws), dtype=keys.dtype, device=device)
+        for slot in range(levels - 1):
+            level = level + xp.astype(t > ends[:, slot:slot + 1], keys.dtype)
+        level_index = xp.astype(level, xp.int64)
+        start = _core.take_rows(before, level_index, xp, device)
+        unit = xp.reshape(xp.take(units, xp.reshape(level_index, (-1,)), axis=0),
+                          (rows, draws))
+        within = xp.ceil((t - start) / unit)
+        size = _core.take_rows(totals, level_index, xp, device) / unit
+        within = xp.clip(within, xp.ones_like(within), xp.maximum(size, xp.ones_like(size)))
+        target = xp.astype(within, xp.int64) + level * 2**_FIXED_POINT_BITS
+        index = xp.astype(backend.search_rows(keys, target) % num_classes, xp.int64)
+        invalid = xp.asarray(num_classes, dtype=index.dtype, device=device)
+        return xp.permute_dims(xp.where(valid, index, invalid), (1, 0))
+
+    draws = math.prod(prepared.sample_shape)
+    index = by_shape_blocks(backend, prepared.new_source(), (draws, rows), draw)
+    return xp.reshape(index, prepared.sample_shape + row_shape)
 
 
 def _categorical_body(

@@ -553,3 +553,40 @@ def test_the_shipped_sizes_give_the_same_values_on_any_thread_count():
         for g, s in zip(children(SEED, 8), range(0, 2048, 256), strict=True)
     ])
     np.testing.assert_array_equal(results[0], expected)
+
+
+@pytest.mark.usefixtures("small_blocks")
+@pytest.mark.parametrize("method", ["cdf", "alias"])
+def test_categorical_tables_draw_by_blocks_of_draws(method):
+    # Draws of (3, 5) logits, 200 per row: 600 indices ask for 10 blocks of 20 draws (the rows,
+    # which the table is built for, are never split). Block b is the unblocked call of 20 draws
+    # with the b-th child; the values do not depend on the thread count.
+    logits = logits_of((3, 5))
+    logits[1, 2] = -np.inf
+    expected = np.concatenate([
+        unblocked(lambda g=g: gk.categorical(logits, sample_shape=20, rng=g, method=method))
+        for g in children(SEED, 10)
+    ])
+    results = on_threads(lambda: gk.categorical(logits, sample_shape=200, rng=SEED,
+                                                method=method))
+    assert_identical(results)
+    assert results[0].shape == (200, 3)
+    np.testing.assert_array_equal(results[0], expected)
+    # A sample shape of several dimensions is split as its flat draws are.
+    shaped = gk.categorical(logits, sample_shape=(20, 10), rng=SEED, method=method)
+    np.testing.assert_array_equal(shaped.reshape(200, 3), expected)
+
+
+@pytest.mark.parametrize("method", ["cdf", "alias"])
+def test_a_blocked_categorical_call_keeps_the_law(method):
+    # The shipped sizes: 2**20 + 3 draws of one row are 8 blocks. Their pooled counts against
+    # softmax by a chi-square at alpha 1e-6 (5 degrees of freedom): a block left unwritten, or
+    # read from another row's table, would be seen at this n.
+    p = np.array([0.05, 0.1, 0.15, 0.2, 0.2, 0.3])
+    draws = 2**20 + 3
+    index = gk.categorical(np.log(p), sample_shape=draws, rng=SEED, method=method)
+    assert _row_blocks.block_layout((draws, 1), 1) == (0, 131_073, 8)
+    counts = np.bincount(index, minlength=6)
+    from scipy import stats
+
+    assert stats.chisquare(counts, draws * p).pvalue > 1e-6
