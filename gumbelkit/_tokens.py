@@ -22,6 +22,7 @@ from gumbelkit import _core
 from gumbelkit._checks import call_error, is_real_scalar, publish, type_name
 from gumbelkit._noise import draw_gumbel
 from gumbelkit._prepared import Prepared
+from gumbelkit._row_blocks import by_shape_blocks
 from gumbelkit._typing import Array, Namespace
 from gumbelkit.backends import Backend
 
@@ -364,8 +365,13 @@ def _sample_prepared(prepared: Prepared, temperature: object, top_k: object, top
     elif seeds is not None:
         noise = _noise_by_seed(prepared, seeds, rows, row_shape, (num_classes,))
     else:
-        noise, _ = draw_gumbel(backend, prepared.new_source(), (rows, num_classes),
-                               prepared.compute_dtype, device)
+        # Blocked as gumbel's noise of this shape (a large NumPy call on threads), so that
+        # unfiltered tokens are gumbel_max's indices from the same seed.
+        def draw(source: Any, shape: tuple[int, ...]) -> Array:
+            block, _ = draw_gumbel(backend, source, shape, prepared.compute_dtype, device)
+            return block
+
+        noise = by_shape_blocks(backend, prepared.new_source(), (rows, num_classes), draw)
     index = backend.argmax(filtered + noise, axis=-1, keepdims=True)
     index = xp.where(greedy, backend.argmax(z, axis=-1, keepdims=True), index)
     valid = xp.logical_and(valid, filters.ok)

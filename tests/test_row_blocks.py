@@ -590,3 +590,19 @@ def test_a_blocked_categorical_call_keeps_the_law(method):
     from scipy import stats
 
     assert stats.chisquare(counts, draws * p).pvalue > 1e-6
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_unfiltered_tokens_are_blocked_as_gumbel_max_is():
+    # sample_tokens draws its noise as gumbel(shape) does, blocked by rows: with no filter the
+    # tokens are gumbel_max's indices from the same seed, blocked or not, on any thread count.
+    # 360 values ask for 6 blocks: of 7 rows, the last of 5.
+    logits = logits_of((40, 9))
+    expected = np.concatenate([
+        unblocked(lambda g=g, s=s: gk.gumbel_max(logits[s:s + 7], rng=g))
+        for g, s in zip(children(SEED, 6), range(0, 40, 7), strict=True)
+    ])
+    results = on_threads(lambda: gk.sample_tokens(logits, rng=SEED))
+    assert_identical(results)
+    np.testing.assert_array_equal(results[0], expected)
+    np.testing.assert_array_equal(results[0], gk.gumbel_max(logits, rng=SEED))
