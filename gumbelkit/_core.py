@@ -22,6 +22,7 @@ __all__ = [
     "logsumexp",
     "move_axis",
     "one_hot",
+    "real_as_float",
     "replace_where",
     "representable_temperature",
     "straight_through",
@@ -236,6 +237,18 @@ def take_rows(x: Array, index: Array, xp: Namespace, device: Any) -> Array:
     offsets = xp.reshape(xp.arange(rows, dtype=index.dtype, device=device) * width, (rows, 1))
     flat = xp.take(xp.reshape(x, (-1,)), xp.reshape(index + offsets, (-1,)), axis=0)
     return xp.reshape(flat, tuple(index.shape))
+
+
+def real_as_float(value: Any) -> float:
+    """Return the real number ``value`` as a float: an infinity of its sign beyond their range.
+
+    ``float`` raises ``OverflowError`` for an int or a ``Fraction`` of magnitude above 1.8e308;
+    a range check then sees an infinity, which it refuses or accepts as it would any.
+    """
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def move_axis(x: Array, source: int, destination: int, xp: Namespace) -> Array:

@@ -65,14 +65,6 @@ def _check_range(ok: Array, argument: str, expected: str, prepared: Prepared) ->
         raise ValueError(f"{argument} must be {expected} in every row")
 
 
-def _as_float(value: object) -> float:
-    """Return the real number ``value`` as a float, ``inf`` for an int beyond the float range."""
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except OverflowError:
-        return math.inf if value > 0 else -math.inf  # type: ignore[operator]
-
-
 class _Filters:
     """The checked filter parameters of one call, each ``(rows, 1)`` or None.
 
@@ -91,7 +83,7 @@ class _Filters:
         )
         for argument, value, expected, inside in ranges:
             # A number is checked now on every backend (an array where reading it is free).
-            if is_real_scalar(value) and not inside(_as_float(value)):
+            if is_real_scalar(value) and not inside(_core.real_as_float(value)):
                 raise ValueError(f"{argument} must be {expected}; got {value!r}")
         if isinstance(top_k, numbers.Integral) and not isinstance(top_k, bool):
             # Above the number of classes keeps them all: clipped now, so that any int fits.

@@ -14,24 +14,18 @@ import numbers
 from dataclasses import dataclass
 from fractions import Fraction
 
+from gumbelkit._core import real_as_float
+
 __all__ = ["CosineAnnealing", "ExponentialAnnealing", "LinearAnnealing"]
 
 
 def _positive_finite(value: object, argument: str) -> float:
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
         raise TypeError(f"{argument} must be a real number; got {type(value).__name__}")
-    number = _float(value)
+    number = real_as_float(value)
     if not math.isfinite(number) or number <= 0:
         raise ValueError(f"{argument} must be a positive finite number; got {number}")
     return number
-
-
-def _float(value: numbers.Real) -> float:
-    """``float(value)``, with ``inf`` of the same sign for an integer beyond the float range."""
-    try:
-        return float(value)
-    except OverflowError:  # a huge int or Fraction: out of range, so rejected as non-finite
-        return -math.inf if value < 0 else math.inf
 
 
 def _times(rate: float, count: int) -> float:
@@ -39,7 +33,7 @@ def _times(rate: float, count: int) -> float:
     try:
         return rate * count
     except OverflowError:
-        return _float(Fraction(rate) * count)
+        return real_as_float(Fraction(rate) * count)
 
 
 def _integer(value: object, argument: str) -> int:
@@ -104,7 +98,7 @@ class ExponentialAnnealing:
             raise ValueError(f"tau_min must be at most tau0; got tau_min={tau_min} > tau0={tau0}")
         if not isinstance(self.rate, numbers.Real) or isinstance(self.rate, bool):
             raise TypeError(f"rate must be a real number; got {type(self.rate).__name__}")
-        rate = _float(self.rate)
+        rate = real_as_float(self.rate)
         if not math.isfinite(rate) or rate < 0:
             raise ValueError(f"rate must be a non-negative finite number; got {rate}")
         interval = _integer(self.interval, "interval")

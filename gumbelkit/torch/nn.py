@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from gumbelkit import distributions as core
-from gumbelkit._checks import check_estimator, type_name
+from gumbelkit._checks import check_estimator, is_real_scalar, type_name
+from gumbelkit._core import real_as_float
 from gumbelkit.estimators import Estimator
 from gumbelkit.torch._functional import gumbel_softmax
 
@@ -37,11 +38,8 @@ def _temperature(value: object, source: str = "tau") -> float:
             raise ValueError(f"{source} must be {kinds}; got a {value.dtype} tensor of shape "
                              f"{tuple(value.shape)}")
         number = float(value.detach())
-    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
-        try:
-            number = float(value)
-        except OverflowError:  # an int beyond the float range
-            number = math.inf
+    elif is_real_scalar(value):
+        number = real_as_float(value)
     else:
         raise TypeError(f"{source} must be {kinds}; got {type_name(value)} {value!r}")
     if not (math.isfinite(number) and number > 0):
