@@ -141,8 +141,8 @@ def merge_rows(first: torch.Tensor, second: torch.Tensor) -> tuple[torch.Tensor,
     Two binary searches cost less than the default's sorts (about half, for 64 rows of 4,096
     classes on the CPU).
     """
-    first, second = first.contiguous(), second.contiguous()
-    return torch.searchsorted(second, first), torch.searchsorted(first, second, right=True)
+    return search_rows(second, first), torch.searchsorted(first.contiguous(), second.contiguous(),
+                                                          right=True)
 
 
 def running_sum(x: torch.Tensor) -> torch.Tensor:
