@@ -19,6 +19,7 @@ __all__ = [
     "compute_dtype",
     "gumbel_from_complement",
     "gumbel_from_uniform",
+    "log_or_minus_inf",
     "logsumexp",
     "move_axis",
     "one_hot",
@@ -237,6 +238,17 @@ def take_rows(x: Array, index: Array, xp: Namespace, device: Any) -> Array:
     offsets = xp.reshape(xp.arange(rows, dtype=index.dtype, device=device) * width, (rows, 1))
     flat = xp.take(xp.reshape(x, (-1,)), xp.reshape(index + offsets, (-1,)), axis=0)
     return xp.reshape(flat, tuple(index.shape))
+
+
+def log_or_minus_inf(x: Array, xp: Namespace) -> Array:
+    """Return ``log x`` of non-negative ``x``: ``-inf`` where ``x`` is 0, with a zero gradient.
+
+    ``log`` alone has the derivative ``1/0`` there, and a normalisation before it (probabilities
+    divided by their sum) spreads the resulting NaN to every entry of the row.
+    """
+    positive = x > 0
+    return xp.where(positive, xp.log(xp.where(positive, x, xp.ones_like(x))),
+                    xp.full_like(x, -math.inf))
 
 
 def real_as_float(value: Any) -> float:

@@ -30,6 +30,7 @@ from numpyro.distributions.util import lazy_property, validate_sample
 import gumbelkit
 from gumbelkit import distributions as core
 from gumbelkit._checks import check_estimator
+from gumbelkit._core import log_or_minus_inf
 from gumbelkit.estimators import Estimator, GumbelRao
 
 __all__ = [
@@ -76,17 +77,6 @@ class _MaskableLogits(constraints.Constraint):
 
 
 _maskable_logits = _MaskableLogits()
-
-
-def _log_of_probs(probs: jax.Array) -> jax.Array:
-    """Return ``log(probs / sum)`` per row: ``-inf`` with a zero gradient at a zero probability.
-
-    ``log`` alone has the derivative ``1/0`` there, which the normalisation spreads as NaN to
-    every entry of the row.
-    """
-    normalised = probs / jnp.sum(probs, axis=-1, keepdims=True)
-    positive = normalised > 0
-    return jnp.where(positive, jnp.log(jnp.where(positive, normalised, 1.0)), -jnp.inf)
 
 
 def _choose(probs: Any, logits: Any) -> None:
@@ -159,7 +149,9 @@ class _Categorical(_Relaxed):
                  validate_args: bool | None = None) -> None:
         _choose(probs, logits)
         if probs is not None:
-            logits = _log_of_probs(_floating(probs))
+            probs = _floating(probs)
+            # A zero probability masks its class: -inf, with a zero gradient (not NaN).
+            logits = log_or_minus_inf(probs / jnp.sum(probs, axis=-1, keepdims=True), jnp)
         logits = _floating(logits)
         if logits.ndim < 1:
             raise ValueError("logits must be at least one-dimensional (the class axis)")

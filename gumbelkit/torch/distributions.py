@@ -24,7 +24,6 @@ Where they differ from ``torch.distributions``:
 
 from __future__ import annotations
 
-import math
 import numbers
 import operator
 from typing import Any, TypeVar
@@ -37,6 +36,7 @@ from torch.distributions.utils import lazy_property
 import gumbelkit
 from gumbelkit import distributions as core
 from gumbelkit._checks import check_estimator
+from gumbelkit._core import log_or_minus_inf
 from gumbelkit.estimators import Estimator
 
 __all__ = [
@@ -264,12 +264,9 @@ class _Categorical(_Tempered):
             if probs.dim() < 1:
                 raise ValueError("`probs` parameter must be at least one-dimensional.")
             self.probs = probs / probs.sum(-1, keepdim=True)
-            # log, not PyTorch's clamp: a zero probability masks its class exactly. Its
-            # gradient is 0 there, not 0 * inf = NaN (which the normalisation would spread to
-            # every entry of the row).
-            positive = self.probs > 0
-            given = torch.where(positive, torch.log(torch.where(positive, self.probs, 1.0)),
-                                -math.inf)
+            # log, not PyTorch's clamp: a zero probability masks its class exactly, with a
+            # zero gradient (not NaN).
+            given = log_or_minus_inf(self.probs, torch)
         else:
             logits = _parameter_tensor(logits, "logits")
             if logits.dim() < 1:
