@@ -175,7 +175,7 @@ def alias_table(
     # exceeds its own (the last heavy class is its own: its column is full but for rounding).
     heavy = surplus > 0
     rank = backend.running_sum(xp.astype(heavy, index_dtype))  # through the class
-    next_heavy = backend.search_rows(rank, rank + 1)
+    _, next_heavy = backend.merge_rows(rank, rank)  # heavies through k at most rank_j
     position = xp.arange(num_classes, dtype=index_dtype, device=device)
     successor = xp.where(next_heavy < num_classes, next_heavy, position)
     # Rounding can put a light's start past every surplus: its deficit is rounding, and the

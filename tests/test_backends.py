@@ -565,7 +565,7 @@ def test_numpy_reads_the_l2_cache_size(tmp_path, caches, expected):
 @pytest.mark.parametrize("width", [0, 1, 2, 5, 64, 100])
 @pytest.mark.parametrize("draws", [0, 1, 5000])
 def test_numpy_search_rows_is_searchsorted_per_row(rows, width, draws):
-    # The vectorized binary search, and the merge for sorted rows of values, against
+    # The vectorized binary search, of unsorted and of sorted rows of values, against
     # np.searchsorted row by row (side="left"): ties, values beyond both ends, empty tables,
     # rows and values, integer and float tables.
     from gumbelkit.backends import numpy as numpy_adapter

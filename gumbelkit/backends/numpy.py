@@ -247,14 +247,9 @@ def search_rows(table: np.ndarray, values: np.ndarray) -> np.ndarray:
     each compare one gathered table entry per value and move its lower end by a fixed amount:
     no branch per value, where ``np.searchsorted`` of unsorted values mispredicts about half of
     its steps (1.8 times faster for 64 rows of 4,096 entries and 1,000 values each). One short
-    row of values keeps ``np.searchsorted`` itself, without the steps' fixed cost. Rows of
-    values that are already sorted (the alias tables' successors) are merged with the table
-    instead, by :func:`merge_rows` (2.8 times faster than the steps for 4,096 rows of 1,024).
+    row of values keeps ``np.searchsorted`` itself, without the steps' fixed cost.
     """
     rows, width = table.shape
-    if values.shape[1] > 1 and bool(np.all(values[:, 1:] >= values[:, :-1])):
-        # Sorted rows of values (the alias tables' searches): a merge, in linear time.
-        return merge_rows(values, table)[0]
     if rows == 1 and values.size < 4096:
         one_row: np.ndarray = np.searchsorted(table[0], values[0], side="left")
         return one_row[None, :].astype(np.intp)
