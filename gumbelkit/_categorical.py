@@ -289,7 +289,9 @@ def level_cdf(
     if backend.is_host_readable(weight) and math.prod(weight.shape) > 0:
         # A level that no weight of the batch lies in adds nothing: leaving it out changes no
         # draw. Eagerly, one reduction says how many levels are occupied.
-        smallest = float(xp.min(xp.where(weight > 0.0, weight, xp.ones_like(weight))))
+        smallest = float(xp.min(weight))
+        if smallest == 0.0:  # a masked class: the smallest positive weight
+            smallest = float(xp.min(xp.where(weight > 0.0, weight, xp.ones_like(weight))))
         levels = 1
         while levels < _LEVELS and smallest < 2.0 ** (-_LEVEL_BITS * levels):
             levels += 1
@@ -330,6 +332,9 @@ def _cdf_draws(prepared: Prepared) -> Array:
     ends = backend.running_sum(totals)
     before = xp.concat([xp.zeros_like(ends[:, :1]), ends[:, :-1]], axis=-1)
     valid = xp.reshape(valid, (rows, 1))
+    # Each level's count of units, at least one (a level of an invalid row may hold none).
+    sizes = xp.maximum(totals / units, xp.ones_like(totals))
+    invalid = xp.asarray(num_classes, dtype=keys.dtype, device=device)
 
     def draw(source: Any, shape: tuple[int, ...]) -> Array:
         # Drawn as (rows, draws), each row's draws a run (the table is searched row by row),
@@ -340,6 +345,13 @@ def _cdf_draws(prepared: Prepared) -> Array:
         # ceil((t - before) / unit).
         uniform, _ = draw_complement(backend, source, (rows, draws), dtype, device)
         t = uniform * ends[:, -1:]
+        if levels == 1:
+            # One level (every weight within 2**-30 of its row's largest, as most rows): no
+            # level to find, no offset in the keys.
+            within = xp.clip(xp.ceil(t / units[0]), xp.ones_like(ends), sizes)
+            index = backend.search_rows(keys, xp.astype(within, xp.int64))
+            return xp.permute_dims(xp.where(valid, xp.astype(index, xp.int64, copy=False),
+                                            invalid), (1, 0))
         level = xp.zeros((rows, draws), dtype=keys.dtype, device=device)
         for slot in range(levels - 1):
             level = level + xp.astype(t > ends[:, slot:slot + 1], keys.dtype)
@@ -348,11 +360,10 @@ def _cdf_draws(prepared: Prepared) -> Array:
         unit = xp.reshape(xp.take(units, xp.reshape(level_index, (-1,)), axis=0),
                           (rows, draws))
         within = xp.ceil((t - start) / unit)
-        size = _core.take_rows(totals, level_index, xp, device) / unit
-        within = xp.clip(within, xp.ones_like(within), xp.maximum(size, xp.ones_like(size)))
+        size = _core.take_rows(sizes, level_index, xp, device)
+        within = xp.clip(within, xp.ones_like(within), size)
         target = xp.astype(within, xp.int64) + level * 2**_FIXED_POINT_BITS
-        index = xp.astype(backend.search_rows(keys, target) % num_classes, xp.int64)
-        invalid = xp.asarray(num_classes, dtype=index.dtype, device=device)
+        index = xp.astype(backend.search_rows(keys, target) % num_classes, xp.int64, copy=False)
         return xp.permute_dims(xp.where(valid, index, invalid), (1, 0))
 
     draws = math.prod(prepared.sample_shape)
