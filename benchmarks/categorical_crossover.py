@@ -9,6 +9,11 @@ gumbelkit/_categorical.py are read from this table.
 
     python benchmarks/categorical_crossover.py
     python benchmarks/categorical_crossover.py --libraries jax
+
+``--per-class`` times only the CDF against the alias tables on NumPy and PyTorch, at 1, 2, 4
+and 8 draws per row and class and 15 repeats, where ``ALIAS_FROM_DRAWS_PER_CLASS`` is read:
+
+    python benchmarks/categorical_crossover.py --per-class
 """
 
 from __future__ import annotations
@@ -30,14 +35,17 @@ SHAPES = ((1, 4096), (64, 4096), (1, 50257), (4096, 1024))
 DRAWS = (1, 2, 4, 8, 16, 32, 64, 256, 1024, 8192, 100_000)
 MAX_VALUES = 2**27  # skip a Gumbel-max line that would draw more uniforms than this
 REPEATS = 5
+PER_CLASS_SHAPES = ((1, 4096), (8, 4096), (64, 4096), (1, 50257), (8, 50257), (256, 1024))
+PER_CLASS_DRAWS = (1, 2, 4, 8)
+PER_CLASS_REPEATS = 15
 METHODS = ("gumbel", "cdf", "alias")
 
 
-def median_ms(fns: dict[str, Callable[[], Any]]) -> dict[str, float]:
+def median_ms(fns: dict[str, Callable[[], Any]], repeats: int = REPEATS) -> dict[str, float]:
     for fn in fns.values():
         fn()
     samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         for name, fn in fns.items():
             start = time.perf_counter()
             fn()
@@ -76,10 +84,34 @@ def _importable(library: str) -> bool:
     return True
 
 
+def per_class(libraries: list[tuple[str, Callable[[np.ndarray], Any], Any]]) -> None:
+    """Print the CDF's time against the alias tables' by draws per row and class."""
+    print("| library | rows x classes | draws per class | cdf ms | alias ms | cdf / alias |")
+    print("|---|---|---|---|---|---|")
+    rng = np.random.default_rng(1)
+    for library, convert, generator in libraries:
+        for rows, classes in PER_CLASS_SHAPES:
+            logits = convert(rng.normal(size=(rows, classes)).astype(np.float32) * 2)
+            for per in PER_CLASS_DRAWS:
+                fns = {
+                    method: partial(gk.categorical, logits, sample_shape=per * classes,
+                                    rng=generator, method=method)
+                    for method in ("cdf", "alias")
+                }
+                ms = median_ms(fns, PER_CLASS_REPEATS)
+                print(f"| {library} | {rows} x {classes} | {per} | {ms['cdf']:.2f} | "
+                      f"{ms['alias']:.2f} | {ms['cdf'] / ms['alias']:.2f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--libraries", default="numpy,torch,jax")
-    wanted = parser.parse_args().libraries.split(",")
+    parser.add_argument("--per-class", action="store_true",
+                        help="the CDF against the alias tables by draws per class")
+    arguments = parser.parse_args()
+    wanted = arguments.libraries.split(",")
+    if arguments.per_class:
+        wanted = [library for library in wanted if library != "jax"]
     libraries: list[tuple[str, Callable[[np.ndarray], Any], Any]] = []
     if "numpy" in wanted:
         libraries.append(("numpy", lambda x: x, np.random.default_rng(0)))
@@ -92,6 +124,9 @@ def main() -> None:
 
         jax.config.update("jax_enable_x64", False)
         libraries.append(("jax (jit, x64 off)", lambda x: x, None))
+    if arguments.per_class:
+        per_class(libraries)
+        return
     print("| library | rows x classes | draws per row | gumbel ms | cdf ms | alias ms | fastest |")
     print("|---|---|---|---|---|---|---|")
     rng = np.random.default_rng(1)
