@@ -489,8 +489,8 @@ def test_generic_defaults_give_the_fast_paths_values(name):
         "relaxed top-k": lambda: gk.relaxed_top_k(logits, 2, tau=0.7, hard=True, rng=5),
         "conditional": lambda: gk.conditional_gumbel(logits[:2], 1, rng=5),
         "noise": lambda: gk.gumbel((4, 5), rng=5, xp=namespace),
-        # Large enough for NumPy's gumbel_and_sliver (two pieces of up to 2**18 values),
-        # small enough for one block.
+        # Large enough for NumPy's gumbel_and_sliver (more than one piece of up to 2**18
+        # values), small enough for one block.
         "large noise": lambda: gk.gumbel((6, 100_003), rng=5, xp=namespace),
         "large max": lambda: gk.gumbel_max(namespace.asarray(np.zeros((6, 100_003)),
                                                              dtype=namespace.float32), rng=5),
@@ -533,9 +533,16 @@ def test_numpy_pieces_fit_the_cache(monkeypatch, cache, float32_piece, float64_p
         u, _ = numpy_adapter.uniform(np.random.default_rng(4), shape, np.float32, "cpu")
         np.testing.assert_array_equal(fused[1], np.flatnonzero(u >= 0.999))
         np.testing.assert_array_equal(fused[0], numpy_adapter.gumbel_(u))
-        # Below two pieces the composed path runs.
-        assert numpy_adapter.gumbel_and_sliver(np.random.default_rng(4), (2 * float32_piece - 1,),
+        # A draw that fits one piece takes the composed path; one value more, two pieces.
+        assert numpy_adapter.gumbel_and_sliver(np.random.default_rng(4), (float32_piece,),
                                                np.float32, "cpu", 0.999) is None
+        two = numpy_adapter.gumbel_and_sliver(np.random.default_rng(4), (float32_piece + 1,),
+                                              np.float32, "cpu", 0.999)
+        u, _ = numpy_adapter.uniform(np.random.default_rng(4), (float32_piece + 1,), np.float32,
+                                     "cpu")
+        assert two is not None
+        np.testing.assert_array_equal(two[1], np.flatnonzero(u >= 0.999))
+        np.testing.assert_array_equal(two[0], numpy_adapter.gumbel_(u))
     finally:
         numpy_adapter._piece_values.cache_clear()
 

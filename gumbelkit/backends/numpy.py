@@ -134,12 +134,15 @@ def gumbel_and_sliver(
     the values are those of one draw. Each piece is drawn, searched and transformed while it
     is in the cache (:func:`_piece_values`). With the exact tail, one draw of 2**20 or 2**22
     float32 values took 0.91 to 1.06 times the textbook noise in pieces, about 1.16 times in
-    whole-array passes (benchmarks/RESULTS.md). A draw of fewer than two pieces returns None:
-    it fits the cache whole, and the composed path is as fast there.
+    whole-array passes (benchmarks/RESULTS.md). A draw that fits one piece returns None: it
+    fits the cache whole, and the composed path is as fast there. One piece more is split in two
+    (an 8-row block of 50,257 classes, 402,056 values: 1.09 to 1.10 times the textbook noise
+    instead of 1.10 to 1.14 in one pass, ``python benchmarks/tail_cost.py --backends numpy
+    --shapes 64x50257 --threads 1``).
     """
     n = math.prod(shape)
     most = _piece_values(np.dtype(dtype).itemsize)
-    if n < 2 * most:
+    if n <= most:
         return None
     noise = np.empty(shape, dtype=dtype)
     flat = noise.reshape(-1)
