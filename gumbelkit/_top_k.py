@@ -228,7 +228,7 @@ def _check_indices(indices: Array, num_classes: int, xp: Namespace) -> None:
             f"indices must lie in [0, {num_classes}) for {num_classes} classes; got "
             f"{int(xp.min(indices))} to {int(xp.max(indices))}"
         )
-    ordered = xp.sort(indices, axis=-1)
+    ordered = xp.sort(indices, axis=-1, stable=False)  # to find repeats: any order of ties
     if bool(xp.any(ordered[..., 1:] == ordered[..., :-1])):
         raise ValueError("indices must not repeat a class within a row: an ordering without "
                          "replacement names each class once")

@@ -606,3 +606,31 @@ def test_unfiltered_tokens_are_blocked_as_gumbel_max_is():
     assert_identical(results)
     np.testing.assert_array_equal(results[0], expected)
     np.testing.assert_array_equal(results[0], gk.gumbel_max(logits, rng=SEED))
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_filtered_tokens_run_their_filters_by_row_blocks():
+    # Each block of rows filters its own rows with its own rows' parameters and races them
+    # against its own stream's noise: block by block, the unblocked call on those rows with the
+    # hand-spawned child, on any thread count. Per-row temperature (0 in one row: greedy),
+    # top-k, top-p and min-p, and a row with a NaN (invalid, gives the number of classes).
+    logits = logits_of((40, 9))
+    logits[11, 3] = np.nan
+    rng = np.random.default_rng(1)
+    parameters = {
+        "temperature": rng.uniform(0.3, 2.0, size=40).astype(np.float32),
+        "top_k": rng.integers(1, 10, size=40),
+        "top_p": rng.uniform(0.2, 1.0, size=40).astype(np.float32),
+        "min_p": rng.uniform(0.0, 0.3, size=40).astype(np.float32),
+    }
+    parameters["temperature"][20] = 0.0
+    expected = np.concatenate([
+        unblocked(lambda g=g, s=s: gk.sample_tokens(
+            logits[s:s + 7], rng=g, **{k: v[s:s + 7] for k, v in parameters.items()}))
+        for g, s in zip(children(SEED, 6), range(0, 40, 7), strict=True)
+    ])
+    results = on_threads(lambda: gk.sample_tokens(logits, rng=SEED, **parameters))
+    assert_identical(results)
+    np.testing.assert_array_equal(results[0], expected)
+    assert results[0][11] == 9
+    assert results[0][20] == np.argmax(logits[20])
