@@ -377,13 +377,14 @@ def _sample_prepared(prepared: Prepared, temperature: object, top_k: object, top
     rows, num_classes = int(logits.shape[0]), prepared.num_classes
     filters = _Filters(prepared, rows, temperature, top_k, top_p, min_p)
 
-    def tokens(start: int, stop: int, noise: Array) -> Array:
-        # Rows start to stop, every step row by row: the filters, the race and the checks.
+    def tokens(start: int, stop: int, noise: Callable[[], Array]) -> Array:
+        # Rows start to stop, every step row by row: the filters, then the race against
+        # noise(), then the checks.
         whole = start == 0 and stop == rows
         part = filters if whole else filters.rows(start, stop)
         z, valid = _valid_rows(logits if whole else logits[start:stop, ...], prepared)
         filtered, greedy = _filtered(z, part, backend, xp, device)
-        index = backend.argmax(filtered + noise, axis=-1, keepdims=True)
+        index = backend.argmax(filtered + noise(), axis=-1, keepdims=True)
         if part.temperature is not None:
             index = xp.where(greedy, backend.argmax(z, axis=-1, keepdims=True), index)
         valid = xp.logical_and(valid, part.ok)
@@ -393,13 +394,16 @@ def _sample_prepared(prepared: Prepared, temperature: object, top_k: object, top
         noise = (xp.zeros((rows, num_classes), dtype=prepared.compute_dtype, device=device)
                  if rows == 0 else _noise_by_seed(prepared, seeds, rows, row_shape,
                                                   (num_classes,)))
-        index = tokens(0, rows, noise)
+        index = tokens(0, rows, lambda: noise)
     else:
         # By row blocks as gumbel's noise of this shape (a large NumPy call on threads, the
         # filters with it), so that unfiltered tokens are gumbel_max's indices from one seed.
         def block(source: Any, start: int, stop: int) -> Array:
-            noise, _ = draw_gumbel(backend, source, (stop - start, num_classes),
-                                   prepared.compute_dtype, device)
+            def noise() -> Array:
+                drawn, _ = draw_gumbel(backend, source, (stop - start, num_classes),
+                                       prepared.compute_dtype, device)
+                return drawn
+
             return tokens(start, stop, noise)
 
         index = by_row_ranges(backend, prepared.new_source(), (rows, num_classes), block)
