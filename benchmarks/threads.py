@@ -11,10 +11,13 @@ threads. The control shows what the machine's two threads give to this work.
     python benchmarks/threads.py                       # (8192, 1024), 15 rounds
     python benchmarks/threads.py --shape 4096x1024 --rounds 31
     python benchmarks/threads.py --categorical         # categorical's table methods too
+    python benchmarks/threads.py --tokens              # sample_tokens too
 
 ``--categorical`` adds ``gk.categorical`` by alias tables (one row of 4,096 classes, 2**22
 draws) and by the CDF (256 rows of 4,096, 4,096 draws each), whose draws are blocked (no
-control).
+control). ``--tokens`` adds ``gk.sample_tokens`` on 64 rows of 50,257 (temperature 0.7, with
+top-k 50 and top-p 0.9, with top-p 0.9 alone, and with no filter), whose filters run by the
+noise's row blocks (no control).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import statistics
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -103,6 +107,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--categorical", action="store_true",
                         help="also time categorical's table methods")
+    parser.add_argument("--tokens", action="store_true", help="also time sample_tokens")
     args = parser.parse_args()
     rows, classes = (int(part) for part in args.shape.split("x"))
     x = np.random.default_rng(0).normal(size=(rows, classes)).astype(np.float32)
@@ -133,6 +138,8 @@ def main() -> None:
               f"{ms['c2']:.1f} | {control_ratio:.2f} |", flush=True)
     if args.categorical:
         _categorical_rows(args.rounds)
+    if args.tokens:
+        _token_rows(args.rounds)
     gk.set_num_threads(None)
 
 
@@ -144,21 +151,39 @@ def _categorical_rows(rounds: int) -> None:
     }
     for label, (shape, draws, method) in cases.items():
         logits = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+        _one_against_two(label, rounds, partial(gk.categorical, logits, sample_shape=draws,
+                                                rng=1, method=method))
 
-        def call(threads: int, logits: np.ndarray = logits, draws: int = draws,
-                 method: str = method) -> Any:
-            gk.set_num_threads(threads)
-            return gk.categorical(logits, sample_shape=draws, rng=1, method=method)
 
-        call(1)
-        call(2)
-        one, two = [], []
-        for _ in range(rounds):
-            one.append(_seconds(lambda: call(1)))
-            two.append(_seconds(lambda: call(2)))
-        ratio = statistics.median(a / b for a, b in zip(one, two, strict=True))
-        print(f"| {label} | {1e3 * statistics.median(one):.1f} | "
-              f"{1e3 * statistics.median(two):.1f} | {ratio:.2f} | - | - | - |", flush=True)
+def _token_rows(rounds: int) -> None:
+    """Time sample_tokens on one thread and on two (filters and noise by row blocks)."""
+    logits = np.random.default_rng(0).normal(size=(64, 50257)).astype(np.float32)
+    cases = {
+        "tokens, 64x50257, t=0.7 top-k 50 top-p 0.9": {"top_k": 50, "top_p": 0.9},
+        "tokens, 64x50257, t=0.7 top-p 0.9": {"top_p": 0.9},
+        "tokens, 64x50257, t=0.7": {},
+    }
+    for label, filters in cases.items():
+        _one_against_two(label, rounds, partial(gk.sample_tokens, logits, temperature=0.7,
+                                                rng=1, **filters))
+
+
+def _one_against_two(label: str, rounds: int, sample: Callable[[], Any]) -> None:
+    """Print the median times of ``sample`` on one thread and on two, and their ratio."""
+
+    def call(threads: int) -> Any:
+        gk.set_num_threads(threads)
+        return sample()
+
+    call(1)
+    call(2)
+    one, two = [], []
+    for _ in range(rounds):
+        one.append(_seconds(lambda: call(1)))
+        two.append(_seconds(lambda: call(2)))
+    ratio = statistics.median(a / b for a, b in zip(one, two, strict=True))
+    print(f"| {label} | {1e3 * statistics.median(one):.1f} | "
+          f"{1e3 * statistics.median(two):.1f} | {ratio:.2f} | - | - | - |", flush=True)
 
 
 if __name__ == "__main__":

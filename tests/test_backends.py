@@ -570,12 +570,12 @@ def test_numpy_reads_the_l2_cache_size(tmp_path, caches, expected):
 
 @pytest.mark.parametrize("rows", [0, 1, 2, 7])
 @pytest.mark.parametrize("width", [0, 1, 2, 5, 64, 100])
-@pytest.mark.parametrize("draws", [0, 1, 5000, 2**14 + 5])
+@pytest.mark.parametrize("draws", [0, 1, 5000, 2**14 + 5, 2**17])
 def test_numpy_search_rows_is_searchsorted_per_row(rows, width, draws):
     # The vectorized binary search, of unsorted and of sorted rows of values, against
     # np.searchsorted row by row (side="left"): ties, values beyond both ends, empty tables,
     # rows and values, integer and float tables; blocks of several rows (5000 values each, the
-    # last block shorter) and of part of a row (2**14 + 5 values).
+    # last block shorter) and of part of a row (2**14 + 5 values), and one block (2**17).
     from gumbelkit.backends import numpy as numpy_adapter
 
     rng = np.random.default_rng(rows * 1000 + width * 10 + draws)

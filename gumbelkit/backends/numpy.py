@@ -246,10 +246,12 @@ def uniform_index(
 # Values per block of search_rows: the block's rows of the table and its few buffers stay in
 # the caches across the search's steps (1.1 to 1.6 times faster than one block of all the values
 # for 64 rows of 4,096 entries and 1,000 to 8,192 values each, or one row of 50,257 and 201,028).
-# The cost: its steps are short, and two threads that search at once (a call of 2**20 draws or
-# more, by_shape_blocks) wait on each other for the GIL between them; 64 rows of 4,096 with
-# 16,384 draws each took 47 ms on one thread and 50 on two, against 69 and 39 in one block.
 _SEARCH_BLOCK = 2**14
+# From this many values a call searches in one block. Threads that search small blocks at once
+# wait on each other for the GIL between the short steps, and every block of a call on threads
+# (by_shape_blocks) holds at least 2**17 values: 256 rows of 4,096 with 4,096 draws each took
+# 65 ms on one thread and 63 on two with small blocks, 80 and 51 in one block per thread.
+_ONE_SEARCH_BLOCK_FROM = 2**17
 
 
 def search_rows(table: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -258,10 +260,10 @@ def search_rows(table: np.ndarray, values: np.ndarray) -> np.ndarray:
     A binary search of every value at once, ``ceil(log2(width + 1))`` vectorized steps that
     each compare one gathered table entry per value and move its lower end by a fixed amount:
     no branch per value, where ``np.searchsorted`` of unsorted values mispredicts about half of
-    its steps (1.8 times faster for 64 rows of 4,096 entries and 1,000 values each). The values
-    are searched by blocks of whole rows, or of one row's values where a row has more than a
-    block. One short row of values keeps ``np.searchsorted`` itself, without the steps' fixed
-    cost.
+    its steps (1.8 times faster for 64 rows of 4,096 entries and 1,000 values each). Fewer than
+    2**17 values are searched by blocks of whole rows, or of one row's values where a row has
+    more than a block; more in one block. One short row of values keeps ``np.searchsorted``
+    itself, without the steps' fixed cost.
     """
     rows, width = table.shape
     count = values.shape[1]
@@ -269,8 +271,9 @@ def search_rows(table: np.ndarray, values: np.ndarray) -> np.ndarray:
         one_row: np.ndarray = np.searchsorted(table[0], values[0], side="left")
         return one_row[None, :].astype(np.intp)
     found = np.empty(values.shape, dtype=np.intp)
-    block_rows = max(1, _SEARCH_BLOCK // max(count, 1))
-    block_values = max(count, 1) if block_rows > 1 else _SEARCH_BLOCK
+    block = values.size if values.size >= _ONE_SEARCH_BLOCK_FROM else _SEARCH_BLOCK
+    block_rows = max(1, block // max(count, 1))
+    block_values = max(count, 1) if block_rows > 1 else block
     for first_row in range(0, rows, block_rows):
         part = slice(first_row, first_row + block_rows)
         flat = np.ascontiguousarray(table[part]).reshape(-1)
