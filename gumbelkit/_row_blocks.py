@@ -55,7 +55,6 @@ __all__ = [
     "MIN_BLOCKS",
     "block_layout",
     "by_row_blocks",
-    "by_row_ranges",
     "by_shape_blocks",
     "get_num_threads",
     "set_num_threads",
@@ -401,57 +400,19 @@ def by_shape_blocks(
         The array of ``shape``.
 
     """
-    def rows_of(stream: Any, dims: tuple[int, ...], start: int, stop: int) -> Array:
-        return compute(stream, dims)
-
-    return _by_blocks_of(backend, source, shape, rows_of)
-
-
-def by_row_ranges(
-    backend: Backend,
-    source: Any,
-    shape: tuple[int, int],
-    compute: Callable[[Any, int, int], Array],
-) -> Array:
-    """Return ``compute(source, 0, rows)`` for a ``(rows, K)`` table, by row blocks where large.
-
-    The blocks and their streams are those of :func:`by_shape_blocks` of ``shape``, so block
-    ``b`` draws the noise that block of ``by_shape_blocks`` draws; ``compute(stream, start,
-    stop)`` samples rows ``start`` to ``stop`` (a sampler whose rows need more than noise, such
-    as the token filters, runs all of its row-wise work on threads). Its result has the rows
-    first, the class axis removed or kept.
-    """
-    def rows_of(stream: Any, dims: tuple[int, ...], start: int, stop: int) -> Array:
-        return compute(stream, start, stop)
-
-    return _by_blocks_of(backend, source, shape, rows_of)
-
-
-def _by_blocks_of(
-    backend: Backend,
-    source: Any,
-    shape: tuple[int, ...],
-    compute: Callable[[Any, tuple[int, ...], int, int], Array],
-) -> Array:
-    """Return ``compute(source, shape, 0, size)``, by blocks on threads where it is large.
-
-    Block ``b`` calls ``compute(stream_b, dims, start, stop)``: the split axis of its ``dims``
-    holds the rows ``start`` to ``stop``.
-    """
-    whole = (0, shape[0]) if shape else (0, 1)
     if math.prod(shape) < MIN_BLOCKED_VALUES or "block_streams" not in backend.supplied:
-        return compute(source, shape, *whole)
+        return compute(source, shape)
     layout = block_layout(shape, len(shape) - 1)
     if layout is None:
-        return compute(source, shape, *whole)
+        return compute(source, shape)
     axis, _, count = layout
     streams = backend.block_streams(source, count)
     if streams is None:
-        return compute(source, shape, *whole)
+        return compute(source, shape)
 
     def block(b: int, start: int, stop: int) -> Array:
         dims = list(shape)
         dims[axis] = stop - start
-        return compute(streams[b], tuple(dims), start, stop)
+        return compute(streams[b], tuple(dims))
 
     return _assemble(shape, len(shape) - 1, layout, block, backend)

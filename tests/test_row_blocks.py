@@ -593,44 +593,69 @@ def test_a_blocked_categorical_call_keeps_the_law(method):
 
 
 @pytest.mark.usefixtures("small_blocks")
-def test_unfiltered_tokens_are_blocked_as_gumbel_max_is():
-    # sample_tokens draws its noise as gumbel(shape) does, blocked by rows: with no filter the
-    # tokens are gumbel_max's indices from the same seed, blocked or not, on any thread count.
+@pytest.mark.parametrize(("shape", "axis", "spans"), [
     # 360 values ask for 6 blocks: of 7 rows, the last of 5.
-    logits = logits_of((40, 9))
+    ((40, 9), -1, [(0, 7), (7, 14), (14, 21), (21, 28), (28, 35), (35, 40)]),
+    # The largest dimension but the class axis is split, whatever the axis: 4 x 40 x 3 (the
+    # class axis first) asks for 8 blocks of 5 along the 40; 2 x 30 x 9 (the class axis last)
+    # for 9, which whole rows make 8 of 4 along the 30, the last of 2.
+    ((4, 40, 3), 0, [(0, 5), (5, 10), (10, 15), (15, 20), (20, 25), (25, 30), (30, 35),
+                     (35, 40)]),
+    ((2, 30, 9), -1, [(0, 4), (4, 8), (8, 12), (12, 16), (16, 20), (20, 24), (24, 28),
+                      (28, 30)]),
+])
+def test_unfiltered_tokens_are_blocked_as_gumbel_max_is(shape, axis, spans):
+    # sample_tokens is blocked as gumbel_max is and draws its noise with the logits' shape:
+    # with no filter its tokens are gumbel_max's indices from the same seed, blocked or not,
+    # on any thread count, for any shape and class axis.
+    logits = logits_of(shape)
+    split = 0 if len(shape) == 2 else 1
     expected = np.concatenate([
-        unblocked(lambda g=g, s=s: gk.gumbel_max(logits[s:s + 7], rng=g))
-        for g, s in zip(children(SEED, 6), range(0, 40, 7), strict=True)
-    ])
-    results = on_threads(lambda: gk.sample_tokens(logits, rng=SEED))
+        unblocked(lambda g=g, a=a, b=b: gk.gumbel_max(
+            logits[(slice(None),) * split + (slice(a, b),)], axis=axis, rng=g))
+        for g, (a, b) in zip(children(SEED, len(spans)), spans, strict=True)
+    ], axis=split - (1 if axis % len(shape) < split else 0))
+    results = on_threads(lambda: gk.sample_tokens(logits, axis=axis, rng=SEED))
     assert_identical(results)
     np.testing.assert_array_equal(results[0], expected)
-    np.testing.assert_array_equal(results[0], gk.gumbel_max(logits, rng=SEED))
+    np.testing.assert_array_equal(results[0], gk.gumbel_max(logits, axis=axis, rng=SEED))
+    np.testing.assert_array_equal(unblocked(lambda: gk.sample_tokens(logits, axis=axis, rng=3)),
+                                  unblocked(lambda: gk.gumbel_max(logits, axis=axis, rng=3)))
 
 
 @pytest.mark.usefixtures("small_blocks")
-def test_filtered_tokens_run_their_filters_by_row_blocks():
+@pytest.mark.parametrize(("shape", "spans"), [
+    ((40, 9), [(0, 7), (7, 14), (14, 21), (21, 28), (28, 35), (35, 40)]),
+    ((2, 30, 9), [(0, 4), (4, 8), (8, 12), (12, 16), (16, 20), (20, 24), (24, 28), (28, 30)]),
+])
+def test_filtered_tokens_run_their_filters_by_row_blocks(shape, spans):
     # Each block of rows filters its own rows with its own rows' parameters and races them
     # against its own stream's noise: block by block, the unblocked call on those rows with the
     # hand-spawned child, on any thread count. Per-row temperature (0 in one row: greedy),
     # top-k, top-p and min-p, and a row with a NaN (invalid, gives the number of classes).
-    logits = logits_of((40, 9))
-    logits[11, 3] = np.nan
+    logits = logits_of(shape)
+    rows = shape[:-1]
+    logits.reshape(-1, 9)[11, 3] = np.nan
     rng = np.random.default_rng(1)
     parameters = {
-        "temperature": rng.uniform(0.3, 2.0, size=40).astype(np.float32),
-        "top_k": rng.integers(1, 10, size=40),
-        "top_p": rng.uniform(0.2, 1.0, size=40).astype(np.float32),
-        "min_p": rng.uniform(0.0, 0.3, size=40).astype(np.float32),
+        "temperature": rng.uniform(0.3, 2.0, size=rows).astype(np.float32),
+        "top_k": rng.integers(1, 10, size=rows),
+        "top_p": rng.uniform(0.2, 1.0, size=rows).astype(np.float32),
+        "min_p": rng.uniform(0.0, 0.3, size=rows).astype(np.float32),
     }
-    parameters["temperature"][20] = 0.0
+    parameters["temperature"].reshape(-1)[20] = 0.0
+    split = len(shape) - 2  # the largest dimension but the class axis
+
+    def part(a: np.ndarray, first: int, stop: int) -> np.ndarray:
+        return a[(slice(None),) * split + (slice(first, stop),)]
+
     expected = np.concatenate([
-        unblocked(lambda g=g, s=s: gk.sample_tokens(
-            logits[s:s + 7], rng=g, **{k: v[s:s + 7] for k, v in parameters.items()}))
-        for g, s in zip(children(SEED, 6), range(0, 40, 7), strict=True)
-    ])
+        unblocked(lambda g=g, a=a, b=b: gk.sample_tokens(
+            part(logits, a, b), rng=g, **{k: part(v, a, b) for k, v in parameters.items()}))
+        for g, (a, b) in zip(children(SEED, len(spans)), spans, strict=True)
+    ], axis=split)
     results = on_threads(lambda: gk.sample_tokens(logits, rng=SEED, **parameters))
     assert_identical(results)
     np.testing.assert_array_equal(results[0], expected)
-    assert results[0][11] == 9
-    assert results[0][20] == np.argmax(logits[20])
+    assert results[0].reshape(-1)[11] == 9
+    assert results[0].reshape(-1)[20] == np.argmax(logits.reshape(-1, 9)[20])
