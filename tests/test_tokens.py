@@ -271,3 +271,25 @@ def test_jax_jit_with_row_seeds():
     eager = gk.sample_tokens(rows, seeds=[5, 6, 7, 8], temperature=0.8, top_k=10, top_p=0.9)
     np.testing.assert_array_equal(np.asarray(jitted(rows, seeds)), np.asarray(eager))
     assert math.prod(eager.shape) == 4
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+def test_tokens_are_gumbel_max_of_the_filtered_logits(xp, axis):
+    # sample_tokens races the filtered logits against gumbel_max's noise (the logits' shape,
+    # whatever the class axis): its tokens are gumbel_max of filter_logits from the same seed,
+    # with per-row parameters of the row shape, in three dimensions, on every backend.
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=(3, 5, 6)) * 2
+    row_shape = tuple(n for i, n in enumerate(logits.shape) if i != axis % 3)
+    parameters = dict(
+        temperature=make(xp, rng.uniform(0.3, 2.0, size=row_shape)),
+        top_k=make(xp, rng.integers(1, 7, size=row_shape), "int64"),
+        top_p=make(xp, rng.uniform(0.3, 1.0, size=row_shape)),
+        min_p=0.05,
+    )
+    x = make(xp, logits)
+    tokens = gk.sample_tokens(x, axis=axis, rng=11, **parameters)
+    assert_same_namespace_device(tokens, x)
+    filtered = gk.filter_logits(x, axis=axis, **parameters)
+    np.testing.assert_array_equal(to_numpy(tokens),
+                                  to_numpy(gk.gumbel_max(filtered, axis=axis, rng=11)))
