@@ -23,7 +23,7 @@ import importlib
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
@@ -84,23 +84,35 @@ def _importable(library: str) -> bool:
     return True
 
 
-def per_class(libraries: list[tuple[str, Callable[[np.ndarray], Any], Any]]) -> None:
+Library = tuple[str, Callable[[np.ndarray], Any], Any]  # name, from NumPy, generator
+
+
+def _tables(libraries: list[Library],
+            shapes: tuple[tuple[int, int], ...]) -> Iterator[tuple[str, int, int, Any, Any]]:
+    """Yield each library's logits of each shape (one stream of normals, times 2)."""
+    rng = np.random.default_rng(1)
+    for library, convert, generator in libraries:
+        for rows, classes in shapes:
+            logits = convert(rng.normal(size=(rows, classes)).astype(np.float32) * 2)
+            yield library, rows, classes, logits, generator
+
+
+def _method_calls(logits: Any, draws: int, generator: Any,
+                  methods: tuple[str, ...]) -> dict[str, Callable[[], Any]]:
+    return {method: partial(gk.categorical, logits, sample_shape=draws, rng=generator,
+                            method=method) for method in methods}
+
+
+def per_class(libraries: list[Library]) -> None:
     """Print the CDF's time against the alias tables' by draws per row and class."""
     print("| library | rows x classes | draws per class | cdf ms | alias ms | cdf / alias |")
     print("|---|---|---|---|---|---|")
-    rng = np.random.default_rng(1)
-    for library, convert, generator in libraries:
-        for rows, classes in PER_CLASS_SHAPES:
-            logits = convert(rng.normal(size=(rows, classes)).astype(np.float32) * 2)
-            for per in PER_CLASS_DRAWS:
-                fns = {
-                    method: partial(gk.categorical, logits, sample_shape=per * classes,
-                                    rng=generator, method=method)
-                    for method in ("cdf", "alias")
-                }
-                ms = median_ms(fns, PER_CLASS_REPEATS)
-                print(f"| {library} | {rows} x {classes} | {per} | {ms['cdf']:.2f} | "
-                      f"{ms['alias']:.2f} | {ms['cdf'] / ms['alias']:.2f} |", flush=True)
+    for library, rows, classes, logits, generator in _tables(libraries, PER_CLASS_SHAPES):
+        for per in PER_CLASS_DRAWS:
+            ms = median_ms(_method_calls(logits, per * classes, generator, ("cdf", "alias")),
+                           PER_CLASS_REPEATS)
+            print(f"| {library} | {rows} x {classes} | {per} | {ms['cdf']:.2f} | "
+                  f"{ms['alias']:.2f} | {ms['cdf'] / ms['alias']:.2f} |", flush=True)
 
 
 def main() -> None:
@@ -129,28 +141,21 @@ def main() -> None:
         return
     print("| library | rows x classes | draws per row | gumbel ms | cdf ms | alias ms | fastest |")
     print("|---|---|---|---|---|---|---|")
-    rng = np.random.default_rng(1)
-    for library, convert, generator in libraries:
-        for rows, classes in SHAPES:
-            logits = convert(rng.normal(size=(rows, classes)).astype(np.float32) * 2)
-            for draws in DRAWS:
-                if rows * draws > 2**22:
-                    continue
-                if library.startswith("jax"):
-                    fns = _jax_calls(logits, draws)
-                else:
-                    fns = {
-                        method: partial(gk.categorical, logits, sample_shape=draws,
-                                        rng=generator, method=method)
-                        for method in METHODS
-                    }
-                if rows * classes * draws > MAX_VALUES:
-                    fns.pop("gumbel")
-                ms = median_ms(fns)
-                cells = [f"{ms[m]:.3f}" if m in ms else "-" for m in METHODS]
-                fastest = min(ms, key=ms.__getitem__)
-                print(f"| {library} | {rows} x {classes} | {draws} | {' | '.join(cells)} | "
-                      f"{fastest} |", flush=True)
+    for library, rows, classes, logits, generator in _tables(libraries, SHAPES):
+        for draws in DRAWS:
+            if rows * draws > 2**22:
+                continue
+            if library.startswith("jax"):
+                fns = _jax_calls(logits, draws)
+            else:
+                fns = _method_calls(logits, draws, generator, METHODS)
+            if rows * classes * draws > MAX_VALUES:
+                fns.pop("gumbel")
+            ms = median_ms(fns)
+            cells = [f"{ms[m]:.3f}" if m in ms else "-" for m in METHODS]
+            fastest = min(ms, key=ms.__getitem__)
+            print(f"| {library} | {rows} x {classes} | {draws} | {' | '.join(cells)} | "
+                  f"{fastest} |", flush=True)
 
 
 if __name__ == "__main__":
