@@ -46,11 +46,15 @@ def is_real_scalar(value: object) -> TypeGuard[numbers.Real]:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def check_shape(shape: object, argument: str) -> tuple[int, ...]:
+def check_shape(shape: object, argument: str, *,
+                beside: tuple[int, ...] = (), beside_name: str = "") -> tuple[int, ...]:
     """Return ``shape`` as a tuple of non-negative ints (an int means a 1-d shape).
 
     An array is refused, a NumPy integer array too: a shape is a Python value, the same on
-    every backend and under a trace, where an array's values cannot be read.
+    every backend and under a trace, where an array's values cannot be read. With ``beside``
+    (the shape it is joined to, ``beside_name`` naming it), their values together must number
+    fewer than ``2**63``, which no array reaches: a clear error instead of an overflow deep in
+    a backend or a machine out of memory.
     """
     if type(shape) is tuple and not shape:  # the common default, checked for free
         return ()
@@ -67,6 +71,11 @@ def check_shape(shape: object, argument: str) -> tuple[int, ...]:
     dims = tuple(int(n) for n in shape)
     if any(n < 0 for n in dims):
         raise ValueError(f"{argument} must have non-negative sizes; got {dims}")
+    values = math.prod(dims + beside)
+    if values >= 2**63:
+        joined = f" with {beside_name} of shape {beside}" if beside_name else ""
+        raise ValueError(f"{argument} {dims}{joined} asks for {values} values, more than any "
+                         "array holds (2**63 - 1)")
     return dims
 
 

@@ -96,7 +96,8 @@ class Prepared:
         self.axis = check_logits(logits, axis, self.xp, self.backend)
         if mask is not None:
             logits = self._masked(logits, mask)
-        self.sample_shape = check_shape(sample_shape, "sample_shape")
+        self.sample_shape = check_shape(sample_shape, "sample_shape",
+                                        beside=tuple(logits.shape), beside_name="logits")
         self.validate = check_bool(validate, "validate")
         self.out_shape = self.sample_shape + tuple(logits.shape)
         self.num_classes = int(logits.shape[self.axis])

@@ -240,7 +240,9 @@ def _run(tasks: list[Callable[[], None]]) -> None:
     where they take turns (on two CPUs the same call then ran 1.0 to 1.1 times as fast as on
     one, against 1.7 to 1.9 with the caller working). Each task runs in a copy of the
     caller's context, so NumPy's ``errstate`` (a context variable) holds in the workers as in
-    the caller. Every task finishes before the first error, if any, is raised.
+    the caller. After an error no task starts; those running finish, and the first error is
+    raised: a call too large for memory fails at its first block instead of running every
+    block, each holding its error's traceback and arrays.
     """
     threads = get_num_threads()
     helpers = min(threads, len(tasks)) - 1
@@ -255,14 +257,15 @@ def _run(tasks: list[Callable[[], None]]) -> None:
     def work() -> None:
         while True:
             with take:
-                next_task = next(pending, None)
+                next_task = None if errors else next(pending, None)
             if next_task is None:
                 return
             context, task = next_task
             try:
                 context.run(task)
-            except BaseException as error:  # raised in the caller, after every task
-                errors.append(error)
+            except BaseException as error:  # raised in the caller, once the others stop
+                with take:
+                    errors.append(error)
 
     # One pool per thread count, whatever the number of blocks of a call.
     pool = _thread_pool(threads - 1)

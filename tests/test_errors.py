@@ -322,3 +322,22 @@ class TestScaledNoiseRange:
             gk.gumbel(3, scale=650.0, dtype=dtype, rng=0, xp=xp)
         assert np.isfinite(to_numpy(gk.gumbel(1000, scale=600.0, dtype=dtype, rng=0,
                                               xp=xp))).all()
+
+
+def test_sizes_no_array_holds_are_named(xp):
+    # 2**40 x 2**40 draws: a clear error naming the argument, before any backend overflows or
+    # a machine runs out of memory.
+    huge = (2**40, 2**40)
+    with pytest.raises(ValueError, match=r"sample_shape \(1099511627776, 1099511627776\) "
+                                         r"with logits of shape \(2, 3\) asks for \d+ "
+                                         r"values, more than any array holds"):
+        gk.gumbel_max(make(xp, LOGITS), sample_shape=huge, rng=0)
+    with pytest.raises(ValueError, match=r"sample_shape .* more than any array holds"):
+        gk.categorical(make(xp, LOGITS), sample_shape=huge, rng=0)
+    with pytest.raises(ValueError, match=r"shape \(1099511627776, 1099511627776\) asks for"):
+        gk.gumbel(huge, rng=0, xp=xp)
+    with pytest.raises(ValueError, match=r"sample_shape .* with the batch and a pair of shape"):
+        HardConcrete(make(xp, LOGITS)).rsample(huge, rng=0)
+    # 2**62 draws of 2 x 3 logits are 6 times 2**62 values.
+    with pytest.raises(ValueError, match="more than any array holds"):
+        gk.gumbel_max(make(xp, LOGITS), sample_shape=2**62, rng=0)

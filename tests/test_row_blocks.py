@@ -507,6 +507,28 @@ def test_an_error_in_a_block_is_raised_in_the_caller():
 
 
 @pytest.mark.usefixtures("small_blocks")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_no_block_starts_after_an_error(threads):
+    # A call too large for memory fails at its first block's output: the blocks not yet taken
+    # never start (each would hold its own error's traceback and arrays). The first of the six
+    # blocks fails at once; on two threads the other thread can have taken one block at most.
+    prepared = Prepared(logits_of((40, 9)), -1, SEED, None, (), False)
+    started: list[int] = []
+
+    def compute(block: Prepared) -> np.ndarray:
+        started.append(block.logits.shape[0])
+        if len(started) == 1:
+            raise MemoryError("the first block")
+        time.sleep(0.05)
+        return np.zeros(block.logits.shape[:1])
+
+    gk.set_num_threads(threads)
+    with pytest.raises(MemoryError, match="the first block"):
+        _row_blocks.by_row_blocks(prepared, compute)
+    assert len(started) <= threads
+
+
+@pytest.mark.usefixtures("small_blocks")
 def test_other_backends_are_not_blocked():
     strict = pytest.importorskip("array_api_strict")
     logits = strict.asarray(logits_of((40, 9)))

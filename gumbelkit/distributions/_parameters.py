@@ -256,7 +256,8 @@ class _ElementwiseParameters(_Parameters):
         :func:`gumbelkit.gumbel_softmax` on logits of that shape with a trailing axis of size 2,
         with the same ``rng`` (on Dask, where the two draws are chunked alike).
         """
-        shape = check_shape(sample_shape, "sample_shape") + self._batch_shape
+        shape = check_shape(sample_shape, "sample_shape", beside=(*self._batch_shape, 2),
+                            beside_name="the batch and a pair") + self._batch_shape
         source = self._backend.make_rng(rng, self._device)
         noise, _ = draw_gumbel(
             self._backend, source, (*shape, 2), self._compute_dtype, self._device
