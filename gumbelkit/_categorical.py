@@ -335,8 +335,16 @@ def _cdf_draws(prepared: Prepared) -> Array:
     ends = backend.running_sum(totals)
     before = xp.concat([xp.zeros_like(ends[:, :1]), ends[:, :-1]], axis=-1)
     valid = xp.reshape(valid, (rows, 1))
-    # Each level's count of units, at least one (a level of an invalid row may hold none).
-    sizes = xp.maximum(totals / units, xp.ones_like(totals))
+    # Each level's count of units: the largest float64 at most its exact total (one above
+    # 2**53 rounds, maybe up, and a target clipped to it would pass the level's last class),
+    # at least one (a level of an invalid row may hold none).
+    offsets = xp.asarray([slot * 2**_FIXED_POINT_BITS for slot in range(levels)],
+                         dtype=keys.dtype, device=device)
+    counts = keys[:, num_classes - 1::num_classes] - offsets
+    sizes = totals / units
+    sizes = xp.where(xp.astype(sizes, keys.dtype) > counts,
+                     xp.nextafter(sizes, xp.zeros_like(sizes)), sizes)
+    sizes = xp.maximum(sizes, xp.ones_like(sizes))
     invalid = xp.asarray(num_classes, dtype=keys.dtype, device=device)
 
     def draw(source: Any, shape: tuple[int, ...]) -> Array:

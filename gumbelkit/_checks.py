@@ -72,10 +72,10 @@ def check_shape(shape: object, argument: str, *,
     if any(n < 0 for n in dims):
         raise ValueError(f"{argument} must have non-negative sizes; got {dims}")
     values = math.prod(dims + beside)
-    if values >= 2**63:
+    if values >= 2**63 or any(n >= 2**63 for n in dims):  # a size of 0 elsewhere: no values
         joined = f" with {beside_name} of shape {beside}" if beside_name else ""
-        raise ValueError(f"{argument} {dims}{joined} asks for {values} values, more than any "
-                         "array holds (2**63 - 1)")
+        raise ValueError(f"{argument} {dims}{joined} asks for {values} values or a size of "
+                         "2**63 or more, more than any array holds (2**63 - 1)")
     return dims
 
 

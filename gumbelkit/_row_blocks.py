@@ -51,6 +51,7 @@ from gumbelkit.backends import Backend
 __all__ = [
     "BLOCK_VALUES",
     "ENVIRONMENT_VARIABLE",
+    "MAX_BLOCKS",
     "MIN_BLOCKED_VALUES",
     "MIN_BLOCKS",
     "block_layout",
@@ -72,6 +73,13 @@ MIN_BLOCKS = 8
 """The fewest blocks a blocked call is split into, where its split dimension has as many rows,
 so that up to eight threads share even a call just above :data:`MIN_BLOCKED_VALUES`. Changing
 it changes the values of blocked calls."""
+
+MAX_BLOCKS = 2**16
+"""The most blocks a call is split into: beyond ``MAX_BLOCKS * BLOCK_VALUES`` values (2**36,
+256 GiB of float32) the blocks grow instead. Every block spawns a generator before any runs
+(about 17 µs and 1.2 KB each): a call of 2**40 values in blocks of 2**20 spent two minutes and
+10 GB on them before its first block could fail to allocate the output. Changing it changes the
+values of blocked calls of more than 2**36 values."""
 
 MIN_BLOCKED_VALUES = 2**20
 """The output size from which a call is blocked. Below it, the call runs as one block with the
@@ -198,8 +206,9 @@ def block_layout(shape: Sequence[int], class_axis: int | None) -> tuple[int, int
     The blocks split ``axis``, the largest dimension of ``shape`` but ``class_axis`` (the
     first of equal ones), into ``count`` runs of ``rows`` (the last one shorter where they do
     not divide it); block ``b`` holds rows ``b * rows`` to ``min((b + 1) * rows, size)``. There
-    are ``max(MIN_BLOCKS, ceil(values / BLOCK_VALUES))`` of them, or one per row where the
-    dimension is shorter, as even as whole rows allow. None where the call runs as one block:
+    are ``max(MIN_BLOCKS, ceil(values / BLOCK_VALUES))`` of them, at most :data:`MAX_BLOCKS`,
+    or one per row where the dimension is shorter, as even as whole rows allow. None where the
+    call runs as one block:
     fewer than :data:`MIN_BLOCKED_VALUES` values, no dimension to split, or one block in all.
     A function of ``shape`` and ``class_axis`` only.
 
@@ -224,7 +233,7 @@ def block_layout(shape: Sequence[int], class_axis: int | None) -> tuple[int, int
         return None
     axis = max(axes, key=lambda a: shape[a])
     size = shape[axis]
-    wanted = min(size, max(MIN_BLOCKS, -(-total // BLOCK_VALUES)))
+    wanted = min(size, MAX_BLOCKS, max(MIN_BLOCKS, -(-total // BLOCK_VALUES)))
     rows = -(-size // wanted)
     count = -(-size // rows)
     if count < 2:

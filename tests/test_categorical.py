@@ -420,3 +420,26 @@ def test_torch_compile_fullgraph():
     tokens = torch.compile(lambda x: gk.sample_tokens(x, temperature=0.7, top_k=2, top_p=0.9),
                            fullgraph=True)(logits)
     assert tuple(tokens.shape) == (2,)
+
+
+@pytest.mark.parametrize("rare", [False, True], ids=["one level", "two levels"])
+def test_the_top_uniform_draws_the_last_class(monkeypatch, rare):
+    # The CDF's uniform V = 1 (the top of (0, 1]) draws the last class of the top level. The
+    # row's total, 56305434560707356 units, rounds up by 4 in float64: a count of units taken
+    # from that rounded total passed the last class (the index 4096, an invalid row's, with
+    # one level; class 0 with two). Found by seed 0 of this row: uniform logits in [-20, 0].
+    import gumbelkit._categorical as categorical_module
+
+    logits = np.random.default_rng(0).uniform(-20, 0, size=(1, 4096)).astype(np.float32)
+    if rare:
+        logits[0, 0] = -25.0  # below 2**-30 of the largest weight: a second level
+    backend = resolved_for(logits)
+    keys, totals, units, _ = level_cdf(logits, np.float64, backend=backend, xp=np, device="cpu")
+    assert float(totals[0, -1] / units[-1]) > int(keys[0, -1]) - (totals.shape[1] - 1) * 2**60
+
+    def top(backend, source, shape, dtype, device):
+        return np.ones(shape, dtype=dtype), source
+
+    monkeypatch.setattr(categorical_module, "draw_complement", top)
+    index = gk.categorical(logits, sample_shape=3, rng=0, method="cdf")
+    np.testing.assert_array_equal(index, [[4095]] * 3)

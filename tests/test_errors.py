@@ -330,7 +330,8 @@ def test_sizes_no_array_holds_are_named(xp):
     huge = (2**40, 2**40)
     with pytest.raises(ValueError, match=r"sample_shape \(1099511627776, 1099511627776\) "
                                          r"with logits of shape \(2, 3\) asks for \d+ "
-                                         r"values, more than any array holds"):
+                                         r"values or a size of 2\*\*63 or more, more than any "
+                                         r"array holds"):
         gk.gumbel_max(make(xp, LOGITS), sample_shape=huge, rng=0)
     with pytest.raises(ValueError, match=r"sample_shape .* more than any array holds"):
         gk.categorical(make(xp, LOGITS), sample_shape=huge, rng=0)
@@ -341,3 +342,9 @@ def test_sizes_no_array_holds_are_named(xp):
     # 2**62 draws of 2 x 3 logits are 6 times 2**62 values.
     with pytest.raises(ValueError, match="more than any array holds"):
         gk.gumbel_max(make(xp, LOGITS), sample_shape=2**62, rng=0)
+    # No values, but a size no array has.
+    with pytest.raises(ValueError, match=r"sample_shape \(0, 1180591620717411303424\) .* a size "
+                                         r"of 2\*\*63 or more"):
+        gk.gumbel_max(make(xp, LOGITS), sample_shape=(0, 2**70), rng=0)
+    with pytest.raises(ValueError, match=r"shape \(18446744073709551616, 0\) asks for 0 values"):
+        gk.gumbel((2**64, 0), rng=0, xp=xp)

@@ -85,6 +85,7 @@ def test_layout_is_a_function_of_the_shape_with_the_shipped_sizes():
     assert _row_blocks.BLOCK_VALUES == 2**20
     assert _row_blocks.MIN_BLOCKS == 8
     assert _row_blocks.MIN_BLOCKED_VALUES == 2**20
+    assert _row_blocks.MAX_BLOCKS == 2**16
     # 8192 rows of 1024: 8 blocks of 1024 rows (2**20 values).
     assert _row_blocks.block_layout((8192, 1024), 1) == (0, 1024, 8)
     # 2**24 values: one block per 2**20.
@@ -99,6 +100,9 @@ def test_layout_is_a_function_of_the_shape_with_the_shipped_sizes():
     assert _row_blocks.block_layout((2, 4096, 1024), 2) == (1, 512, 8)
     # Classes first: the rows, on the last axis, are split.
     assert _row_blocks.block_layout((1024, 8192), 0) == (1, 1024, 8)
+    # 2**36 values: 2**16 blocks of 2**20; beyond, at most 2**16 blocks, which grow.
+    assert _row_blocks.block_layout((2**34, 4), 1) == (0, 2**18, 2**16)
+    assert _row_blocks.block_layout((2**40, 4), 1) == (0, 2**24, 2**16)
     # Without a class axis, a 1-d shape is split too.
     assert _row_blocks.block_layout((2**21,), None) == (0, 2**18, 8)
     # Too small, no row to split, or one block in all.

@@ -248,9 +248,10 @@ def uniform_index(
 # for 64 rows of 4,096 entries and 1,000 to 8,192 values each, or one row of 50,257 and 201,028).
 _SEARCH_BLOCK = 2**14
 # From this many values a call searches in one block. Threads that search small blocks at once
-# wait on each other for the GIL between the short steps, and every block of a call on threads
-# (by_shape_blocks) holds at least 2**17 values: 256 rows of 4,096 with 4,096 draws each took
-# 65 ms on one thread and 63 on two with small blocks, 80 and 51 in one block per thread.
+# wait on each other for the GIL between the short steps, and the blocks of a call on threads
+# (by_shape_blocks) hold about 2**17 values or more (an uneven split's last one can hold
+# fewer): 256 rows of 4,096 with 4,096 draws each took 65 ms on one thread and 63 on two with
+# small blocks, 80 and 51 in one block per thread.
 _ONE_SEARCH_BLOCK_FROM = 2**17
 
 
