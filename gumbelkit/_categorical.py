@@ -359,22 +359,22 @@ def _cdf_draws(prepared: Prepared) -> Array:
         if levels == 1:
             # One level (every weight within 2**-30 of its row's largest, as most rows): no
             # level to find, no offset in the keys.
-            within = xp.clip(xp.ceil(t / units[0]), xp.ones_like(ends), sizes)
+            within = xp.clip(xp.ceil(t / units[0]), xp.ones_like(sizes), sizes)
             index = backend.search_rows(keys, xp.astype(within, xp.int64))
-            return xp.permute_dims(xp.where(valid, xp.astype(index, xp.int64, copy=False),
-                                            invalid), (1, 0))
-        level = xp.zeros((rows, draws), dtype=keys.dtype, device=device)
-        for slot in range(levels - 1):
-            level = level + xp.astype(t > ends[:, slot:slot + 1], keys.dtype)
-        level_index = xp.astype(level, xp.int64)
-        start = _core.take_rows(before, level_index, xp, device)
-        unit = xp.reshape(xp.take(units, xp.reshape(level_index, (-1,)), axis=0),
-                          (rows, draws))
-        within = xp.ceil((t - start) / unit)
-        size = _core.take_rows(sizes, level_index, xp, device)
-        within = xp.clip(within, xp.ones_like(within), size)
-        target = xp.astype(within, xp.int64) + level * 2**_FIXED_POINT_BITS
-        index = xp.astype(backend.search_rows(keys, target) % num_classes, xp.int64, copy=False)
+        else:
+            level = xp.zeros((rows, draws), dtype=keys.dtype, device=device)
+            for slot in range(levels - 1):
+                level = level + xp.astype(t > ends[:, slot:slot + 1], keys.dtype)
+            level_index = xp.astype(level, xp.int64)
+            start = _core.take_rows(before, level_index, xp, device)
+            unit = xp.reshape(xp.take(units, xp.reshape(level_index, (-1,)), axis=0),
+                              (rows, draws))
+            within = xp.ceil((t - start) / unit)
+            size = _core.take_rows(sizes, level_index, xp, device)
+            within = xp.clip(within, xp.ones_like(within), size)
+            target = xp.astype(within, xp.int64) + level * 2**_FIXED_POINT_BITS
+            index = backend.search_rows(keys, target) % num_classes
+        index = xp.astype(index, xp.int64, copy=False)
         return xp.permute_dims(xp.where(valid, index, invalid), (1, 0))
 
     draws = math.prod(prepared.sample_shape)
