@@ -94,13 +94,13 @@ def _refined_complement(
     """
     u, source = backend.uniform(source, (count, depth), dtype, device)
     xp = backend.namespace(u)
+    # Eagerly, the common case in one reduction: every draw leaves the sliver on level 1
+    # (each stays with probability 2**-bits), so W is the first level's complement.
+    if backend.is_host_readable(u) and (
+        count == 0 or float(backend.row_max(u[:, 0], None)) < 1.0 - 2.0**-bits
+    ):
+        return 1.0 - u[:, 0], source
     w = 1.0 - u  # exact: u is a multiple of the grid spacing
-    if backend.is_host_readable(w):
-        first = w[:, 0]
-        # Eagerly, the common case in one reduction: every draw leaves the sliver on level 1
-        # (each stays with probability 2**-bits), so W is the first level's complement.
-        if bool(xp.all(first > 2.0**-bits)):
-            return first, source
     levels = xp.arange(depth, device=device)
     # The first level whose complement leaves the sliver, or the last level.
     leaves = xp.logical_or(w > 2.0**-bits, levels == depth - 1)
