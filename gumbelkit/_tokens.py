@@ -26,6 +26,7 @@ from gumbelkit._prepared import Prepared
 from gumbelkit._row_blocks import by_row_blocks
 from gumbelkit._typing import Array, Namespace
 from gumbelkit.backends import Backend
+from gumbelkit.backends._common import check_seed
 
 __all__ = ["filter_logits", "sample_tokens"]
 
@@ -310,10 +311,7 @@ def _noise_by_seed(prepared: Prepared, seeds: object, rows: int, row_shape: tupl
         wrong = [s for s in flat if not isinstance(s, numbers.Integral) or isinstance(s, bool)]
         if wrong:
             raise TypeError(f"seeds must be ints, one per row; got {type_name(wrong[0])}")
-        values = [int(s) for s in flat]
-        outside = [v for v in values if not 0 <= v < 2**63]
-        if outside:
-            raise ValueError(f"seeds must lie in [0, 2**63), as an int rng does; got {outside[0]}")
+        values = [check_seed(s, "seeds") for s in flat]  # the range of an int rng
         if len(values) != rows:
             raise ValueError(f"seeds must hold one seed per row, {rows} for the row shape "
                              f"{row_shape}; got {len(values)}")

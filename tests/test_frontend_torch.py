@@ -384,8 +384,11 @@ def test_modules_check_their_arguments_when_built():
     for tau in (0.0, -1.0, math.inf, math.nan):
         with pytest.raises(ValueError, match="tau must be a positive finite number"):
             GumbelSoftmax(tau)
-    for shape in (-1, (3, -2), (2.0,), True):
-        with pytest.raises(ValueError, match="shape must be a non-negative int"):
+    for shape in (-1, (3, -2)):
+        with pytest.raises(ValueError, match="shape must have non-negative sizes"):
+            HardConcreteGate(shape)
+    for shape in ((2.0,), True):
+        with pytest.raises(TypeError, match="shape must be an int or a tuple of ints"):
             HardConcreteGate(shape)
     assert HardConcreteGate(0).log_alpha.shape == (0,)
     assert GumbelSoftmax(lambda step: 1.0 / (1 + step)).temperature == 1.0
@@ -489,9 +492,11 @@ def test_hard_concrete_gate_shape_and_dtype():
     assert HardConcreteGate(np.int64(3)).log_alpha.shape == (3,)
     assert HardConcreteGate((2, np.int32(3))).log_alpha.shape == (2, 3)
     assert HardConcreteGate(torch.Size([4])).log_alpha.shape == (4,)
-    for shape in (2.0, np.float64(3.0), "3", None):
-        with pytest.raises(ValueError, match="shape must be a non-negative int or a tuple"):
+    for shape in (2.0, np.float64(3.0), "3", None, np.array([3])):
+        with pytest.raises(TypeError, match="shape must be an int or a tuple of ints"):
             HardConcreteGate(shape)
+    with pytest.raises(ValueError, match="shape must have non-negative sizes"):
+        HardConcreteGate((2, np.int64(-1)))
     for dtype in (torch.int64, torch.bool, torch.complex64, "float32"):
         with pytest.raises(ValueError, match=r"dtype must be a floating torch\.dtype"):
             HardConcreteGate(3, dtype=dtype)

@@ -14,9 +14,7 @@ from typing import NoReturn, Protocol, TextIO
 
 import numpy as np
 
-# Every command's --seed: the range of an int seed that every backend accepts
-# (gumbelkit.backends._common.check_seed).
-SEED_RANGE = "[0, 2**63)"
+from gumbelkit.backends import _common
 
 
 class UsageError(Exception):
@@ -49,9 +47,10 @@ def check_seed(option: str, seed: int) -> int:
     7
 
     """
-    if not 0 <= seed < 2**63:
-        raise UsageError(f"{option} must lie in {SEED_RANGE}; got {seed}")
-    return seed
+    try:
+        return _common.check_seed(seed, option)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def check_count(option: str, value: int, largest: int, why: str = "") -> int:

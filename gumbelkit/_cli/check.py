@@ -15,8 +15,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from gumbelkit._cli._ui import SEED_RANGE, ProgressBar, UsageError, check_seed
+from gumbelkit._cli._ui import ProgressBar, UsageError, check_seed
 from gumbelkit.backends import BUILTIN_BACKENDS, get_backend
+from gumbelkit.backends._common import SEED_RANGE
 
 HELP = "run the statistical conformance suite and print a table of verdicts"
 DESCRIPTION: str | None = None

@@ -7,7 +7,8 @@ import argparse
 import numpy as np
 
 import gumbelkit as gk
-from gumbelkit._cli._ui import SEED_RANGE, check_count, check_seed, softmax
+from gumbelkit._cli._ui import check_count, check_seed, softmax
+from gumbelkit.backends._common import SEED_RANGE
 
 HELP = "draw samples with NumPy and compare them with the exact probabilities"
 DESCRIPTION: str | None = None

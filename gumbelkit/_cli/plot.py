@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 
 from gumbelkit import gumbel, gumbel_max, gumbel_softmax, gumbel_top_k
-from gumbelkit._cli._ui import SEED_RANGE, ProgressBar, UsageError, check_seed, softmax
+from gumbelkit._cli._ui import ProgressBar, UsageError, check_seed, softmax
 from gumbelkit._cli.demo import DEMO_LOGITS
+from gumbelkit.backends._common import SEED_RANGE
 from gumbelkit.distributions import HardConcrete
 from gumbelkit.schedules import ExponentialAnnealing
 

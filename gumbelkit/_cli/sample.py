@@ -17,8 +17,9 @@ from typing import IO, Any
 import numpy as np
 
 import gumbelkit as gk
-from gumbelkit._cli._ui import SEED_RANGE, ProgressBar, UsageError, check_count, check_seed
+from gumbelkit._cli._ui import ProgressBar, UsageError, check_count, check_seed
 from gumbelkit.backends import BUILTIN_BACKENDS, builtin_backend
+from gumbelkit.backends._common import SEED_RANGE
 
 HELP = "draw samples from logits given on the command line or in a .npy file"
 DESCRIPTION: str | None = (

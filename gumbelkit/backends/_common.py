@@ -37,14 +37,19 @@ def is_seed(rng: object) -> bool:
     return isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_))
 
 
-def check_seed(rng: object) -> int:
-    """Return ``rng`` as an int seed in ``[0, 2**63)``, or raise ``ValueError`` naming ``rng``.
+SEED_RANGE = "[0, 2**63)"
+"""The int seeds every backend accepts (JAX keys take a signed 64-bit seed)."""
 
-    The range is the one every backend accepts (JAX keys take a signed 64-bit seed).
+
+def check_seed(rng: object, argument: str = "rng as an int seed") -> int:
+    """Return ``rng`` as an int seed in :data:`SEED_RANGE`, or raise ``ValueError``.
+
+    The message names ``argument``: the sampling functions' ``rng``, the command line's and the
+    conformance suite's ``--seed``.
     """
     seed: int = int(rng)  # type: ignore[call-overload]
     if not 0 <= seed < 2**63:
-        raise ValueError(f"rng as an int seed must lie in [0, 2**63); got {seed}")
+        raise ValueError(f"{argument} must lie in {SEED_RANGE}; got {seed}")
     return seed
 
 

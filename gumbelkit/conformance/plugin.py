@@ -25,6 +25,7 @@ from dataclasses import asdict
 
 import pytest
 
+from gumbelkit.backends._common import check_seed
 from gumbelkit.conformance import stats
 from gumbelkit.conformance.subjects import (
     BUILTIN,
@@ -56,9 +57,12 @@ def pytest_configure(config: pytest.Config) -> None:
     except (ValueError, ImportError, AttributeError) as exc:
         raise pytest.UsageError(f"gumbelkit conformance: {exc}") from exc
     seed = config.getoption("--seed")
-    if seed is not None and not 0 <= seed < 2**63:
+    if seed is not None:
         # Every test passes it to a backend: out of range, they would all fail as if broken.
-        raise pytest.UsageError(f"gumbelkit conformance: --seed must lie in [0, 2**63); got {seed}")
+        try:
+            check_seed(seed, "--seed")
+        except ValueError as exc:
+            raise pytest.UsageError(f"gumbelkit conformance: {exc}") from None
 
 
 def _seed_mode(config: pytest.Config) -> str:

@@ -9,15 +9,14 @@ is a float or a :mod:`gumbelkit.schedules` schedule the module steps itself;
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
-from typing import Any, TypeGuard
+from typing import Any
 
 import torch
 from torch import nn
 
 from gumbelkit import distributions as core
-from gumbelkit._checks import check_estimator, is_real_scalar, type_name
+from gumbelkit._checks import check_estimator, check_shape, is_real_scalar, type_name
 from gumbelkit._core import real_as_float
 from gumbelkit.estimators import Estimator
 from gumbelkit.torch._functional import gumbel_softmax
@@ -172,18 +171,6 @@ class GumbelSoftmax(nn.Module):
                 f"estimator={self.estimator!r}")
 
 
-def _gate_shape(shape: object) -> tuple[int, ...]:
-    """Return ``shape`` (an int, NumPy's included, or a sequence of them) as a tuple of int."""
-    def is_size(n: object) -> TypeGuard[numbers.Integral]:
-        return isinstance(n, numbers.Integral) and not isinstance(n, bool) and int(n) >= 0
-
-    if is_size(shape):
-        return (int(shape),)
-    if isinstance(shape, (tuple, list)) and all(is_size(n) for n in shape):
-        return tuple(int(n) for n in shape)
-    raise ValueError(f"shape must be a non-negative int or a tuple of them; got {shape!r}")
-
-
 class HardConcreteGate(nn.Module):
     """Hard Concrete gates for L0 regularisation (Louizos et al., arXiv 1712.01312).
 
@@ -232,7 +219,7 @@ class HardConcreteGate(nn.Module):
         super().__init__()
         if not 0.0 < droprate_init < 1.0:
             raise ValueError(f"droprate_init must lie in (0, 1); got {droprate_init}")
-        size = _gate_shape(shape)
+        size = check_shape(shape, "shape")
         if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             # log_alpha is a parameter: PyTorch's own error names no argument.
             raise ValueError(f"dtype must be a floating torch.dtype such as torch.float32; "
