@@ -86,15 +86,18 @@ def check_bool(value: object, argument: str) -> bool:
     return value
 
 
-def check_axis(axis: object, ndim: int) -> int:
-    """Return ``axis`` as a non-negative axis of an ``ndim``-dimensional ``logits``."""
+def check_axis(axis: object, ndim: int, argument: str = "axis") -> int:
+    """Return ``axis`` as a non-negative axis of an ``ndim``-dimensional ``logits``.
+
+    ``argument`` names it in the message (PyTorch's front end calls it ``dim``).
+    """
     if type(axis) is int and -ndim <= axis < ndim:  # the common case, checked for free
         return axis % ndim
     if not _is_int(axis):
-        raise TypeError(f"axis must be an int; got {axis!r}")
+        raise TypeError(f"{argument} must be an int; got {axis!r}")
     if not -ndim <= int(axis) < ndim:  # type: ignore[call-overload]
         raise ValueError(
-            f"axis must be in [-{ndim}, {ndim}) for {ndim}-dimensional logits; got {axis}"
+            f"{argument} must be in [-{ndim}, {ndim}) for {ndim}-dimensional logits; got {axis}"
         )
     normalised: int = int(axis) % ndim  # type: ignore[call-overload]
     return normalised
@@ -197,6 +200,38 @@ def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:
             return None
         result.append(sizes.pop() if sizes else 1)
     return tuple(result)
+
+
+def framework_row_temperature(tau_shape: tuple[int, ...], logits_shape: tuple[int, ...],
+                              axis: int, argument: str) -> tuple[int, ...] | None:
+    """Return the shape, without the class axis, of a temperature broadcast as frameworks do.
+
+    PyTorch's and JAX's code divides ``(logits + G) / tau``: ``tau`` broadcasts against the
+    logits with its trailing dimensions lined up with theirs, and one temperature per row has
+    size 1 along the class axis (``(n, 1)`` for ``(n, K)`` logits, ``(n, 1)`` for ``(B, n, K)``
+    too). The front ends take such a ``tau`` to the core as that shape without the class axis,
+    which lines up with the logits' rows as it did with the logits. A ``tau`` that does not
+    broadcast against the logits so is in the core's own form (the logits' shape without the
+    class axis, ``(n,)`` for ``(n, K)``): None, the core takes it as it is and checks it. A
+    ``tau`` that broadcasts against the logits but varies along the class axis, a temperature per
+    class, raises ``ValueError``: where it could also be read as one per row (``(K,)`` for
+    ``(K, K)`` logits), the two readings differ. An ``axis`` out of range gives None (the core
+    names it).
+    """
+    ndim = len(logits_shape)
+    if not -ndim <= axis < ndim or len(tau_shape) > ndim:
+        return None
+    lined_up = (1,) * (ndim - len(tau_shape)) + tuple(tau_shape)
+    if any(t != 1 and t != n for t, n in zip(lined_up, logits_shape, strict=True)):
+        return None
+    if lined_up[axis] != 1:
+        rows = (*logits_shape[:axis % ndim], 1, *logits_shape[axis % ndim + 1:])
+        raise ValueError(
+            f"{argument} of shape {tuple(tau_shape)} broadcasts against the logits of shape "
+            f"{tuple(logits_shape)} with a temperature per class; give one temperature per row, "
+            f"with size 1 along the class dimension (shape {rows} for every row)"
+        )
+    return lined_up[:axis % ndim] + lined_up[axis % ndim + 1:]
 
 
 def check_array_argument(

@@ -9,10 +9,12 @@ log-density is computed by :mod:`gumbelkit.distributions`, except the straight-t
 which :func:`gumbelkit.gumbel_softmax` computes (soft and hard, from one draw of noise).
 
 The constructors of the relaxed laws are ``(temperature, probs=None, logits=None, *,
-validate_args=None)``. A temperature is a float or an array with one temperature per row: it
-broadcasts against the batch shape, and a trailing class axis of size 1 (``(n, 1)`` for
-``(n, K)`` logits) is dropped. A zero probability gives a ``-inf`` logit, a class that is never
-drawn. :class:`RelaxedOneHotCategoricalStraightThrough` adds a keyword-only ``estimator``;
+validate_args=None)``. A temperature is a float or an array with one temperature per row: one
+that broadcasts against the logits as in ``(logits + G) / temperature``, with size 1 along the
+class axis (``(n, 1)`` for ``(n, K)`` or ``(B, n, K)`` logits), or one in the batch shape's form
+(``(n,)`` for ``(n, K)``); a temperature per class raises ``ValueError``. A zero probability
+gives a ``-inf`` logit, a class that is never drawn.
+:class:`RelaxedOneHotCategoricalStraightThrough` adds a keyword-only ``estimator``;
 :class:`HardConcrete` is ``(log_alpha, beta=2/3, gamma=-0.1, zeta=1.1, *,
 validate_args=None)``, as in :mod:`gumbelkit.torch.distributions`.
 """
@@ -25,11 +27,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numpyro.distributions import Distribution, constraints
+from numpyro.distributions.transforms import biject_to
 from numpyro.distributions.util import lazy_property, validate_sample
 
 import gumbelkit
 from gumbelkit import distributions as core
-from gumbelkit._checks import check_estimator
+from gumbelkit._checks import check_estimator, framework_row_temperature
 from gumbelkit._core import log_or_minus_inf
 from gumbelkit.estimators import Estimator, GumbelRao
 
@@ -54,7 +57,10 @@ def _floating(x: Any) -> jax.Array:
 class _MaskableLogits(constraints.Constraint):
     """Logit vectors: entries real or ``-inf`` (a masked class), at least one of them finite.
 
-    NumPyro's ``real_vector`` refuses ``-inf``, which masks a class here.
+    NumPyro's ``real_vector`` refuses ``-inf``, which masks a class here. The ExpConcrete's
+    points are such vectors too (a masked class's coordinate is ``-inf``), so it is that law's
+    support; ``biject_to`` maps onto it as onto ``real_vector`` (registered below), for
+    guides and transforms.
     """
 
     event_dim = 1
@@ -77,6 +83,7 @@ class _MaskableLogits(constraints.Constraint):
 
 
 _maskable_logits = _MaskableLogits()
+biject_to.register(_MaskableLogits, lambda constraint: biject_to(constraints.real_vector))
 
 
 def _choose(probs: Any, logits: Any) -> None:
@@ -87,7 +94,9 @@ def _choose(probs: Any, logits: Any) -> None:
 class _Relaxed(Distribution):
     """The shared parameters: ``temperature`` and ``logits``, the core built per call."""
 
-    reparametrized_params = ["temperature", "logits"]  # noqa: RUF012 (NumPyro's attribute)
+    # Every parameter, probs included where given: NumPyro's has_rsample compares these names
+    # with arg_constraints'.
+    reparametrized_params = ["temperature", "logits", "probs"]  # noqa: RUF012 (NumPyro's)
     pytree_data_fields = ("temperature", "logits")
     _core_class: Any
     temperature: jax.Array
@@ -142,22 +151,28 @@ class _Categorical(_Relaxed):
     arg_constraints = {  # noqa: RUF012 (NumPyro's attribute)
         "temperature": constraints.positive,
         "logits": _maskable_logits,
+        "probs": constraints.simplex,  # checked where probs were given, as NumPyro's own
     }
     _core_class: Any = core.RelaxedOneHotCategorical
 
     def __init__(self, temperature: Any, probs: Any = None, logits: Any = None, *,
                  validate_args: bool | None = None) -> None:
         _choose(probs, logits)
+        given_probs = None
         if probs is not None:
-            probs = _floating(probs)
+            given_probs = _floating(probs)
+            given_probs = given_probs / jnp.sum(given_probs, axis=-1, keepdims=True)
             # A zero probability masks its class: -inf, with a zero gradient (not NaN).
-            logits = log_or_minus_inf(probs / jnp.sum(probs, axis=-1, keepdims=True), jnp)
+            logits = log_or_minus_inf(given_probs, jnp)
         logits = _floating(logits)
         if logits.ndim < 1:
             raise ValueError("logits must be at least one-dimensional (the class axis)")
         tau = jnp.asarray(temperature, dtype=logits.dtype)
-        if tau.ndim == logits.ndim and tau.shape[-1] == 1:
-            tau = jnp.squeeze(tau, axis=-1)
+        # One temperature per row as (logits + G) / temperature broadcasts it, size 1 along
+        # the class axis ((n, 1) for (n, K) or (B, n, K) logits), or the batch shape's form.
+        rows = framework_row_temperature(tau.shape, logits.shape, -1, "temperature")
+        if rows is not None and tau.ndim > 0:
+            tau = jnp.reshape(tau, rows)
         try:
             batch_shape = jnp.broadcast_shapes(logits.shape[:-1], tau.shape)
         except ValueError:
@@ -167,6 +182,8 @@ class _Categorical(_Relaxed):
             ) from None
         self.logits = jnp.broadcast_to(logits, batch_shape + logits.shape[-1:])
         self.temperature = jnp.broadcast_to(tau, batch_shape)
+        if given_probs is not None:  # for the check of arg_constraints (not a pytree field)
+            self.probs = jnp.broadcast_to(given_probs, self.logits.shape)
         super().__init__(batch_shape, logits.shape[-1:], validate_args=validate_args)
 
     @lazy_property
@@ -370,7 +387,7 @@ class ExpRelaxedCategorical(_Categorical):
 
     """
 
-    support = constraints.real_vector
+    support = _maskable_logits
     _core_class = core.ExpRelaxedOneHotCategorical
 
 
@@ -378,23 +395,33 @@ class _Binary(_Relaxed):
     arg_constraints = {  # noqa: RUF012 (NumPyro's attribute)
         "temperature": constraints.positive,
         "logits": constraints.real,
+        "probs": constraints.unit_interval,  # checked where probs were given
     }
     _core_class: Any = core.RelaxedBernoulli
 
     def __init__(self, temperature: Any, probs: Any = None, logits: Any = None, *,
                  validate_args: bool | None = None) -> None:
         _choose(probs, logits)
+        given_probs = None
         if probs is not None:
-            probs = _floating(probs)
+            given_probs = _floating(probs)
             # The binary Concrete needs finite logits: probabilities of 0 or 1 are clamped.
-            eps = float(np.finfo(probs.dtype).eps)
-            probs = jnp.clip(probs, eps, 1.0 - eps)
-            logits = jnp.log(probs) - jnp.log1p(-probs)
+            eps = float(np.finfo(given_probs.dtype).eps)
+            clamped = jnp.clip(given_probs, eps, 1.0 - eps)
+            logits = jnp.log(clamped) - jnp.log1p(-clamped)
         logits = _floating(logits)
         tau = jnp.asarray(temperature, dtype=logits.dtype)
-        batch_shape = jnp.broadcast_shapes(logits.shape, tau.shape)
+        try:
+            batch_shape = jnp.broadcast_shapes(logits.shape, tau.shape)
+        except ValueError:
+            raise ValueError(
+                f"temperature of shape {tau.shape} does not broadcast with the "
+                f"{'probs' if probs is not None else 'logits'} of shape {logits.shape}"
+            ) from None
         self.logits = jnp.broadcast_to(logits, batch_shape)
         self.temperature = jnp.broadcast_to(tau, batch_shape)
+        if given_probs is not None:  # for the check of arg_constraints (not a pytree field)
+            self.probs = jnp.broadcast_to(given_probs, batch_shape)
         super().__init__(batch_shape, (), validate_args=validate_args)
 
     @lazy_property

@@ -1102,3 +1102,19 @@ def test_torch_compile_log_prob_fullgraph():
                                    atol=1e-6)
     finally:
         torch._dynamo.reset()
+
+
+def test_distributions_pickle_on_every_backend(xp):
+    # The namespace (a module) and a JAX device do not pickle: they are looked up again.
+    import copy
+    import pickle
+
+    params = make(xp, [[0.3, -1.0, 2.0], [0.0, 0.5, -0.5]], "float32")
+    for d in (RelaxedOneHotCategorical(params, tau=0.5), ExpRelaxedOneHotCategorical(params, 2.0),
+              RelaxedBernoulli(params, tau=0.5), LogitRelaxedBernoulli(params, tau=0.5),
+              HardConcrete(params)):
+        for twin in (pickle.loads(pickle.dumps(d)), copy.deepcopy(d)):
+            assert type(twin) is type(d) and twin.batch_shape == d.batch_shape
+            sample = twin.sample((3,), rng=4)
+            assert_same_namespace_device(sample, params)
+            np.testing.assert_array_equal(to_numpy(sample), to_numpy(d.sample((3,), rng=4)))

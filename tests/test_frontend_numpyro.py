@@ -499,3 +499,61 @@ def test_hard_concrete_l0_regression_with_svi():
     assert float(gates.l0_penalty()[:2].min()) > 0.99
     start = float(gkn.HardConcrete(jnp.full(3, 2.0)).l0_penalty().sum())
     assert float(gates.l0_penalty()[2:].sum()) < start - 1.0  # the unused gates closed
+
+
+def test_a_temperature_lines_up_as_jax_broadcasts_it():
+    # Reference: torch.distributions per n, each with a scalar temperature.
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    logits = np.random.default_rng(0).normal(size=(2, 3, 4)).astype(np.float32)
+    temperature = np.array([[0.5], [1.0], [2.0]], dtype=np.float32)
+    d = gkn.RelaxedOneHotCategorical(jnp.asarray(temperature), logits=jnp.asarray(logits))
+    assert d.batch_shape == (2, 3)
+    value = np.array(d.sample(key(1)))
+    expected = np.stack([
+        torch.distributions.RelaxedOneHotCategorical(
+            torch.tensor(temperature[n, 0]), logits=torch.from_numpy(logits[:, n])
+        ).log_prob(torch.from_numpy(value[:, n])).numpy()
+        for n in range(3)], axis=1)
+    np.testing.assert_allclose(np.asarray(d.log_prob(jnp.asarray(value))), expected, rtol=1e-5,
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="a temperature per class"):
+        gkn.RelaxedOneHotCategorical(jnp.ones(3), logits=jnp.zeros((3, 3)))
+
+
+def test_a_masked_coordinate_lies_in_the_exp_concretes_support():
+    from numpyro.distributions.transforms import biject_to
+
+    d = gkn.ExpRelaxedCategorical(0.5, probs=jnp.array([0.0, 0.5, 0.5]), validate_args=True)
+    z = d.sample(key(0), (2,))
+    assert bool(jnp.all(z[:, 0] == -jnp.inf))
+    assert bool(jnp.all(d.support(z)))
+    # Reference: the core's log-density of the finite coordinates.
+    expected = core.ExpRelaxedOneHotCategorical(jnp.log(jnp.array([0.0, 0.5, 0.5])),
+                                                0.5).log_prob(z)
+    np.testing.assert_allclose(np.asarray(d.log_prob(z)), np.asarray(expected))
+    assert bool(jnp.all(jnp.isfinite(d.log_prob(z))))
+    unconstrained = jnp.array([0.3, -1.0, 2.0])
+    np.testing.assert_array_equal(np.asarray(biject_to(d.support)(unconstrained)),
+                                  np.asarray(unconstrained))
+
+
+@pytest.mark.parametrize(("cls", "probs"), [
+    (gkn.RelaxedOneHotCategorical, [-0.5, 1.5]),
+    (gkn.ExpRelaxedCategorical, [0.5, -0.1, 0.6]),
+    (gkn.RelaxedBernoulli, [0.3, 1.5]),
+    (gkn.LogitRelaxedBernoulli, [-0.1]),
+])
+def test_probs_are_checked_as_numpyros_own(cls, probs):
+    with pytest.raises(ValueError, match="got invalid probs parameter"):
+        cls(0.5, probs=jnp.array(probs), validate_args=True)
+
+
+def test_valid_probs_keep_their_law():
+    d = gkn.RelaxedOneHotCategorical(0.5, probs=jnp.array([0.2, 0.0, 0.8]), validate_args=True)
+    np.testing.assert_allclose(np.asarray(d.probs), [0.2, 0.0, 0.8], rtol=1e-6)
+    assert d.has_rsample
+    b = gkn.RelaxedBernoulli(0.5, probs=jnp.array([0.0, 1.0, 0.3]), validate_args=True)
+    assert bool(jnp.all(jnp.isfinite(b.logits)))
+    with pytest.raises(ValueError, match=r"temperature of shape \(2,\) does not broadcast with "
+                                         r"the logits of shape \(3,\)"):
+        gkn.RelaxedBernoulli(jnp.array([0.5, 1.0]), logits=jnp.zeros(3))

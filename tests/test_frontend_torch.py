@@ -558,3 +558,132 @@ def test_a_float_sample_shape_is_refused_as_torch_size_refuses_it():
 def test_a_straight_through_estimator_is_checked_when_built():
     with pytest.raises(ValueError, match="estimator must be one of"):
         gtd.RelaxedOneHotCategoricalStraightThrough(0.5, logits=torch.zeros(3), estimator="bogus")
+
+
+# --- temperatures broadcast as PyTorch broadcasts them ------------------------------------------
+
+
+@pytest.mark.parametrize(("logits_shape", "tau_shape", "dim"), [
+    ((3, 3, 4), (3, 1), -1),     # one per n of (B, n, K), whatever B is
+    ((2, 3, 4), (3, 1), -1),
+    ((2, 3, 4), (2, 1, 1), -1),
+    ((3, 4, 5), (3, 1, 5), 1),   # classes along dim 1
+    ((4, 6), (1,), -1),
+])
+def test_a_tensor_temperature_lines_up_as_in_pytorch(logits_shape, tau_shape, dim):
+    # Reference: softmax((logits + G) / tau) by PyTorch's own broadcasting, on the noise that
+    # gumbelkit.gumbel draws from the same generator state.
+    logits = torch.randn(logits_shape, generator=torch.Generator().manual_seed(1))
+    tau = 0.2 + torch.rand(tau_shape, generator=torch.Generator().manual_seed(2)) * 3
+    y = gkt.gumbel_softmax(logits, tau, dim=dim, generator=torch.Generator().manual_seed(0))
+    noise = gk.gumbel(logits.shape, dtype=torch.float32, xp=torch,
+                      rng=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(y, torch.softmax((logits + noise) / tau, dim=dim))
+
+
+def test_a_temperature_per_class_is_refused_not_guessed():
+    # (K,) for (K, K) logits is per class in PyTorch and per row in gumbelkit's own form.
+    with pytest.raises(ValueError, match=r"tau of shape \(4,\) .* a temperature per class.*"
+                                         r"shape \(4, 1\)"):
+        gkt.gumbel_softmax(torch.zeros(4, 4), torch.ones(4))
+    with pytest.raises(ValueError, match="temperature of shape .* a temperature per class"):
+        gtd.RelaxedOneHotCategorical(torch.ones(1, 3), logits=torch.zeros(2, 3))
+    # Where PyTorch could not broadcast it, the batch shape's form is one per row.
+    tau = torch.tensor([1e-4, 1e4, 1e-4])
+    y = gkt.gumbel_softmax(torch.zeros(3, 5), tau, generator=torch.Generator().manual_seed(0))
+    assert y[0].max() > 0.999 and y[1].max() < 0.21 and y[2].max() > 0.999
+
+
+def test_the_front_end_names_dim():
+    with pytest.raises(ValueError, match=r"dim must be in \[-2, 2\)"):
+        gkt.gumbel_softmax(torch.zeros(2, 3), dim=5)
+    with pytest.raises(TypeError, match="dim must be an int"):
+        gkt.gumbel_max(torch.zeros(2, 3), dim=1.0)
+    with pytest.raises(TypeError, match="dim must be an int"):
+        GumbelSoftmax(dim="a")(torch.zeros(2, 3))
+
+
+def test_distributions_line_the_temperature_up_as_pytorch():
+    # Reference: torch.distributions per n, each with a scalar temperature (PyTorch's own
+    # class gives (n, n)-shaped log-densities for such temperatures, pytorch/pytorch#37162).
+    logits = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(3))
+    temperature = torch.tensor([[0.5], [1.0], [2.0]])
+    d = gtd.RelaxedOneHotCategorical(temperature, logits=logits)
+    assert d.batch_shape == (2, 3)
+    value = d.sample(generator=torch.Generator().manual_seed(0))
+    expected = torch.stack([
+        td.RelaxedOneHotCategorical(temperature[n, 0], logits=logits[:, n]).log_prob(value[:, n])
+        for n in range(3)], dim=1)
+    torch.testing.assert_close(d.log_prob(value), expected)
+
+
+# --- pickling, expand, generators and learned temperatures -------------------------------------
+
+
+@pytest.mark.parametrize("make", [
+    lambda: gtd.RelaxedOneHotCategorical(0.5, logits=torch.randn(2, 3)),
+    lambda: gtd.ExpRelaxedCategorical(torch.tensor([[0.5], [2.0]]), logits=torch.randn(2, 3)),
+    lambda: gtd.RelaxedOneHotCategoricalStraightThrough(0.5, probs=torch.tensor([0.2, 0.8])),
+    lambda: gtd.RelaxedBernoulli(0.5, logits=torch.randn(3)),
+    lambda: gtd.LogitRelaxedBernoulli(torch.tensor(0.7), probs=torch.tensor([0.3, 0.6])),
+    lambda: gtd.HardConcrete(torch.randn(3)),
+])
+def test_distributions_pickle_and_copy(make):
+    import copy
+    import pickle
+
+    d = make()
+    for twin in (pickle.loads(pickle.dumps(d)), copy.deepcopy(d)):
+        assert type(twin) is type(d) and twin.batch_shape == d.batch_shape
+        a = d.rsample((4,), generator=torch.Generator().manual_seed(5))
+        b = twin.rsample((4,), generator=torch.Generator().manual_seed(5))
+        assert torch.equal(a, b)
+
+
+def test_expand_keeps_the_value_checks():
+    gate = gtd.HardConcrete(torch.zeros(2), validate_args=True)
+    with pytest.raises(ValueError, match="value must lie in"):
+        gate.expand((3, 2)).cdf(torch.tensor([2.0, 0.5]))
+    d = gtd.RelaxedOneHotCategorical(0.5, logits=torch.tensor([-math.inf, 0.0, 0.0]),
+                                     validate_args=True)
+    point = torch.tensor([0.2, 0.4, 0.4])  # mass on the masked class
+    for law in (d, d.expand((2,))):
+        with pytest.raises(ValueError, match="masked"):
+            law.log_prob(point)
+
+
+def test_gumbel_rao_draws_from_the_given_generator():
+    logits = torch.randn(4, 5, requires_grad=True)
+    grads = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        state = torch.get_rng_state()
+        d = gtd.RelaxedOneHotCategoricalStraightThrough(0.5, logits=logits,
+                                                        estimator="gumbel-rao")
+        y = d.rsample(generator=torch.Generator().manual_seed(7))
+        (y * torch.arange(5.0)).sum().backward()
+        assert torch.equal(torch.get_rng_state(), state)  # the global generator is untouched
+        grads.append(logits.grad.clone())
+        logits.grad = None
+    assert torch.equal(grads[0], grads[1])
+
+
+def test_a_parameter_temperature_is_learned():
+    tau = torch.nn.Parameter(torch.tensor(0.7))
+    layer = GumbelSoftmax(tau)
+    assert [name for name, _ in layer.named_parameters()] == ["tau"]
+    logits = torch.randn(3, 5)
+    (layer(logits, generator=torch.Generator().manual_seed(0)) * torch.arange(5.0)).sum().backward()
+    # Reference: the functional call with the same tensor and generator state.
+    twin = tau.detach().clone().requires_grad_(True)
+    (gkt.gumbel_softmax(logits, twin, generator=torch.Generator().manual_seed(0))
+     * torch.arange(5.0)).sum().backward()
+    assert tau.grad is not None and torch.equal(tau.grad, twin.grad)
+
+
+def test_bad_parameters_are_named_in_the_classes():
+    with pytest.raises(TypeError, match="temperature must be a positive number or a tensor"):
+        gtd.RelaxedOneHotCategorical("0.5", logits=torch.zeros(3))
+    with pytest.raises(TypeError, match="log_alpha must be a torch.Tensor"):
+        gtd.HardConcrete("x")
+    assert gtd.HardConcrete([0.0, 1.0]).batch_shape == (2,)

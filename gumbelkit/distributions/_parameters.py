@@ -193,6 +193,24 @@ class _Parameters:
         self._device = self._backend.device(params)
         self._dtype = params.dtype
         self._compute_dtype = _core.compute_dtype(params.dtype, self._xp)
+        self._library_of = params  # what pickling looks the backend up by again
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Return the instance's state for pickling, without the backend, namespace and device.
+
+        A namespace is a module and a JAX device a handle, neither of which pickles; all three
+        are looked up again from the parameter array when the state is restored.
+        """
+        state = self.__dict__.copy()
+        del state["_backend"], state["_xp"], state["_device"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore the state of :meth:`__getstate__`, looking the backend up again."""
+        self.__dict__.update(state)
+        self._backend = resolved_for(self._library_of)
+        self._xp = self._backend.namespace(self._library_of)
+        self._device = self._backend.device(self._library_of)
 
     @property
     def validate_args(self) -> bool:

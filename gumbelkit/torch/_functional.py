@@ -7,6 +7,7 @@ import warnings
 import torch
 
 import gumbelkit
+from gumbelkit._checks import check_axis, framework_row_temperature
 from gumbelkit.estimators import Estimator
 
 __all__ = ["gumbel_max", "gumbel_softmax"]
@@ -19,14 +20,22 @@ def _row_temperature(tau: float | torch.Tensor, logits: torch.Tensor,
                      dim: int) -> float | torch.Tensor:
     """Return ``tau`` as the core takes it: a float, or a tensor without the class axis.
 
-    PyTorch code writes one temperature per row as a tensor that keeps the class axis with
-    size 1 (shape ``(n, 1)`` for ``(n, K)`` logits), which broadcasts in ``(logits + G) / tau``;
-    the core wants the class axis gone, so it is squeezed here.
+    A tensor broadcasts as in ``(logits + G) / tau``, PyTorch's rule: one temperature per row
+    keeps the class axis with size 1 (``(n, 1)`` for ``(n, K)`` or ``(B, n, K)`` logits), which
+    goes here (:func:`gumbelkit._checks.framework_row_temperature`). The core's own form, the
+    shape of ``logits`` without ``dim``, passes as it is.
     """
-    if (isinstance(tau, torch.Tensor) and tau.ndim == logits.ndim and tau.ndim > 0
-            and tau.shape[dim] == 1):
-        return tau.squeeze(dim)
+    if isinstance(tau, torch.Tensor) and tau.ndim > 0 and isinstance(logits, torch.Tensor):
+        rows = framework_row_temperature(tuple(tau.shape), tuple(logits.shape), dim, "tau")
+        if rows is not None:
+            return tau.reshape(rows)
     return tau
+
+
+def _checked_dim(dim: object, logits: object) -> None:
+    """Check ``dim`` against a tensor ``logits``, naming it ``dim`` (the core says ``axis``)."""
+    if isinstance(logits, torch.Tensor) and logits.ndim > 0:
+        check_axis(dim, logits.ndim, "dim")
 
 
 def gumbel_softmax(
@@ -51,7 +60,9 @@ def gumbel_softmax(
         Unnormalised log-probabilities, classes along ``dim``; a ``-inf`` entry masks its class.
     tau : float or torch.Tensor, optional
         Temperature, positive and finite: a float, or a tensor with one temperature per row
-        (the shape of ``logits`` without ``dim``, or with ``dim`` kept at size 1).
+        that broadcasts against ``logits`` as in PyTorch, with size 1 along ``dim`` (``(n, 1)``
+        for ``(n, K)`` or ``(B, n, K)`` logits); also the shape of ``logits`` without ``dim``.
+        A temperature per class raises ``ValueError``.
     hard : bool, optional
         Return an exactly one-hot sample whose gradient is given by ``estimator``.
     eps : float, optional
@@ -84,6 +95,7 @@ def gumbel_softmax(
     if eps != _EPS_DEFAULT:
         # PyTorch's own message and category (torch/nn/functional.py), so filters match both.
         warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
+    _checked_dim(dim, logits)
     sample: torch.Tensor = gumbelkit.gumbel_softmax(
         logits, tau=_row_temperature(tau, logits, dim), hard=hard, axis=dim, rng=generator,
         estimator=estimator,
@@ -125,6 +137,7 @@ def gumbel_max(
     torch.Size([3, 2])
 
     """
+    _checked_dim(dim, logits)
     index: torch.Tensor = gumbelkit.gumbel_max(logits, axis=dim, rng=generator,
                                                sample_shape=sample_shape)
     return index

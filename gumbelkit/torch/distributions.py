@@ -35,9 +35,9 @@ from torch.distributions.utils import lazy_property
 
 import gumbelkit
 from gumbelkit import distributions as core
-from gumbelkit._checks import check_estimator
+from gumbelkit._checks import check_estimator, framework_row_temperature, type_name
 from gumbelkit._core import log_or_minus_inf
-from gumbelkit.estimators import Estimator
+from gumbelkit.estimators import Estimator, GumbelRao
 
 __all__ = [
     "ExpRelaxedCategorical",
@@ -96,14 +96,23 @@ def _temperature(temperature: float | torch.Tensor, like: torch.Tensor,
     """Return the temperature as the core takes it: a float, or a tensor without a class axis.
 
     A real number stays a float (the core's fast path; no gradient). A tensor is moved to the
-    dtype and device of ``like`` (the logits); one that keeps a class axis of size 1, the
-    ``(n, 1)`` of PyTorch code for ``(n, K)`` logits, loses it: one temperature per row.
+    dtype and device of ``like`` (the logits). With a class axis (``event_ndim`` 1) a tensor
+    that broadcasts against the logits as PyTorch's ``(logits + G) / temperature`` does, with
+    size 1 along the class axis (``(n, 1)`` for ``(n, K)`` or ``(B, n, K)`` logits), loses that
+    axis: one temperature per row, lined up as PyTorch lines it up
+    (:func:`gumbelkit._checks.framework_row_temperature`).
     """
     if isinstance(temperature, numbers.Real) and not isinstance(temperature, bool):
         return float(temperature)
+    if isinstance(temperature, str) or not isinstance(
+            temperature, (torch.Tensor, numbers.Number, list, tuple, np.ndarray, np.generic)):
+        raise TypeError(f"temperature must be a positive number or a tensor; got "
+                        f"{type_name(temperature)} {temperature!r}")
     tau = torch.as_tensor(temperature, dtype=like.dtype, device=like.device)
-    if event_ndim and tau.ndim == like.ndim and tau.ndim > 0 and tau.shape[-1] == 1:
-        tau = tau.squeeze(-1)
+    if event_ndim and tau.ndim > 0:
+        rows = framework_row_temperature(tuple(tau.shape), tuple(like.shape), -1, "temperature")
+        if rows is not None:
+            tau = tau.reshape(rows)
     return tau
 
 
@@ -311,7 +320,7 @@ class _Categorical(_Tempered):
                    shape)
         Distribution.__init__(new, shape, self.event_shape, validate_args=False)
         new._validate_args = self._validate_args
-        new._core = new._core_class(new.logits, new._tau, validate_args=False)
+        new._core = new._core_class(new.logits, new._tau, validate_args=new._validate_args)
         return new
 
 
@@ -485,9 +494,12 @@ class RelaxedOneHotCategoricalStraightThrough(RelaxedOneHotCategorical):
                                  rng=generator, xp=torch)
         soft: torch.Tensor = gumbelkit.gumbel_softmax(logits, tau=self._tau, noise=noise,
                                                       sample_shape=shape)
+        # Gumbel-Rao draws its conditional noise from the same generator (None: the global one).
+        draws = isinstance(check_estimator(self.estimator), GumbelRao)
         hard: torch.Tensor = gumbelkit.gumbel_softmax(logits, tau=self._tau, hard=True,
                                                       noise=noise, sample_shape=shape,
-                                                      estimator=self.estimator)
+                                                      estimator=self.estimator,
+                                                      rng=generator if draws else None)
         hard._unquantize = soft  # type: ignore[attr-defined]  # Pyro's attribute
         return hard
 
@@ -570,7 +582,7 @@ class _Binary(_Tempered):
         new._setup(self.logits.expand(shape), _expand_tau(self._tau, shape), shape)
         Distribution.__init__(new, shape, torch.Size(), validate_args=False)
         new._validate_args = self._validate_args
-        new._core = new._core_class(new.logits, new._tau, validate_args=False)
+        new._core = new._core_class(new.logits, new._tau, validate_args=new._validate_args)
         return new
 
 
@@ -677,7 +689,7 @@ class HardConcrete(_Relaxed):
 
     def __init__(self, log_alpha: torch.Tensor, beta: float = 2.0 / 3.0, gamma: float = -0.1,
                  zeta: float = 1.1, validate_args: bool | None = None) -> None:
-        self.log_alpha = log_alpha
+        self.log_alpha = log_alpha = _parameter_tensor(log_alpha, "log_alpha")
         super().__init__(log_alpha.shape, torch.Size(), validate_args=validate_args)
         self._core = core.HardConcrete(log_alpha, beta=beta, gamma=gamma, zeta=zeta,
                                        validate_args=self._validate_args)
@@ -720,7 +732,7 @@ class HardConcrete(_Relaxed):
         shape = torch.Size(batch_shape)
         new.log_alpha = self.log_alpha.expand(shape)
         new._core = core.HardConcrete(new.log_alpha, beta=self.beta, gamma=self.gamma,
-                                      zeta=self.zeta)
+                                      zeta=self.zeta, validate_args=self._validate_args)
         Distribution.__init__(new, shape, torch.Size(), validate_args=False)
         new._validate_args = self._validate_args
         return new

@@ -61,8 +61,9 @@ class GumbelSoftmax(nn.Module):
     Parameters
     ----------
     tau : float, torch.Tensor or callable, optional
-        The temperature, positive and finite: a float, a 0-d tensor, or a schedule
-        ``tau(step) -> float`` (checked at each call).
+        The temperature, positive and finite: a float, a 0-d tensor (an ``nn.Parameter`` is
+        learned: the sample is differentiable in it), or a schedule ``tau(step) -> float``
+        (checked at each call).
     hard : bool, optional
         Return exact one-hot samples with the gradient of ``estimator``.
     dim : int, optional
@@ -130,7 +131,9 @@ class GumbelSoftmax(nn.Module):
             The sample, with the shape, dtype and device of ``logits``.
 
         """
-        tau = self.temperature
+        # A tensor temperature goes as it is: a parameter keeps its gradient, and
+        # torch.compile traces it without reading its value (the core checks it where free).
+        tau = self.tau if isinstance(self.tau, torch.Tensor) else self.temperature
         if self.training:
             self.num_steps += 1
         return gumbel_softmax(logits, tau, self.hard, dim=self.dim, generator=generator,
