@@ -1114,7 +1114,8 @@ def test_distributions_pickle_on_every_backend(xp):
               RelaxedBernoulli(params, tau=0.5), LogitRelaxedBernoulli(params, tau=0.5),
               HardConcrete(params)):
         for twin in (pickle.loads(pickle.dumps(d)), copy.deepcopy(d)):
-            assert type(twin) is type(d) and twin.batch_shape == d.batch_shape
+            assert type(twin) is type(d)
+            assert twin.batch_shape == d.batch_shape
             sample = twin.sample((3,), rng=4)
             assert_same_namespace_device(sample, params)
             np.testing.assert_array_equal(to_numpy(sample), to_numpy(d.sample((3,), rng=4)))
