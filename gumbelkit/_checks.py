@@ -112,6 +112,13 @@ def check_logits(logits: Array, axis: object, xp: Namespace, backend: Backend) -
         )
     if logits.ndim == 0:
         raise ValueError("logits must have at least one dimension, the class axis; got a scalar")
+    # Unknown sizes are None in the standard and NaN in Dask (a float product; a traced size
+    # is no float); 0.1 µs.
+    if None in logits.shape or isinstance(math.prod(logits.shape), float):
+        raise ValueError(
+            f"logits must have a known shape; got {tuple(logits.shape)} (a Dask array after "
+            "boolean indexing: logits.compute_chunk_sizes() finds it)"
+        )
     normalised = check_axis(axis, logits.ndim)
     if logits.shape[normalised] == 0:
         raise ValueError(
@@ -334,6 +341,10 @@ def not_an_array(value: object, argument: str, error: TypeError) -> TypeError:
     A list, a tuple or a Python number gets the hint to convert it with ``asarray``; anything
     else gets ``error`` as it is.
     """
+    if hasattr(value, "mask") and hasattr(value, "filled"):  # numpy.ma, refused: say why
+        message = str(error).rsplit("; got ", 1)[0]
+        return TypeError(f"{message}; got a masked array, whose mask gumbelkit would not see: "
+                         f"pass {argument}.filled(0.0) and mask=~numpy.ma.getmaskarray({argument})")
     if not isinstance(value, (list, tuple, int, float, complex)):
         return error
     message = str(error).rsplit("; got ", 1)[0]

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextvars
 import math
+import numbers
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -96,11 +97,11 @@ _pool_key: tuple[int, int] = (0, 0)  # (process id, threads) of _pool
 
 def _check_count(value: object, name: str) -> int:
     """Return ``value`` if it is a positive int, else raise naming ``name``."""
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
         raise TypeError(f"{name} must be a positive int or None; got {type(value).__name__}")
     if value < 1:
         raise ValueError(f"{name} must be a positive int or None; got {value}")
-    return value
+    return int(value)  # a NumPy int too
 
 
 def _available_cpus() -> int:

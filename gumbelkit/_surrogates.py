@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gumbelkit import _core
+from gumbelkit._checks import check_shape
 from gumbelkit._noise import conditional_noise
 from gumbelkit._prepared import Prepared
 from gumbelkit._typing import Array, Namespace
@@ -173,7 +174,10 @@ def surrogate(
             theta,
             xp.argmax(z, axis=axis),
             axis,
-            (estimator.samples, *prepared.out_shape),
+            # Refused here, before any draw, where samples * the output reach 2**63 values.
+            check_shape((estimator.samples,), "GumbelRao.samples", beside=prepared.out_shape,
+                        beside_name="the output")
+            + prepared.out_shape,
             backend=backend,
             xp=xp,
             source=source,

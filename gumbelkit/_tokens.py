@@ -43,7 +43,15 @@ def _row_parameter(
     if integer and isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return xp.full((rows, 1), int(value), dtype=dtype, device=device)
     if not integer and is_real_scalar(value):
-        return xp.full((rows, 1), float(value), dtype=dtype, device=device)
+        number = _core.real_as_float(value)
+        # In the compute dtype's range, as a checked number means: a temperature above its
+        # largest value is its largest (uniform over the classes kept either way), and a
+        # positive top_p or min_p below its smallest normal is that (the top class alone).
+        largest = float(xp.finfo(dtype).max)
+        smallest = float(xp.finfo(dtype).smallest_normal)
+        number = min(number, largest) if number > 1 else (
+            max(number, smallest) if number > 0 and argument != "temperature" else number)
+        return xp.full((rows, 1), number, dtype=dtype, device=device)
     if not hasattr(value, "shape") or not prepared.backend.matches(value):
         expected = "an int" if integer else "a real number"
         raise TypeError(f"{argument} must be {expected} or an array of the logits' library "
@@ -245,6 +253,8 @@ def _filter_prepared(prepared: Prepared, temperature: object, top_k: object, top
         z = xp.where(xp.logical_and(greedy, z < top), xp.asarray(-math.inf, dtype=z.dtype,
                                                                   device=device), z)
     out, _ = _filtered(z, filters, prepared.backend, xp, device)
+    # A row with a parameter out of range (unread under a trace or on Dask) is invalid too.
+    valid = xp.logical_and(valid, filters.ok)
     out = xp.where(valid, out, xp.asarray(math.nan, dtype=out.dtype, device=device))
     out = xp.reshape(out, (*row_shape, prepared.num_classes))
     return _core.move_axis(out, -1, prepared.axis, xp)
@@ -324,7 +334,16 @@ def _noise_by_seed(prepared: Prepared, seeds: object, rows: int, row_shape: tupl
         if math.prod(tuple(seed_rows.shape)) != rows:
             raise ValueError(f"seeds must hold one seed per row, {rows} for the row shape "
                              f"{row_shape}; got an array of shape {tuple(seed_rows.shape)}")
-        seed_array = prepared.xp.reshape(seed_rows, (-1,))  # in C order, as the rows are
+        flat_rows: Array = prepared.xp.reshape(seed_rows, (-1,))  # in C order, as the rows
+        if backend.is_host_readable(flat_rows):  # free to read: checked as a list would be
+            xp = prepared.xp
+            outside = flat_rows < 0
+            if int(xp.iinfo(flat_rows.dtype).max) >= 2**63:  # uint64: also the top half
+                outside = xp.logical_or(outside, flat_rows >= 2**63)
+            if bool(xp.any(outside)):
+                first = int(xp.argmax(xp.astype(outside, xp.int8)))
+                check_seed(int(flat_rows[first]), "seeds")  # raises, naming the seed
+        seed_array = flat_rows
     else:
         raise TypeError(f"seeds must be a sequence of ints or an integer array with one seed "
                         f"per row; got {type_name(seeds)}")

@@ -97,7 +97,10 @@ class Gapped:
             return
         if not isinstance(self.gap, numbers.Real) or isinstance(self.gap, bool):
             raise TypeError(f"gap must be a positive float or 'p'; got {self.gap!r}")
-        gap = float(self.gap)
+        try:
+            gap = float(self.gap)
+        except OverflowError:  # an int beyond the floats
+            gap = math.inf
         if not math.isfinite(gap) or gap <= 0:
             raise ValueError(f"gap must be a positive finite float or 'p'; got {gap}")
         object.__setattr__(self, "gap", gap)

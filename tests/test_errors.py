@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from fractions import Fraction
 
 import array_api_compat
@@ -348,3 +349,73 @@ def test_sizes_no_array_holds_are_named(xp):
         gk.gumbel_max(make(xp, LOGITS), sample_shape=(0, 2**70), rng=0)
     with pytest.raises(ValueError, match=r"shape \(18446744073709551616, 0\) asks for 0 values"):
         gk.gumbel((2**64, 0), rng=0, xp=xp)
+
+
+def test_dtypes_beyond_the_four_are_refused_by_name():
+    # NumPy's longdouble would overflow in float64, the widest compute dtype; PyTorch's float8
+    # reductions do not run on the CPU. Both are refused where every other check is.
+    message = r"logits must have a real floating dtype \(float16, bfloat16, float32 or float64\)"
+    wide = np.array([1e300, 0.0, -1e300], dtype=np.longdouble)
+    if np.finfo(np.longdouble).max > np.finfo(np.float64).max:
+        wide[0] = np.longdouble("1e400")  # finite here, inf in float64
+    for call in (gk.gumbel_max, gk.gumbel_softmax, gk.sample_tokens):
+        with pytest.raises(TypeError, match=message):
+            call(wide, rng=0)
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    for dtype in (torch.float8_e4m3fn, torch.float8_e5m2):
+        with pytest.raises(TypeError, match=message):
+            gk.gumbel_max(torch.zeros(2, 3, dtype=dtype), rng=0)
+
+
+def test_estimator_parameters_beyond_range_are_named():
+    with pytest.raises(ValueError, match="gap must be a positive finite float"):
+        gk.Gapped(10**400)
+    # The conditional draws happen where a gradient is taken: PyTorch's.
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    logits = torch.zeros(2, 3, requires_grad=True)
+    with pytest.raises(ValueError, match=r"GumbelRao\.samples .* 2\*\*63"):
+        gk.gumbel_softmax(logits, hard=True, estimator=gk.GumbelRao(2**62), rng=0)
+
+
+def test_unknown_sizes_are_named():
+    da = pytest.importorskip("dask.array", reason="Dask is not installed")
+    x = da.from_array(np.random.default_rng(0).normal(size=(6, 3)), chunks=3)
+    unknown = x[x[:, 0] > -1]  # boolean indexing: NaN sizes until computed
+    for call in (gk.gumbel_max, gk.gumbel_softmax, gk.sample_tokens, gk.categorical):
+        with pytest.raises(ValueError, match=r"logits must have a known shape; got \(nan, 3\)"):
+            call(unknown, rng=0)
+
+
+def test_registry_and_threads_name_what_is_wrong():
+    from gumbelkit import backends
+
+    with pytest.raises(ValueError, match="is not registered"):
+        backends.unregister_backend(backends.get_backend("numpy"))
+    with pytest.raises(TypeError, match="name must be a str"):
+        backends.get_backend(1)
+    previous = gk.get_num_threads()
+    try:
+        gk.set_num_threads(np.int64(2))  # an integer of NumPy's, as elsewhere
+        assert gk.get_num_threads() == 2
+        assert type(gk.get_num_threads()) is int
+    finally:
+        gk.set_num_threads(None)
+    assert gk.get_num_threads() == previous
+
+
+def test_numpy_masked_arrays_and_matrices_are_refused():
+    # A masked array's mask would go unseen (the masked class drawn); a matrix keeps two
+    # dimensions after a reduction. Both say what to pass instead, or what they are.
+    masked = np.ma.masked_array([0.0, 1.0, 2.0], mask=[False, False, True])
+    with pytest.raises(TypeError, match=r"masked array.*mask=~numpy\.ma\.getmaskarray"):
+        gk.gumbel_max(masked, rng=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)  # NumPy's, on any matrix
+        matrix = np.matrix([[0.0, 1.0], [1.0, 0.0]])
+    with pytest.raises(TypeError, match=r"got numpy\.matrix"):
+        gk.gumbel_max(matrix, rng=0)
+    with pytest.raises(TypeError, match="tau must be an array of the same library"):
+        gk.gumbel_softmax(np.zeros((1, 3)), tau=np.ma.masked_array([1.0]), rng=0)
+    draws = gk.gumbel_max(masked.filled(0.0), mask=~np.ma.getmaskarray(masked),
+                          sample_shape=(200,), rng=0)
+    assert not (draws == 2).any()

@@ -209,6 +209,11 @@ def test_seeds_follow_the_rows_in_any_shape_and_are_checked(xp):
         gk.sample_tokens(logits, seeds=make(xp, np.ones((2, 3))))
     with pytest.raises(ValueError, match=r"seeds must lie in \[0, 2\*\*63\)"):
         gk.sample_tokens(logits, seeds=[1, 2, 3, 4, 5, -6])
+    # An array of seeds is checked too wherever reading it is free (JAX's wrapped before).
+    negative = make(xp, np.array([1, 2, 3, 4, 5, -6]).reshape(2, 3), "int64")
+    if gk.backends.backend_for(negative).is_host_readable(negative):
+        with pytest.raises(ValueError, match=r"seeds must lie in \[0, 2\*\*63\); got -6"):
+            gk.sample_tokens(logits, seeds=negative)
 
 
 def test_a_top_k_beyond_the_classes_keeps_them_all(xp):
@@ -293,3 +298,62 @@ def test_tokens_are_gumbel_max_of_the_filtered_logits(xp, axis):
     filtered = gk.filter_logits(x, axis=axis, **parameters)
     np.testing.assert_array_equal(to_numpy(tokens),
                                   to_numpy(gk.gumbel_max(filtered, axis=axis, rng=11)))
+
+
+def test_a_parameter_out_of_range_makes_its_row_invalid_where_unread():
+    # Dask and jax.jit cannot read a per-row parameter for free: its row is invalid, NaN in
+    # filter_logits as in sample_tokens (index K), never a filtered law of the bad value.
+    rows = np.log(np.array([[0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1]]))
+    cases = []
+    try:
+        import dask.array as da
+    except ImportError:
+        da = None
+    if da is not None:
+        logits = da.from_array(rows)
+        cases.append((lambda **kw: gk.filter_logits(logits, **kw).compute(),
+                      lambda **kw: gk.sample_tokens(logits, rng=0, **kw).compute(),
+                      lambda values: da.from_array(np.asarray(values))))
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        jax = None
+    if jax is not None:
+        logits32 = jnp.asarray(rows, dtype=jnp.float32)
+        cases.append((lambda **kw: np.asarray(jax.jit(
+                          lambda x, p: gk.filter_logits(x, **{k: p for k in kw}))(
+                          logits32, *kw.values())),
+                      lambda **kw: np.asarray(jax.jit(
+                          lambda x, p: gk.sample_tokens(x, rng=jax.random.key(0),
+                                                        **{k: p for k in kw}))(
+                          logits32, *kw.values())),
+                      jnp.asarray))
+    if not cases:
+        pytest.skip("neither Dask nor JAX is installed")
+    for filtered, tokens, as_array in cases:
+        for argument, values in (("temperature", [-1.0, 1.0]), ("top_p", [0.0, 0.9]),
+                                 ("top_k", [0, 2]), ("min_p", [1.5, 0.1])):
+            out = filtered(**{argument: as_array(values)})
+            assert np.isnan(out[0]).all(), argument
+            assert np.isfinite(out[1]).any(), argument
+            np.testing.assert_array_equal(np.asarray(tokens(**{argument: as_array(values)}))[0],
+                                          4)
+
+
+@pytest.mark.parametrize(("argument", "value", "same_as"), [
+    ("temperature", 1e39, "largest"),   # beyond float32: its largest value
+    ("top_p", 1e-300, "smallest"),      # below float32's normals: its smallest normal
+])
+def test_numbers_beyond_the_compute_dtype_are_clamped(xp, argument, value, same_as):
+    rows = np.random.default_rng(2).normal(size=(3, 6))
+    logits = make(xp, rows, "float32")
+    finfo = np.finfo(np.float32)
+    clamped = float(finfo.max) if same_as == "largest" else float(finfo.smallest_normal)
+    np.testing.assert_array_equal(
+        to_numpy(gk.sample_tokens(logits, rng=1, **{argument: value})),
+        to_numpy(gk.sample_tokens(logits, rng=1, **{argument: clamped})))
+    out = to_numpy(gk.filter_logits(logits, **{argument: value}))
+    assert not np.isnan(out).any()
+    if argument == "top_p":  # the top class alone
+        np.testing.assert_array_equal(np.isfinite(out).sum(axis=-1), 1)

@@ -116,6 +116,9 @@ def unregister_backend(adapter: Adapter) -> None:
 
     """
     with _lock:
+        if not any(a is adapter for a in _registered):
+            raise ValueError(f"adapter {getattr(adapter, 'name', adapter)!r} is not registered "
+                             "(unregister_backend takes the object given to register_backend)")
         _registered.remove(adapter)
         _by_type.clear()
         _resolved.pop(id(adapter), None)
@@ -371,6 +374,8 @@ def get_backend(name: str) -> Adapter:
     ValueError: unknown backend 'mxnet'; expected one of ... or 'module:attr'
 
     """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, a backend's name; got {type(name).__name__}")
     for adapter in _registered:
         if adapter.name == name:
             return adapter

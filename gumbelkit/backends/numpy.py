@@ -26,9 +26,14 @@ supports_autodiff = False
 _ACCEPTED_RNG = "None, an int seed, or a numpy.random.Generator, BitGenerator or SeedSequence"
 
 
+# Subclasses whose rules differ from an array's: a masked array's mask would be ignored (pass
+# it as mask=), a matrix keeps two dimensions after a reduction.
+_REFUSED_SUBCLASSES = (np.ma.MaskedArray, np.matrix)
+
+
 def matches(x: object) -> bool:
-    """Return whether ``x`` is a NumPy array."""
-    return array_api_compat.is_numpy_array(x)
+    """Return whether ``x`` is a NumPy array (not a masked array or a matrix)."""
+    return array_api_compat.is_numpy_array(x) and not isinstance(x, _REFUSED_SUBCLASSES)
 
 
 def namespace(x: Any) -> Any:
