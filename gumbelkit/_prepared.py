@@ -28,8 +28,8 @@ from gumbelkit._checks import (
     type_name,
 )
 from gumbelkit._noise import perturb
-from gumbelkit._typing import Array, DType
-from gumbelkit.backends import resolved_for
+from gumbelkit._typing import Array, DType, Namespace
+from gumbelkit.backends import Backend, resolved_for
 
 __all__ = ["Prepared", "slice_aligned"]
 
@@ -49,6 +49,42 @@ def slice_aligned(x: Any, ndim: int, axis: int, start: int, stop: int) -> Any:
     if at < 0 or shape[at] == 1:
         return x
     return x[(slice(None),) * at + (slice(start, stop),)]
+
+
+def from_near_zero(logits: Array, axis: int, backend: Backend, xp: Namespace, *,
+                   by_rows: bool = False) -> tuple[Array, Array | None]:
+    """Return ``logits`` less the row maximum in rows where it is large, and that maximum.
+
+    ``logits`` are in the compute dtype; the maximum is kept along ``axis``. ``logits + G`` is
+    rounded to the grid of its magnitude, which at 1e6 in float32 has a spacing of 0.0625,
+    coarse against the noise: near-equal classes tie and the first one wins (a class 0.5 nats
+    above its rival was drawn 61.5% of the time, not 62.2%). The softmax and the argmax of a
+    row do not change when a constant is subtracted from it, so such a row races from its
+    maximum, 0, where the grid is fine. A row whose maximum lies within ``2**6`` of 0
+    (``2**35`` in float64) keeps its values: its sums lie below ``2**8`` (``2**37``), on a grid
+    of ``2**-16`` or finer. Where reading is free and no row is large nothing is subtracted.
+    A difference that overflows is ``-inf``, its limit: such a class never wins. The maximum
+    carries no gradient (the shift changes no gradient of a softmax or an argmax).
+
+    Where reading is free, the largest and smallest of all the logits settle the common case
+    first: both within the limit, no row maximum can exceed it, and the row maximum (None
+    then) is not computed, unless ``by_rows`` asks for it (a caller that needs it anyway).
+    """
+    limit = 2.0**35 if logits.dtype == xp.float64 else 2.0**6
+    if not by_rows and backend.is_host_readable(logits) and math.prod(tuple(logits.shape)) > 0:
+        values = backend.stop_gradient(logits)  # read, not differentiated
+        top = float(backend.row_max(values, None))
+        if top <= limit and float(xp.min(values)) >= -limit:  # NaN fails both
+            return logits, None
+    peak = backend.stop_gradient(backend.row_max(logits, axis, keepdims=True))
+    # An infinite maximum counts as large: its row is invalid whatever is subtracted (NaN).
+    large = xp.abs(peak) > limit
+    if backend.is_host_readable(large) and not bool(xp.any(large)):
+        return logits, peak
+    # A difference beyond the largest float is -inf, its limit: quietly, also where Dask
+    # computes it later (its namespace's subtract does so without NumPy's warning).
+    with backend.errstate():
+        return xp.subtract(logits, xp.where(large, peak, xp.zeros_like(peak))), peak
 
 
 class Prepared:
@@ -111,11 +147,27 @@ class Prepared:
             check_array_argument(noise, "noise", self.backend, self.xp, self.out_shape)
         if self.validate:
             check_rows_valid(logits, self.axis, self.xp)
+        if getattr(logits.dtype, "itemsize", 0) > 8:
+            logits = self._within_float64(logits)
         self.logits = logits
         self.rng = rng
         self.noise = noise
+        self._peak: Array | None = None  # the logits' row maximum, once perturbed_logits found it
         # The class axis of the output, counted from the end: sample_shape does not move it.
         self.out_axis = self.axis - logits.ndim
+
+    def _within_float64(self, logits: Array) -> Array:
+        """Return logits wider than float64 (NumPy's longdouble) in float64's range.
+
+        Large rows start from 0 in their own dtype (:func:`from_near_zero`), where float64, the
+        compute dtype, would make values beyond its range infinite; what still lies below
+        float64's lowest is ``-inf``, its limit there (a class that never wins), without the
+        cast's overflow warning. Every sampler is unchanged by a row's shift.
+        """
+        xp = self.xp
+        logits, _ = from_near_zero(logits, self.axis, self.backend, xp)
+        lowest = -float(xp.finfo(xp.float64).max)
+        return xp.where(logits < lowest, xp.asarray(-math.inf, dtype=logits.dtype), logits)
 
     def _masked(self, logits: Array, mask: object) -> Array:
         """Return ``logits`` with ``-inf`` where the boolean ``mask`` is False."""
@@ -158,10 +210,14 @@ class Prepared:
             block.sample_shape = tuple(dims)
         block.out_shape = block.sample_shape + tuple(block.logits.shape)
         block.rng = rng
+        block._peak = None  # the call's rows, not the block's
         return block
 
-    def perturbed_logits(self) -> tuple[Array, bool, Any]:
+    def perturbed_logits(self, by_rows: bool = False) -> tuple[Array, bool, Any]:
         """Return ``logits + G`` in the compute dtype, with the output's shape.
+
+        Rows far from 0 race from their maximum (:func:`from_near_zero`; ``by_rows`` finds
+        every row maximum, which :meth:`logits_row_is_valid` then reads).
 
         ``G`` is the precomputed ``noise`` where one was given, else drawn from a fresh source
         made of ``rng`` (:meth:`new_source`). Also returns whether the array is a fresh buffer
@@ -170,7 +226,8 @@ class Prepared:
         where the noise was given).
         """
         xp = self.xp
-        logits = _core.as_dtype(self.logits, self.compute_dtype, xp)
+        logits = self._from_near_zero(_core.as_dtype(self.logits, self.compute_dtype, xp),
+                                      by_rows)
         if self.noise is None:
             z, source = perturb(self.backend, self.new_source(), logits, self.out_shape,
                                 self.compute_dtype, self.device)
@@ -180,13 +237,19 @@ class Prepared:
             return xp.broadcast_to(z, self.out_shape), False, None
         return z, True, None
 
+    def _from_near_zero(self, logits: Array, by_rows: bool) -> Array:
+        """Return :func:`from_near_zero` of ``logits``, keeping their row maximum if found."""
+        shifted, self._peak = from_near_zero(logits, self.axis, self.backend, self.xp,
+                                             by_rows=by_rows)
+        return shifted
+
     def gumbel_max_indices(self, keepdims: bool = False) -> Array:
         """Return ``argmax(logits + G)`` along the class axis, the number of classes where invalid.
 
         A row with a NaN, a ``+inf`` or no finite logit gives the number of classes, an index
         that is never a valid class.
         """
-        z, _, _ = self.perturbed_logits()
+        z, _, _ = self.perturbed_logits(by_rows=True)  # the row maximum decides validity too
         index = self.backend.argmax(z, axis=self.out_axis, keepdims=keepdims)
         valid = self.logits_row_is_valid(keepdims)
         invalid = self.xp.asarray(self.num_classes, dtype=index.dtype, device=self.device)
@@ -278,9 +341,13 @@ class Prepared:
 
         A row is valid where its maximum is finite. It depends on the logits only, so it is
         checked once, not once per sample, and broadcasts against the sample dimensions in
-        front.
+        front; after :meth:`perturbed_logits` it reads the maximum found there.
         """
-        return self.xp.isfinite(self.backend.row_max(self.logits, self.axis, keepdims))
+        peak = self._peak
+        if peak is None:
+            return self.xp.isfinite(self.backend.row_max(self.logits, self.axis, keepdims))
+        valid = self.xp.isfinite(peak)
+        return valid if keepdims else self.xp.squeeze(valid, axis=self.axis)
 
     def class_rows(self) -> tuple[Array, tuple[int, ...]]:
         """Return the logits as ``(rows, K)``, classes last, and the shape of their rows.

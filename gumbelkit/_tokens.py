@@ -22,7 +22,7 @@ from typing import Any
 from gumbelkit import _core
 from gumbelkit._checks import call_error, is_real_scalar, publish, type_name
 from gumbelkit._noise import draw_gumbel
-from gumbelkit._prepared import Prepared
+from gumbelkit._prepared import Prepared, from_near_zero
 from gumbelkit._row_blocks import by_row_blocks
 from gumbelkit._typing import Array, Namespace
 from gumbelkit.backends import Backend
@@ -437,6 +437,8 @@ def _tokens(logits: Array, filters: _Filters, noise: Callable[[], Array],
     backend, xp, device = prepared.backend, prepared.xp, prepared.device
     z, valid = _valid_rows(logits, prepared)
     filtered, greedy = _filtered(z, filters, backend, xp, device)
+    # Large rows race from their maximum, as gumbel_max's (from_near_zero).
+    filtered, _ = from_near_zero(filtered, -1, backend, xp)
     index = backend.argmax(filtered + noise(), axis=-1, keepdims=True)
     if filters.temperature is not None:
         index = xp.where(greedy, backend.argmax(z, axis=-1, keepdims=True), index)

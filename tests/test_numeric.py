@@ -3,6 +3,7 @@ masks, bad rows."""
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -541,3 +542,48 @@ def test_the_largest_accepted_scale_gives_finite_noise(xp, dtype, bound):
     if dtype == "float32":  # a loc beyond float32 but within the float range of Python
         with pytest.raises(ValueError, match="loc must keep loc"):
             gk.gumbel(3, loc=-2 * largest, dtype=native, rng=3, xp=xp)
+
+
+def test_longdouble_beyond_float64_samples_its_law():
+    # Finite longdouble logits beyond float64's range: rows start from their maximum in their
+    # own dtype, so no value becomes infinite in the float64 compute dtype. Reference: the law
+    # of [1e400, 0, -1e400] is class 0 with probability 1 (exp(-1e400) is 0 in any float), and
+    # that of [1e400, 1e400, 0] is 1/2 on each of the first two classes.
+    if np.finfo(np.longdouble).max <= np.finfo(np.float64).max:
+        pytest.skip("longdouble is float64 on this platform: no value lies beyond its range")
+    big = np.longdouble("1e400")
+    logits = np.array([[big, 0, -big], [big, big, 0]])
+    soft = gk.gumbel_softmax(logits, rng=0, validate=True)
+    assert soft.dtype == np.longdouble
+    assert np.isfinite(soft).all()
+    np.testing.assert_array_equal(soft[0], [1, 0, 0])
+    draws_per_row = 4000
+    for draws in (gk.gumbel_max(logits, sample_shape=(draws_per_row,), rng=1),
+                  gk.categorical(logits, sample_shape=(draws_per_row,), method="cdf", rng=1),
+                  gk.sample_tokens(np.broadcast_to(logits, (draws_per_row, 2, 3)), rng=1)):
+        assert (draws[:, 0] == 0).all()
+        assert (draws[:, 1] < 2).all()
+        # Binomial(4000, 1/2): within 0.05 of 1/2 but with probability 3e-10.
+        assert abs((draws[:, 1] == 1).mean() - 0.5) < 0.05
+
+
+@pytest.mark.parametrize(("dtype", "offset"), [("float32", -1e6), ("float32", 1e6),
+                                                ("float64", -1e15)])
+def test_logits_far_from_zero_keep_their_law(xp, dtype, offset):
+    # logits + G rounds to the grid at the logits' magnitude (0.0625 at 1e6 in float32, 0.125
+    # at 1e15 in float64); rows far from 0 race from their maximum instead. Reference: two
+    # classes 0.5 nats apart, P(second) = e^0.5 / (1 + e^0.5) = 0.6225. With 200,000 draws the
+    # frequency lies within 5 standard errors (0.0054) of it but with probability 6e-7; the
+    # sums on the coarse grid drew it at 0.6149.
+    expected = math.exp(0.5) / (1 + math.exp(0.5))
+    tolerance = 5 * math.sqrt(expected * (1 - expected) / 200_000)
+    logits = make(xp, np.array([offset, offset + 0.5]), dtype)
+    draws = {
+        "gumbel_max": gk.gumbel_max(logits, sample_shape=(200_000,), rng=3),
+        "hard": gk.gumbel_softmax(logits, hard=True, sample_shape=(200_000,), rng=3)[..., 1],
+        "top_k": gk.gumbel_top_k(logits, 1, sample_shape=(200_000,), rng=3)[..., 0],
+        "tokens": gk.sample_tokens(xp.broadcast_to(logits, (200_000, 2)), rng=3),
+    }
+    for name, drawn in draws.items():
+        frequency = float(np.mean(to_numpy(drawn) == 1))
+        assert abs(frequency - expected) < tolerance, (name, frequency)

@@ -18,13 +18,11 @@ __all__ = [
 
 
 def is_numpy_real_floating(dtype: np.dtype[Any]) -> bool:
-    """Return whether the NumPy ``dtype`` is float16, float32 or float64 (20 times ``isdtype``).
+    """Return whether the NumPy ``dtype`` is real floating: ``xp.isdtype``, 20 times faster.
 
-    The ``is_real_floating`` member of the adapters whose arrays have NumPy dtypes. NumPy's
-    ``longdouble`` is refused: the compute dtype is float64 at most, and its values beyond
-    float64's range would become infinities there.
+    The ``is_real_floating`` member of the adapters whose arrays have NumPy dtypes.
     """
-    return dtype.kind == "f" and dtype.itemsize <= 8
+    return dtype.kind == "f"
 
 
 def is_array_api_strict_array(x: object) -> bool:
