@@ -32,7 +32,7 @@ from numpyro.distributions.util import lazy_property, validate_sample
 
 import gumbelkit
 from gumbelkit import distributions as core
-from gumbelkit._checks import check_estimator, framework_row_temperature
+from gumbelkit._checks import broadcast_shapes, check_estimator, framework_row_temperature
 from gumbelkit._core import log_or_minus_inf
 from gumbelkit.estimators import Estimator, GumbelRao
 
@@ -185,6 +185,26 @@ class _Categorical(_Relaxed):
         if given_probs is not None:  # for the check of arg_constraints (not a pytree field)
             self.probs = jnp.broadcast_to(given_probs, self.logits.shape)
         super().__init__(batch_shape, logits.shape[-1:], validate_args=validate_args)
+
+    @classmethod
+    def infer_shapes(cls, temperature: tuple[int, ...] = (), probs: tuple[int, ...] | None = None,
+                     logits: tuple[int, ...] | None = None,
+                     **kwargs: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Return ``(batch_shape, event_shape)`` for parameters of the given shapes.
+
+        NumPyro's default gives up on laws with event dimensions; the shapes follow the
+        constructor's rule for the temperature.
+        """
+        params = tuple(probs if probs is not None else logits or ())
+        if not params:
+            raise ValueError("logits (or probs) must be at least one-dimensional")
+        tau = tuple(temperature)
+        rows = framework_row_temperature(tau, params, -1, "temperature") if tau else None
+        batch = broadcast_shapes(params[:-1], rows if rows is not None else tau)
+        if batch is None:
+            raise ValueError(f"temperature of shape {tau} does not broadcast with the batch "
+                             f"shape {params[:-1]} of the logits")
+        return batch, params[-1:]
 
     @lazy_property
     def probs(self) -> jax.Array:

@@ -557,3 +557,15 @@ def test_valid_probs_keep_their_law():
     with pytest.raises(ValueError, match=r"temperature of shape \(2,\) does not broadcast with "
                                          r"the logits of shape \(3,\)"):
         gkn.RelaxedBernoulli(jnp.array([0.5, 1.0]), logits=jnp.zeros(3))
+
+
+@pytest.mark.parametrize(("temperature", "logits"), [
+    ((), (4, 3)), ((4,), (4, 3)), ((3, 1), (2, 3, 5)), ((2, 1, 1), (2, 3, 5)), ((1,), (7,)),
+])
+@pytest.mark.parametrize("name", sorted(CATEGORICAL))
+def test_infer_shapes_agrees_with_the_instances(name, temperature, logits):
+    cls, _ = CLASSES[name]
+    built = cls(jnp.ones(temperature), logits=jnp.zeros(logits))
+    assert cls.infer_shapes(temperature, logits=logits) == (built.batch_shape,
+                                                            built.event_shape)
+    assert cls.infer_shapes(temperature, probs=logits) == (built.batch_shape, built.event_shape)
