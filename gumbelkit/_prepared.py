@@ -52,7 +52,8 @@ def slice_aligned(x: Any, ndim: int, axis: int, start: int, stop: int) -> Any:
 
 
 def from_near_zero(logits: Array, axis: int, backend: Backend, xp: Namespace, *,
-                   by_rows: bool = False) -> tuple[Array, Array | None]:
+                   by_rows: bool = False,
+                   limit: float | None = None) -> tuple[Array, Array | None]:
     """Return ``logits`` less the row maximum in rows where it is large, and that maximum.
 
     ``logits`` are in the compute dtype; the maximum is kept along ``axis``. ``logits + G`` is
@@ -69,8 +70,11 @@ def from_near_zero(logits: Array, axis: int, backend: Backend, xp: Namespace, *,
     Where reading is free, the largest and smallest of all the logits settle the common case
     first: both within the limit, no row maximum can exceed it, and the row maximum (None
     then) is not computed, unless ``by_rows`` asks for it (a caller that needs it anyway).
+    A ``-inf`` (a masked class) or a NaN anywhere leaves the common case to the row maximum.
+    ``limit`` replaces the dtype's bound.
     """
-    limit = 2.0**35 if logits.dtype == xp.float64 else 2.0**6
+    if limit is None:
+        limit = 2.0**35 if logits.dtype == xp.float64 else 2.0**6
     if not by_rows and backend.is_host_readable(logits) and math.prod(tuple(logits.shape)) > 0:
         values = backend.stop_gradient(logits)  # read, not differentiated
         top = float(backend.row_max(values, None))
@@ -159,15 +163,19 @@ class Prepared:
     def _within_float64(self, logits: Array) -> Array:
         """Return logits wider than float64 (NumPy's longdouble) in float64's range.
 
-        Large rows start from 0 in their own dtype (:func:`from_near_zero`), where float64, the
-        compute dtype, would make values beyond its range infinite; what still lies below
-        float64's lowest is ``-inf``, its limit there (a class that never wins), without the
-        cast's overflow warning. Every sampler is unchanged by a row's shift.
+        Rows whose maximum lies beyond float64's range start from 0 in their own dtype
+        (:func:`from_near_zero`), where float64, the compute dtype, would make them infinite;
+        other rows keep their values. What still lies beyond float64's range is an infinity of
+        its sign, its limit there (a class below it never wins; one above it is in a row with
+        a NaN, invalid anyway), without the cast's overflow warning. Every sampler is
+        unchanged by a row's shift.
         """
         xp = self.xp
-        logits, _ = from_near_zero(logits, self.axis, self.backend, xp)
-        lowest = -float(xp.finfo(xp.float64).max)
-        return xp.where(logits < lowest, xp.asarray(-math.inf, dtype=logits.dtype), logits)
+        highest = float(xp.finfo(xp.float64).max)
+        logits, _ = from_near_zero(logits, self.axis, self.backend, xp, limit=highest)
+        infinity = xp.asarray(math.inf, dtype=logits.dtype)
+        logits = xp.where(logits < -highest, -infinity, logits)
+        return xp.where(logits > highest, infinity, logits)
 
     def _masked(self, logits: Array, mask: object) -> Array:
         """Return ``logits`` with ``-inf`` where the boolean ``mask`` is False."""

@@ -336,13 +336,7 @@ def _noise_by_seed(prepared: Prepared, seeds: object, rows: int, row_shape: tupl
                              f"{row_shape}; got an array of shape {tuple(seed_rows.shape)}")
         flat_rows: Array = prepared.xp.reshape(seed_rows, (-1,))  # in C order, as the rows
         if backend.is_host_readable(flat_rows):  # free to read: checked as a list would be
-            xp = prepared.xp
-            outside = flat_rows < 0
-            if int(xp.iinfo(flat_rows.dtype).max) >= 2**63:  # uint64: also the top half
-                outside = xp.logical_or(outside, flat_rows >= 2**63)
-            if bool(xp.any(outside)):
-                first = int(xp.argmax(xp.astype(outside, xp.int8)))
-                check_seed(int(flat_rows[first]), "seeds")  # raises, naming the seed
+            _check_seed_array(flat_rows, prepared.xp)
         seed_array = flat_rows
     else:
         raise TypeError(f"seeds must be a sequence of ints or an integer array with one seed "
@@ -353,6 +347,32 @@ def _noise_by_seed(prepared: Prepared, seeds: object, rows: int, row_shape: tupl
         return noise
 
     return backend.map_seeds(row_noise, seed_array, device)
+
+
+def _check_seed_array(seeds: Array, xp: Namespace) -> None:
+    """Raise naming ``seeds`` where a seed of the 1-d integer array lies outside ``[0, 2**63)``.
+
+    Only the bounds its dtype can cross are compared: none for uint8 to uint32, and uint64's
+    top half by a value of its own dtype (PyTorch's CPU compares no unsigned integers; a
+    Python int ``2**63`` overflows JAX's). Where a comparison is not implemented, the values
+    are read as a list.
+    """
+    info = xp.iinfo(seeds.dtype)
+    if int(info.min) >= 0 and int(info.max) < 2**63:
+        return
+    try:
+        if int(info.min) < 0:
+            outside = seeds < 0
+        else:
+            outside = seeds > xp.asarray(2**63 - 1, dtype=seeds.dtype)
+        found = bool(xp.any(outside))
+    except (NotImplementedError, RuntimeError, TypeError):
+        for seed in _flat(seeds):
+            check_seed(seed, "seeds")
+        return
+    if found:
+        first = int(xp.argmax(xp.astype(outside, xp.int8)))
+        check_seed(int(seeds[first]), "seeds")  # raises, naming the seed
 
 
 def _flat(seeds: Any) -> list[Any]:
@@ -437,8 +457,9 @@ def _tokens(logits: Array, filters: _Filters, noise: Callable[[], Array],
     backend, xp, device = prepared.backend, prepared.xp, prepared.device
     z, valid = _valid_rows(logits, prepared)
     filtered, greedy = _filtered(z, filters, backend, xp, device)
-    # Large rows race from their maximum, as gumbel_max's (from_near_zero).
-    filtered, _ = from_near_zero(filtered, -1, backend, xp)
+    if filters.temperature is None:  # a temperature left every row's maximum at 0
+        # Large rows race from their maximum, as gumbel_max's (from_near_zero).
+        filtered, _ = from_near_zero(filtered, -1, backend, xp)
     index = backend.argmax(filtered + noise(), axis=-1, keepdims=True)
     if filters.temperature is not None:
         index = xp.where(greedy, backend.argmax(z, axis=-1, keepdims=True), index)

@@ -185,6 +185,8 @@ class _Categorical(_Relaxed):
         if given_probs is not None:  # for the check of arg_constraints (not a pytree field)
             self.probs = jnp.broadcast_to(given_probs, self.logits.shape)
         super().__init__(batch_shape, logits.shape[-1:], validate_args=validate_args)
+        # Checked: from now on probs is the law's (lazy), as after jit rebuilds the object.
+        self.__dict__.pop("probs", None)
 
     @classmethod
     def infer_shapes(cls, temperature: tuple[int, ...] = (), probs: tuple[int, ...] | None = None,
@@ -443,6 +445,8 @@ class _Binary(_Relaxed):
         if given_probs is not None:  # for the check of arg_constraints (not a pytree field)
             self.probs = jnp.broadcast_to(given_probs, batch_shape)
         super().__init__(batch_shape, (), validate_args=validate_args)
+        # Checked: from now on probs is the law's, sigmoid(logits) of the clamped probs.
+        self.__dict__.pop("probs", None)
 
     @lazy_property
     def probs(self) -> jax.Array:

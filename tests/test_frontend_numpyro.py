@@ -569,3 +569,14 @@ def test_infer_shapes_agrees_with_the_instances(name, temperature, logits):
     assert cls.infer_shapes(temperature, logits=logits) == (built.batch_shape,
                                                             built.event_shape)
     assert cls.infer_shapes(temperature, probs=logits) == (built.batch_shape, built.event_shape)
+
+
+def test_probs_is_the_laws_after_the_check():
+    # The given probs are checked, then probs is the law's, before and after jax.jit alike.
+    d = gkn.RelaxedBernoulli(0.5, probs=jnp.array([0.0, 1.0, 0.3]), validate_args=True)
+    expected = np.asarray(jax.nn.sigmoid(d.logits))  # of the clamped probabilities
+    eager = np.asarray(d.probs)
+    assert eager[0] > 0
+    assert eager[1] < 1
+    np.testing.assert_allclose(eager, expected, rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(jax.jit(lambda law: law.probs)(d)), eager)

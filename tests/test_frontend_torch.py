@@ -691,3 +691,12 @@ def test_bad_parameters_are_named_in_the_classes():
     with pytest.raises(TypeError, match=r"log_alpha must be a torch\.Tensor"):
         gtd.HardConcrete("x")
     assert gtd.HardConcrete([0.0, 1.0]).batch_shape == (2,)
+
+
+def test_an_integer_tensor_temperature_is_a_number():
+    # Checked as a number when the layer is built, used as one (no gradient for an integer).
+    layer = GumbelSoftmax(torch.tensor(2))
+    y = layer(torch.zeros(2, 3), generator=torch.Generator().manual_seed(0))
+    expected = gkt.gumbel_softmax(torch.zeros(2, 3), 2.0,
+                                  generator=torch.Generator().manual_seed(0))
+    assert torch.equal(y, expected)

@@ -587,3 +587,18 @@ def test_logits_far_from_zero_keep_their_law(xp, dtype, offset):
     for name, drawn in draws.items():
         frequency = float(np.mean(to_numpy(drawn) == 1))
         assert abs(frequency - expected) < tolerance, (name, frequency)
+
+
+def test_longdouble_within_float64_keeps_its_values():
+    # Only rows beyond float64's range are shifted in their own dtype: the others give what
+    # float64 logits of the same values give. A row with a NaN stays invalid, quietly.
+    rows = np.array([[100.0, 99.0, 50.0], [0.5, -3.0, 2.0]])
+    wide = rows.astype(np.longdouble)
+    np.testing.assert_array_equal(gk.filter_logits(wide, top_k=2).astype(np.float64),
+                                  gk.filter_logits(rows, top_k=2))
+    np.testing.assert_array_equal(gk.gumbel_max(wide, sample_shape=(50,), rng=4),
+                                  gk.gumbel_max(rows, sample_shape=(50,), rng=4))
+    if np.finfo(np.longdouble).max > np.finfo(np.float64).max:
+        broken = np.array([[np.nan, np.longdouble("1e400"), 0.0]], dtype=np.longdouble)
+        np.testing.assert_array_equal(gk.gumbel_max(broken, rng=0), [3])
+        np.testing.assert_array_equal(gk.gumbel_top_k(broken, 1, rng=0), [[3]])

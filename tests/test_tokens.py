@@ -357,3 +357,20 @@ def test_numbers_beyond_the_compute_dtype_are_clamped(xp, argument, value, same_
     assert not np.isnan(out).any()
     if argument == "top_p":  # the top class alone
         np.testing.assert_array_equal(np.isfinite(out).sum(axis=-1), 1)
+
+
+def test_unsigned_seed_arrays_are_read_within_their_bounds(xp, backend):
+    # Unsigned seeds below 2**63 are all valid: no comparison PyTorch's CPU lacks for them.
+    logits = make(xp, np.zeros((3, 5)))
+    expected = to_numpy(gk.sample_tokens(logits, seeds=[1, 2, 3]))
+    for dtype in ("uint8", "uint32", "uint64"):
+        try:
+            seeds = make(xp, np.array([1, 2, 3]), dtype)
+        except (TypeError, AttributeError, ValueError) as error:
+            pytest.skip(f"{backend.adapter_name} makes no {dtype} array here: {error}")
+        np.testing.assert_array_equal(to_numpy(gk.sample_tokens(logits, seeds=seeds)), expected)
+    top = make(xp, np.array([1, 2**63, 3], dtype=np.uint64), "uint64")
+    if gk.backends.backend_for(top).is_host_readable(top):
+        with pytest.raises(ValueError, match=r"seeds must lie in \[0, 2\*\*63\); got "
+                                             r"9223372036854775808"):
+            gk.sample_tokens(logits, seeds=top)
