@@ -75,10 +75,14 @@ def from_near_zero(logits: Array, axis: int, backend: Backend, xp: Namespace, *,
     """
     if limit is None:
         limit = 2.0**35 if logits.dtype == xp.float64 else 2.0**6
-    if not by_rows and backend.is_host_readable(logits) and math.prod(tuple(logits.shape)) > 0:
+    smallest = getattr(xp, "min", None)  # a namespace without it goes by the rows
+    if (not by_rows and smallest is not None and backend.is_host_readable(logits)
+            and math.prod(tuple(logits.shape)) > 0):
         values = backend.stop_gradient(logits)  # read, not differentiated
-        top = float(backend.row_max(values, None))
-        if top <= limit and float(xp.min(values)) >= -limit:  # NaN fails both
+        top = backend.row_max(values, None)
+        # Readable input, traced result: under jax.jit a constant's reduction is traced.
+        if backend.is_host_readable(top) and (
+                float(top) <= limit and float(smallest(values)) >= -limit):  # NaN fails both
             return logits, None
     peak = backend.stop_gradient(backend.row_max(logits, axis, keepdims=True))
     # An infinite maximum counts as large: its row is invalid whatever is subtracted (NaN).

@@ -95,7 +95,7 @@ def _box_namespace() -> SimpleNamespace:
     names = ["log", "exp", "max", "sum", "argmax", "astype", "reshape", "arange", "expand_dims",
              "isfinite", "where", "asarray", "broadcast_to", "logical_and", "squeeze", "isdtype",
              "empty", "all", "any", "logical_not", "log1p", "cumulative_sum", "take",
-             "count_nonzero", "divide", "subtract"]
+             "count_nonzero", "divide", "subtract", "abs", "zeros_like"]
     namespace = SimpleNamespace(**{n: lift(getattr(xnp, n)) for n in names})
     namespace.float32, namespace.float64 = np.float32, np.float64
     namespace.int8, namespace.int32 = np.int8, np.int32

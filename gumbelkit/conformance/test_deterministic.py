@@ -77,13 +77,21 @@ def _arrays(subject: Subject, logits: np.ndarray, noise: np.ndarray, dtype: str)
 
 
 def _perturbed(subject: Subject, logits: Any, noise: Any, dtype: str) -> np.ndarray:
-    """``logits + G`` from the values the subject holds, as float64.
+    """``logits + G`` from the values the subject holds, as float64, classes last.
 
     The sum is rounded to the compute dtype, as gumbelkit's is (IEEE addition is correctly
-    rounded on every backend); on the dyadic grids it is exact anyway.
+    rounded on every backend); on the dyadic grids it is exact anyway. A row whose maximum lies
+    more than ``2**6`` from 0 (``2**35`` in float64) is first less its maximum, in the compute
+    dtype (the numeric contract's "logits far from zero"; a difference that overflows is
+    ``-inf``).
     """
     compute = _compute(dtype)
-    z = subject.to_numpy(logits).astype(compute) + subject.to_numpy(noise).astype(compute)
+    x = subject.to_numpy(logits).astype(compute)
+    peak = np.max(x, axis=-1, keepdims=True)
+    limit = 2.0**35 if compute == "float64" else 2.0**6
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = x - np.where(np.abs(peak) > limit, peak, 0).astype(compute)
+    z = x + subject.to_numpy(noise).astype(compute)
     return np.asarray(z, dtype=np.float64)
 
 
