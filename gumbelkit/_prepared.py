@@ -85,10 +85,12 @@ def from_near_zero(logits: Array, axis: int, backend: Backend, xp: Namespace, *,
                 float(top) <= limit and float(smallest(values)) >= -limit):  # NaN fails both
             return logits, None
     peak = backend.stop_gradient(backend.row_max(logits, axis, keepdims=True))
+    magnitude = backend.row_max(xp.abs(peak), None)
+    # NaN (a row with a NaN hides the others' maxima) and inf fail the test: the rows decide.
+    if backend.is_host_readable(magnitude) and float(magnitude) <= limit:
+        return logits, peak
     # An infinite maximum counts as large: its row is invalid whatever is subtracted (NaN).
     large = xp.abs(peak) > limit
-    if backend.is_host_readable(large) and not bool(xp.any(large)):
-        return logits, peak
     # A difference beyond the largest float is -inf, its limit: quietly, also where Dask
     # computes it later (its namespace's subtract does so without NumPy's warning).
     with backend.errstate():
