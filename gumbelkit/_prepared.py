@@ -75,14 +75,20 @@ def from_near_zero(logits: Array, axis: int, backend: Backend, xp: Namespace, *,
     """
     if limit is None:
         limit = 2.0**35 if logits.dtype == xp.float64 else 2.0**6
-    smallest = getattr(xp, "min", None)  # a namespace without it goes by the rows
-    if (not by_rows and smallest is not None and backend.is_host_readable(logits)
-            and math.prod(tuple(logits.shape)) > 0):
+    size = math.prod(tuple(logits.shape))
+    smallest = getattr(xp, "min", None)  # large, without it: by the rows
+    if (not by_rows and size > 0 and (size <= 2**16 or smallest is not None)
+            and backend.is_host_readable(logits)):
         values = backend.stop_gradient(logits)  # read, not differentiated
-        top = backend.row_max(values, None)
+        # Small: one reduction of the magnitudes, fewer calls. Large: the largest and the
+        # smallest, which write no array of magnitudes first.
+        if size > 2**16 and smallest is not None:
+            top, bottom = backend.row_max(values, None), smallest(values)
+        else:
+            top, bottom = backend.row_max(xp.abs(values), None), None
         # Readable input, traced result: under jax.jit a constant's reduction is traced.
-        if backend.is_host_readable(top) and (
-                float(top) <= limit and float(smallest(values)) >= -limit):  # NaN fails both
+        if backend.is_host_readable(top) and float(top) <= limit and (
+                bottom is None or float(bottom) >= -limit):  # NaN fails either test
             return logits, None
     peak = backend.stop_gradient(backend.row_max(logits, axis, keepdims=True))
     magnitude = backend.row_max(xp.abs(peak), None)
