@@ -76,8 +76,10 @@ def from_near_zero(logits: Array, axis: int, backend: Backend, xp: Namespace, *,
     if limit is None:
         limit = 2.0**35 if logits.dtype == xp.float64 else 2.0**6
     size = math.prod(tuple(logits.shape))
+    if size == 0:  # no row to shift (and no maximum to reduce to)
+        return logits, None
     smallest = getattr(xp, "min", None)  # large, without it: by the rows
-    if (not by_rows and size > 0 and (size <= 2**16 or smallest is not None)
+    if (not by_rows and (size <= 2**16 or smallest is not None)
             and backend.is_host_readable(logits)):
         values = backend.stop_gradient(logits)  # read, not differentiated
         # Small: one reduction of the magnitudes, fewer calls. Large: the largest and the
