@@ -700,3 +700,19 @@ def test_an_integer_tensor_temperature_is_a_number():
     expected = gkt.gumbel_softmax(torch.zeros(2, 3), 2.0,
                                   generator=torch.Generator().manual_seed(0))
     assert torch.equal(y, expected)
+
+
+@pytest.mark.filterwarnings(r"ignore:`torch\.jit\.script.*` is deprecated:DeprecationWarning")
+def test_a_tensor_temperature_compiles_without_reading_it():
+    # Reading it would be a data-dependent guard: torch.compile(fullgraph=True) refuses that.
+    # (Inductor draws other random numbers than eager, so the sample is checked as a sample.)
+    layer = GumbelSoftmax(torch.tensor(0.5))
+    logits = torch.randn(2, 4, generator=torch.Generator().manual_seed(1))
+    torch._dynamo.reset()
+    try:
+        got = torch.compile(layer, fullgraph=True)(logits)
+    finally:
+        torch._dynamo.reset()
+    assert got.shape == logits.shape
+    assert bool(torch.isfinite(got).all())
+    torch.testing.assert_close(got.double().sum(dim=-1), torch.ones(2, dtype=torch.float64))

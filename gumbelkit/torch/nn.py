@@ -133,9 +133,11 @@ class GumbelSoftmax(nn.Module):
         """
         # A tensor temperature goes as it is: a parameter keeps its gradient, and
         # torch.compile traces it without reading its value (the core checks it where free).
-        tau: float | torch.Tensor = self.temperature
+        tau: float | torch.Tensor
         if isinstance(self.tau, torch.Tensor) and self.tau.is_floating_point():
             tau = self.tau
+        else:
+            tau = self.temperature
         if self.training:
             self.num_steps += 1
         return gumbel_softmax(logits, tau, self.hard, dim=self.dim, generator=generator,
