@@ -16,7 +16,7 @@ from types import ModuleType
 
 import array_api_compat as compat
 
-from gumbelkit.backends._common import is_array_api_strict_array
+from gumbelkit.backends._common import is_array_api_strict_array, is_numpy_array
 
 __all__ = ["BUILTIN_BACKENDS", "BuiltinBackend", "builtin_backend"]
 
@@ -143,18 +143,6 @@ def _never(rng: object) -> bool:
     return False
 
 
-def _is_numpy_array(x: object) -> bool:
-    """Return whether ``x`` is a NumPy array, but not a masked array or a matrix.
-
-    A masked array's mask would go unseen (it is passed as ``mask=``), and a matrix keeps two
-    dimensions after a reduction: both are refused, as the NumPy adapter's ``matches`` does.
-    """
-    if not compat.is_numpy_array(x):
-        return False
-    numpy = sys.modules["numpy"]  # imported: x is its array
-    return not isinstance(x, (numpy.ma.MaskedArray, numpy.matrix))
-
-
 _FLOATS = ("float16", "float32", "float64")
 
 # PyTorch first: its lookup can run under torch.compile, which must not reach the
@@ -164,7 +152,7 @@ BUILTIN_BACKENDS: tuple[BuiltinBackend, ...] = (
                    ("float16", "bfloat16", "float32", "float64"),
                    _is_torch_tensor, _module_loaded("torch"), _load_torch),
     BuiltinBackend("numpy", "gumbelkit.backends.numpy", "numpy", "numpy", None, _FLOATS,
-                   _is_numpy_array, _module_loaded("numpy")),
+                   is_numpy_array, _module_loaded("numpy")),
     # A JAX key is a JAX array: the adapter's owns_rng tells keys from other arrays.
     BuiltinBackend("jax", "gumbelkit.backends.jax", "jax.numpy", "jax", "jax",
                    ("float16", "bfloat16", "float32", "float64"),

@@ -5,16 +5,31 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 __all__ = [
     "check_seed",
     "is_array_api_strict_array",
+    "is_numpy_array",
     "is_numpy_real_floating",
     "is_seed",
     "open_unit_bounds",
     "rng_type_error",
 ]
+
+
+# Subclasses whose rules differ from an array's: a masked array's mask would go unseen (it is
+# passed as mask=), a matrix keeps two dimensions after a reduction.
+_REFUSED_NUMPY_SUBCLASSES = (np.ma.MaskedArray, np.matrix)
+
+
+def is_numpy_array(x: object) -> bool:
+    """Return whether ``x`` is a NumPy array, but not a masked array or a matrix.
+
+    The NumPy adapter's ``matches`` and the catalogue's lookup, so that both refuse the two.
+    """
+    return array_api_compat.is_numpy_array(x) and not isinstance(x, _REFUSED_NUMPY_SUBCLASSES)
 
 
 def is_numpy_real_floating(dtype: np.dtype[Any]) -> bool:

@@ -8,13 +8,13 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-import array_api_compat
 import array_api_compat.numpy as xp_numpy
 import numpy as np
 
 from gumbelkit import _core
 from gumbelkit.backends._common import (
     check_seed,
+    is_numpy_array,
     is_numpy_real_floating,
     is_seed,
     rng_type_error,
@@ -26,14 +26,9 @@ supports_autodiff = False
 _ACCEPTED_RNG = "None, an int seed, or a numpy.random.Generator, BitGenerator or SeedSequence"
 
 
-# Subclasses whose rules differ from an array's: a masked array's mask would be ignored (pass
-# it as mask=), a matrix keeps two dimensions after a reduction.
-_REFUSED_SUBCLASSES = (np.ma.MaskedArray, np.matrix)
-
-
 def matches(x: object) -> bool:
     """Return whether ``x`` is a NumPy array (not a masked array or a matrix)."""
-    return array_api_compat.is_numpy_array(x) and not isinstance(x, _REFUSED_SUBCLASSES)
+    return is_numpy_array(x)
 
 
 def namespace(x: Any) -> Any:
