@@ -47,10 +47,11 @@ def _row_parameter(
         # In the compute dtype's range, as a checked number means: a temperature above its
         # largest value is its largest (uniform over the classes kept either way), and a
         # positive top_p or min_p below its smallest normal is that (the top class alone).
-        largest = float(xp.finfo(dtype).max)
-        smallest = float(xp.finfo(dtype).smallest_normal)
-        number = min(number, largest) if number > 1 else (
-            max(number, smallest) if number > 0 and argument != "temperature" else number)
+        finfo = xp.finfo(dtype)
+        if number > float(finfo.max):
+            number = float(finfo.max)
+        elif 0 < number < float(finfo.smallest_normal) and argument != "temperature":
+            number = float(finfo.smallest_normal)
         return xp.full((rows, 1), number, dtype=dtype, device=device)
     if not hasattr(value, "shape") or not prepared.backend.matches(value):
         expected = "an int" if integer else "a real number"

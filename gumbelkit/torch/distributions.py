@@ -104,8 +104,8 @@ def _temperature(temperature: float | torch.Tensor, like: torch.Tensor,
     """
     if isinstance(temperature, numbers.Real) and not isinstance(temperature, bool):
         return float(temperature)
-    if isinstance(temperature, str) or not isinstance(
-            temperature, (torch.Tensor, numbers.Number, list, tuple, np.ndarray, np.generic)):
+    if not isinstance(temperature,
+                      (torch.Tensor, numbers.Number, list, tuple, np.ndarray, np.generic)):
         raise TypeError(f"temperature must be a positive number or a tensor; got "
                         f"{type_name(temperature)} {temperature!r}")
     tau = torch.as_tensor(temperature, dtype=like.dtype, device=like.device)
