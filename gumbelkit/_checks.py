@@ -11,6 +11,7 @@ import difflib
 import inspect
 import math
 import numbers
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeGuard, TypeVar, cast
@@ -80,10 +81,17 @@ def check_shape(shape: object, argument: str, *,
 
 
 def check_bool(value: object, argument: str) -> bool:
-    """Return ``value`` if it is a bool, else raise ``TypeError`` naming ``argument``."""
-    if not isinstance(value, bool):
-        raise TypeError(f"{argument} must be True or False; got {value!r}")
-    return value
+    """Return ``value`` as a bool, else raise ``TypeError`` naming ``argument``.
+
+    A bool or NumPy's bool scalar (``np.True_``, as configuration read by NumPy gives); not an
+    int or an array, whose truth is no flag.
+    """
+    if isinstance(value, bool):
+        return value
+    numpy = sys.modules.get("numpy")  # loaded if value can be one of its scalars
+    if numpy is not None and isinstance(value, numpy.bool_):
+        return bool(value)
+    raise TypeError(f"{argument} must be True or False; got {value!r}")
 
 
 def check_axis(axis: object, ndim: int, argument: str = "axis") -> int:

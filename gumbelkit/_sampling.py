@@ -68,13 +68,23 @@ def _check_noise_range(
     """
     g_low, g_high = _NOISE_BOUNDS[64 if compute == namespace.float64 else 32]
     low, high = loc + scale * g_low, loc + scale * g_high
-    limit = min(float(namespace.finfo(dtype).max), float(namespace.finfo(compute).max))
+    limit = float(namespace.finfo(compute).max)
+    dtype_max = float(namespace.finfo(dtype).max)
+    if dtype_max < limit:
+        # The cast from the wider compute dtype rounds to dtype's largest value anything short
+        # of half a unit in the last place beyond it (float16: 65504 + 16); a 2**-8 margin
+        # covers the compute dtype's own rounding of the sum.
+        eps = float(namespace.finfo(dtype).eps)
+        limit = dtype_max * (1 + eps / (2 * (2 - eps)) * (1 - 2**-8))
     if -limit <= low and high <= limit:
         return
     argument = "loc" if abs(loc) > limit else "scale"
     name = getattr(dtype, "__name__", None) or str(dtype)
+    largest = f"largest {min(dtype_max, limit):.6g}"
+    if limit > dtype_max:
+        largest += f", to which the cast rounds sums up to {limit:.6g}"
     raise ValueError(
-        f"{argument} must keep loc + scale * G finite in {name} (largest {limit:.6g}) for every "
+        f"{argument} must keep loc + scale * G finite in {name} ({largest}) for every "
         f"value of the standard noise G in [{g_low}, {g_high}]; got loc={loc!r} and "
         f"scale={scale!r}, which reach [{low:.6g}, {high:.6g}]"
     )

@@ -319,10 +319,20 @@ class TestScaledNoiseRange:
     def test_float16_takes_only_what_its_range_holds(self, xp):
         dtype = native_dtype(xp, "float16")
         # float16's largest value is 65504 and float32 noise reaches at most 103.3.
-        with pytest.raises(ValueError, match=r"scale must keep .*float16 \(largest 65504\)"):
+        with pytest.raises(ValueError, match=r"scale must keep .*float16 \(largest 65504, to "
+                                             r"which the cast rounds sums up to 65519\.9\)"):
             gk.gumbel(3, scale=650.0, dtype=dtype, rng=0, xp=xp)
         assert np.isfinite(to_numpy(gk.gumbel(1000, scale=600.0, dtype=dtype, rng=0,
                                               xp=xp))).all()
+
+    def test_float16_takes_a_loc_at_its_largest_value(self, xp):
+        # The float32 sums -65504 + 1e-3 * G lie within float16's rounding of its largest
+        # value (half its spacing of 32 there), so every cast is -65504: the call is valid.
+        dtype = native_dtype(xp, "float16")
+        shifted = to_numpy(gk.gumbel(1000, loc=-65504.0, scale=1e-3, dtype=dtype, rng=0, xp=xp))
+        np.testing.assert_array_equal(shifted, np.full(1000, -65504.0, np.float16))
+        with pytest.raises(ValueError, match=r"loc must keep .* got loc=65520\.0"):
+            gk.gumbel(3, loc=65520.0, scale=1e-3, dtype=dtype, rng=0, xp=xp)
 
 
 def test_sizes_no_array_holds_are_named(xp):

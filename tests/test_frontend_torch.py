@@ -183,6 +183,39 @@ def test_distribution_matches_torch_distributions(name, by):
 
 
 @pytest.mark.parametrize("name", list(PAIRS))
+@pytest.mark.parametrize(("parameters", "values"), [(torch.float32, torch.float64),
+                                                     (torch.float16, torch.float32)])
+def test_log_prob_promotes_as_pytorch_does(name, parameters, values):
+    # PyTorch scores a float64 value on float32 parameters in float64 (type promotion), and
+    # so do these classes. Reference: torch.distributions on the same parameters cast to the
+    # value's dtype (PyTorch's own promoted result computes lgamma(K) and log(tau) in the
+    # parameters' dtype, 3e-5 off in float32).
+    ours_class, torch_class = PAIRS[name]
+    logits, _ = params(name, dtype=torch.float32)
+    temperature = torch.tensor(0.7, dtype=parameters)
+    ours = ours_class(temperature, logits=logits.to(parameters))
+    theirs = torch_class(temperature, logits=logits.to(parameters))
+    torch.manual_seed(0)
+    sample = torch_class(0.7, logits=logits).sample((50,))
+
+    def cast(dtype):  # back onto the support in the new dtype's precision
+        value = sample.to(dtype)
+        if name == "RelaxedOneHotCategorical":
+            return value / value.sum(-1, keepdim=True)
+        if name == "ExpRelaxedCategorical":
+            return value - value.logsumexp(-1, keepdim=True)
+        return value
+
+    value = cast(values)
+    scored = ours.log_prob(value)
+    assert scored.dtype == theirs.log_prob(value).dtype == values
+    wide = torch_class(temperature.to(values), logits=theirs.logits.to(values))
+    torch.testing.assert_close(scored, wide.log_prob(value), rtol=1e-5, atol=1e-5)
+    # A value no wider than the parameters keeps their dtype.
+    assert ours.log_prob(cast(parameters)).dtype == parameters
+
+
+@pytest.mark.parametrize("name", list(PAIRS))
 def test_samples_and_log_prob_are_the_cores(name):
     ours_class, _ = PAIRS[name]
     logits, _ = params(name)

@@ -536,6 +536,9 @@ def test_relaxed_temperature_is_checked(xp):
         gk.relaxed_top_k(logits, 2, tau=make(xp, [1.0, -1.0]), rng=0, validate=True)
     with pytest.raises(TypeError, match="hard must be True or False"):
         gk.relaxed_top_k(logits, 2, rng=0, hard=1)
+    # NumPy's bool scalar is a flag, as configuration read by NumPy gives it.
+    np.testing.assert_array_equal(to_numpy(gk.relaxed_top_k(logits, 2, rng=0, hard=np.True_)),
+                                  to_numpy(gk.relaxed_top_k(logits, 2, rng=0, hard=True)))
 
 
 # --- gradients and transforms: PyTorch ---------------------------------------------------------

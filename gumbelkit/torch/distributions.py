@@ -212,8 +212,12 @@ class _Relaxed(Distribution):
         """
         if self._validate_args:
             self._validate_sample(value)
-        log_p: torch.Tensor = self._core.log_prob(value)
+        log_p: torch.Tensor = self._core_for(value).log_prob(value)
         return log_p
+
+    def _core_for(self, value: torch.Tensor) -> Any:
+        """Return the core object that scores ``value`` (a family with a dtype casts it)."""
+        return self._core
 
 
 class _Tempered(_Relaxed):
@@ -221,11 +225,27 @@ class _Tempered(_Relaxed):
 
     logits: torch.Tensor
     _tau: float | torch.Tensor  # the temperature as the core holds it
+    _core_class: Any  # the gumbelkit.distributions class of the core object
 
     @property
     def temperature(self) -> torch.Tensor:
         """The temperature as a tensor (a float temperature gives a 0-d tensor)."""
         return _tau_tensor(self._tau, self.logits)
+
+    def _core_for(self, value: torch.Tensor) -> Any:
+        """Return the core object in the dtype PyTorch gives ``log_prob(value)``.
+
+        PyTorch promotes the parameters and ``value`` to one dtype (a float64 value on float32
+        logits scores in float64); the core computes in the logits' dtype, so a wider value
+        gets a core object on the parameters cast to it.
+        """
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+            return self._core
+        dtype = torch.promote_types(value.dtype, self.logits.dtype)
+        if dtype == self.logits.dtype:
+            return self._core
+        tau = self._tau if isinstance(self._tau, float) else self._tau.to(dtype)
+        return self._core_class(self.logits.to(dtype), tau, validate_args=self._validate_args)
 
     def expand(self: _T, batch_shape: _Shape, _instance: Any = None) -> _T:
         """Return the distribution with its parameters expanded to ``batch_shape``.
