@@ -256,18 +256,21 @@ def check_array_argument(
     xp: Namespace,
     target_shape: tuple[int, ...] | None,
     *,
+    beside: Array,
     like: str = "logits",
 ) -> None:
-    """Check that ``x`` is a real floating array of ``backend``'s library.
+    """Check that ``x`` is a real floating array of ``backend``'s library, placed with ``beside``.
 
-    ``like`` names what ``x`` must share a library with, in the message. Where
-    ``target_shape`` is given, ``x`` must also broadcast to it without changing it.
+    ``like`` names ``beside``, what ``x`` must share a library and a device with, in the
+    message. Where ``target_shape`` is given, ``x`` must also broadcast to it without changing
+    it.
     """
     if not backend.matches(x):
         raise TypeError(
             f"{argument} must be an array of the same library as {like} ({backend.name}); "
             f"got {type_name(x)}"
         )
+    check_placed_with(x, argument, backend, beside, like)
     if not xp.isdtype(x.dtype, "real floating"):
         raise TypeError(f"{argument} must have a real floating dtype; got {x.dtype}")
     if target_shape is None:
@@ -276,6 +279,18 @@ def check_array_argument(
         raise ValueError(
             f"{argument} of shape {tuple(x.shape)} does not broadcast to {target_shape}"
         )
+
+
+def check_placed_with(x: Array, argument: str, backend: Backend, beside: Array,
+                      like: str = "logits") -> None:
+    """Raise ``ValueError`` naming ``argument`` where ``x`` lies away from ``beside``.
+
+    Away: on a device from which the library would refuse to combine the two
+    (:attr:`Backend.placed_with`); ``like`` names ``beside`` in the message.
+    """
+    if not backend.placed_with(x, beside):
+        raise ValueError(f"{argument} must be on the device of {like} "
+                         f"({backend.device(beside)}); got an array on {backend.device(x)}")
 
 
 def check_device(device: object, namespace: Namespace, library: str) -> None:

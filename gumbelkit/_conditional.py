@@ -6,10 +6,8 @@ the Gumbel-Rao estimator.
 
 from __future__ import annotations
 
-from typing import Any
-
 from gumbelkit import _core
-from gumbelkit._checks import broadcast_shapes, call_error, publish
+from gumbelkit._checks import broadcast_shapes, call_error, check_placed_with, publish
 from gumbelkit._noise import conditional_noise
 from gumbelkit._prepared import Prepared
 from gumbelkit._row_blocks import by_row_blocks
@@ -20,17 +18,18 @@ __all__ = ["conditional_gumbel"]
 
 
 def _check_index(
-    index: object, backend: Backend, xp: Namespace, row_shape: tuple[int, ...], device: Any
+    index: object, backend: Backend, xp: Namespace, row_shape: tuple[int, ...], logits: Array
 ) -> Array:
     """Return ``index`` as an integer array of the logits' library, or raise naming it."""
     if isinstance(index, int) and not isinstance(index, bool):
-        return xp.asarray(index, device=device)
+        return xp.asarray(index, device=backend.device(logits))
     if not backend.matches(index):
         raise TypeError(
             f"index must be an int or an integer array of the same library as logits "
             f"({backend.name}); got {type(index).__module__}.{type(index).__qualname__}"
         )
     array: Array = index
+    check_placed_with(array, "index", backend, logits)
     if not xp.isdtype(array.dtype, "integral"):
         raise TypeError(f"index must have an integer dtype; got {array.dtype}")
     if broadcast_shapes(tuple(array.shape), row_shape) != row_shape:
@@ -58,7 +57,7 @@ def _conditional_gumbel_body(
     out_shape = prepared.out_shape
     out_axis = prepared.out_axis
     row_shape = out_shape[: len(out_shape) + out_axis] + out_shape[len(out_shape) + out_axis + 1:]
-    index = _check_index(index, backend, xp, row_shape, prepared.device)
+    index = _check_index(index, backend, xp, row_shape, prepared.logits)
     # The index goes with its rows into the row blocks of a large call: broadcast to the rows
     # and given the class axis (size 1), it aligns with the output as a per-row argument does.
     class_axis = len(out_shape) + out_axis

@@ -18,6 +18,7 @@ from gumbelkit._checks import (
     check_array_argument,
     check_bool,
     check_logits,
+    check_placed_with,
     check_real,
     check_rows_valid,
     check_shape,
@@ -162,7 +163,8 @@ class Prepared:
                 raise ValueError(
                     "noise and rng are exclusive: pass precomputed noise, or an rng to draw it"
                 )
-            check_array_argument(noise, "noise", self.backend, self.xp, self.out_shape)
+            check_array_argument(noise, "noise", self.backend, self.xp, self.out_shape,
+                                 beside=logits)
         if self.validate:
             check_rows_valid(logits, self.axis, self.xp)
         if getattr(logits.dtype, "itemsize", 0) > 8:
@@ -197,6 +199,7 @@ class Prepared:
         if not self.backend.matches(mask):
             raise TypeError(f"mask must be a boolean array of the same library as logits "
                             f"({self.backend.name}); got {type_name(mask)}")
+        check_placed_with(mask, "mask", self.backend, logits)
         allowed: Array = mask
         if not xp.isdtype(allowed.dtype, "bool"):
             raise TypeError(f"mask must have a boolean dtype (True where a class is allowed); "
@@ -296,7 +299,7 @@ class Prepared:
             checked = check_real(tau, "tau", positive=True)
             return _core.representable_temperature(checked, xp, self.compute_dtype), None
         tau_array: Array = tau
-        check_array_argument(tau_array, "tau", self.backend, xp, None)
+        check_array_argument(tau_array, "tau", self.backend, xp, None, beside=self.logits)
         logits_shape = tuple(self.logits.shape)
         row_shape = logits_shape[: self.axis] + logits_shape[self.axis + 1:]
         keep_shape = (*logits_shape[: self.axis], 1, *row_shape[self.axis:])

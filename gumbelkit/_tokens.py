@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gumbelkit import _core
-from gumbelkit._checks import call_error, is_real_scalar, publish, type_name
+from gumbelkit._checks import call_error, check_placed_with, is_real_scalar, publish, type_name
 from gumbelkit._noise import draw_gumbel
 from gumbelkit._prepared import Prepared, from_near_zero
 from gumbelkit._row_blocks import by_row_blocks
@@ -58,6 +58,7 @@ def _row_parameter(
         raise TypeError(f"{argument} must be {expected} or an array of the logits' library "
                         f"with their row shape {row_shape}; got {type_name(value)}")
     array: Array = value
+    check_placed_with(array, argument, prepared.backend, prepared.logits)
     if integer != xp.isdtype(array.dtype, "integral"):
         kind = "an integer" if integer else "a real floating"
         raise TypeError(f"{argument} must have {kind} dtype; got {array.dtype}")
@@ -329,6 +330,7 @@ def _noise_by_seed(prepared: Prepared, seeds: object, rows: int, row_shape: tupl
         seed_array: object = values
     elif hasattr(seeds, "shape") and backend.matches(seeds):
         seed_rows: Array = seeds
+        check_placed_with(seed_rows, "seeds", backend, prepared.logits)
         if not prepared.xp.isdtype(seed_rows.dtype, "integral"):
             raise TypeError(f"seeds must have an integer dtype, one seed per row; got "
                             f"{seed_rows.dtype}")

@@ -21,6 +21,7 @@ from gumbelkit._checks import (
     call_error,
     check_bool,
     check_logits,
+    check_placed_with,
     concrete_bool,
     logits_row,
     publish,
@@ -293,6 +294,7 @@ def plackett_luce_log_prob(logits: Array, indices: Array, *, axis: int = -1) -> 
             f"indices must be an array of the same library as logits ({backend.name}); got "
             f"{type_name(indices)}"
         )
+    check_placed_with(indices, "indices", backend, logits)
     if not xp.isdtype(indices.dtype, "integral"):
         raise TypeError(f"indices must have an integer dtype; got {indices.dtype}")
     position_axis = axis - logits.ndim

@@ -224,6 +224,59 @@ def test_a_device_the_library_does_not_have_is_named(xp):
     np.testing.assert_array_equal(to_numpy(same), to_numpy(default))
 
 
+def _arguments_beside_logits(lib, device):
+    """Every array argument beside the logits (2, 3), made on ``device`` by ``lib``."""
+    def on(values, dtype):
+        return lib.asarray(values, dtype=dtype, device=device)
+
+    rows = on([1.0, 2.0], lib.float32)
+    return {
+        "tau": lambda x: gk.gumbel_softmax(x, tau=rows, rng=0),
+        "noise": lambda x: gk.gumbel_softmax(x, noise=on([[0.0] * 3] * 2, lib.float32)),
+        "mask": lambda x: gk.gumbel_max(x, mask=on([[True] * 3] * 2, lib.bool), rng=0),
+        "temperature": lambda x: gk.sample_tokens(x, temperature=rows, rng=0),
+        "top_p": lambda x: gk.filter_logits(x, top_p=on([0.5, 0.5], lib.float32)),
+        "seeds": lambda x: gk.sample_tokens(x, seeds=on([1, 2], lib.int64)),
+        "index": lambda x: gk.conditional_gumbel(x, on([0, 1], lib.int64), rng=0),
+        "indices": lambda x: gk.plackett_luce_log_prob(x, on([[0, 1], [1, 0]], lib.int64)),
+        "relaxed tau": lambda x: gk.relaxed_top_k(x, 2, tau=rows, rng=0),
+        "distribution tau": lambda x: gk.distributions.RelaxedOneHotCategorical(x, rows),
+        "value": lambda x: gk.distributions.RelaxedOneHotCategorical(x, 0.5).log_prob(
+            on([[0.25, 0.25, 0.5]] * 2, lib.float32)),
+    }
+
+
+def test_an_array_on_another_device_is_named():
+    # array-api-strict refuses to mix its devices, in its own words: gumbelkit names the
+    # argument first, for every array argument beside the logits.
+    strict = pytest.importorskip("array_api_strict", reason="array-api-strict is not installed")
+    here, there = strict.__array_namespace_info__().devices()[:2]
+    logits = strict.zeros((2, 3), device=here)
+    for name, call in _arguments_beside_logits(strict, there).items():
+        argument = name.split()[-1]
+        with pytest.raises(ValueError, match=rf"^{argument} must be on the device of "
+                                             rf"(logits|the parameters) \(.*CPU_DEVICE.*\); "
+                                             rf"got an array on .*device1"):
+            call(logits)
+    for call in _arguments_beside_logits(strict, here).values():  # the same device: no error
+        call(logits)
+
+
+def test_a_torch_tensor_on_another_device_is_named():
+    # PyTorch's meta device stands in for a GPU here; a 0-d CPU tensor is what PyTorch itself
+    # combines with a tensor on any device, and is taken.
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    logits = torch.zeros(2, 3)
+    for name, call in _arguments_beside_logits(torch, "meta").items():
+        with pytest.raises(ValueError, match=rf"^{name.split()[-1]} must be on the device of "
+                                             r"(logits|the parameters) \(cpu\); got an array "
+                                             r"on meta"):
+            call(logits)
+    tau = torch.tensor(0.5)
+    assert torch.equal(gk.gumbel_softmax(logits, tau=tau, rng=0),
+                       gk.gumbel_softmax(logits, tau=0.5, rng=0))
+
+
 def test_zero_dimensional_tau_of_another_library_is_refused(xp, backend):
     # A NumPy scalar is a number; a 0-d array is an array, which must be of the logits' library.
     if backend.adapter_name == "numpy":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -129,6 +130,26 @@ SCRIPT = textwrap.dedent(
             "odd_rows_equal": bool(np.array_equal(np.asarray(odd), np.asarray(
                 adapter._bounded_uniform(jax.random.split(key)[1], (3, 8), jnp.float32)))),
         }
+    # Arrays beside the logits: JAX moves an uncommitted one, and refuses two committed to
+    # different devices, where gumbelkit names the argument.
+    first, second = jax.devices()
+    on_first = jax.device_put(jnp.asarray(values), first)
+    tau_second = jax.device_put(jnp.ones((8,), jnp.float32), second)
+    try:
+        gk.gumbel_softmax(on_first, tau=tau_second, rng=key)
+        refused = ""
+    except ValueError as error:
+        refused = str(error)
+    moved = gk.gumbel_softmax(on_first, tau=jnp.ones((8,), jnp.float32), rng=key)
+    report["placement"] = {
+        "refused": refused,
+        "moved_equal": bool(np.array_equal(np.asarray(moved), np.asarray(
+            gk.gumbel_softmax(jnp.asarray(values), tau=1.0, rng=key)))),
+        "sharded_with_uncommitted": bool(np.array_equal(
+            np.asarray(gk.gumbel_softmax(jax.device_put(values, NamedSharding(
+                meshes["auto"], P("rows", None))), tau=jnp.full((8,), 0.5), rng=key)),
+            np.asarray(gk.gumbel_softmax(jnp.asarray(values), tau=0.5, rng=key)))),
+    }
     print(json.dumps(report))
     '''
 )
@@ -201,3 +222,11 @@ def test_a_refinement_the_mesh_does_not_divide_is_drawn_whole(report):
     assert any(count % 2 for count in entry["sliver_counts"]), entry  # the case is exercised
     assert entry["equal"], entry
     assert entry["odd_rows_equal"], entry
+
+
+def test_an_array_committed_to_another_device_is_named(report):
+    entry = report["placement"]
+    assert re.fullmatch(r"tau must be on the device of logits \(.*0\); got an array on .*1",
+                        entry["refused"]), entry
+    assert entry["moved_equal"], entry  # an uncommitted tau is taken where the logits are
+    assert entry["sharded_with_uncommitted"], entry

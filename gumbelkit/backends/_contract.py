@@ -114,6 +114,7 @@ REQUIRED_MEMBERS = (
 
 OPTIONAL_MEMBERS = (
     "device",
+    "placed_with",
     "errstate",
     "gumbel_",
     "gumbel_and_sliver",
@@ -168,6 +169,12 @@ class Backend:
         The required members of :class:`Adapter`, as the adapter has them.
     device : callable
         ``device(x)``: the device of ``x``. Default: ``array_api_compat.device``.
+    placed_with : callable
+        ``placed_with(x, y) -> bool``: whether the library combines its arrays ``x`` and ``y``
+        where they lie; an argument beside the logits (``tau``, ``noise``, ``mask``, ...) that
+        is not gets an error naming it, not the library's own. PyTorch: the same device, or
+        ``x`` a 0-d CPU tensor (which PyTorch combines with any device); JAX: unless both are
+        committed to different devices; Dask: always. Default: ``device(x) == device(y)``.
     errstate : callable
         ``errstate()``: a context manager that silences floating-point warnings around
         gumbelkit's deliberate infinities (a tiny ``tau``, an invalid row). Default: a context
@@ -297,6 +304,7 @@ class Backend:
     stop_gradient: Callable[[Array], Array]
     is_host_readable: Callable[[Array], bool]
     device: Callable[[Array], Device]
+    placed_with: Callable[[Array, Array], bool]
     errstate: Callable[[], AbstractContextManager[Any]]
     gumbel_: Callable[[Array], Array]
     gumbel_and_sliver: Callable[..., tuple[Array, Array, Any] | None]
@@ -353,6 +361,10 @@ def _default_device(backend: Backend, x: Array) -> Device:
     from array_api_compat import device
 
     return device(x)
+
+
+def _default_placed_with(backend: Backend, x: Array, y: Array) -> bool:
+    return bool(backend.device(x) == backend.device(y))
 
 
 # The defaults that need nothing of the backend are plain functions (one call less per use).

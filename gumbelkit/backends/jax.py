@@ -147,6 +147,19 @@ def device(x: Any) -> Any:
     return None
 
 
+def placed_with(x: Any, y: Any) -> bool:
+    """Return whether JAX combines ``x`` with ``y``: unless both are committed elsewhere.
+
+    JAX moves an uncommitted array (one it placed itself) to the other's devices, and refuses
+    two arrays committed to different sets of devices. Under a trace the trace places them.
+    """
+    if isinstance(x, jax.core.Tracer) or isinstance(y, jax.core.Tracer):
+        return True
+    if not (x.committed and y.committed):
+        return True
+    return bool(x.sharding.device_set == y.sharding.device_set)
+
+
 def _bounded_uniform(key: Any, shape: tuple[int, ...], dtype: Any) -> Any:
     # minval=tiny: jax.random.uniform's affine map and final max lift 0 to tiny and change no
     # other value.

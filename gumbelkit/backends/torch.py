@@ -163,6 +163,14 @@ def device(x: Any) -> Any:
     return x.device
 
 
+def placed_with(x: Any, y: Any) -> bool:
+    """Return whether PyTorch combines ``x`` with ``y``: one device, or ``x`` a 0-d CPU tensor.
+
+    PyTorch takes a 0-d CPU tensor beside a tensor on any device, as it takes a number.
+    """
+    return bool(x.device == y.device or (x.ndim == 0 and x.device.type == "cpu"))
+
+
 def gumbel_(u: torch.Tensor) -> torch.Tensor:
     """Return ``-log(-log(u))`` computed in ``u``'s buffer: the core's values, one buffer.
 

@@ -43,7 +43,7 @@ class _RelaxedBinary(_ElementwiseParameters):
 
     def __init__(self, logits: Array, tau: float | Array, *, validate_args: bool = False) -> None:
         super().__init__(logits, "logits", validate_args)
-        self._tau = _check_temperature(tau, self._backend, self._xp, self._validate_args)
+        self._tau = _check_temperature(tau, self._backend, self._xp, self._validate_args, logits)
         if not isinstance(self._tau, float):
             # The batch shape is the broadcast of both, as in torch.distributions and TFP.
             batch_shape = _broadcast_or_raise(tuple(self._tau.shape), self._batch_shape, "tau",

@@ -31,7 +31,9 @@ from gumbelkit._typing import Array, Namespace
 from gumbelkit.backends import Backend, resolved_for
 
 
-def _check_temperature(tau: Any, backend: Backend, xp: Namespace, validate: bool) -> float | Array:
+def _check_temperature(
+    tau: Any, backend: Backend, xp: Namespace, validate: bool, params: Array
+) -> float | Array:
     """Return ``tau`` checked: a positive finite float, or a real floating array of ``backend``.
 
     A real number that is not an array (an int, a NumPy scalar) becomes a float. An array is
@@ -41,7 +43,7 @@ def _check_temperature(tau: Any, backend: Backend, xp: Namespace, validate: bool
     """
     if not hasattr(tau, "shape") or is_real_scalar(tau):
         return check_real(tau, "tau", positive=True)
-    check_array_argument(tau, "tau", backend, xp, None)
+    check_array_argument(tau, "tau", backend, xp, None, beside=params)
     ok = positive_finite(tau, xp, backend)
     if (validate or backend.is_host_readable(ok)) and not concrete_bool(xp.all(ok), "tau"):
         raise ValueError("tau must be positive and finite everywhere; got a value <= 0, NaN or inf")
@@ -229,7 +231,7 @@ class _Parameters:
     def _check_value(self, value: Array, argument: str) -> None:
         """Check that ``value`` is a real floating array of the parameters' library."""
         check_array_argument(value, argument, self._backend, self._xp, None,
-                             like="the parameters")
+                             beside=self._library_of, like="the parameters")
 
     def _compute(self, x: Array) -> Array:
         return self._xp.astype(x, self._compute_dtype, copy=False)
