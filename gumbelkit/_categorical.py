@@ -121,9 +121,9 @@ def _weights(
     return xp.where(valid, weight, xp.ones_like(weight)), xp.reshape(valid, (-1,))
 
 
-def table_dtype(backend: Backend, xp: Namespace) -> DType:
+def table_dtype(backend: Backend, xp: Namespace, device: Any) -> DType:
     """Return the dtype alias tables are built in: float64 where the namespace has it."""
-    return xp.float64 if backend.float64_available() else xp.float32
+    return xp.float64 if backend.float64_available(device) else xp.float32
 
 
 def alias_table(
@@ -209,12 +209,12 @@ def _alias_draws(prepared: Prepared) -> Array:
     logits, row_shape = prepared.class_rows()
     rows = int(logits.shape[0])
     draws = math.prod(prepared.sample_shape)
-    uniform_dtype = table_dtype(backend, xp)
+    uniform_dtype = table_dtype(backend, xp, device)
     with backend.float64_scope():
-        if not backend.float64_available():
+        if not backend.float64_available(device):
             raise ValueError(
                 f"method='alias' sums its tables exactly in 64-bit integers, which "
-                f"{backend.name} arrays cannot hold; use method='gumbel'"
+                f"{backend.name} arrays on {device} cannot hold; use method='gumbel'"
             )
         threshold, alias, valid = alias_table(logits, xp.float64, backend=backend, xp=xp,
                                               device=device)
@@ -329,7 +329,7 @@ def _cdf_draws(prepared: Prepared) -> Array:
     num_classes = prepared.num_classes
     logits, row_shape = prepared.class_rows()
     rows = int(logits.shape[0])
-    dtype = table_dtype(backend, xp)
+    dtype = table_dtype(backend, xp, device)
     keys, totals, units, valid = level_cdf(logits, dtype, backend=backend, xp=xp, device=device)
     levels = int(totals.shape[-1])
     ends = backend.running_sum(totals)
@@ -398,16 +398,16 @@ def _categorical_body(
         raise call_error(categorical, misplaced, unknown)
     method = _check_method(method)
     prepared = Prepared(logits, axis, rng, None, sample_shape, validate, mask=mask)
-    backend, xp = prepared.backend, prepared.xp
+    backend, xp, device = prepared.backend, prepared.xp, prepared.device
     if method == "auto":
         draws = math.prod(prepared.sample_shape)
-        if backend.float64_available():
+        if backend.float64_available(device):
             method = choose_method(draws, prepared.num_classes)
         else:
             # JAX without x64: alias tables in float64_scope (the CDF draws float64 uniforms);
-            # a namespace without 64-bit integers even there: Gumbel-max.
+            # a device without 64-bit arrays even there (Apple's MPS): Gumbel-max.
             with backend.float64_scope():
-                scoped = backend.float64_available()
+                scoped = backend.float64_available(device)
             method = choose_method(draws, prepared.num_classes, cdf=False) if scoped else "gumbel"
     if method == "gumbel":
         # As gumbel_max draws (large NumPy calls by row blocks on threads): the same values.
@@ -416,11 +416,11 @@ def _categorical_body(
         shape = prepared.sample_shape + tuple(
             n for i, n in enumerate(prepared.logits.shape) if i != prepared.axis)
         return xp.zeros(shape, dtype=prepared.index_dtype(), device=prepared.device)
-    if method == "cdf" and not backend.float64_available():
+    if method == "cdf" and not backend.float64_available(device):
         raise ValueError(
             f"method='cdf' sums its tables in 64-bit integers and draws float64 uniforms, "
-            f"which {backend.name} arrays cannot hold now (JAX: set jax_enable_x64); use "
-            "method='alias' or 'auto'"
+            f"which {backend.name} arrays on {device} cannot hold now (JAX: set "
+            "jax_enable_x64); use method='alias' or 'auto'"
         )
     with backend.errstate():
         return _cdf_draws(prepared) if method == "cdf" else _alias_draws(prepared)

@@ -351,7 +351,7 @@ class Prepared:
         int64, or int32 where the namespace has no 64-bit arrays now (JAX without x64, where
         asking for int64 warns and truncates).
         """
-        return self.xp.int64 if self.backend.float64_available() else self.xp.int32
+        return self.xp.int64 if self.backend.float64_available(self.device) else self.xp.int32
 
     def nan(self) -> Array:
         """Return a NaN scalar array in the compute dtype on the logits' device."""

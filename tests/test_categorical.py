@@ -88,7 +88,7 @@ def test_tables_imply_the_softmax_exactly(xp, build):
     """
     backend = resolved_for(make(xp, np.zeros(1)))
     namespace = backend.namespace(make(xp, np.zeros(1)))
-    dtype = table_dtype(backend, namespace)
+    dtype = table_dtype(backend, namespace, None)
     if dtype != namespace.float64:
         pytest.skip("this namespace has no float64 now; test_float32_tables covers it")
     rng = np.random.default_rng(7)
@@ -347,7 +347,7 @@ def _narrow_numpy_adapter(with_scope: bool) -> SimpleNamespace:
             wide.pop()
 
     scope = {"float64_scope": float64_scope} if with_scope else {}
-    return minimal_adapter("numpy", name="narrow numpy", float64_available=lambda: wide[-1],
+    return minimal_adapter("numpy", name="narrow numpy", float64_available=lambda device: wide[-1],
                            **scope)
 
 
@@ -374,6 +374,41 @@ def test_a_namespace_without_64_bit_arrays(with_scope):
     for row in range(2):  # alpha 1e-6, as test_chi_square_of_many_rows
         counts = np.bincount(auto[:, row], minlength=6)
         assert stats.chisquare(counts, 20_000 * p[row]).pvalue > ALPHA
+
+
+def test_a_device_without_float64():
+    """array-api-strict's ``no_float64`` device stands for PyTorch's ``mps``: auto takes
+    Gumbel-max there, the tables are refused naming the device, the other samplers stay on it.
+    """
+    strict = pytest.importorskip("array_api_strict", reason="array-api-strict is not installed")
+    narrow = next((d for d in strict.__array_namespace_info__().devices()
+                   if "float64" not in strict.__array_namespace_info__().dtypes(device=d)), None)
+    if narrow is None:
+        pytest.skip("this array-api-strict has no device without float64 (2.6 added one)")
+    p = np.array([[0.02, 0.08, 0.2, 0.3, 0.1, 0.3], [0.5, 0.1, 0.1, 0.1, 0.1, 0.1]])
+    values = np.log(p).astype(np.float32)
+    logits = strict.asarray(values, device=narrow)
+    auto = gk.categorical(logits, sample_shape=1000, rng=3)
+    assert auto.device == narrow
+    expected = gk.gumbel_max(strict.asarray(values), sample_shape=1000, rng=3)
+    assert bool(strict.all(auto.to_device(expected.device) == expected))
+    for method in ("cdf", "alias"):
+        with pytest.raises(ValueError, match=rf"method='{method}' .* arrays on .*no_float64"):
+            gk.categorical(logits, sample_shape=1000, rng=3, method=method)
+    for sample in (gk.gumbel_softmax(logits, hard=True, rng=0), gk.gumbel_top_k(logits, 2, rng=0),
+                   gk.sample_tokens(logits, temperature=0.7, top_p=0.9, rng=0)):
+        assert sample.device == narrow
+
+
+def test_torch_has_no_float64_on_mps():
+    from gumbelkit.backends import torch as torch_adapter
+
+    pytest.importorskip("torch", reason="PyTorch is not installed")
+    import torch
+
+    assert torch_adapter.float64_available(torch.device("cpu"))
+    assert torch_adapter.float64_available(torch.device("meta"))
+    assert not torch_adapter.float64_available(torch.device("mps"))
 
 
 def _float32_inverse_cdf(logits: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -248,8 +248,11 @@ class Backend:
         thread count (``gumbelkit._row_blocks`` runs the blocks). Default: always None, no
         blocking.
     float64_available : callable
-        ``float64_available()``: whether arrays of the namespace can be float64 now (JAX only
-        with ``jax_enable_x64``). Default: True.
+        ``float64_available(device)``: whether arrays of the namespace on ``device`` can be
+        float64 and int64 now (JAX only with ``jax_enable_x64``; not array-api-strict's devices
+        ``no_float64`` and ``no_x64``, nor PyTorch's ``mps``). Without them, indices are int32
+        and ``categorical`` takes no table. Default: whether the namespace's inspection API
+        lists both dtypes for ``device`` (true where it has no such API).
     float64_scope : callable
         ``float64_scope()``: a context manager inside which the namespace can create float64
         and int64 arrays where ``float64_available`` is false only by a setting (JAX:
@@ -323,7 +326,7 @@ class Backend:
     fused_gumbel_softmax: Callable[..., Array | None]
     top_k: Callable[[Array, int, int], Array]
     block_streams: Callable[[Any, int], list[Any] | None]
-    float64_available: Callable[[], bool]
+    float64_available: Callable[[Device], bool]
     float64_scope: Callable[[], AbstractContextManager[Any]]
     uniform_index: Callable[[Any, tuple[int, ...], int, Device], tuple[Array, Any]]
     search_rows: Callable[[Array, Array], Array]
@@ -474,8 +477,12 @@ def _default_top_k(backend: Backend, x: Array, k: int, axis: int) -> Array:
     return order[(..., slice(0, k)) + (slice(None),) * (-axis - 1)]
 
 
-def _float64_available() -> bool:
-    return True
+def _default_float64_available(backend: Backend, device: Device) -> bool:
+    info = getattr(backend.namespace(None), "__array_namespace_info__", None)
+    if info is None:
+        return True
+    dtypes = info().dtypes(device=device)
+    return "float64" in dtypes and "int64" in dtypes
 
 
 def _default_uniform_index(
@@ -536,7 +543,6 @@ _CONSTANT_DEFAULTS: dict[str, Callable[[bool], Callable[..., Any]]] = {
     "tracks_gradient": lambda autodiff: _gradient_tracked if autodiff else _gradient_not_tracked,
     "fused_gumbel_softmax": lambda autodiff: _default_fused_gumbel_softmax,
     "gumbel_and_sliver": lambda autodiff: _not_supplied,
-    "float64_available": lambda autodiff: _float64_available,
     "float64_scope": lambda autodiff: _null_context,
     "block_streams": lambda autodiff: _default_block_streams,
 }

@@ -74,6 +74,11 @@ def stop_gradient(x: Any) -> Any:
     return x
 
 
+def float64_available(device: Any) -> bool:
+    """Return True: every CUDA GPU holds float64 and int64 arrays."""
+    return True
+
+
 def is_host_readable(x: Any) -> bool:
     """Return False: reading a CuPy array synchronises with the GPU."""
     return False

@@ -178,6 +178,11 @@ def device(x: Any) -> Any:
     return placed
 
 
+def float64_available(device: Any) -> bool:
+    """Return True: Dask's NumPy and CuPy blocks can always be float64 and int64."""
+    return True
+
+
 def placed_with(x: Any, y: Any) -> bool:
     """Return True: Dask computes any two of its arrays together, whatever their chunks."""
     return True

@@ -228,7 +228,7 @@ def uniform(rng: Any, shape: tuple[int, ...], dtype: Any, device: Any) -> tuple[
     return u, next_key
 
 
-def float64_available() -> bool:
+def float64_available(device: Any) -> bool:
     """Return whether ``jax_enable_x64`` is on: without it, JAX arrays are at most float32."""
     return bool(jax.config.read("jax_enable_x64"))
 

@@ -461,6 +461,11 @@ def device(x: Any) -> str:
     return "cpu"
 
 
+def float64_available(device: Any) -> bool:
+    """Return True: NumPy arrays can always be float64 and int64."""
+    return True
+
+
 def stop_gradient(x: Any) -> Any:
     """Return ``x``: NumPy has no autodiff."""
     return x

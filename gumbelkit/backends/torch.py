@@ -163,6 +163,11 @@ def device(x: Any) -> Any:
     return x.device
 
 
+def float64_available(device: Any) -> bool:
+    """Return whether tensors on ``device`` can be float64: not on Apple's MPS."""
+    return bool(getattr(device, "type", device) != "mps")
+
+
 def placed_with(x: Any, y: Any) -> bool:
     """Return whether PyTorch combines ``x`` with ``y``: one device, or ``x`` a 0-d CPU tensor.
 
