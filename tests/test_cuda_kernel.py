@@ -282,6 +282,20 @@ def test_every_kernel_and_block_size_gives_the_same_sample(
     np.testing.assert_allclose(threads4, _reference(x, noise, 0.7), rtol=4e-6, atol=1e-30)
 
 
+@pytest.mark.parametrize("classes", [10, 40])
+def test_rows_far_from_zero_keep_their_values(emulation, classes):
+    # x + G in float32 is rounded at the magnitude of x (a spacing of 0.0625 at 1e6), which
+    # moved such rows' probabilities by up to 3%; as the composed path, both kernels subtract
+    # the maximum of a row beyond 2**6 of 0 first. Reference: the float64 softmax of x + G on
+    # the kernel's noise, where the sum is exact enough. The third row has masked classes.
+    x = _logits(classes=classes)[[0, 6, 1, 5]] + np.array([[1e6], [-1e6], [-3e4], [60.0]],
+                                                          dtype=np.float32)
+    noise = np.empty(x.shape, dtype=np.float32)
+    y = emulation.sample(x, 1.0, seed=4, noise_out=noise)
+    assert np.isfinite(y).all()
+    np.testing.assert_allclose(y, _reference(x, noise, 1.0), rtol=4e-6, atol=1e-30)
+
+
 def test_a_masked_start_does_not_poison_the_running_sum(emulation):
     # Threads whose values are all -inf merge a (-inf, 0) pair, in both kernels.
     for classes in (20, 200):

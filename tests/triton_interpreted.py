@@ -210,6 +210,22 @@ def test_noise_upper_tail_is_exact_up_to_60():
     assert np.max(np.abs(textbook / tails.true_tail(THRESHOLDS) - 1.0)) > 0.5
 
 
+@pytest.mark.parametrize("block", [None, 64])
+def test_rows_far_from_zero_keep_their_values(block):
+    # x + G in float32 is rounded at the magnitude of x (a spacing of 0.0625 at 1e6), which
+    # moved such rows' probabilities by up to 3%; as the composed path, the kernel subtracts
+    # the maximum of a row beyond 2**6 of 0 first. Reference: the float64 softmax of x + G on
+    # the kernel's noise, where the sum is exact enough. The third row has masked classes.
+    x = _logits()[[0, 6, 1, 5]] + torch.tensor([[1e6], [-1e6], [-3e4], [60.0]])
+    x = x.contiguous()
+    noise = torch.empty(x.shape)
+    y = _triton.gumbel_softmax(x, 1.0, -1, (), torch.Generator().manual_seed(4), noise_out=noise,
+                               block=block)
+    assert torch.isfinite(y).all()
+    np.testing.assert_allclose(y.double().numpy(), _reference(x, noise, 1.0).numpy(),
+                               rtol=4e-6, atol=1e-30)
+
+
 def test_two_passes_equal_one_pass():
     # Rows longer than the block are read twice, regenerating the same noise.
     x = _logits()

@@ -29,11 +29,14 @@
 //
 // - gumbel_softmax_cached<K> keeps a thread's K values of the row in registers: the row is read
 //   once, for rows of at most K * GK_BLOCK classes.
-// - gumbel_softmax_two_pass reads a longer row twice and regenerates the noise for the second
-//   pass from the same counters instead of storing it.
+// - gumbel_softmax_two_pass reads a longer row three times (its maximum, then two passes) and
+//   regenerates the noise for the last pass from the same counters instead of storing it.
 //
-// Each thread keeps a running (maximum, sum of exp((z - maximum) / tau)) of z = logits + noise;
-// the block merges these pairs in shared memory. A masked (-inf) logit gets probability 0; a row
+// z = (logits - shift) + noise: as in the composed path, a row whose maximum is finite and lies
+// beyond 2**6 of 0 first loses that maximum (docs/numeric-contract.md, "Logits far from zero"),
+// since logits + noise is rounded at the logits' magnitude (a spacing of 0.0625 at 1e6). Each
+// thread keeps a running (maximum, sum of exp((z - maximum) / tau)) of z; the block merges these
+// pairs in shared memory. A masked (-inf) logit gets probability 0; a row
 // with a NaN, a +inf or no finite logit comes out all NaN.
 //
 // The same source compiles as host C++ under GK_HOST_EMULATION (tests/cuda_host_emulation.cpp,
@@ -191,6 +194,28 @@ __device__ __forceinline__ gk_row_total gk_block_total(gk_running running, float
                         shared_nan[0] != 0 || !(maximum > -GK_INF && maximum < GK_INF)};
 }
 
+// The block's largest `value` (NaN ignored: a row with a NaN is NaN whatever its shift).
+__device__ __forceinline__ float gk_block_max(float value) {
+    __shared__ float shared_peak[GK_BLOCK];
+    const unsigned int t = threadIdx.x;
+    shared_peak[t] = value;
+    __syncthreads();
+    for (unsigned int stride = GK_BLOCK / 2; stride > 0; stride >>= 1) {
+        if (t < stride) {
+            shared_peak[t] = fmaxf(shared_peak[t], shared_peak[t + stride]);
+        }
+        __syncthreads();
+    }
+    return shared_peak[0];
+}
+
+// What a row loses before the noise is added, from its maximum `peak`: the maximum where it is
+// finite and lies beyond 2**6 of 0, else 0.
+__device__ __forceinline__ float gk_shift(float peak) {
+    const float magnitude = fabsf(peak);
+    return magnitude > 64.0f && magnitude < GK_INF ? peak : 0.0f;
+}
+
 template <int K>
 __global__ void gumbel_softmax_cached(const float* __restrict__ logits, float* __restrict__ out,
                                       const long long* __restrict__ seed_ptr,
@@ -201,17 +226,24 @@ __global__ void gumbel_softmax_cached(const float* __restrict__ logits, float* _
     const float* x = logits + (row % n_logit_rows) * n_cols;
     const long long flat = row * n_cols;
     float z[K];
+    float peak = -GK_INF;
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+        const long long col = threadIdx.x + (long long)k * GK_BLOCK;
+        z[k] = col < n_cols ? x[col] : -GK_INF;
+        peak = fmaxf(peak, z[k]);
+    }
+    const float shift = gk_shift(gk_block_max(peak));
     gk_running running{-GK_INF, 0.0f, 0};
 #pragma unroll
     for (int k = 0; k < K; ++k) {
         const long long col = threadIdx.x + (long long)k * GK_BLOCK;
-        z[k] = -GK_INF;
         if (col < n_cols) {
             const float noise = gk_gumbel(seed, (unsigned long long)(flat + col));
             if (noise_out != nullptr) {
                 noise_out[flat + col] = noise;
             }
-            z[k] = x[col] + noise;
+            z[k] = (z[k] - shift) + noise;
             gk_add(running, z[k], tau);
         }
     }
@@ -235,17 +267,22 @@ __global__ void gumbel_softmax_two_pass(const float* __restrict__ logits,
     const long long row = blockIdx.x;
     const long long flat = row * n_cols;
     const float* x = logits + (row % n_logit_rows) * n_cols;
+    float peak = -GK_INF;
+    for (long long col = threadIdx.x; col < n_cols; col += GK_BLOCK) {
+        peak = fmaxf(peak, x[col]);
+    }
+    const float shift = gk_shift(gk_block_max(peak));
     gk_running running{-GK_INF, 0.0f, 0};
     for (long long col = threadIdx.x; col < n_cols; col += GK_BLOCK) {
         const float noise = gk_gumbel(seed, (unsigned long long)(flat + col));
         if (noise_out != nullptr) {
             noise_out[flat + col] = noise;
         }
-        gk_add(running, x[col] + noise, tau);
+        gk_add(running, (x[col] - shift) + noise, tau);
     }
     const gk_row_total total = gk_block_total(running, tau);
     for (long long col = threadIdx.x; col < n_cols; col += GK_BLOCK) {
-        const float z = x[col] + gk_gumbel(seed, (unsigned long long)(flat + col));
+        const float z = (x[col] - shift) + gk_gumbel(seed, (unsigned long long)(flat + col));
         out[flat + col] = total.invalid ? GK_NAN : expf((z - total.maximum) / tau) / total.sum;
     }
 }

@@ -4,10 +4,14 @@ One program per output row. The noise is generated inside the kernel from Philox
 counter = the element's flat index in the output, key = a 64-bit seed drawn from the tensor's
 ``torch.Generator`` (on the device, so no host sync), and it is never stored:
 
-- a row that fits one block (``n_cols <= block``) is read once and written once;
-- a longer row is read twice: the first pass keeps a running maximum and sum of
-  ``exp((z - max) / tau)``, the second regenerates the same noise from the same counters and
-  writes ``exp((z - max) / tau) / sum``.
+- a row that fits one block (``n_cols <= block``) is written once;
+- a longer row is read three times: once for its maximum, then a pass that keeps a running
+  maximum and sum of ``exp((z - max) / tau)``, then one that regenerates the same noise from the
+  same counters and writes ``exp((z - max) / tau) / sum``.
+
+``z = (x - shift) + G``: as in the composed path, a row whose maximum lies beyond ``2**6`` of 0
+first loses that maximum (docs/numeric-contract.md, "Logits far from zero"), since ``x + G``
+is rounded at the magnitude of ``x``.
 
 The noise has an exact upper tail (docs/mathematics.md#the-upper-tail-and-rare-classes), and it
 is the noise of the CUDA kernel for CuPy (``_cuda_gumbel_softmax.cu``), drawn the same way from
@@ -169,17 +173,34 @@ def _gumbel_noise(seed: tl.tensor, offsets: tl.tensor) -> tl.tensor:
 
 
 @triton.jit
+def _row_shift(x_row: tl.tensor, cols: tl.tensor, n_cols: tl.tensor,
+               block: tl.constexpr) -> tl.tensor:
+    """Return what a row's logits lose before the noise is added (the composed path's rule).
+
+    The row's maximum where it is finite and lies beyond ``2**6`` of 0, else 0: ``x + G`` is
+    rounded at the magnitude of ``x`` (a spacing of 0.0625 at 1e6), and the softmax does not
+    change when a constant leaves the row. A row with a NaN is NaN whatever its shift.
+    """
+    peak = tl.max(tl.full((block,), float("-inf"), tl.float32), axis=0)
+    for start in range(0, n_cols, block):
+        x = tl.load(x_row + start + cols, mask=start + cols < n_cols, other=float("-inf"))
+        peak = tl.maximum(peak, tl.max(x.to(tl.float32), axis=0))
+    large = (tl.abs(peak) > 64.0) & (tl.abs(peak) < float("inf"))
+    return tl.where(large, peak, 0.0)
+
+
+@triton.jit
 def _perturbed_block(
-    x_row: tl.tensor, seed: tl.tensor, flat_row: tl.tensor, cols: tl.tensor, n_cols: tl.tensor,
-    noise_row: tl.tensor, write_noise: tl.constexpr,
+    x_row: tl.tensor, shift: tl.tensor, seed: tl.tensor, flat_row: tl.tensor, cols: tl.tensor,
+    n_cols: tl.tensor, noise_row: tl.tensor, write_noise: tl.constexpr,
 ) -> tuple[tl.tensor, tl.tensor]:
-    """Return ``x + G`` for one block of a row (``-inf`` past its end) and its NaN flag."""
+    """Return ``(x - shift) + G`` for one block of a row (``-inf`` past its end), NaN flag."""
     mask = cols < n_cols
     x = tl.load(x_row + cols, mask=mask, other=float("-inf")).to(tl.float32)
     noise = _gumbel_noise(seed, flat_row + cols)
     if write_noise:
         tl.store(noise_row + cols, noise, mask=mask)
-    z = tl.where(mask, x + noise, float("-inf"))
+    z = tl.where(mask, (x - shift) + noise, float("-inf"))
     return z, tl.sum((x != x).to(tl.int32), axis=0) > 0
 
 
@@ -197,8 +218,10 @@ def _gumbel_softmax_kernel(
     out_row = out_ptr + flat_row
     noise_row = noise_ptr + flat_row
     cols = tl.arange(0, block)
+    shift = _row_shift(x_row, cols, n_cols, block)
     if single:
-        z, has_nan = _perturbed_block(x_row, seed, flat_row, cols, n_cols, noise_row, write_noise)
+        z, has_nan = _perturbed_block(x_row, shift, seed, flat_row, cols, n_cols, noise_row,
+                                      write_noise)
         top = tl.max(z, axis=0)
         e = tl.exp((z - top) / tau)
         y = e / tl.sum(e, axis=0)
@@ -210,7 +233,7 @@ def _gumbel_softmax_kernel(
         has_nan = total != total  # False
         for start in range(0, n_cols, block):
             z, block_nan = _perturbed_block(
-                x_row, seed, flat_row, start + cols, n_cols, noise_row, write_noise
+                x_row, shift, seed, flat_row, start + cols, n_cols, noise_row, write_noise
             )
             new_top = tl.maximum(top, tl.max(z, axis=0))
             # Two -inf maxima would give exp(NaN): nothing to rescale, nothing to add.
@@ -221,7 +244,7 @@ def _gumbel_softmax_kernel(
             has_nan = has_nan | block_nan
         for start in range(0, n_cols, block):
             z, _ = _perturbed_block(
-                x_row, seed, flat_row, start + cols, n_cols, noise_row, False
+                x_row, shift, seed, flat_row, start + cols, n_cols, noise_row, False
             )
             y = tl.exp((z - top) / tau) / total
             y = tl.where(has_nan, float("nan"), y)
