@@ -32,6 +32,10 @@ def _check_index(
     check_placed_with(array, "index", backend, logits)
     if not xp.isdtype(array.dtype, "integral"):
         raise TypeError(f"index must have an integer dtype; got {array.dtype}")
+    if array.ndim == 0:
+        # Combined with an array on the logits' device, as the library places a 0-d array
+        # that it takes beside them (PyTorch's CPU scalar), before its shape changes.
+        array = xp.zeros((), dtype=array.dtype, device=backend.device(logits)) + array
     if broadcast_shapes(tuple(array.shape), row_shape) != row_shape:
         raise ValueError(
             f"index of shape {tuple(array.shape)} does not broadcast to {row_shape}, "

@@ -349,9 +349,10 @@ class Prepared:
         """Return the integer dtype of the indices and counts the samplers make.
 
         int64, or int32 where the namespace has no 64-bit arrays now (JAX without x64, where
-        asking for int64 warns and truncates).
+        asking for int64 warns and truncates). Asked of the default device: a device lacks
+        64-bit integers only by such a setting (Apple's MPS has int64, though no float64).
         """
-        return self.xp.int64 if self.backend.float64_available(self.device) else self.xp.int32
+        return self.xp.int64 if self.backend.float64_available(None) else self.xp.int32
 
     def nan(self) -> Array:
         """Return a NaN scalar array in the compute dtype on the logits' device."""

@@ -62,6 +62,10 @@ def _row_parameter(
     if integer != xp.isdtype(array.dtype, "integral"):
         kind = "an integer" if integer else "a real floating"
         raise TypeError(f"{argument} must have {kind} dtype; got {array.dtype}")
+    if array.ndim == 0:
+        # Combined with an array on the logits' device, as the library places a 0-d array
+        # that it takes beside them (PyTorch's CPU scalar), before its shape changes.
+        array = xp.zeros(row_shape, dtype=array.dtype, device=device) + array
     try:
         array = xp.broadcast_to(array, row_shape)
     except Exception:  # the namespaces raise ValueError, RuntimeError or TypeError
@@ -330,7 +334,8 @@ def _noise_by_seed(prepared: Prepared, seeds: object, rows: int, row_shape: tupl
         seed_array: object = values
     elif hasattr(seeds, "shape") and backend.matches(seeds):
         seed_rows: Array = seeds
-        check_placed_with(seed_rows, "seeds", backend, prepared.logits)
+        if "map_seeds" in backend.supplied:  # combined with the logits; else read to the host
+            check_placed_with(seed_rows, "seeds", backend, prepared.logits)
         if not prepared.xp.isdtype(seed_rows.dtype, "integral"):
             raise TypeError(f"seeds must have an integer dtype, one seed per row; got "
                             f"{seed_rows.dtype}")

@@ -236,7 +236,6 @@ def _arguments_beside_logits(lib, device):
         "mask": lambda x: gk.gumbel_max(x, mask=on([[True] * 3] * 2, lib.bool), rng=0),
         "temperature": lambda x: gk.sample_tokens(x, temperature=rows, rng=0),
         "top_p": lambda x: gk.filter_logits(x, top_p=on([0.5, 0.5], lib.float32)),
-        "seeds": lambda x: gk.sample_tokens(x, seeds=on([1, 2], lib.int64)),
         "index": lambda x: gk.conditional_gumbel(x, on([0, 1], lib.int64), rng=0),
         "indices": lambda x: gk.plackett_luce_log_prob(x, on([[0, 1], [1, 0]], lib.int64)),
         "relaxed tau": lambda x: gk.relaxed_top_k(x, 2, tau=rows, rng=0),
@@ -260,6 +259,9 @@ def test_an_array_on_another_device_is_named():
             call(logits)
     for call in _arguments_beside_logits(strict, here).values():  # the same device: no error
         call(logits)
+    # Seeds are read to the host (the default map_seeds), never combined with the logits.
+    seeds = strict.asarray([1, 2], dtype=strict.int64, device=there)
+    assert gk.sample_tokens(logits, seeds=seeds).device == here
 
 
 def test_a_torch_tensor_on_another_device_is_named():
@@ -275,6 +277,15 @@ def test_a_torch_tensor_on_another_device_is_named():
     tau = torch.tensor(0.5)
     assert torch.equal(gk.gumbel_softmax(logits, tau=tau, rng=0),
                        gk.gumbel_softmax(logits, tau=0.5, rng=0))
+    # With logits on meta: 0-d CPU tensors of every argument that takes one, and CPU seeds,
+    # which are read to the host.
+    on_meta = torch.zeros(2, 3, device="meta")
+    for out in (gk.gumbel_softmax(on_meta, tau=tau, rng=0),
+                gk.sample_tokens(on_meta, temperature=tau, top_k=torch.tensor(2),
+                                 top_p=torch.tensor(0.9), rng=0),
+                gk.conditional_gumbel(on_meta, torch.tensor(1), rng=0),
+                gk.sample_tokens(on_meta, seeds=torch.tensor([1, 2]))):
+        assert out.device.type == "meta"
 
 
 def test_zero_dimensional_tau_of_another_library_is_refused(xp, backend):

@@ -174,7 +174,8 @@ class Backend:
         where they lie; an argument beside the logits (``tau``, ``noise``, ``mask``, ...) that
         is not gets an error naming it, not the library's own. PyTorch: the same device, or
         ``x`` a 0-d CPU tensor (which PyTorch combines with any device); JAX: unless both are
-        committed to different devices; Dask: always. Default: ``device(x) == device(y)``.
+        committed to different devices; Dask and CuPy (which enables peer access between
+        GPUs): always. Default: ``device(x) == device(y)``.
     errstate : callable
         ``errstate()``: a context manager that silences floating-point warnings around
         gumbelkit's deliberate infinities (a tiny ``tau``, an invalid row). Default: a context

@@ -79,6 +79,14 @@ def float64_available(device: Any) -> bool:
     return True
 
 
+def placed_with(x: Any, y: Any) -> bool:
+    """Return True: CuPy combines arrays on two GPUs through peer access, which it enables.
+
+    Where the GPUs have none, CuPy's own error names them.
+    """
+    return True
+
+
 def is_host_readable(x: Any) -> bool:
     """Return False: reading a CuPy array synchronises with the GPU."""
     return False

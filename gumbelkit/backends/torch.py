@@ -164,7 +164,10 @@ def device(x: Any) -> Any:
 
 
 def float64_available(device: Any) -> bool:
-    """Return whether tensors on ``device`` can be float64: not on Apple's MPS."""
+    """Return whether tensors on ``device`` can be float64 and int64: not on Apple's MPS.
+
+    MPS has int64 but no float64; categorical's tables need both.
+    """
     return bool(getattr(device, "type", device) != "mps")
 
 
