@@ -71,9 +71,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # The reader of stdout stopped early (`gumbelkit sample ... | head`). Point stdout at
         # devnull so that the interpreter's final flush does not fail a second time.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _quiet_stdout()
         return 1
+    except OSError as exc:
+        # Reading the input and writing --output name their option themselves: what is left
+        # is stdout failing (a full disk, an I/O error), said in one line.
+        _quiet_stdout()
+        prefix = "gumbelkit" if command not in COMMANDS else f"gumbelkit {command}"
+        print(f"{prefix}: cannot write to stdout: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at devnull, so that the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _join_logits(arguments: list[str]) -> list[str]:

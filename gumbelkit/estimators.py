@@ -93,7 +93,7 @@ class Gapped:
     gap: float | Literal["p"] = 1.0
 
     def __post_init__(self) -> None:
-        if self.gap == "p":
+        if isinstance(self.gap, str) and self.gap == "p":
             return
         if not isinstance(self.gap, numbers.Real) or isinstance(self.gap, bool):
             raise TypeError(f"gap must be a positive float or 'p'; got {self.gap!r}")

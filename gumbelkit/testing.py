@@ -36,6 +36,8 @@ FLOATING_DTYPES = ("float16", "bfloat16", "float32", "float64")
 """The floating dtypes gumbelkit samples in, by name, narrowest first."""
 
 _HALF = ("float16", "bfloat16")
+_DTYPE_NAMES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                *FLOATING_DTYPES, "complex64", "complex128")
 
 
 def _library(xp: Any) -> str:
@@ -64,6 +66,11 @@ def has_dtype(xp: Any, name: str) -> bool:
     bool
         True where ``xp`` can build arrays of that dtype.
 
+    Raises
+    ------
+    ValueError
+        If ``name`` is not the name of a dtype (``"sum"`` names a function).
+
     Examples
     --------
     >>> import numpy as np
@@ -72,6 +79,9 @@ def has_dtype(xp: Any, name: str) -> bool:
     (True, False)
 
     """
+    if name not in _DTYPE_NAMES:
+        raise ValueError(f"name must be a dtype's name, one of {', '.join(_DTYPE_NAMES)}; "
+                         f"got {name!r}")
     return hasattr(_dtype_source(xp), name)
 
 
@@ -93,7 +103,7 @@ def get_dtype(xp: Any, name: str) -> Any:
     Raises
     ------
     ValueError
-        If ``xp`` has no such dtype (NumPy has no ``bfloat16``).
+        If ``xp`` has no such dtype (NumPy has no ``bfloat16``), or ``name`` names none.
 
     Examples
     --------
@@ -341,8 +351,11 @@ def reference_softmax(z: npt.ArrayLike, axis: int = -1, *, tau: Any = 1.0) -> np
            [1. , 0. ]])
 
     """
+    temperature = np.asarray(tau, dtype=np.float64)
+    if not np.all(temperature > 0):
+        raise ValueError(f"tau must be positive; got {tau!r}")
     values = np.asarray(z, dtype=np.float64)
-    e = np.exp((values - np.max(values, axis=axis, keepdims=True)) / tau)
+    e = np.exp((values - np.max(values, axis=axis, keepdims=True)) / temperature)
     return np.asarray(e / np.sum(e, axis=axis, keepdims=True))
 
 
@@ -359,6 +372,11 @@ def reference_gumbel(u: npt.ArrayLike) -> npt.NDArray[np.float64]:
     numpy.ndarray
         The noise, float64.
 
+    Raises
+    ------
+    ValueError
+        If a value of ``u`` lies outside ``(0, 1)`` (or is NaN).
+
     Examples
     --------
     >>> import numpy as np
@@ -367,4 +385,7 @@ def reference_gumbel(u: npt.ArrayLike) -> npt.NDArray[np.float64]:
     array([0.3665, 2.2504])
 
     """
-    return -np.log(-np.log(np.asarray(u, dtype=np.float64)))
+    values = np.asarray(u, dtype=np.float64)
+    if not np.all((values > 0) & (values < 1)):
+        raise ValueError("u must lie in the open interval (0, 1)")
+    return -np.log(-np.log(values))

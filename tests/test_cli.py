@@ -118,9 +118,23 @@ def test_check_rejects_an_unknown_backend_in_one_line():
     result = run("check", "--backend", "tensorflow")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "gumbelkit check: unknown backend 'tensorflow'; expected one of "
+        "gumbelkit check: --backend: unknown backend 'tensorflow'; expected one of "
         "torch, numpy, jax, cupy, dask, array_api_strict or 'module:attr'"
     ]
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (",", "no backend named in ','"),
+    ("all,numpy", "unknown backend 'all'"),
+    (":", "--backend: "),
+])
+def test_check_rejects_what_its_plugin_rejects_in_one_line(value, message):
+    # An empty list used to run no backend test at all and pass.
+    result = run("check", "--backend", value)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("gumbelkit check: --backend: "), line
+    assert message in line, line
 
 
 def test_check_that_selects_no_test_says_so_and_fails():
@@ -308,6 +322,31 @@ def test_sample_of_a_float64_file_is_the_float64_sample(capsys, tmp_path):
     assert " dtype=float64 " in out.splitlines()[0]
     expected = gk.gumbel_softmax(logits, tau=0.5, sample_shape=(4,), rng=7)
     np.testing.assert_array_equal(csv_values(out), expected.reshape(8, 3))
+
+
+def test_sample_names_a_file_too_large_for_memory(capsys, tmp_path):
+    # A header that claims 2**40 float64 values (8 TiB) over 24 bytes of data.
+    path = tmp_path / "huge.npy"
+    with path.open("wb") as stream:
+        np.lib.format.write_array_header_1_0(
+            stream, {"descr": "<f8", "fortran_order": False, "shape": (2**40,)})
+        stream.write(bytes(24))
+    code, out, err = call(capsys, "sample", "--logits", str(path))
+    assert code == 2
+    assert out == ""
+    (line,) = err.splitlines()
+    assert line.startswith(f"gumbelkit sample: --logits: cannot read {path}: its array does "
+                           "not fit in memory")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
+def test_a_stdout_that_fails_is_named_in_one_line():
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "gumbelkit", "sample", "--logits", "1,2"],
+                                stdout=full, stderr=subprocess.PIPE, text=True, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "gumbelkit sample: cannot write to stdout: No space left on device"]
 
 
 def _not_npy(folder: Path) -> dict[str, Path]:

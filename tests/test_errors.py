@@ -438,6 +438,8 @@ def test_float8_logits_are_refused_by_name():
 def test_estimator_parameters_beyond_range_are_named():
     with pytest.raises(ValueError, match="gap must be a positive finite float"):
         gk.Gapped(10**400)
+    with pytest.raises(TypeError, match="gap must be a positive float or 'p'; got array"):
+        gk.Gapped(np.array([1.0, 2.0]))  # compared with "p" first, it was NumPy's error
     # The conditional draws happen where a gradient is taken: PyTorch's.
     torch = pytest.importorskip("torch", reason="PyTorch is not installed")
     logits = torch.zeros(2, 3, requires_grad=True)
@@ -487,3 +489,21 @@ def test_numpy_masked_arrays_and_matrices_are_refused():
     draws = gk.gumbel_max(masked.filled(0.0), mask=~np.ma.getmaskarray(masked),
                           sample_shape=(200,), rng=0)
     assert not (draws == 2).any()
+
+
+def test_the_testing_helpers_check_their_arguments():
+    # gumbelkit.testing is public, for third parties' adapter tests: a wrong argument is named
+    # there too, not turned into a function posing as a dtype or a reversed law.
+    from gumbelkit import testing
+
+    with pytest.raises(ValueError, match="name must be a dtype's name"):
+        testing.has_dtype(np, "sum")
+    with pytest.raises(ValueError, match="name must be a dtype's name"):
+        testing.get_dtype(np, "random")
+    assert testing.get_dtype(np, "float32") is np.float32
+    for tau in (-1.0, 0.0, np.nan, [1.0, -1.0]):
+        with pytest.raises(ValueError, match="tau must be positive"):
+            testing.reference_softmax([[1.0, 2.0], [0.0, 0.0]], tau=tau)
+    for u in ([0.0, 0.5], [0.5, 1.0], [np.nan], [1.5]):
+        with pytest.raises(ValueError, match=r"u must lie in the open interval \(0, 1\)"):
+            testing.reference_gumbel(u)

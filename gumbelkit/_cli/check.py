@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gumbelkit._cli._ui import ProgressBar, UsageError, check_seed
-from gumbelkit.backends import BUILTIN_BACKENDS, get_backend
+from gumbelkit.backends import BUILTIN_BACKENDS
 from gumbelkit.backends._common import SEED_RANGE
 
 HELP = "run the statistical conformance suite and print a table of verdicts"
@@ -122,15 +122,19 @@ class _Progress:
 
 
 def _check_backend_names(backend: str | None) -> None:
-    """Reject an unknown backend name in one line, before pytest starts."""
-    builtin = {entry.name for entry in BUILTIN_BACKENDS} | {"all"}
-    for name in (backend or "").split(","):
-        name = name.strip()
-        if name and name not in builtin:
-            try:
-                get_backend(name)
-            except (ValueError, ImportError, AttributeError) as exc:
-                raise UsageError(str(exc)) from exc
+    """Reject what the suite's plugin would reject, in one line, before pytest starts.
+
+    An unknown name, an empty list, ``all`` among other names, a ``module:attr`` that does not
+    import; from ``--backend`` or, without it, from ``GUMBELKIT_BACKEND``.
+    """
+    # The plugin's own reading (imported here: it needs pytest, which run_check has checked).
+    from gumbelkit.conformance.subjects import ENVIRONMENT_VARIABLE, selected_names
+
+    try:
+        selected_names(backend)
+    except (ValueError, ImportError, AttributeError) as exc:
+        source = "--backend" if backend else ENVIRONMENT_VARIABLE
+        raise UsageError(f"{source}: {exc or type(exc).__name__}") from exc
 
 
 def _table(rows: list[dict[str, Any]]) -> str:

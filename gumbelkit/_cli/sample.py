@@ -183,6 +183,9 @@ def load_logits(path: Path) -> np.ndarray:
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise UsageError(f"--logits: cannot read {path}: {reason}") from None
+    except MemoryError:  # a header whose shape asks for more than this machine holds
+        raise UsageError(f"--logits: cannot read {path}: its array does not fit in memory "
+                         "(or its header claims a shape its data lacks)") from None
     if values.dtype.kind not in "biuf":
         raise UsageError(f"--logits: {path} must hold a real numeric array; got {values.dtype}")
     if values.ndim == 0:
@@ -267,7 +270,7 @@ def _import_backend(name: str) -> Any:
         entry = builtin_backend(name)
     except ValueError:
         raise UsageError(
-            f"unknown backend {name!r}; expected one of {', '.join(BACKEND_NAMES)}"
+            f"--backend: unknown backend {name!r}; expected one of {', '.join(BACKEND_NAMES)}"
         ) from None
     reason = entry.unavailable_reason()
     if reason is not None:
@@ -365,6 +368,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--tau must be positive and finite; got {args.tau}")
     if args.samples is not None:
         per_sample = max(logits.size, 1)
+        if per_sample > MAX_OUTPUT_VALUES:
+            raise UsageError(f"-n/--samples: one sample of these logits holds {per_sample:,} "
+                             "values, beyond the 2**28 an output may hold; leave -n out")
         check_count("-n/--samples", args.samples, MAX_OUTPUT_VALUES // per_sample,
                     f"at most 2**28 values in all, {per_sample} per sample of these logits")
     seed = secrets.randbits(63) if args.seed is None else check_seed("--seed", args.seed)

@@ -103,8 +103,12 @@ def selected_names(option: str | None) -> list[str]:
     """
     value = option or os.environ.get(ENVIRONMENT_VARIABLE, "") or "all"
     names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names:
+        raise ValueError(f"no backend named in {value!r}: give names separated by commas, or "
+                         "'all'")
     if names == ["all"]:
         return list(BUILTIN)
+    names = list(dict.fromkeys(names))  # each backend once
     for name in names:
         if name not in BUILTIN:
             # Raises ValueError naming the known backends, or the import's own error for a
