@@ -122,7 +122,7 @@ def _weights(
 
 
 def table_dtype(backend: Backend, xp: Namespace, device: Any) -> DType:
-    """Return the dtype alias tables are built in: float64 where the namespace has it."""
+    """Return the dtype alias tables are built in: float64 where ``device`` has it, else float32."""
     return xp.float64 if backend.float64_available(device) else xp.float32
 
 
@@ -213,8 +213,9 @@ def _alias_draws(prepared: Prepared) -> Array:
     with backend.float64_scope():
         if not backend.float64_available(device):
             raise ValueError(
-                f"method='alias' sums its tables exactly in 64-bit integers, which "
-                f"{backend.name} arrays on {device} cannot hold; use method='gumbel'"
+                f"method='alias' builds its tables in float64 and sums them exactly in 64-bit "
+                f"integers, which {backend.name} arrays on {device} cannot hold; use "
+                "method='gumbel'"
             )
         threshold, alias, valid = alias_table(logits, xp.float64, backend=backend, xp=xp,
                                               device=device)
@@ -472,8 +473,9 @@ def categorical(
         :data:`TABLE_FROM_DRAWS` draws per row, alias tables from
         :data:`ALIAS_FROM_DRAWS_PER_CLASS` draws per row and class, the CDF between (JAX
         without x64: alias tables from :data:`ALIAS_WITHOUT_CDF_FROM_DRAWS` draws per row,
-        Gumbel-max below); the choice depends on the shapes only, so it is the same under
-        ``jax.jit``.
+        Gumbel-max below; a device without float64 even there, such as PyTorch's ``mps``:
+        Gumbel-max); the choice depends on the shapes and the device, never on the data, so it
+        is the same under ``jax.jit``.
 
     Returns
     -------

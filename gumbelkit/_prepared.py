@@ -349,8 +349,9 @@ class Prepared:
         """Return the integer dtype of the indices and counts the samplers make.
 
         int64, or int32 where the namespace has no 64-bit arrays now (JAX without x64, where
-        asking for int64 warns and truncates). Asked of the default device: a device lacks
-        64-bit integers only by such a setting (Apple's MPS has int64, though no float64).
+        asking for int64 warns and truncates). Asked of the default device: Apple's MPS lacks
+        float64 but has int64. (array-api-strict's ``no_x64`` device has no int64, and its own
+        ``argmax`` fails there, returning int64.)
         """
         return self.xp.int64 if self.backend.float64_available(None) else self.xp.int32
 

@@ -64,7 +64,8 @@ def _check_noise_range(
     """Raise ``ValueError`` where ``loc + scale * G`` may leave the finite range of ``dtype``.
 
     ``G`` is any standard Gumbel noise drawn in ``compute`` (:data:`_NOISE_BOUNDS`); the sum is
-    computed in ``compute`` and cast to ``dtype``, so both must hold it.
+    computed in ``compute``, which must hold it, and cast to ``dtype``, which rounds a sum up to
+    half a unit in the last place beyond its largest value to that value.
     """
     g_low, g_high = _NOISE_BOUNDS[64 if compute == namespace.float64 else 32]
     low, high = loc + scale * g_low, loc + scale * g_high

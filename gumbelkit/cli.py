@@ -54,8 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        The exit code: 0 on success, 1 when a check fails or stdout closes early, 2 on bad
-        input.
+        The exit code: 0 on success, 1 when a check fails or stdout closes early or cannot be
+        written, 2 on bad input.
 
     """
     parser = build_parser()

@@ -342,6 +342,11 @@ def reference_softmax(z: npt.ArrayLike, axis: int = -1, *, tau: Any = 1.0) -> np
     numpy.ndarray
         The probabilities, float64.
 
+    Raises
+    ------
+    ValueError
+        If a temperature is not positive (or is NaN).
+
     Examples
     --------
     >>> import numpy as np

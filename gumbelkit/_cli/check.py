@@ -37,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     names = ", ".join(entry.name for entry in BUILTIN_BACKENDS)
     parser.add_argument(
         "--backend", default=None,
-        help=f"comma-separated backends ({names}, or module:attr of a registered adapter); "
-             "default: every installed one",
+        help=f"comma-separated backends ({names}, or module:attr of an adapter); default: "
+             "$GUMBELKIT_BACKEND, else all of them (one not installed skips, saying why)",
     )
     parser.add_argument("--thorough", action="store_true", help="10x the samples")
     parser.add_argument("--fresh-seeds", action="store_true",

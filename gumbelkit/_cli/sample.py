@@ -366,11 +366,11 @@ def run(args: argparse.Namespace) -> int:
     tau = 1.0 if args.tau is None else args.tau
     if not (math.isfinite(tau) and tau > 0):
         raise UsageError(f"--tau must be positive and finite; got {args.tau}")
+    per_sample = max(logits.size, 1)
+    if per_sample > MAX_OUTPUT_VALUES:
+        raise UsageError(f"--logits: {per_sample:,} values, and one sample holds as many, beyond "
+                         "the 2**28 an output may hold; sample fewer rows at a time")
     if args.samples is not None:
-        per_sample = max(logits.size, 1)
-        if per_sample > MAX_OUTPUT_VALUES:
-            raise UsageError(f"-n/--samples: one sample of these logits holds {per_sample:,} "
-                             "values, beyond the 2**28 an output may hold; leave -n out")
         check_count("-n/--samples", args.samples, MAX_OUTPUT_VALUES // per_sample,
                     f"at most 2**28 values in all, {per_sample} per sample of these logits")
     seed = secrets.randbits(63) if args.seed is None else check_seed("--seed", args.seed)

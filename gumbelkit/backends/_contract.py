@@ -251,9 +251,11 @@ class Backend:
     float64_available : callable
         ``float64_available(device)``: whether arrays of the namespace on ``device`` can be
         float64 and int64 now (JAX only with ``jax_enable_x64``; not array-api-strict's devices
-        ``no_float64`` and ``no_x64``, nor PyTorch's ``mps``). Without them, indices are int32
-        and ``categorical`` takes no table. Default: whether the namespace's inspection API
-        lists both dtypes for ``device`` (true where it has no such API).
+        ``no_float64`` and ``no_x64``, nor PyTorch's ``mps``). Where it is false on the logits'
+        device even inside ``float64_scope``, ``categorical`` builds no table; where it is
+        false on the default device (``None``), indices are int32. Default: whether the
+        namespace's inspection API lists both dtypes for ``device`` (true where it has no such
+        API).
     float64_scope : callable
         ``float64_scope()``: a context manager inside which the namespace can create float64
         and int64 arrays where ``float64_available`` is false only by a setting (JAX:

@@ -1,9 +1,11 @@
 """What runs the fused CUDA Gumbel-Softmax kernel of ``_cuda_gumbel_softmax.cu``.
 
 The kernel draws its noise from Philox-4x32-10 inside the kernel and never stores it: a row of at
-most ``8 * BLOCK`` classes is read once and kept in registers, a longer one is read twice with
-its noise regenerated. The noise has an exact upper tail, by the construction of the composed
-path (docs/mathematics.md#the-upper-tail-and-rare-classes) on Philox words: the first block of
+most ``8 * BLOCK`` classes is read once and kept in registers, a longer one is read three times
+(its maximum, then twice with its noise regenerated); a row whose maximum lies beyond ``2**6``
+of 0 loses it before the noise is added, as in the composed path. The noise has an exact upper
+tail, by the construction of the composed path
+(docs/mathematics.md#the-upper-tail-and-rare-classes) on Philox words: the first block of
 an element's counter gives the body and three levels of the sliver, a second block, computed
 only for the rare draws that need it, four more. It is the noise of the Triton kernel of
 ``_triton.py``, drawn the same way from the same seed. The source comment says how.

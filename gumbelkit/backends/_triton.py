@@ -4,7 +4,8 @@ One program per output row. The noise is generated inside the kernel from Philox
 counter = the element's flat index in the output, key = a 64-bit seed drawn from the tensor's
 ``torch.Generator`` (on the device, so no host sync), and it is never stored:
 
-- a row that fits one block (``n_cols <= block``) is written once;
+- a row that fits one block (``n_cols <= block``) is read twice (its maximum, then its values,
+  from the cache) and written once;
 - a longer row is read three times: once for its maximum, then a pass that keeps a running
   maximum and sum of ``exp((z - max) / tau)``, then one that regenerates the same noise from the
   same counters and writes ``exp((z - max) / tau) / sum``.
@@ -63,7 +64,7 @@ import triton.language as tl
 __all__ = ["gumbel_softmax"]
 
 MAX_SINGLE_BLOCK = 8192
-"""The longest row done in one pass; longer rows take two passes over blocks of this size."""
+"""The longest row done in one block; longer rows take three passes over blocks of this size."""
 
 
 # The @triton.jit functions annotate their arguments with tl.tensor (or tl.constexpr): the

@@ -96,19 +96,21 @@ def make_subject(name: str) -> Subject:
 def selected_names(option: str | None) -> list[str]:
     """Return the backend names asked for by ``--backend`` or ``GUMBELKIT_BACKEND`` (default: all).
 
+    Each name is kept once, in the order given.
+
     Raises
     ------
     ValueError, ImportError, AttributeError
-        For a name that is neither built in, registered, nor an importable ``module:attr``.
+        For a name that is neither built in, registered, nor an importable ``module:attr``;
+        ``ValueError`` also for a list of no name, and for ``all`` beside other names.
     """
     value = option or os.environ.get(ENVIRONMENT_VARIABLE, "") or "all"
-    names = [n.strip() for n in value.split(",") if n.strip()]
+    names = list(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
     if not names:
         raise ValueError(f"no backend named in {value!r}: give names separated by commas, or "
                          "'all'")
     if names == ["all"]:
         return list(BUILTIN)
-    names = list(dict.fromkeys(names))  # each backend once
     for name in names:
         if name not in BUILTIN:
             # Raises ValueError naming the known backends, or the import's own error for a

@@ -6,7 +6,8 @@ validate_args=None``), the shapes are ``torch.Size`` and the classes have ``has_
 PyTorch's utilities such as ``torch.distributions.Independent`` take them;
 :mod:`gumbelkit.torch.pyro` adds Pyro's mixin for ``pyro.sample``. The mathematics is
 :mod:`gumbelkit.distributions`': every sample and log-density is computed by the core object
-each instance holds.
+each instance holds (``log_prob`` of a value wider than the parameters by one on the parameters
+cast to PyTorch's promoted dtype).
 
 Where they differ from ``torch.distributions``:
 
