@@ -54,6 +54,11 @@ def test_bad_arguments_exit_with_2():
     assert run("demo", "--samples", "0").returncode == 2
     assert run("frobnicate").returncode == 2
     assert run().returncode == 2
+    # An unknown option points to the help of the subcommand, which lists the options.
+    result = run("demo", "-x")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "gumbelkit demo: unrecognized arguments: -x (see gumbelkit demo --help)"]
 
 
 def test_version():

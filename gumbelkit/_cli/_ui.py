@@ -10,6 +10,7 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Sequence
 from typing import NoReturn, Protocol, TextIO
 
 import numpy as np
@@ -110,6 +111,38 @@ class Parser(argparse.ArgumentParser):
 
         """
         raise UsageError(f"{message} (see {self.prog} --help)")
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        """Parse ``args``; an argument no parser knows names the subcommand's help.
+
+        argparse reports unknown arguments from the top parser, whose help does not list the
+        subcommand's options.
+
+        Parameters
+        ----------
+        args : sequence of str, optional
+            The arguments (default: ``sys.argv[1:]``).
+        namespace : argparse.Namespace, optional
+            The object to fill.
+
+        Returns
+        -------
+        argparse.Namespace
+            The parsed options.
+
+        Raises
+        ------
+        UsageError
+            For a bad or unknown argument.
+
+        """
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            command = getattr(parsed, "command", None)
+            prog = f"{self.prog} {command}" if command else self.prog
+            raise UsageError(f"unrecognized arguments: {' '.join(unknown)} (see {prog} --help)")
+        return parsed
 
 
 class Command(Protocol):
