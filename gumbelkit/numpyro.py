@@ -102,10 +102,21 @@ class _Relaxed(Distribution):
     temperature: jax.Array
     logits: jax.Array
 
-    def _core(self) -> Any:
-        # Built from the parameters on every call: after jax.jit or jax.vmap flattens and
-        # rebuilds the distribution, only its pytree fields are there.
-        return self._core_class(self.logits, self.temperature)
+    def _core(self, value: Any = None) -> Any:
+        """Return the core object, on the parameters cast to the dtype ``value`` scores in.
+
+        Built from the parameters on every call: after jax.jit or jax.vmap flattens and rebuilds
+        the distribution, only its pytree fields are there. A floating ``value`` wider than the
+        parameters (float64 on float32, with x64) is scored in the promoted dtype, as
+        jax.numpy and NumPyro's own distributions promote; the core computes in the logits'.
+        """
+        logits, temperature = self.logits, self.temperature
+        dtype = getattr(value, "dtype", None)
+        if dtype is not None and jnp.issubdtype(dtype, jnp.floating):
+            wide = jnp.promote_types(dtype, logits.dtype)
+            if wide != logits.dtype:
+                logits, temperature = logits.astype(wide), jnp.asarray(temperature, wide)
+        return self._core_class(logits, temperature)
 
     def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
         """Draw a reparameterised sample, differentiable in the parameters.
@@ -143,7 +154,7 @@ class _Relaxed(Distribution):
             event dimensions.
 
         """
-        log_p: jax.Array = self._core().log_prob(value)
+        log_p: jax.Array = self._core(value).log_prob(value)
         return log_p
 
 

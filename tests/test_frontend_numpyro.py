@@ -42,6 +42,31 @@ def logits_for(name: str) -> jax.Array:
 
 
 @pytest.mark.parametrize("name", list(CLASSES))
+def test_log_prob_promotes_a_wider_value(name):
+    # With x64, jax.numpy and NumPyro's own RelaxedBernoulliLogits score a float64 value on
+    # float32 parameters in float64, and so do these classes. Reference: the core on the
+    # parameters cast to float64; NumPyro's RelaxedBernoulliLogits for the binary Concrete.
+    ours_class, core_class = CLASSES[name]
+    with jax.enable_x64(True):
+        logits = logits_for(name).astype(jnp.float32)
+        d = ours_class(jnp.float32(0.5), logits=logits)
+        value = d.sample(key(2), (5,)).astype(jnp.float64)
+        if name == "RelaxedOneHotCategorical":  # back onto the simplex in float64
+            value = value / value.sum(-1, keepdims=True)
+        elif name == "ExpRelaxedCategorical":
+            value = value - jax.scipy.special.logsumexp(value, axis=-1, keepdims=True)
+        scored = d.log_prob(value)
+        assert scored.dtype == jnp.float64
+        reference = core_class(d.logits.astype(jnp.float64), d.temperature.astype(jnp.float64))
+        np.testing.assert_allclose(scored, reference.log_prob(value), rtol=1e-12)
+        assert d.log_prob(value.astype(jnp.float32)).dtype == jnp.float32
+        if name == "RelaxedBernoulli":
+            theirs = numpyro.distributions.RelaxedBernoulliLogits(jnp.float32(0.5), logits)
+            assert theirs.log_prob(value).dtype == jnp.float64
+            np.testing.assert_allclose(scored, theirs.log_prob(value), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", list(CLASSES))
 def test_samples_and_log_prob_are_the_cores(name):
     ours_class, core_class = CLASSES[name]
     logits = logits_for(name)
