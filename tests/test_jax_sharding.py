@@ -143,6 +143,8 @@ SCRIPT = textwrap.dedent(
     moved = gk.gumbel_softmax(on_first, tau=jnp.ones((8,), jnp.float32), rng=key)
     report["placement"] = {
         "refused": refused,
+        "sharded_repr": repr(adapter.device(jax.device_put(values, NamedSharding(
+            meshes["auto"], P("rows", None))))),
         "moved_equal": bool(np.array_equal(np.asarray(moved), np.asarray(
             gk.gumbel_softmax(jnp.asarray(values), tau=1.0, rng=key)))),
         "sharded_with_uncommitted": bool(np.array_equal(
@@ -229,4 +231,6 @@ def test_an_array_committed_to_another_device_is_named(report):
     assert re.fullmatch(r"tau must be on the device of logits \(.*0\); got an array on .*1",
                         entry["refused"]), entry
     assert entry["moved_equal"], entry  # an uncommitted tau is taken where the logits are
+    # A message names a sharded array's place by its mesh and spec, not the replicated P().
+    assert entry["sharded_repr"] == "ShardedDevice(mesh={'rows': 2}, array_spec=P('rows', None))"
     assert entry["sharded_with_uncommitted"], entry

@@ -112,6 +112,10 @@ class ShardedDevice(NamedSharding):
         spec = tuple(sharding.spec)
         self.array_spec = PartitionSpec(*spec, *([None] * (ndim - len(spec))))
 
+    def __repr__(self) -> str:
+        # NamedSharding's own repr shows the replicated spec P(), as if nothing were sharded.
+        return f"ShardedDevice(mesh={dict(self.mesh.shape)}, array_spec={self.array_spec})"
+
     def output_sharding(self, shape: tuple[int, ...]) -> NamedSharding | None:
         """Return the sharding of an output of ``shape`` (leading sample dims replicated).
 
