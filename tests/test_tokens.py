@@ -374,3 +374,39 @@ def test_unsigned_seed_arrays_are_read_within_their_bounds(xp, backend):
         with pytest.raises(ValueError, match=r"seeds must lie in \[0, 2\*\*63\); got "
                                              r"9223372036854775808"):
             gk.sample_tokens(logits, seeds=top)
+
+
+@pytest.mark.parametrize("as_array", [False, True], ids=["number", "array"])
+def test_a_huge_temperature_keeps_masks_and_the_law(xp, as_array):
+    # Above 1 / float32's smallest normal (2**126), XLA on the CPU multiplies by a reciprocal
+    # that it flushes to 0: a masked class became NaN and was drawn, and -3e38 / 1e38 came out
+    # 0. Reference: (logits - max) / temperature in float64, which float32 holds here.
+    rows = np.array([[-np.inf, -3e38, 0.0, 1.0], [0.0, -np.inf, 2.0, -1e38]], dtype=np.float32)
+    logits = make(xp, rows, "float32")
+    temperature = make(xp, [1e38, 1e38], "float32") if as_array else 1e38
+    out = to_numpy(gk.filter_logits(logits, temperature=temperature))
+    wide = rows.astype(np.float64)
+    expected = (wide - wide.max(axis=-1, keepdims=True)) / 1e38
+    np.testing.assert_array_equal(np.isneginf(out), np.isneginf(expected))
+    finite = np.isfinite(expected)
+    # JAX flushes subnormal results (-1 / 1e38) to 0: an absolute tolerance of the smallest
+    # normal number.
+    np.testing.assert_allclose(out[finite], expected[finite], rtol=1e-6,
+                               atol=float(np.finfo(np.float32).smallest_normal))
+    tokens = np.concatenate([to_numpy(gk.sample_tokens(logits, temperature=temperature,
+                                                       rng=seed)) for seed in range(40)])
+    assert not np.isin(tokens[0::2], [0]).any()  # the masked classes are never drawn
+    assert not np.isin(tokens[1::2], [1]).any()
+
+
+def test_a_huge_constant_temperature_under_jax_jit_keeps_masks():
+    # A temperature that is a constant of the compiled function: XLA folds the scaling back
+    # into a reciprocal that it flushes to 0, so the finite classes tie, but a masked class
+    # stays -inf and is never drawn.
+    jax = pytest.importorskip("jax", reason="JAX is not installed")
+    logits = jax.numpy.asarray([[-np.inf, 1.0, 0.0]], dtype=jax.numpy.float32)
+    draw = jax.jit(lambda x, key: gk.sample_tokens(x, temperature=1e38, rng=key))
+    tokens = np.concatenate([np.asarray(draw(logits, jax.random.key(s))) for s in range(40)])
+    assert not (tokens == 0).any()
+    filtered = jax.jit(lambda x: gk.filter_logits(x, temperature=1e38))(logits)
+    assert np.isneginf(np.asarray(filtered)[0, 0])
