@@ -581,3 +581,23 @@ def test_reinmax_warns_below_tau_one(xp):
         hard_sample(logits, "reinmax", tau=1.0, rng=0, sample_shape=4)
         hard_sample(logits, "reinmax", tau=make(xp, [0.5, 1.0, 3.0]), rng=0, sample_shape=4)
         hard_sample(logits, "st-probs", tau=0.5, rng=0, sample_shape=4)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize(("dtype", "offset"), [("float64", 2.0**52), ("float32", 2.0**20)])
+def test_gradients_do_not_move_with_the_logits(estimator, dtype, offset):
+    # Every estimator's surrogate is invariant to a constant added to the logits; far from 0
+    # it was computed from softmax(logits) rounded at their magnitude (10% off at 2**52 in
+    # float64). Reference: the same call at offset 0, the same noise (rng=0). The offsets
+    # hold [0, -1, -2, -3] exactly.
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    theta = np.array([0.0, -1.0, -2.0, -3.0])
+    weights = torch.tensor([1.0, -2.0, 3.0, 0.5], dtype=getattr(torch, dtype))
+    gradients = []
+    for shift in (0.0, offset):
+        x = torch.tensor(theta + shift, dtype=getattr(torch, dtype), requires_grad=True)
+        y = gk.gumbel_softmax(x, tau=1.0, hard=True, estimator=estimator, rng=0,
+                              sample_shape=(64,))
+        (y * weights).sum().backward()
+        gradients.append(x.grad.double().numpy())
+    np.testing.assert_allclose(gradients[1], gradients[0], rtol=1e-5, atol=1e-5)
