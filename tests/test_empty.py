@@ -106,7 +106,8 @@ def test_an_empty_batch_gives_an_empty_result(xp, sampler, logits_shape, sample_
     assert computed.size == 0
 
 
-@pytest.mark.parametrize("shape", [(0,), (0, 3), (2, 0)])
+# (0, 2, 257): Dask's "auto" chunking of an empty draw divided by the size of a block, 0.
+@pytest.mark.parametrize("shape", [(0,), (0, 3), (2, 0), (0, 2, 257)])
 def test_gumbel_of_an_empty_shape_is_empty(xp, shape):
     noise = gk.gumbel(shape, xp=xp, rng=_seed(xp))
     like = make(xp, 0.0)
@@ -115,3 +116,10 @@ def test_gumbel_of_an_empty_shape_is_empty(xp, shape):
     assert tuple(noise.shape) == shape
     assert noise.dtype == info.default_dtypes()["real floating"]
     assert to_numpy(noise).shape == shape
+
+
+@pytest.mark.parametrize("family", [gkd.RelaxedBernoulli, gkd.LogitRelaxedBernoulli])
+def test_no_samples_of_a_long_binary_batch(xp, family):
+    # Its draw (0, 300, 2) was chunked "auto" on Dask, which divided by an empty block's size.
+    sample = family(make(xp, np.zeros(300)), 0.5).rsample((0,), rng=_seed(xp))
+    assert to_numpy(sample).shape == (0, 300)

@@ -216,18 +216,18 @@ def _noise_chunks(shape: tuple[int, ...], dtype: Any, device: Any) -> Chunks | s
 
     Where ``device`` carries the chunks of logits whose shape ends ``shape``, the trailing
     dimensions take those chunks and the leading (sample) dimensions are split into blocks of at
-    most :data:`SAMPLE_BLOCK_BYTES`.
+    most :data:`SAMPLE_BLOCK_BYTES`. An empty draw has nothing to bound: Dask's ``"auto"``
+    chunking divides by the size of a block, 0 there, so its other dimensions are one block
+    (``gumbel((0, 2, 257), xp=dask.array)`` raised ``ZeroDivisionError``).
     """
     chunks = getattr(device, "chunks", None)
-    if chunks is None:
-        return "auto"
-    lead = len(shape) - len(chunks)
-    if lead < 0 or tuple(sum(c) for c in chunks) != shape[lead:]:
-        return "auto"  # a draw of another shape than the output
+    lead = len(shape) - len(chunks) if chunks is not None else -1
+    if chunks is None or lead < 0 or tuple(sum(c) for c in chunks) != shape[lead:]:
+        # A draw of another shape than the output's.
+        return tuple((size,) for size in shape) if 0 in shape else "auto"
     if lead == 0:
         return chunks
     if 0 in shape:
-        # An empty draw: nothing to bound, and Dask's auto-chunking divides by the block size.
         return tuple((size,) for size in shape[:lead]) + chunks
     return tuple(
         normalize_chunks(("auto",) * lead + chunks, shape, limit=SAMPLE_BLOCK_BYTES, dtype=dtype)
