@@ -173,6 +173,7 @@ class Prepared:
         self.rng = rng
         self.noise = noise
         self._peak: Array | None = None  # the logits' row maximum, once perturbed_logits found it
+        self._near_zero: Array | None = None  # the logits the noise met, once perturbed
         # The class axis of the output, counted from the end: sample_shape does not move it.
         self.out_axis = self.axis - logits.ndim
 
@@ -235,7 +236,7 @@ class Prepared:
             block.sample_shape = tuple(dims)
         block.out_shape = block.sample_shape + tuple(block.logits.shape)
         block.rng = rng
-        block._peak = None  # the call's rows, not the block's
+        block._peak = block._near_zero = None  # the call's rows, not the block's
         return block
 
     def perturbed_logits(self, by_rows: bool = False) -> tuple[Array, bool, Any]:
@@ -263,10 +264,21 @@ class Prepared:
         return z, True, None
 
     def _from_near_zero(self, logits: Array, by_rows: bool) -> Array:
-        """Return :func:`from_near_zero` of ``logits``, keeping their row maximum if found."""
+        """Return :func:`from_near_zero` of ``logits``, keeping it and their row maximum."""
         shifted, self._peak = from_near_zero(logits, self.axis, self.backend, self.xp,
                                              by_rows=by_rows)
+        self._near_zero = shifted
         return shifted
+
+    def near_zero_logits(self) -> Array:
+        """Return the logits as the noise met them, found once by :meth:`perturbed_logits`.
+
+        In the compute dtype, rows far from 0 from their maximum (:func:`from_near_zero`).
+        """
+        if self._near_zero is None:
+            return self._from_near_zero(_core.as_dtype(self.logits, self.compute_dtype, self.xp),
+                                        False)
+        return self._near_zero
 
     def gumbel_max_indices(self, keepdims: bool = False) -> Array:
         """Return ``argmax(logits + G)`` along the class axis, the number of classes where invalid.

@@ -17,7 +17,7 @@ from typing import Any
 from gumbelkit import _core
 from gumbelkit._checks import check_shape
 from gumbelkit._noise import conditional_noise
-from gumbelkit._prepared import Prepared, from_near_zero
+from gumbelkit._prepared import Prepared
 from gumbelkit._typing import Array, Namespace
 from gumbelkit.estimators import Estimator, Gapped, GumbelRao
 
@@ -158,11 +158,10 @@ def surrogate(
     stop_gradient = backend.stop_gradient
     if estimator == "st":
         return prepared.tempered_softmax(z, tau, z_owned)
-    # Rows far from 0 start from their maximum, as the sample's race did (from_near_zero):
-    # the surrogates do not change, but softmax(theta) at 2**52 in float64 (2**20 in float32)
-    # was rounded at that magnitude and moved the gradients by up to 10%.
-    theta, _ = from_near_zero(xp.astype(prepared.logits, prepared.compute_dtype, copy=False),
-                              prepared.axis, backend, xp)
+    # Rows far from 0 start from their maximum, as the sample's race did: the surrogates do
+    # not change, but softmax(theta) at 2**52 in float64 (2**20 in float32) was rounded at
+    # that magnitude and moved the gradients by up to 10%.
+    theta = prepared.near_zero_logits()
     if estimator == "st-probs":
         return plain_surrogate(theta, tau, axis, xp=xp, stop_gradient=stop_gradient)
     if estimator == "reinmax":
