@@ -33,9 +33,7 @@ def _check_index(
     if not xp.isdtype(array.dtype, "integral"):
         raise TypeError(f"index must have an integer dtype; got {array.dtype}")
     if array.ndim == 0:
-        # Combined with an array on the logits' device, as the library places a 0-d array
-        # that it takes beside them (PyTorch's CPU scalar), before its shape changes.
-        array = xp.zeros((), dtype=array.dtype, device=backend.device(logits)) + array
+        array = _core.placed_scalar(array, xp, backend.device(logits))
     if broadcast_shapes(tuple(array.shape), row_shape) != row_shape:
         raise ValueError(
             f"index of shape {tuple(array.shape)} does not broadcast to {row_shape}, "

@@ -228,6 +228,16 @@ def straight_through(
 
 
 
+def placed_scalar(x: Array, xp: Namespace, device: Any) -> Array:
+    """Return the 0-d array ``x`` on ``device``, as the library combines it with an array there.
+
+    A 0-d array that the library takes beside any device (PyTorch's CPU scalar) goes through a
+    zero on ``device`` before its shape changes: broadcast or reshaped, it would no longer be a
+    scalar, and would be refused there.
+    """
+    return xp.zeros((), dtype=x.dtype, device=device) + x
+
+
 def take_rows(x: Array, index: Array, xp: Namespace, device: Any) -> Array:
     """Return ``x[r, index[r, j]]`` for 2-d ``x`` and ``index``: a gather per row.
 

@@ -63,9 +63,7 @@ def _row_parameter(
         kind = "an integer" if integer else "a real floating"
         raise TypeError(f"{argument} must have {kind} dtype; got {array.dtype}")
     if array.ndim == 0:
-        # Combined with an array on the logits' device, as the library places a 0-d array
-        # that it takes beside them (PyTorch's CPU scalar), before its shape changes.
-        array = xp.zeros(row_shape, dtype=array.dtype, device=device) + array
+        array = _core.placed_scalar(array, xp, device)
     try:
         array = xp.broadcast_to(array, row_shape)
     except Exception:  # the namespaces raise ValueError, RuntimeError or TypeError
