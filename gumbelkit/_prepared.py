@@ -65,7 +65,8 @@ def from_near_zero(logits: Array, axis: int, backend: Backend, xp: Namespace, *,
     maximum, 0, where the grid is fine. A row whose maximum lies within ``2**6`` of 0
     (``2**35`` in float64) keeps its values: its sums lie below ``2**8`` (``2**37``), on a grid
     of ``2**-16`` or finer. Where reading is free and no row is large nothing is subtracted.
-    A difference that overflows is ``-inf``, its limit: such a class never wins. The maximum
+    A difference that overflows is ``-inf``, its limit: such a class never wins (a sample
+    without replacement still ranks it: :meth:`Prepared.ranking_keys`). The maximum
     carries no gradient (the shift changes no gradient of a softmax or an argmax).
 
     Where reading is free, the largest and smallest of all the logits settle the common case
@@ -174,6 +175,7 @@ class Prepared:
         self.noise = noise
         self._peak: Array | None = None  # the logits' row maximum, once perturbed_logits found it
         self._near_zero: Array | None = None  # the logits the noise met, once perturbed
+        self._shifted = False  # whether a row of them raced from its maximum
         # The class axis of the output, counted from the end: sample_shape does not move it.
         self.out_axis = self.axis - logits.ndim
 
@@ -268,7 +270,33 @@ class Prepared:
         shifted, self._peak = from_near_zero(logits, self.axis, self.backend, self.xp,
                                              by_rows=by_rows)
         self._near_zero = shifted
+        self._shifted = shifted is not logits
         return shifted
+
+    def ranking_keys(self, z: Array) -> Array:
+        """Return keys of ``z = perturbed_logits()`` ranking every finite class above the masked.
+
+        A finite logit more than the dtype's largest value below its row's maximum is ``-inf``
+        once its row races from that maximum (:func:`from_near_zero`, ``-3e38 - 3e38`` in
+        float32), as a masked class is. An argmax never takes either; a sample without
+        replacement ranks every class, and must take such a class after all the others and
+        before the masked ones. The keys are ``z / 2``, in the same order as ``z`` (halving is
+        exact above the subnormals), and ``logits / 2 - maximum / 2`` for those classes, which
+        lies below every other key and keeps their order (the noise, far below the spacing of
+        floats there, would change none; equal logits go to the lower index). ``z`` itself
+        where no row was shifted, or where the logits can be read and no class overflowed.
+        """
+        if not self._shifted or self._peak is None:
+            return z
+        xp = self.xp
+        logits = _core.as_dtype(self.logits, self.compute_dtype, xp)
+        overflowed = xp.logical_and(z == -math.inf, logits > -math.inf)
+        if self.backend.is_host_readable(overflowed) and not bool(xp.any(overflowed)):
+            return z
+        # An infinite maximum (an invalid row) counts as 0: inf - inf would warn, also where
+        # Dask computes it later, outside any errstate.
+        peak = xp.where(xp.isfinite(self._peak), self._peak, xp.zeros_like(self._peak))
+        return xp.where(overflowed, logits * 0.5 - peak * 0.5, z * 0.5)
 
     def near_zero_logits(self) -> Array:
         """Return the logits as the noise met them, found once by :meth:`perturbed_logits`.

@@ -148,7 +148,7 @@ def _gumbel_top_k_body(
 def _top_k_block(prepared: Prepared, k: int, unmasked: bool) -> Array:
     """Return the ``k`` indices of one row block: the top of ``logits + G``, decreasing."""
     z, _, _ = prepared.perturbed_logits()
-    return _top_indices(prepared, z, k, unmasked)
+    return _top_indices(prepared, prepared.ranking_keys(z), k, unmasked)
 
 
 @publish(_gumbel_top_k_body)
@@ -518,11 +518,12 @@ def _relaxed_sum(
 
 
 def _k_hot(prepared: Prepared, z: Array, k: int) -> Array:
-    """Return the k-hot of the ``k`` largest ``z`` in ``z``'s dtype.
+    """Return the k-hot of the ``k`` largest ``z = perturbed_logits()`` in ``z``'s dtype.
 
-    Ties go to the lower index; masked (non-finite) classes are left out.
+    Ties go to the lower index; masked classes are left out (:meth:`Prepared.ranking_keys`).
     """
     xp, backend, out_axis = prepared.xp, prepared.backend, prepared.out_axis
+    z = prepared.ranking_keys(z)
     if "top_k" not in backend.supplied:
         # Each class's rank in the decreasing order: the inverse of the sorting permutation.
         order = xp.argsort(z, axis=out_axis, descending=True, stable=True)

@@ -172,6 +172,27 @@ def test_top_k_never_draws_a_masked_class(xp):
     np.testing.assert_array_equal(np.sort(index[:, 0]), np.broadcast_to([0, 2, 3], (SAMPLES, 3)))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_classes_beyond_the_dtypes_range_below_the_maximum_rank_before_masked_ones(xp, dtype):
+    # Row 0 spans more than the dtype's range: its last classes lie more than the largest
+    # float below its maximum (-big - big overflows), where racing from the maximum makes
+    # them -inf like the masked class 1. They still rank, by their logits, before it.
+    big = 0.9 * float(np.finfo(dtype).max)
+    rows = np.array([[big, NINF, -big, -0.9 * big, 1.0], [0.0, 1.0, NINF, 2.0, 3.0]])
+    g = noise_np((3, *rows.shape), seed=31)
+    logits = make(xp, rows, dtype)
+    index = to_numpy(gk.gumbel_top_k(logits, 4, noise=make(xp, g, dtype), sample_shape=3))
+    expected = top_k_np(rows.astype(dtype).astype(np.float64) + g, 4)
+    np.testing.assert_array_equal(index, expected)
+    np.testing.assert_array_equal(index[:, 0], np.broadcast_to([0, 4, 3, 2], (3, 4)))
+    hard = to_numpy(gk.relaxed_top_k(logits, 4, hard=True, noise=make(xp, g, dtype),
+                                     sample_shape=3))
+    np.testing.assert_array_equal(hard[:, 0], np.broadcast_to([1, 0, 1, 1, 1], (3, 5)))
+    drawn = to_numpy(gk.gumbel_top_k(logits, 4, rng=32, sample_shape=50))
+    np.testing.assert_array_equal(drawn[:, 0], np.broadcast_to([0, 4, 3, 2], (50, 4)))
+    assert not np.any(drawn[:, 1] == 2)
+
+
 def test_top_k_same_seed_same_sample(xp):
     logits = make(xp, LOGITS)
     first = to_numpy(gk.gumbel_top_k(logits, 2, rng=6, sample_shape=SAMPLES))
@@ -720,6 +741,21 @@ def test_jax_top_k_keeps_the_tie_rule(jax):
     assert index.dtype == index_dtype(index)
     np.testing.assert_array_equal(np.asarray(index).T, top_k_np(z, 4))
     np.testing.assert_array_equal(np.asarray(hard), k_hot_np(z, 4) * np.isfinite(z))
+
+
+def test_jit_ranks_classes_beyond_the_range_before_masked_ones(jax):
+    # Traced, the keys cannot look whether a class overflowed: they always take the halves.
+    big = 0.9 * float(np.finfo(np.float32).max)
+    rows = jax.numpy.asarray([[big, NINF, -big, -0.9 * big, 1.0]], dtype=jax.numpy.float32)
+
+    @jax.jit
+    def rank(logits, key):
+        return (gk.gumbel_top_k(logits, 4, rng=key),
+                gk.relaxed_top_k(logits, 4, hard=True, rng=key))
+
+    index, hard = rank(rows, jax.random.key(33))
+    np.testing.assert_array_equal(np.asarray(index), [[0, 4, 3, 2]])
+    np.testing.assert_array_equal(np.asarray(hard), [[1, 0, 1, 1, 1]])
 
 
 def test_jit_leaves_short_rows_to_the_invalid_index(jax):
