@@ -122,23 +122,43 @@ def tempered_softmax(
     ``z`` gets probability exactly 0 and gradient exactly 0. A row whose maximum is not finite
     (NaN, all ``-inf``, or ``+inf``) comes out all NaN.
 
-    An array ``tau`` may itself be differentiated. There a masked entry would contribute
-    ``0 * (-inf)`` = NaN to the gradient of ``tau`` (the derivative of ``shifted / tau`` is
-    ``-shifted / tau**2``), so masked entries are kept out of the division.
+    An array ``tau`` may itself be differentiated: the division is
+    :func:`divide_by_temperature`'s, whose gradient has no NaN at a masked entry or at a tiny
+    ``tau``.
     """
     # The subtraction and the division are the namespace's, not the operators: they are where
     # a logit more than the dtype's largest value below the row maximum, or a tiny tau,
     # overflows to -inf on purpose, and a lazy library's namespace (Dask's) runs them without
     # NumPy's overflow warning at compute time, when no errstate of the caller's is active.
     shifted = xp.subtract(z, stop_gradient(xp.max(z, axis=axis, keepdims=True)))
-    if isinstance(tau, float):
-        scaled = xp.divide(shifted, tau)
-    else:
-        masked = shifted == -math.inf
-        safe = xp.where(masked, xp.zeros_like(shifted), shifted)
-        scaled = xp.where(masked, shifted, xp.divide(safe, tau))
-    e = xp.exp(scaled)
+    e = xp.exp(divide_by_temperature(shifted, tau, xp=xp, stop_gradient=stop_gradient))
     return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+def divide_by_temperature(
+    x: Array, tau: float | Array, *, xp: Namespace, stop_gradient: Callable[[Array], Array]
+) -> Array:
+    """Return ``x / tau``, whose gradient has no NaN where its value is finite or infinite.
+
+    The namespace's divide: a tiny ``tau`` overflows on purpose, and a lazy library's
+    namespace (Dask's) divides without NumPy's overflow warning at compute time. An array
+    ``tau`` may itself be differentiated. The derivative ``-x / tau**2``, which autodiff forms
+    as ``(x / tau) / tau`` (PyTorch) or with ``tau**-2`` (JAX), overflows for a tiny ``tau``
+    (``1e-20`` in float32, against ``x = 1``) even where the gradient is 0 (a class whose
+    softmax weight rounded to 0, a sigmoid at 0 or 1), and ``0 * inf`` is NaN; an infinite
+    ``x / tau`` (a masked class) gives ``0 * inf`` too. So ``x`` is divided by a constant copy
+    of ``tau``, times ``exp(log tau0 - log tau)``: 1, with the derivative ``-1 / tau``, and an
+    infinite quotient is kept out of that product. The values are those of ``x / tau``; a
+    derivative beyond the dtype's range is infinite, as it is.
+    """
+    if isinstance(tau, float):
+        return xp.divide(x, tau)
+    constant = stop_gradient(tau)
+    quotient = xp.divide(x, constant)
+    unit = xp.exp(xp.log(constant) - xp.log(tau))
+    infinite = xp.isinf(quotient)
+    finite_part = xp.where(infinite, xp.zeros_like(quotient), quotient)
+    return xp.where(infinite, quotient, finite_part * unit)
 
 
 def temperature_bounds(dtype_info: Any) -> tuple[float, float]:

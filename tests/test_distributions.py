@@ -1000,6 +1000,28 @@ def test_rsample_gradients(backend, xp):
 
 
 @pytest.mark.parametrize("backend", AUTODIFF, indirect=True)
+def test_temperature_gradient_at_a_tiny_temperature(backend, xp):
+    # y = sigmoid((logit(u) + logits) / tau) at u = 1/2: dy/dtau = -y (1 - y) logits / tau**2.
+    # At tau = 1e-200 that is about 1e200 for logits of order tau, and 0 where y rounds to 0
+    # or 1, where the factor 1 / tau**2 overflows float64 (0 * inf gave a NaN).
+    jacobian = _jacobian(backend)
+    tau0 = 1e-200
+    logits_np = np.array([tau0, -2 * tau0, 1.0, -1.0])
+    w = np.array([1.0, 2.0, 3.0, 4.0])
+    logits, w_xp, u = make(xp, logits_np), make(xp, w), make(xp, np.full(4, 0.5))
+
+    def loss(t):
+        return xp.sum(RelaxedBernoulli(logits, t).icdf(u) * w_xp)
+
+    (gradient,) = jacobian(loss, make(xp, np.full(4, tau0)))
+    x = logits_np / tau0
+    y = special.expit(x)
+    expected = np.where(np.abs(x) < 700, -w * y * (1 - y) * x / tau0, 0.0)
+    assert np.all(np.isfinite(gradient))
+    np.testing.assert_allclose(gradient, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", AUTODIFF, indirect=True)
 def test_log_prob_gradients(backend, xp):
     jacobian = _jacobian(backend)
     x = VALUES[0]

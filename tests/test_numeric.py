@@ -228,6 +228,43 @@ def test_tau_array_gradient_has_no_nan_with_masks(backend_name):
     np.testing.assert_allclose(gradient, expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize("backend_name", ["torch", "jax"])
+@pytest.mark.parametrize(("dtype", "tau_value"), [("float32", 1e-20), ("float64", 1e-200)])
+@pytest.mark.parametrize("hard", [False, True])
+def test_tau_array_gradient_at_a_tiny_temperature(backend_name, dtype, tau_value, hard):
+    # Row 0 lies within a few tau of its maximum (a gradient of about 1 / tau); row 1 is
+    # one-hot in the dtype (a class 1 below the maximum has weight exp(-1 / tau), 0), and
+    # -shifted / tau**2 overflows there: 0 * inf gave a NaN.
+    base = np.array([[0.0, -tau_value, -3.0 * tau_value], [0.0, -1.0, -np.inf]], dtype=dtype)
+    weights = np.array([1.0, 2.0, 3.0])
+    x = base.astype(np.float64) / tau_value  # float64: the quotient of the rounded logits
+    y = np_softmax(x)
+    mean = np.sum(y * np.where(np.isfinite(x), x, 0.0), axis=-1, keepdims=True)
+    terms = y * weights * np.where(np.isfinite(x), x - mean, 0.0)
+    expected = -np.sum(terms, axis=-1) / tau_value  # d/dtau of sum(w * softmax(x / tau))
+    tau0 = np.full(2, tau_value, dtype=dtype)
+    if backend_name == "torch":
+        torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+        tau = torch.tensor(tau0, requires_grad=True)
+        out = gk.gumbel_softmax(torch.tensor(base), tau=tau, hard=hard,
+                                noise=torch.zeros(base.shape, dtype=getattr(torch, dtype)))
+        (out * torch.tensor(weights, dtype=out.dtype)).sum().backward()
+        gradient = tau.grad.numpy()
+    else:
+        jax = pytest.importorskip("jax", reason="JAX is not installed")
+        jax.config.update("jax_enable_x64", True)
+        jnp = jax.numpy
+
+        def jax_loss(tau):
+            out = gk.gumbel_softmax(jnp.asarray(base), tau=tau, hard=hard,
+                                    noise=jnp.zeros(base.shape, dtype=base.dtype))
+            return jnp.sum(out * jnp.asarray(weights, dtype=base.dtype))
+
+        gradient = np.asarray(jax.grad(jax_loss)(jnp.asarray(tau0)))
+    assert np.all(np.isfinite(gradient))
+    np.testing.assert_allclose(gradient, expected, rtol=1e-5, atol=1e-6 * abs(expected[0]))
+
+
 def test_shift_invariance(xp):
     # docs/mathematics.md#shift-invariance: logits - 42 give the same sample for the same noise.
     base = np.random.default_rng(0).normal(size=(5, 6))

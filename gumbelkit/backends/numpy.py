@@ -195,7 +195,7 @@ def tempered_softmax_(z: np.ndarray, tau: Any, axis: int) -> np.ndarray:
     """``softmax((z - max z) / tau)`` in the buffer ``z``: the core's arithmetic, in place.
 
     Same operations in the same order as ``gumbelkit._core.tempered_softmax`` (without
-    autodiff, its masked-entry guard for array temperatures changes no value), so the values
+    autodiff, the guard of an array temperature's gradient changes no value), so the values
     are identical; only the temporaries are gone.
     """
     # ufunc.reduce is np.max / np.sum without their Python-level wrappers.

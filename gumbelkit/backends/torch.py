@@ -334,7 +334,7 @@ def tempered_softmax_(z: torch.Tensor, tau: Any, axis: int) -> torch.Tensor:
     ``z``, gumbelkit's own buffer. Masked entries get
     probability 0 and gradient 0, invalid rows are NaN. The values agree with the core's to
     rounding (the fused kernel sums in its own order), not bit for bit. A temperature array
-    takes the core's path, which keeps a masked entry out of the temperature's gradient.
+    takes the core's path, whose gradient in the temperature has no NaN.
     """
     if not isinstance(tau, float):
         core: torch.Tensor = _core.tempered_softmax(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from gumbelkit import _core
 from gumbelkit._typing import Array, Namespace
 from gumbelkit.distributions._math import _log, _pin_ends, _sigmoid
 from gumbelkit.distributions._parameters import (
@@ -88,9 +89,9 @@ class _RelaxedBinary(_ElementwiseParameters):
     def _logit_sample(self, sample_shape: int | tuple[int, ...], rng: object) -> Array:
         """``T = (logits + L) / tau`` in the compute dtype, ``L`` Logistic(0, 1)."""
         noise = self._logistic_noise(sample_shape, rng)
-        # A tiny tau overflows on purpose: the namespace's divide (Dask's is quiet at compute).
-        return self._xp.divide(self._compute(self._logits) + noise,
-                               self._compute_temperature(self._tau))
+        return _core.divide_by_temperature(
+            self._compute(self._logits) + noise, self._compute_temperature(self._tau),
+            xp=self._xp, stop_gradient=self._backend.stop_gradient)
 
     def _interior_logit(self, y: Array) -> tuple[Array, Array, Array]:
         """Return ``logit y``, ``log y`` and ``log(1 - y)`` at ``y`` moved inside (0, 1).
@@ -266,7 +267,9 @@ class RelaxedBernoulli(_RelaxedBinary):
         xp = self._xp
         t, _, _ = self._interior_logit(u)
         logits = self._compute(self._logits)
-        y = _sigmoid(xp.divide(t + logits, self._compute_temperature(self._tau)), xp)
+        y = _sigmoid(_core.divide_by_temperature(
+            t + logits, self._compute_temperature(self._tau), xp=xp,
+            stop_gradient=self._backend.stop_gradient), xp)
         y = _pin_ends(y, u <= 0, u >= 1, xp)
         outside = xp.logical_not(xp.logical_and(u >= 0, u <= 1))
         return self._output(xp.where(outside, xp.full_like(y, math.nan), y))

@@ -107,7 +107,7 @@ def _tempered_log_softmax(
     peak = stop_gradient(xp.max(z, axis=axis, keepdims=True))
     shifted = z - peak
     safe = xp.where(masked, xp.zeros_like(shifted), shifted)
-    scaled = xp.divide(safe, tau)  # a tiny tau overflows on purpose: Dask's divide is quiet
+    scaled = _core.divide_by_temperature(safe, tau, xp=xp, stop_gradient=stop_gradient)
     exp_scaled = xp.where(masked, xp.zeros_like(scaled), xp.exp(scaled))
     out = scaled - xp.log(xp.sum(exp_scaled, axis=axis, keepdims=True))
     out = xp.maximum(out, xp.full_like(out, lowest))
