@@ -355,11 +355,12 @@ def test_numpy_in_place_hard_sample_equals_the_core(tau, dtype):
     np.testing.assert_array_equal(drawn, expected)
 
 
-@pytest.mark.parametrize("tau", [1.0, 3.0, 0.5, 1e-30])
+@pytest.mark.parametrize("tau", [1.0, 3.0, 0.5, 1e-30, "rows"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_torch_softmax_path_agrees_with_the_core(tau, dtype):
     # The PyTorch tempered_softmax_ calls torch.softmax: the core's values to rounding, and the
-    # core's gradients, with masks, an invalid row, a +inf row and a tiny temperature.
+    # core's gradients, with masks, an invalid row, a +inf row and a tiny temperature; also
+    # for one temperature per row without a gradient, applied in place.
     if backends.unavailable_reason("torch"):
         pytest.skip(backends.unavailable_reason("torch"))
     import torch
@@ -374,6 +375,8 @@ def test_torch_softmax_path_agrees_with_the_core(tau, dtype):
     values[3, 2] = np.nan
     values[4, 5] = np.inf
     weights = torch.as_tensor(np.random.default_rng(6).normal(size=(6, 7)), dtype=native)
+    if tau == "rows":
+        tau = torch.tensor([[0.5], [2.0], [1e-30], [1.0], [3.0], [0.7]], dtype=native)
 
     def run(softmax):
         z = torch.tensor(values, dtype=native, requires_grad=True)

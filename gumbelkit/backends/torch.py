@@ -334,13 +334,17 @@ def tempered_softmax_(z: torch.Tensor, tau: Any, axis: int) -> torch.Tensor:
     ``z``, gumbelkit's own buffer. Masked entries get
     probability 0 and gradient 0, invalid rows are NaN. The values agree with the core's to
     rounding (the fused kernel sums in its own order), not bit for bit. A temperature array
-    takes the core's path, whose gradient in the temperature has no NaN.
+    that carries a gradient takes the core's path, whose gradient in the temperature has no
+    NaN; one that does not is applied in place, as a small float is.
     """
     if not isinstance(tau, float):
-        core: torch.Tensor = _core.tempered_softmax(
-            z, tau, axis, xp=xp_torch, stop_gradient=stop_gradient
-        )
-        return core
+        if tracks_gradient(tau):
+            core: torch.Tensor = _core.tempered_softmax(
+                z, tau, axis, xp=xp_torch, stop_gradient=stop_gradient
+            )
+            return core
+        row_max = (z.detach() if z.requires_grad else z).amax(dim=axis, keepdim=True)
+        return torch.softmax(z.sub_(row_max).div_(tau), dim=axis)
     if tau == 1.0:
         return torch.softmax(z, dim=axis)
     # A zero-dimensional CPU tensor, not the float: PyTorch wraps a Python scalar into a tensor
