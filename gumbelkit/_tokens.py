@@ -20,7 +20,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gumbelkit import _core
-from gumbelkit._checks import call_error, check_placed_with, is_real_scalar, publish, type_name
+from gumbelkit._checks import (
+    call_error,
+    check_placed_with,
+    is_real_scalar,
+    positive_finite,
+    publish,
+    type_name,
+)
 from gumbelkit._noise import draw_gumbel
 from gumbelkit._prepared import Prepared, from_near_zero
 from gumbelkit._row_blocks import by_row_blocks
@@ -118,8 +125,10 @@ class _Filters:
         if self.top_k is not None:
             checks.append((self.top_k >= 1, "top_k", "at least 1"))
         if self.top_p is not None:
+            # Positive by the bits: XLA on the CPU calls a subnormal 0 in ``p > 0``.
             p = self.top_p
-            checks.append((xp.logical_and(p > 0, p <= 1), "top_p", "in (0, 1]"))
+            checks.append((xp.logical_and(positive_finite(p, xp, prepared.backend), p <= 1),
+                           "top_p", "in (0, 1]"))
         if self.min_p is not None:
             p = self.min_p
             checks.append((xp.logical_and(p >= 0, p <= 1), "min_p", "in [0, 1]"))

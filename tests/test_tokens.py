@@ -278,6 +278,15 @@ def test_jax_jit_with_row_seeds():
     assert math.prod(eager.shape) == 4
 
 
+def test_jax_jit_with_a_subnormal_top_p():
+    jax = pytest.importorskip("jax", reason="JAX is not installed")
+    rows = np.random.default_rng(3).normal(size=(2, 6)).astype(np.float32)
+    top_p = jax.numpy.asarray(np.array([1e-40, 0.5], dtype=np.float32))
+    tokens = jax.jit(lambda x, p: gk.sample_tokens(x, top_p=p, rng=jax.random.key(1)))(
+        jax.numpy.asarray(rows), top_p)
+    assert int(np.asarray(tokens)[0]) == int(rows[0].argmax())
+
+
 @pytest.mark.parametrize("axis", [-1, 0, 1])
 def test_tokens_are_gumbel_max_of_the_filtered_logits(xp, axis):
     # sample_tokens races the filtered logits against gumbel_max's noise (the logits' shape,
@@ -357,6 +366,18 @@ def test_numbers_beyond_the_compute_dtype_are_clamped(xp, argument, value, same_
     assert not np.isnan(out).any()
     if argument == "top_p":  # the top class alone
         np.testing.assert_array_equal(np.isfinite(out).sum(axis=-1), 1)
+
+
+def test_a_subnormal_top_p_array_keeps_the_top_class(xp):
+    # 1e-40 is positive: in range. XLA on the CPU reads a subnormal as 0 in comparisons, which
+    # refused it (eagerly) or made its row invalid (under jax.jit).
+    rows = np.random.default_rng(3).normal(size=(3, 6))
+    logits = make(xp, rows, "float32")
+    top_p = make(xp, np.array([1e-40, 1e-45, 0.5]), "float32")
+    out = to_numpy(gk.filter_logits(logits, top_p=top_p))
+    np.testing.assert_array_equal(np.isfinite(out[:2]), np.eye(6, dtype=bool)[rows[:2].argmax(1)])
+    tokens = to_numpy(gk.sample_tokens(logits, top_p=top_p, rng=4))
+    np.testing.assert_array_equal(tokens[:2], rows[:2].argmax(1))
 
 
 def test_unsigned_seed_arrays_are_read_within_their_bounds(xp, backend):
