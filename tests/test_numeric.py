@@ -209,23 +209,30 @@ def test_tau_array_gradient_has_no_nan_with_masks(backend_name):
 
     step = 1e-6
     expected = [(loss(tau0 + step * e) - loss(tau0 - step * e)) / (2 * step) for e in np.eye(2)]
+    gradient = _tau_gradient(backend_name, base, g, tau0, weights, hard=False)
+    np.testing.assert_allclose(gradient, expected, rtol=1e-6)
+
+
+def _tau_gradient(backend_name, base, noise, tau0, weights, *, hard):
+    """d/dtau of ``sum(weights * gumbel_softmax(base, tau=tau, noise=noise))`` at ``tau0``.
+
+    By PyTorch's backward or ``jax.grad``, in the dtype of ``base``.
+    """
     if backend_name == "torch":
         torch = pytest.importorskip("torch", reason="PyTorch is not installed")
         tau = torch.tensor(tau0, requires_grad=True)
-        out = gk.gumbel_softmax(torch.tensor(base), tau=tau, noise=torch.tensor(g))
-        (out * torch.tensor(weights)).sum().backward()
-        gradient = tau.grad.numpy()
-    else:
-        jax = pytest.importorskip("jax", reason="JAX is not installed")
-        jax.config.update("jax_enable_x64", True)
-        jnp = jax.numpy
+        out = gk.gumbel_softmax(torch.tensor(base), tau=tau, hard=hard, noise=torch.tensor(noise))
+        (out * torch.tensor(weights, dtype=out.dtype)).sum().backward()
+        return tau.grad.numpy()
+    jax = pytest.importorskip("jax", reason="JAX is not installed")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
 
-        def jax_loss(tau):
-            out = gk.gumbel_softmax(jnp.asarray(base), tau=tau, noise=jnp.asarray(g))
-            return jnp.sum(out * jnp.asarray(weights))
+    def jax_loss(tau):
+        out = gk.gumbel_softmax(jnp.asarray(base), tau=tau, hard=hard, noise=jnp.asarray(noise))
+        return jnp.sum(out * jnp.asarray(weights, dtype=base.dtype))
 
-        gradient = np.asarray(jax.grad(jax_loss)(jnp.asarray(tau0)))
-    np.testing.assert_allclose(gradient, expected, rtol=1e-6)
+    return np.asarray(jax.grad(jax_loss)(jnp.asarray(tau0)))
 
 
 @pytest.mark.parametrize("backend_name", ["torch", "jax"])
@@ -243,24 +250,7 @@ def test_tau_array_gradient_at_a_tiny_temperature(backend_name, dtype, tau_value
     terms = y * weights * np.where(np.isfinite(x), x - mean, 0.0)
     expected = -np.sum(terms, axis=-1) / tau_value  # d/dtau of sum(w * softmax(x / tau))
     tau0 = np.full(2, tau_value, dtype=dtype)
-    if backend_name == "torch":
-        torch = pytest.importorskip("torch", reason="PyTorch is not installed")
-        tau = torch.tensor(tau0, requires_grad=True)
-        out = gk.gumbel_softmax(torch.tensor(base), tau=tau, hard=hard,
-                                noise=torch.zeros(base.shape, dtype=getattr(torch, dtype)))
-        (out * torch.tensor(weights, dtype=out.dtype)).sum().backward()
-        gradient = tau.grad.numpy()
-    else:
-        jax = pytest.importorskip("jax", reason="JAX is not installed")
-        jax.config.update("jax_enable_x64", True)
-        jnp = jax.numpy
-
-        def jax_loss(tau):
-            out = gk.gumbel_softmax(jnp.asarray(base), tau=tau, hard=hard,
-                                    noise=jnp.zeros(base.shape, dtype=base.dtype))
-            return jnp.sum(out * jnp.asarray(weights, dtype=base.dtype))
-
-        gradient = np.asarray(jax.grad(jax_loss)(jnp.asarray(tau0)))
+    gradient = _tau_gradient(backend_name, base, np.zeros_like(base), tau0, weights, hard=hard)
     assert np.all(np.isfinite(gradient))
     np.testing.assert_allclose(gradient, expected, rtol=1e-5, atol=1e-6 * abs(expected[0]))
 
