@@ -215,24 +215,7 @@ def _filtered(
         positions = xp.arange(int(descending.shape[-1]), device=device)
         descending = xp.where(positions < k, descending, neg_inf)
     if filters.top_p is not None:
-        # The shortest prefix, by decreasing probability, whose mass reaches top_p: a class is
-        # kept where the mass before it is below top_p. Its last value bounds the kept logits.
-        if descending is None:
-            descending = _sorted_descending(z, xp)
-        width = int(descending.shape[-1])
-        top = descending[:, :1]
-        shift = xp.where(xp.isfinite(top), top, xp.zeros_like(top))
-        weight = xp.exp(xp.subtract(descending, shift))
-        # The mass before each sorted class: the running sum less the class's own weight
-        # would cancel; the running sum shifted by one does not.
-        mass = _core.with_leading_zero(backend.running_sum(weight), xp)[:, :width]
-        # The mass of every kept class, ties at a top-k boundary that a partial selection left
-        # out of ``descending`` included (they come last in the order, with the last value).
-        before = mass / xp.sum(xp.exp(xp.subtract(z, shift)), axis=-1, keepdims=True)
-        kept = xp.sum(xp.astype(before < filters.top_p, filters.index_dtype), axis=-1,
-                      keepdims=True)
-        last = _core.take_rows(descending, xp.maximum(kept - 1, xp.zeros_like(kept)), xp, device)
-        z = xp.where(z >= last, z, neg_inf)
+        z = _top_p(z, descending, filters.top_p, filters.index_dtype, backend, xp, device)
     if filters.min_p is not None:
         # p >= min_p max(p), in logits: z >= max(z) + log(min_p) (min_p = 0 keeps every class).
         min_p = filters.min_p
@@ -241,6 +224,37 @@ def _filtered(
         floor = xp.max(z, axis=-1, keepdims=True) + log_min_p
         z = xp.where(z >= floor, z, neg_inf)
     return z, greedy
+
+
+def _top_p(z: Array, descending: Array | None, top_p: Array, index_dtype: Any,
+           backend: Backend, xp: Namespace, device: Any) -> Array:
+    """Return ``z`` filtered to the fewest classes, by decreasing probability, of mass ``top_p``.
+
+    A class is kept where the mass before it is below ``top_p``, that is, where the mass from
+    it on exceeds ``1 - top_p``; the last kept value bounds the kept logits, so ties at the
+    boundary stay. The mass from a class on is summed from the smallest class, with its
+    relative precision: the mass before it, summed from the largest, read 1 behind a class 17
+    nats down in float32 (``1 + 4e-8`` rounds to 1), and ``top_p = 1`` dropped that class.
+    ``descending`` is ``z`` sorted, or its top-k (``-inf`` beyond), where top-k ran.
+    """
+    neg_inf = xp.asarray(-math.inf, dtype=z.dtype, device=device)
+    if descending is None:
+        descending = _sorted_descending(z, xp)
+    top = descending[:, :1]
+    weight = xp.exp(xp.subtract(descending, xp.where(xp.isfinite(top), top, xp.zeros_like(top))))
+    listed = xp.isfinite(descending)
+    count = xp.sum(xp.astype(listed, index_dtype), axis=-1, keepdims=True)
+    zero = xp.zeros_like(count)
+    # Ties at a top-k boundary that a partial selection or the cut at k left out of
+    # ``descending``: each weighs as its last finite value.
+    ties = xp.sum(xp.astype(xp.isfinite(z), index_dtype), axis=-1, keepdims=True) - count
+    tied_mass = xp.astype(ties, z.dtype) * _core.take_rows(weight, xp.maximum(count - 1, zero),
+                                                           xp, device)
+    rest = xp.flip(backend.running_sum(xp.flip(weight, axis=-1)), axis=-1) + tied_mass
+    above = xp.logical_or(rest > (1.0 - top_p) * rest[:, :1], top_p >= 1.0)
+    kept = xp.sum(xp.astype(xp.logical_and(listed, above), index_dtype), axis=-1, keepdims=True)
+    last = _core.take_rows(descending, xp.maximum(kept - 1, zero), xp, device)
+    return xp.where(z >= last, z, neg_inf)
 
 
 def _rows(prepared: Prepared) -> tuple[Array, Array, tuple[int, ...]]:

@@ -8,6 +8,7 @@ chi-square tail (per-test alpha 1e-6, sample sizes at each test).
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -36,10 +37,14 @@ def reference_filter(row: np.ndarray, temperature: float | None, top_k: int | No
         kth = np.sort(z)[::-1][min(top_k, z.size) - 1]
         z = np.where(z >= kth, z, -np.inf)
     if top_p is not None:
+        # Exact rational sums of the float64 weights: a float running sum reads 1 behind a
+        # class 37 nats down, and would drop it even at top_p = 1.
         order = np.argsort(-z, kind="stable")
-        weight = np.exp(z[order] - z.max())
-        before = (np.cumsum(weight) - weight) / weight.sum()
-        kept = int(np.count_nonzero(before < top_p))
+        weight = [Fraction(float(w)) for w in np.exp(z[order] - z.max())]
+        total, before, kept = sum(weight), Fraction(0), 0
+        for w in weight:
+            kept += before < Fraction(top_p) * total
+            before += w
         z = np.where(z >= z[order][kept - 1], z, -np.inf)
     if min_p is not None:
         with np.errstate(divide="ignore"):
@@ -90,6 +95,31 @@ def test_filter_matches_the_definition(xp, parameters):
         np.testing.assert_allclose(out[np.isfinite(out)], expected[np.isfinite(expected)],
                                    rtol=1e-5)
     assert compared > 150
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("top_p", [1.0, 1 - 1e-6, 0.999])
+def test_top_p_counts_the_mass_of_rare_classes(xp, dtype, top_p):
+    # Rows spread over 100 nats: the mass before a class far down reads 1 in a running sum
+    # from the largest (1 + 4e-8 is 1 in float32), which dropped classes that top_p = 1 (no
+    # filter) must keep. Rows where top_p lies within 1e-5 (relative) of the mass before a
+    # class are left out: float32 may decide them either way.
+    rows = -np.random.default_rng(4).uniform(0, 100, size=(100, 12))
+    rows[:, 0] = 0.0
+    rows = rows.astype(dtype)
+    got = to_numpy(gk.filter_logits(make(xp, rows, dtype), top_p=top_p))
+    compared = 0
+    for row, out in zip(rows, got, strict=True):
+        p = np.sort(law(row.astype(np.float64)))[::-1]
+        before = np.concatenate([[0.0], np.cumsum(p)[:-1]])
+        if top_p < 1 and np.min(np.abs(before - top_p)) < 1e-5 * (1 - top_p):
+            continue
+        compared += 1
+        expected = reference_filter(row, None, None, top_p, None)
+        np.testing.assert_array_equal(np.isfinite(out), np.isfinite(expected))
+    assert compared > 50
+    if top_p == 1.0:
+        assert np.all(np.isfinite(got))
 
 
 def test_ties_at_the_boundary_are_kept(xp):
