@@ -53,11 +53,12 @@ def _row_parameter(
         number = _core.real_as_float(value)
         # In the compute dtype's range, as a checked number means: a temperature above its
         # largest value is its largest (uniform over the classes kept either way), and a
-        # positive top_p or min_p below its smallest normal is that (the top class alone).
+        # positive top_p below its smallest normal is that (the top class alone). A min_p
+        # keeps its value (a subnormal one keeps classes beyond the normals' range).
         finfo = xp.finfo(dtype)
         if number > float(finfo.max):
             number = float(finfo.max)
-        elif 0 < number < float(finfo.smallest_normal) and argument != "temperature":
+        elif 0 < number < float(finfo.smallest_normal) and argument == "top_p":
             number = float(finfo.smallest_normal)
         return xp.full((rows, 1), number, dtype=dtype, device=device)
     if not hasattr(value, "shape") or not prepared.backend.matches(value):
@@ -117,6 +118,11 @@ class _Filters:
         self.largest_k = int(top_k) if integral else None  # type: ignore[call-overload]
         self.top_p = _row_parameter(top_p, "top_p", prepared, rows)
         self.min_p = _row_parameter(min_p, "min_p", prepared, rows)
+        # A number's logarithm, taken here in float64: XLA on the CPU takes a subnormal as 0.
+        self.log_min_p: float | None = None
+        if is_real_scalar(min_p):
+            number = _core.real_as_float(min_p)
+            self.log_min_p = math.log(number) if number > 0 else -math.inf
         checks = []
         if self.temperature is not None:
             t = self.temperature
@@ -218,9 +224,15 @@ def _filtered(
         z = _top_p(z, descending, filters.top_p, filters.index_dtype, backend, xp, device)
     if filters.min_p is not None:
         # p >= min_p max(p), in logits: z >= max(z) + log(min_p) (min_p = 0 keeps every class).
+        # The floor under the logarithm is the smallest subnormal, so that log(0) is never
+        # taken (Dask would warn when it computes) and a subnormal min_p keeps its logarithm.
         min_p = filters.min_p
-        tiny = xp.asarray(xp.finfo(min_p.dtype).smallest_normal, dtype=min_p.dtype, device=device)
-        log_min_p = xp.where(min_p > 0, xp.log(xp.maximum(min_p, tiny)), neg_inf)
+        log_min_p: float | Array | None = filters.log_min_p
+        if log_min_p is None:
+            finfo = xp.finfo(min_p.dtype)
+            smallest = xp.asarray(float(finfo.smallest_normal) * float(finfo.eps),
+                                  dtype=min_p.dtype, device=device)
+            log_min_p = xp.where(min_p > 0, xp.log(xp.maximum(min_p, smallest)), neg_inf)
         floor = xp.max(z, axis=-1, keepdims=True) + log_min_p
         z = xp.where(z >= floor, z, neg_inf)
     return z, greedy

@@ -12,6 +12,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from conftest import Backend
 from helpers import assert_same_namespace_device, make, to_numpy
 from scipy import stats
 
@@ -408,6 +409,28 @@ def test_a_subnormal_top_p_array_keeps_the_top_class(xp):
     np.testing.assert_array_equal(np.isfinite(out[:2]), np.eye(6, dtype=bool)[rows[:2].argmax(1)])
     tokens = to_numpy(gk.sample_tokens(logits, top_p=top_p, rng=4))
     np.testing.assert_array_equal(tokens[:2], rows[:2].argmax(1))
+
+
+@pytest.mark.parametrize(("dtype", "min_p", "row", "kept"), [
+    ("float32", 1e-45, [0.0, -95.0, -110.0], 2),     # log(1e-45) = -103.6: subnormal in float32
+    ("float32", 1e-50, [0.0, -110.0, -120.0], 2),    # -115.1: below float32's subnormals
+    ("float64", 1e-310, [0.0, -710.0, -720.0], 2),   # -713.8: subnormal in float64
+])
+def test_a_tiny_min_p_keeps_the_classes_within_its_logarithm(xp, backend, dtype, min_p, row,
+                                                             kept):
+    # p >= min_p max(p): a class d nats down is kept where d <= -log(min_p) (math.log, float64);
+    # min_p was raised to the smallest normal, which dropped classes about 90 nats down.
+    logits = make(xp, np.array([row]), dtype)
+    expected = np.arange(len(row)) < kept
+    out = to_numpy(gk.filter_logits(logits, min_p=min_p))
+    np.testing.assert_array_equal(np.isfinite(out[0]), expected)
+    if np.finfo(dtype).tiny * np.finfo(dtype).eps > min_p:
+        return  # as an array it rounds to 0 in the dtype, which keeps every class
+    out = to_numpy(gk.filter_logits(logits, min_p=make(xp, np.array([min_p]), dtype)))
+    if backend is Backend.JAX:
+        # XLA on the CPU reads a subnormal array as 0 (keep every class): docs/categorical.md.
+        expected = np.ones(len(row), dtype=bool)
+    np.testing.assert_array_equal(np.isfinite(out[0]), expected)
 
 
 def test_unsigned_seed_arrays_are_read_within_their_bounds(xp, backend):
