@@ -184,17 +184,19 @@ class Prepared:
 
         Rows whose maximum lies beyond float64's range start from 0 in their own dtype
         (:func:`from_near_zero`), where float64, the compute dtype, would make them infinite;
-        other rows keep their values. What still lies beyond float64's range is an infinity of
-        its sign, its limit there (a class below it never wins; one above it is in a row with
-        a NaN, invalid anyway), without the cast's overflow warning. Every sampler is
-        unchanged by a row's shift.
+        other rows keep their values. A finite value still below float64's range is float64's
+        lowest value: such a class never wins and weighs 0, but it still counts, and ranks,
+        as a finite class (behind every class within range, in index order among the classes
+        at that bound), not as a masked one. One above the range is ``inf`` (in a row with a
+        NaN, invalid anyway). No cast warns of an overflow. Every sampler is unchanged by a
+        row's shift.
         """
         xp = self.xp
         highest = float(xp.finfo(xp.float64).max)
         logits, _ = from_near_zero(logits, self.axis, self.backend, xp, limit=highest)
-        infinity = xp.asarray(math.inf, dtype=logits.dtype)
-        logits = xp.where(logits < -highest, -infinity, logits)
-        return xp.where(logits > highest, infinity, logits)
+        lowest = xp.asarray(-highest, dtype=logits.dtype)
+        logits = xp.where(xp.logical_and(logits < lowest, logits > -math.inf), lowest, logits)
+        return xp.where(logits > highest, xp.asarray(math.inf, dtype=logits.dtype), logits)
 
     def _masked(self, logits: Array, mask: object) -> Array:
         """Return ``logits`` with ``-inf`` where the boolean ``mask`` is False."""

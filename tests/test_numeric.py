@@ -594,6 +594,21 @@ def test_longdouble_beyond_float64_samples_its_law():
         assert abs((draws[:, 1] == 1).mean() - 0.5) < 0.05
 
 
+def test_longdouble_below_float64_still_counts_as_a_finite_class():
+    # -1e400 beside 1e400 lies beyond float64's range below its row's maximum even after the
+    # shift: it weighs 0, but it is a finite class, ranked after the others and before the
+    # masked one (it was -inf, and k = 3 was refused for a row of three finite logits).
+    if np.finfo(np.longdouble).max <= np.finfo(np.float64).max:
+        pytest.skip("longdouble is float64 on this platform: no value lies beyond its range")
+    big = np.longdouble("1e400")
+    logits = np.array([big, 1, -np.inf, -big])
+    np.testing.assert_array_equal(gk.gumbel_top_k(logits, 3, rng=0, sample_shape=20),
+                                  np.broadcast_to([0, 1, 3], (20, 3)))
+    np.testing.assert_array_equal(gk.relaxed_top_k(logits, 3, hard=True, rng=0),
+                                  [1, 1, 0, 1])
+    np.testing.assert_array_equal(gk.gumbel_softmax(logits, rng=0), [1, 0, 0, 0])
+
+
 @pytest.mark.parametrize(("dtype", "offset"), [("float32", -1e6), ("float32", 1e6),
                                                 ("float64", -1e15)])
 def test_logits_far_from_zero_keep_their_law(xp, dtype, offset):
