@@ -135,10 +135,20 @@ def tempered_softmax(
     return e / xp.sum(e, axis=axis, keepdims=True)
 
 
+def finite_or_zero(x: Array, xp: Namespace) -> Array:
+    """Return ``x`` where it is finite, else 0: a row maximum to shift by, or by nothing.
+
+    A row whose maximum is not finite (all ``-inf``, ``+inf``, NaN) then shifts by 0 and puts
+    no ``inf - inf`` into a value or a gradient.
+    """
+    return xp.where(xp.isfinite(x), x, xp.zeros_like(x))
+
+
 def divide_by_temperature(
-    x: Array, tau: float | Array, *, xp: Namespace, stop_gradient: Callable[[Array], Array]
+    x: Array, tau: float | Array, *, xp: Namespace, stop_gradient: Callable[[Array], Array],
+    differentiable: bool = True,
 ) -> Array:
-    """Return ``x / tau``, whose gradient has no NaN where its value is finite or infinite.
+    """Return ``x / tau``, whose reverse-mode gradient has no NaN where its value is finite.
 
     The namespace's divide: a tiny ``tau`` overflows on purpose, and a lazy library's
     namespace (Dask's) divides without NumPy's overflow warning at compute time. An array
@@ -148,10 +158,12 @@ def divide_by_temperature(
     softmax weight rounded to 0, a sigmoid at 0 or 1), and ``0 * inf`` is NaN; an infinite
     ``x / tau`` (a masked class) gives ``0 * inf`` too. So ``x`` is divided by a constant copy
     of ``tau``, times ``exp(log tau0 - log tau)``: 1, with the derivative ``-1 / tau``, and an
-    infinite quotient is kept out of that product. The values are those of ``x / tau``; a
-    derivative beyond the dtype's range is infinite, as it is.
+    infinite quotient is kept out of that product: its gradient is 0. The values are those of
+    ``x / tau``; a sum of derivatives beyond the dtype's range is infinite, as it is. Forward
+    mode (``jax.jacfwd``) still forms each entry's derivative, which overflows. Without
+    ``differentiable`` (a library without autodiff) it is the plain quotient.
     """
-    if isinstance(tau, float):
+    if isinstance(tau, float) or not differentiable:
         return xp.divide(x, tau)
     constant = stop_gradient(tau)
     quotient = xp.divide(x, constant)
@@ -211,7 +223,7 @@ def logsumexp(
     stays finite for an all ``-inf`` row, so it puts no NaN into a gradient.
     """
     top = stop_gradient(xp.max(x, axis=axis, keepdims=True))
-    top = xp.where(xp.isfinite(top), top, xp.zeros_like(top))
+    top = finite_or_zero(top, xp)
     total = xp.sum(xp.exp(x - top), axis=axis, keepdims=True)
     positive = total > 0
     safe = xp.where(positive, total, xp.ones_like(total))

@@ -241,6 +241,7 @@ class Prepared:
         block.out_shape = block.sample_shape + tuple(block.logits.shape)
         block.rng = rng
         block._peak = block._near_zero = None  # the call's rows, not the block's
+        block._shifted = False
         return block
 
     def perturbed_logits(self, by_rows: bool = False) -> tuple[Array, bool, Any]:
@@ -282,11 +283,11 @@ class Prepared:
         once its row races from that maximum (:func:`from_near_zero`, ``-3e38 - 3e38`` in
         float32), as a masked class is. An argmax never takes either; a sample without
         replacement ranks every class, and must take such a class after all the others and
-        before the masked ones. The keys are ``z / 2``, in the same order as ``z`` (halving is
-        exact above the subnormals), and ``logits / 2 - maximum / 2`` for those classes, which
-        lies below every other key and keeps their order (the noise, far below the spacing of
-        floats there, would change none; equal logits go to the lower index). ``z`` itself
-        where no row was shifted, or where the logits can be read and no class overflowed.
+        before the masked ones. In a row with such a class the keys are ``z / 2``, in the same
+        order as ``z`` (halving is exact above the subnormals: keys within ``2**-125`` of 0
+        may tie), and ``logits / 2 - maximum / 2`` for those classes, which lies below every
+        other key and keeps their order (the noise, far below the spacing of floats there,
+        would change none; equal logits go to the lower index). Other rows keep ``z``.
         """
         if not self._shifted or self._peak is None:
             return z
@@ -297,8 +298,9 @@ class Prepared:
             return z
         # An infinite maximum (an invalid row) counts as 0: inf - inf would warn, also where
         # Dask computes it later, outside any errstate.
-        peak = xp.where(xp.isfinite(self._peak), self._peak, xp.zeros_like(self._peak))
-        return xp.where(overflowed, logits * 0.5 - peak * 0.5, z * 0.5)
+        beyond = logits * 0.5 - _core.finite_or_zero(self._peak, xp) * 0.5
+        halved = xp.any(overflowed, axis=self.out_axis, keepdims=True)
+        return xp.where(overflowed, beyond, xp.where(halved, z * 0.5, z))
 
     def near_zero_logits(self) -> Array:
         """Return the logits as the noise met them, found once by :meth:`perturbed_logits`.

@@ -223,16 +223,11 @@ def _filtered(
     if filters.top_p is not None:
         z = _top_p(z, descending, filters.top_p, filters.index_dtype, backend, xp, device)
     if filters.min_p is not None:
-        # p >= min_p max(p), in logits: z >= max(z) + log(min_p) (min_p = 0 keeps every class).
-        # The floor under the logarithm is the smallest subnormal, so that log(0) is never
-        # taken (Dask would warn when it computes) and a subnormal min_p keeps its logarithm.
-        min_p = filters.min_p
+        # p >= min_p max(p), in logits: z >= max(z) + log(min_p) (min_p = 0 keeps every class;
+        # log(0) is never taken, so Dask warns of nothing when it computes).
         log_min_p: float | Array | None = filters.log_min_p
         if log_min_p is None:
-            finfo = xp.finfo(min_p.dtype)
-            smallest = xp.asarray(float(finfo.smallest_normal) * float(finfo.eps),
-                                  dtype=min_p.dtype, device=device)
-            log_min_p = xp.where(min_p > 0, xp.log(xp.maximum(min_p, smallest)), neg_inf)
+            log_min_p = _core.log_or_minus_inf(filters.min_p, xp)
         floor = xp.max(z, axis=-1, keepdims=True) + log_min_p
         z = xp.where(z >= floor, z, neg_inf)
     return z, greedy
@@ -253,7 +248,7 @@ def _top_p(z: Array, descending: Array | None, top_p: Array, index_dtype: Any,
     if descending is None:
         descending = _sorted_descending(z, xp)
     top = descending[:, :1]
-    weight = xp.exp(xp.subtract(descending, xp.where(xp.isfinite(top), top, xp.zeros_like(top))))
+    weight = xp.exp(xp.subtract(descending, _core.finite_or_zero(top, xp)))
     listed = xp.isfinite(descending)
     count = xp.sum(xp.astype(listed, index_dtype), axis=-1, keepdims=True)
     zero = xp.zeros_like(count)

@@ -352,7 +352,7 @@ def _plackett_luce(theta: Array, order: Array, backend: Backend, xp: Namespace,
     # The shift carries no gradient (it cancels); a non-finite maximum (nothing remains, or an
     # invalid row) shifts by 0.
     top = backend.stop_gradient(xp.max(remaining, axis=-1, keepdims=True))
-    remaining = remaining - xp.where(xp.isfinite(top), top, xp.zeros_like(top))
+    remaining = remaining - _core.finite_or_zero(top, xp)
     # A repeated class reads -inf in ``remaining``; an index outside [0, K) names no class.
     picked = xp.sum(xp.where(pick, remaining, xp.zeros_like(minus_inf)), axis=-1)
     picked = xp.where(xp.any(pick, axis=-1), picked, minus_inf)

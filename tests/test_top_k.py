@@ -172,6 +172,20 @@ def test_top_k_never_draws_a_masked_class(xp):
     np.testing.assert_array_equal(np.sort(index[:, 0]), np.broadcast_to([0, 2, 3], (SAMPLES, 3)))
 
 
+def test_rows_without_such_classes_keep_their_keys(xp):
+    # Row 0 has a class beyond the range; row 1 does not, and its perturbed logits differ by
+    # the smallest float32 subnormal, where halving them would tie. Its order is that of its
+    # own sums, as the backend adds them (XLA on the CPU flushes subnormal sums to 0: a tie).
+    big = 0.9 * float(np.finfo(np.float32).max)
+    tiny = 2.0**-149
+    rows = np.array([[big, -big, 1.0], [0.0, 0.0, 0.0]])
+    g = np.array([[0.0, 0.0, 0.0], [0.0, 3 * tiny, 4 * tiny]])
+    logits, noise = make(xp, rows, "float32"), make(xp, g, "float32")
+    index = to_numpy(gk.gumbel_top_k(logits, 3, noise=noise))
+    np.testing.assert_array_equal(index[0], [0, 2, 1])
+    np.testing.assert_array_equal(index[1], top_k_np(to_numpy(logits + noise)[1], 3))
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_classes_beyond_the_dtypes_range_below_the_maximum_rank_before_masked_ones(xp, dtype):
     # Row 0 spans more than the dtype's range: its last classes lie more than the largest

@@ -343,15 +343,16 @@ def tempered_softmax_(z: torch.Tensor, tau: Any, axis: int) -> torch.Tensor:
                 z, tau, axis, xp=xp_torch, stop_gradient=stop_gradient
             )
             return core
-        row_max = (z.detach() if z.requires_grad else z).amax(dim=axis, keepdim=True)
-        return torch.softmax(z.sub_(row_max).div_(tau), dim=axis)
-    if tau == 1.0:
+        divisor = tau
+    elif tau == 1.0:
         return torch.softmax(z, dim=axis)
-    # A zero-dimensional CPU tensor, not the float: PyTorch wraps a Python scalar into a tensor
-    # on every call, several microseconds per kernel for small inputs. The quotient is the same.
-    divisor = torch.scalar_tensor(tau, dtype=z.dtype)
-    if tau > 1.0:
-        return torch.softmax(z / divisor, dim=axis)
+    else:
+        # A zero-dimensional CPU tensor, not the float: PyTorch wraps a Python scalar into a
+        # tensor on every call, several microseconds per kernel for small inputs. The quotient
+        # is the same.
+        divisor = torch.scalar_tensor(tau, dtype=z.dtype)
+        if tau > 1.0:
+            return torch.softmax(z / divisor, dim=axis)
     # In place: z is gumbelkit's own buffer, and no backward needs its values.
     row_max = (z.detach() if z.requires_grad else z).amax(dim=axis, keepdim=True)
     return torch.softmax(z.sub_(row_max).div_(divisor), dim=axis)

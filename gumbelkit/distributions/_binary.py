@@ -91,7 +91,8 @@ class _RelaxedBinary(_ElementwiseParameters):
         noise = self._logistic_noise(sample_shape, rng)
         return _core.divide_by_temperature(
             self._compute(self._logits) + noise, self._compute_temperature(self._tau),
-            xp=self._xp, stop_gradient=self._backend.stop_gradient)
+            xp=self._xp, stop_gradient=self._backend.stop_gradient,
+            differentiable=self._backend.supports_autodiff)
 
     def _interior_logit(self, y: Array) -> tuple[Array, Array, Array]:
         """Return ``logit y``, ``log y`` and ``log(1 - y)`` at ``y`` moved inside (0, 1).
@@ -269,7 +270,8 @@ class RelaxedBernoulli(_RelaxedBinary):
         logits = self._compute(self._logits)
         y = _sigmoid(_core.divide_by_temperature(
             t + logits, self._compute_temperature(self._tau), xp=xp,
-            stop_gradient=self._backend.stop_gradient), xp)
+            stop_gradient=self._backend.stop_gradient,
+            differentiable=self._backend.supports_autodiff), xp)
         y = _pin_ends(y, u <= 0, u >= 1, xp)
         outside = xp.logical_not(xp.logical_and(u >= 0, u <= 1))
         return self._output(xp.where(outside, xp.full_like(y, math.nan), y))

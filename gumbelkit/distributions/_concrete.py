@@ -92,6 +92,7 @@ def _tempered_log_softmax(
     xp: Namespace,
     stop_gradient: Callable[[Array], Array],
     lowest: float,
+    differentiable: bool,
 ) -> Array:
     """Return ``log_softmax(z / tau)`` along ``axis``, finite wherever ``z`` is.
 
@@ -101,13 +102,15 @@ def _tempered_log_softmax(
     most negative finite value of the result's dtype, which may be narrower than ``z``'s), the
     entry is held there. A ``-inf`` entry of ``z`` (a masked class) stays exactly ``-inf``, with
     no gradient. A row whose maximum is not finite (no unmasked class, ``+inf`` or NaN) comes
-    out NaN.
+    out NaN. ``differentiable``: whether the library has autodiff
+    (:func:`gumbelkit._core.divide_by_temperature`).
     """
     masked = z == -math.inf
     peak = stop_gradient(xp.max(z, axis=axis, keepdims=True))
     shifted = z - peak
     safe = xp.where(masked, xp.zeros_like(shifted), shifted)
-    scaled = _core.divide_by_temperature(safe, tau, xp=xp, stop_gradient=stop_gradient)
+    scaled = _core.divide_by_temperature(safe, tau, xp=xp, stop_gradient=stop_gradient,
+                                         differentiable=differentiable)
     exp_scaled = xp.where(masked, xp.zeros_like(scaled), xp.exp(scaled))
     out = scaled - xp.log(xp.sum(exp_scaled, axis=axis, keepdims=True))
     out = xp.maximum(out, xp.full_like(out, lowest))
@@ -458,7 +461,8 @@ class ExpRelaxedOneHotCategorical(_RelaxedCategorical):
         z, _, _ = prepared.perturbed_logits()
         lowest = -float(self._xp.finfo(self._dtype).max)
         out = _tempered_log_softmax(z, tau, prepared.out_axis, self._xp,
-                                    self._backend.stop_gradient, lowest)
+                                    self._backend.stop_gradient, lowest,
+                                    self._backend.supports_autodiff)
         return self._output(out)
 
     def sample(self, sample_shape: int | tuple[int, ...] = (), rng: object = None) -> Array:
