@@ -167,22 +167,25 @@ def _sorted_descending(z: Array, xp: Namespace) -> Array:
     return xp.sort(z, axis=-1, descending=True, stable=False)
 
 
-def _divided(shifted: Array, temperature: Array, backend: Backend, xp: Namespace) -> Array:
+def _divided(shifted: Array, temperature: Array, top: Array, backend: Backend,
+             xp: Namespace) -> Array:
     """Return ``shifted / temperature``, also for a temperature above 1 / smallest normal.
 
     XLA on the CPU divides by multiplying with the reciprocal, which it flushes to 0 where that
     is subnormal: above ``2**126`` in float32 a masked class became ``-inf * 0 = NaN`` (and was
     drawn) and ``-3e38 / 1e38`` came out 0. Rows with such a temperature divide both by the
     same power of two first (``2**-64``, ``2**-512`` in float64), which changes no quotient
-    beyond its rounding, and a ``-inf`` stays ``-inf``. (XLA folds a temperature that is a
-    constant of the compiled function back into the reciprocal: there only the ``-inf`` is
-    kept.) Where the temperatures can be read and none is that large, the plain division, the
-    same values as before.
+    beyond its rounding, and a ``-inf`` stays ``-inf``. The temperature is tied to the data
+    there (``+ 0 * top``, ``top`` the finite row maxima that ``shifted`` is relative to): XLA
+    folds a temperature that is a constant of the compiled function (a Python number under
+    ``jax.jit``) and its scaling back into the flushed reciprocal. Where the temperatures can
+    be read and none is that large, the plain division, the same values as before.
     """
     finfo = xp.finfo(temperature.dtype)
     huge = 1.0 / float(finfo.smallest_normal)  # 2**126, 2**1022
     if backend.is_host_readable(temperature) and not bool(xp.any(temperature > huge)):
         return xp.divide(shifted, temperature)
+    temperature = temperature + 0.0 * top
     power = 2.0**-64 if finfo.bits <= 32 else 2.0**-512
     scale = xp.where(temperature > huge, xp.full_like(temperature, power),
                      xp.ones_like(temperature))
@@ -206,7 +209,7 @@ def _filtered(
         top = xp.max(z, axis=-1, keepdims=True)
         z = _divided(xp.subtract(z, top),
                      xp.where(greedy, xp.ones_like(filters.temperature), filters.temperature),
-                     backend, xp)
+                     top, backend, xp)
     descending = None
     if filters.top_k is not None:
         k = xp.clip(filters.top_k, 1, num_classes)

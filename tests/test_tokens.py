@@ -473,14 +473,18 @@ def test_a_huge_temperature_keeps_masks_and_the_law(xp, as_array):
     assert not np.isin(tokens[1::2], [1]).any()
 
 
-def test_a_huge_constant_temperature_under_jax_jit_keeps_masks():
-    # A temperature that is a constant of the compiled function: XLA folds the scaling back
-    # into a reciprocal that it flushes to 0, so the finite classes tie, but a masked class
-    # stays -inf and is never drawn.
+def test_a_huge_constant_temperature_under_jax_jit_keeps_masks_and_values():
+    # A temperature that is a constant of the compiled function: XLA folds a constant divisor
+    # into its reciprocal, which it flushes to 0 above 2**126, so the finite classes tied (all
+    # 0) and a masked one became NaN. Reference: (x - max) / T in float64.
     jax = pytest.importorskip("jax", reason="JAX is not installed")
-    logits = jax.numpy.asarray([[-np.inf, 1.0, 0.0]], dtype=jax.numpy.float32)
+    rows = np.array([[-np.inf, 3e38, 0.0]], dtype=np.float32)
+    logits = jax.numpy.asarray(rows)
     draw = jax.jit(lambda x, key: gk.sample_tokens(x, temperature=1e38, rng=key))
     tokens = np.concatenate([np.asarray(draw(logits, jax.random.key(s))) for s in range(40)])
     assert not (tokens == 0).any()
-    filtered = jax.jit(lambda x: gk.filter_logits(x, temperature=1e38))(logits)
-    assert np.isneginf(np.asarray(filtered)[0, 0])
+    filtered = np.asarray(jax.jit(lambda x: gk.filter_logits(x, temperature=1e38))(logits))
+    wide = rows.astype(np.float64)
+    expected = (wide - wide.max()) / 1e38
+    assert np.isneginf(filtered[0, 0])
+    np.testing.assert_allclose(filtered[0, 1:], expected[0, 1:], rtol=1e-6)
