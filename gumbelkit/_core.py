@@ -111,6 +111,7 @@ def tempered_softmax(
     *,
     xp: Namespace,
     stop_gradient: Callable[[Array], Array],
+    differentiable: bool = True,
 ) -> Array:
     """Return ``softmax(z / tau)`` along ``axis``, computed as ``softmax((z - max z) / tau)``.
 
@@ -124,14 +125,15 @@ def tempered_softmax(
 
     An array ``tau`` may itself be differentiated: the division is
     :func:`divide_by_temperature`'s, whose gradient has no NaN at a masked entry or at a tiny
-    ``tau``.
+    ``tau``; ``differentiable=False`` (a library without autodiff) skips its guard.
     """
     # The subtraction and the division are the namespace's, not the operators: they are where
     # a logit more than the dtype's largest value below the row maximum, or a tiny tau,
     # overflows to -inf on purpose, and a lazy library's namespace (Dask's) runs them without
     # NumPy's overflow warning at compute time, when no errstate of the caller's is active.
     shifted = xp.subtract(z, stop_gradient(xp.max(z, axis=axis, keepdims=True)))
-    e = xp.exp(divide_by_temperature(shifted, tau, xp=xp, stop_gradient=stop_gradient))
+    e = xp.exp(divide_by_temperature(shifted, tau, xp=xp, stop_gradient=stop_gradient,
+                                     differentiable=differentiable))
     return e / xp.sum(e, axis=axis, keepdims=True)
 
 

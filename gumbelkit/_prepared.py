@@ -386,7 +386,8 @@ class Prepared:
         if owned:
             return self.backend.tempered_softmax_(z, tau, self.out_axis)
         return _core.tempered_softmax(
-            z, tau, self.out_axis, xp=self.xp, stop_gradient=self.backend.stop_gradient
+            z, tau, self.out_axis, xp=self.xp, stop_gradient=self.backend.stop_gradient,
+            differentiable=isinstance(tau, float) or self.backend.tracks_gradient(tau),
         )
 
     def index_dtype(self) -> DType:

@@ -418,7 +418,8 @@ def _default_draw_by_blocks(
 
 def _default_tempered_softmax_(backend: Backend, z: Array, tau: Any, axis: int) -> Array:
     return _core.tempered_softmax(
-        z, tau, axis, xp=backend.namespace(z), stop_gradient=backend.stop_gradient
+        z, tau, axis, xp=backend.namespace(z), stop_gradient=backend.stop_gradient,
+        differentiable=isinstance(tau, float) or backend.tracks_gradient(tau),
     )
 
 
