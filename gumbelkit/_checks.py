@@ -218,7 +218,8 @@ def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:
 
 
 def framework_row_temperature(tau_shape: tuple[int, ...], logits_shape: tuple[int, ...],
-                              axis: int, argument: str) -> tuple[int, ...] | None:
+                              axis: int, argument: str, *,
+                              grows_batch: bool = False) -> tuple[int, ...] | None:
     """Return the shape, without the class axis, of a temperature broadcast as frameworks do.
 
     PyTorch's and JAX's code divides ``(logits + G) / tau``: ``tau`` broadcasts against the
@@ -232,21 +233,32 @@ def framework_row_temperature(tau_shape: tuple[int, ...], logits_shape: tuple[in
     class, raises ``ValueError``: where it could also be read as one per row (``(K,)`` for
     ``(K, K)`` logits), the two readings differ. An ``axis`` out of range gives None (the core
     names it).
+
+    A sampler's output has the logits' shape, so by default ``tau`` must broadcast to it without
+    changing it. With ``grows_batch`` (a distribution, whose batch shape is that of the logits'
+    rows and the temperature together) ``tau`` may also have more dimensions than the logits or
+    a larger size where theirs is 1, as ``(logits + G) / tau`` grows: ``(2, 3, 1)`` for ``(3, K)``
+    logits is a batch of ``(2, 3)``, ``(3, 1)`` for ``(K,)`` one of ``(3,)``.
     """
     ndim = len(logits_shape)
-    if not -ndim <= axis < ndim or len(tau_shape) > ndim:
+    if not -ndim <= axis < ndim or (len(tau_shape) > ndim and not grows_batch):
         return None
-    lined_up = (1,) * (ndim - len(tau_shape)) + tuple(tau_shape)
-    if any(t != 1 and t != n for t, n in zip(lined_up, logits_shape, strict=True)):
-        return None
-    if lined_up[axis] != 1:
+    width = max(ndim, len(tau_shape))
+    lined_up = (1,) * (width - len(tau_shape)) + tuple(tau_shape)
+    lined_logits = (1,) * (width - ndim) + tuple(logits_shape)
+    class_axis = axis % ndim + width - ndim
+    for dim, (t, n) in enumerate(zip(lined_up, lined_logits, strict=True)):
+        grows = grows_batch and n == 1 and dim != class_axis
+        if t != 1 and t != n and not grows:
+            return None
+    if lined_up[class_axis] != 1:
         rows = (*logits_shape[:axis % ndim], 1, *logits_shape[axis % ndim + 1:])
         raise ValueError(
             f"{argument} of shape {tuple(tau_shape)} broadcasts against the logits of shape "
             f"{tuple(logits_shape)} with a temperature per class; give one temperature per row, "
             f"with size 1 along the class dimension (shape {rows} for every row)"
         )
-    return lined_up[:axis % ndim] + lined_up[axis % ndim + 1:]
+    return lined_up[:class_axis] + lined_up[class_axis + 1:]
 
 
 def check_array_argument(

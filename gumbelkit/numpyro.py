@@ -181,7 +181,8 @@ class _Categorical(_Relaxed):
         tau = jnp.asarray(temperature, dtype=logits.dtype)
         # One temperature per row as (logits + G) / temperature broadcasts it, size 1 along
         # the class axis ((n, 1) for (n, K) or (B, n, K) logits), or the batch shape's form.
-        rows = framework_row_temperature(tau.shape, logits.shape, -1, "temperature")
+        rows = framework_row_temperature(tau.shape, logits.shape, -1, "temperature",
+                                         grows_batch=True)
         if rows is not None and tau.ndim > 0:
             tau = jnp.reshape(tau, rows)
         try:
@@ -212,7 +213,8 @@ class _Categorical(_Relaxed):
         if not params:
             raise ValueError("logits (or probs) must be at least one-dimensional")
         tau = tuple(temperature)
-        rows = framework_row_temperature(tau, params, -1, "temperature") if tau else None
+        rows = (framework_row_temperature(tau, params, -1, "temperature", grows_batch=True)
+                if tau else None)
         batch = broadcast_shapes(params[:-1], rows if rows is not None else tau)
         if batch is None:
             raise ValueError(f"temperature of shape {tau} does not broadcast with the batch "

@@ -545,6 +545,36 @@ def test_a_temperature_lines_up_as_jax_broadcasts_it():
         gkn.RelaxedOneHotCategorical(jnp.ones(3), logits=jnp.zeros((3, 3)))
 
 
+@pytest.mark.parametrize(("logits_shape", "tau_shape", "batch"), [
+    ((3, 4), (2, 3, 1), (2, 3)),  # more dimensions than the logits
+    ((4,), (3, 1), (3,)),
+    ((1, 4), (3, 1), (3,)),       # a larger size where the logits' is 1
+])
+def test_a_temperature_may_grow_the_batch_as_jax_broadcasts_it(logits_shape, tau_shape, batch):
+    # Reference: torch.distributions per batch entry, with its scalar temperature and its row.
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    rng = np.random.default_rng(6)
+    logits = rng.normal(size=logits_shape).astype(np.float32)
+    temperature = (0.2 + rng.random(tau_shape)).astype(np.float32)
+    d = gkn.RelaxedOneHotCategorical(jnp.asarray(temperature), logits=jnp.asarray(logits))
+    assert d.batch_shape == batch
+    assert gkn.RelaxedOneHotCategorical.infer_shapes(
+        temperature=tau_shape, logits=logits_shape) == (batch, (4,))
+    value = np.array(d.sample(key(2)))
+    assert value.shape == (*batch, 4)
+    rows = np.broadcast_to(logits, (*batch, 4))
+    temperatures = np.broadcast_to(temperature, (*batch, 1))[..., 0]
+    expected = np.empty(batch)
+    for entry in np.ndindex(*batch):
+        expected[entry] = torch.distributions.RelaxedOneHotCategorical(
+            torch.tensor(temperatures[entry]), logits=torch.from_numpy(rows[entry].copy())
+        ).log_prob(torch.from_numpy(value[entry])).item()
+    np.testing.assert_allclose(np.asarray(d.log_prob(jnp.asarray(value))), expected, rtol=1e-5,
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="a temperature per class"):
+        gkn.RelaxedOneHotCategorical(jnp.ones((1, 4)), logits=jnp.zeros(4))
+
+
 def test_a_masked_coordinate_lies_in_the_exp_concretes_support():
     from numpyro.distributions.transforms import biject_to
 

@@ -652,6 +652,35 @@ def test_distributions_line_the_temperature_up_as_pytorch():
     torch.testing.assert_close(d.log_prob(value), expected)
 
 
+
+@pytest.mark.parametrize(("logits_shape", "tau_shape", "batch"), [
+    ((3, 4), (2, 3, 1), (2, 3)),  # more dimensions than the logits
+    ((4,), (3, 1), (3,)),
+    ((1, 4), (3, 1), (3,)),       # a larger size where the logits' is 1
+])
+def test_a_temperature_may_grow_the_batch_as_pytorch_broadcasts_it(logits_shape, tau_shape,
+                                                                   batch):
+    # (logits + G) / temperature has the broadcast shape; its rows are the batch. Reference:
+    # torch.distributions per batch entry, with that entry's scalar temperature.
+    logits = torch.randn(logits_shape, dtype=torch.float64,
+                         generator=torch.Generator().manual_seed(4))
+    temperature = 0.2 + torch.rand(tau_shape, dtype=torch.float64,
+                                   generator=torch.Generator().manual_seed(5))
+    d = gtd.RelaxedOneHotCategorical(temperature, logits=logits)
+    assert d.batch_shape == batch
+    value = d.sample(generator=torch.Generator().manual_seed(0))
+    assert value.shape == (*batch, 4)
+    rows = logits.expand(*batch, 4)
+    temperatures = temperature.expand(*batch, 1)[..., 0]
+    expected = torch.empty(batch, dtype=torch.float64)
+    for entry in np.ndindex(*batch):
+        expected[entry] = td.RelaxedOneHotCategorical(
+            temperatures[entry], logits=rows[entry]).log_prob(value[entry])
+    torch.testing.assert_close(d.log_prob(value), expected)
+    # A temperature per class is refused there too: (1, 4) for (4,) logits.
+    with pytest.raises(ValueError, match=r"temperature of shape \(1, 4\) .* per class"):
+        gtd.RelaxedOneHotCategorical(torch.ones(1, 4), logits=torch.zeros(4))
+
 # --- pickling, expand, generators and learned temperatures -------------------------------------
 
 

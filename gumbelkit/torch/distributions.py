@@ -111,7 +111,8 @@ def _temperature(temperature: float | torch.Tensor, like: torch.Tensor,
                         f"{type_name(temperature)} {temperature!r}")
     tau = torch.as_tensor(temperature, dtype=like.dtype, device=like.device)
     if event_ndim and tau.ndim > 0:
-        rows = framework_row_temperature(tuple(tau.shape), tuple(like.shape), -1, "temperature")
+        rows = framework_row_temperature(tuple(tau.shape), tuple(like.shape), -1, "temperature",
+                                         grows_batch=True)
         if rows is not None:
             tau = tau.reshape(rows)
     return tau
