@@ -113,7 +113,8 @@ class _Relaxed(Distribution):
         logits, temperature = self.logits, self.temperature
         dtype = getattr(value, "dtype", None)
         if dtype is not None and jnp.issubdtype(dtype, jnp.floating):
-            wide = jnp.promote_types(dtype, logits.dtype)
+            # result_type: a weakly typed value (a Python number) takes the logits' dtype.
+            wide = jnp.result_type(value, logits)
             if wide != logits.dtype:
                 logits, temperature = logits.astype(wide), jnp.asarray(temperature, wide)
         return self._core_class(logits, temperature)
@@ -154,6 +155,9 @@ class _Relaxed(Distribution):
             event dimensions.
 
         """
+        # NumPy data and Python numbers too, as NumPyro's own laws take them (an observed site's
+        # data is often NumPy).
+        value = jnp.asarray(value)
         log_p: jax.Array = self._core(value).log_prob(value)
         return log_p
 

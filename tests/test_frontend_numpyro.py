@@ -66,6 +66,32 @@ def test_log_prob_promotes_a_wider_value(name):
             np.testing.assert_allclose(scored, theirs.log_prob(value), rtol=1e-6)
 
 
+def test_numpy_data_and_python_numbers_are_scored_as_numpyros_own_laws_score_them():
+    # An observed site's data is often NumPy. Reference: NumPyro's RelaxedBernoulliLogits, in
+    # a model's log-density (what NUTS and SVI evaluate) and directly.
+    from numpyro.infer.util import log_density
+
+    def model(law, data):
+        logit = numpyro.sample("logit", numpyro.distributions.Normal(0.0, 1.0))
+        with numpyro.plate("n", 3):
+            numpyro.sample("x", law(0.5, logit), obs=data)
+
+    data = np.array([0.2, 0.7, 0.9])
+    ours, _ = log_density(model, (lambda t, lg: gkn.RelaxedBernoulli(t, logits=lg), data), {},
+                          {"logit": 0.3})
+    theirs, _ = log_density(model, (numpyro.distributions.RelaxedBernoulliLogits, data), {},
+                            {"logit": 0.3})
+    np.testing.assert_allclose(float(ours), float(theirs), rtol=1e-6)
+    np.testing.assert_allclose(
+        float(gkn.RelaxedBernoulli(0.5, logits=0.0).log_prob(0.3)),
+        float(numpyro.distributions.RelaxedBernoulliLogits(0.5, 0.0).log_prob(0.3)), rtol=1e-6)
+    # The categoricals take NumPy points too (reference: the same point as a JAX array).
+    for law, point in ((gkn.RelaxedOneHotCategorical, np.array([0.2, 0.3, 0.5])),
+                       (gkn.ExpRelaxedCategorical, np.log([0.2, 0.3, 0.5]))):
+        d = law(0.5, logits=jnp.array([0.1, -0.4, 0.2]))
+        np.testing.assert_array_equal(d.log_prob(point), d.log_prob(jnp.asarray(point)))
+
+
 @pytest.mark.parametrize("name", list(CLASSES))
 def test_samples_and_log_prob_are_the_cores(name):
     ours_class, core_class = CLASSES[name]
