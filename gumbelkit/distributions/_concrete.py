@@ -238,10 +238,12 @@ class _RelaxedCategorical(_Parameters):
 
         A value held in a coarser dtype than the compute dtype (a bfloat16 or float16 sample)
         rounds each entry by up to half its ``eps``, and its sum by up to that much: 4 ``eps``
-        of the value's dtype is accepted too.
+        of the value's dtype is accepted too. At least ``1e-6``, the tolerance of
+        ``torch.distributions``' and NumPyro's simplex constraints: a float32 point cast to
+        float64 misses 1 by the float32 rounding of its sum, a few ``1e-7``.
         """
         compute = math.sqrt(float(self._xp.finfo(self._compute_dtype).eps)) * 4
-        return max(compute, 4 * float(self._xp.finfo(value_dtype).eps))
+        return max(compute, 4 * float(self._xp.finfo(value_dtype).eps), 1e-6)
 
     def _finish_log_prob(self, log_p: Array, on_masked: Array) -> Array:
         """Return ``log_p`` without the class axis, in the dtype of the logits.
