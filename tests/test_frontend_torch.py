@@ -445,6 +445,9 @@ def test_modules_check_their_arguments_when_built():
             HardConcreteGate(shape)
     assert HardConcreteGate(0).log_alpha.shape == (0,)
     assert GumbelSoftmax(lambda step: 1.0 / (1 + step)).temperature == 1.0
+    for hard in (1, "yes", None):
+        with pytest.raises(TypeError, match="hard must be True or False"):
+            GumbelSoftmax(1.0, hard=hard)
 
 
 # --- Pyro ----------------------------------------------------------------------------------

@@ -16,7 +16,13 @@ import torch
 from torch import nn
 
 from gumbelkit import distributions as core
-from gumbelkit._checks import check_estimator, check_shape, is_real_scalar, type_name
+from gumbelkit._checks import (
+    check_bool,
+    check_estimator,
+    check_shape,
+    is_real_scalar,
+    type_name,
+)
 from gumbelkit._core import real_as_float
 from gumbelkit.estimators import Estimator
 from gumbelkit.torch._functional import gumbel_softmax
@@ -92,6 +98,7 @@ class GumbelSoftmax(nn.Module):
             _temperature(tau)
         # The estimator too: an unknown name would otherwise fail only at the first forward.
         # No tau here: ReinMax's warning about tau < 1 comes from each forward's call.
+        hard = check_bool(hard, "hard")
         check_estimator(estimator, hard=hard)
         self.tau = tau
         self.hard = hard
