@@ -15,11 +15,11 @@ from gumbelkit.distributions._math import _log, _pin_ends, _sigmoid
 from gumbelkit.distributions._parameters import (
     _broadcast_or_raise,
     _catches_habits,
-    _check_temperature,
     _ElementwiseParameters,
     _require,
     _require_unit_interval,
     _temperature_repr,
+    check_temperature,
 )
 
 
@@ -44,7 +44,7 @@ class _RelaxedBinary(_ElementwiseParameters):
 
     def __init__(self, logits: Array, tau: float | Array, *, validate_args: bool = False) -> None:
         super().__init__(logits, "logits", validate_args)
-        self._tau = _check_temperature(tau, self._backend, self._xp, self._validate_args, logits)
+        self._tau = check_temperature(tau, self._backend, self._xp, self._validate_args, logits)
         if not isinstance(self._tau, float):
             # The batch shape is the broadcast of both, as in torch.distributions and TFP.
             batch_shape = _broadcast_or_raise(tuple(self._tau.shape), self._batch_shape, "tau",

@@ -20,10 +20,10 @@ from gumbelkit.distributions._math import _log
 from gumbelkit.distributions._parameters import (
     _broadcast_or_raise,
     _catches_habits,
-    _check_temperature,
     _Parameters,
     _require,
     _temperature_repr,
+    check_temperature,
 )
 
 # --- log-densities -----------------------------------------------------------------------------
@@ -144,7 +144,7 @@ class _RelaxedCategorical(_Parameters):
                 and self._backend.matches(tau) and tau.ndim == logits.ndim
                 and tau.shape[self._axis] == 1):
             tau = xp.squeeze(tau, axis=self._axis)
-        self._tau = _check_temperature(tau, self._backend, xp, self._validate_args, logits)
+        self._tau = check_temperature(tau, self._backend, xp, self._validate_args, logits)
         if not isinstance(self._tau, float):
             logits = self._broadcast_logits(logits, tuple(self._tau.shape))
         self._logits = logits

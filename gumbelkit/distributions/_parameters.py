@@ -31,22 +31,25 @@ from gumbelkit._typing import Array, Namespace
 from gumbelkit.backends import Backend, resolved_for
 
 
-def _check_temperature(
-    tau: Any, backend: Backend, xp: Namespace, validate: bool, params: Array
+def check_temperature(
+    tau: Any, backend: Backend, xp: Namespace, validate: bool, params: Array,
+    argument: str = "tau",
 ) -> float | Array:
     """Return ``tau`` checked: a positive finite float, or a real floating array of ``backend``.
 
     A real number that is not an array (an int, a NumPy scalar) becomes a float. An array is
     read (positive and finite everywhere) where that is free or ``validate`` asks for it;
     elsewhere an invalid entry gives NaN results at its rows. Its shape is the caller's to
-    check: it broadcasts against the logits' batch shape.
+    check: it broadcasts against the logits' batch shape. Errors name ``argument`` (the front
+    ends' constructors call it ``temperature``).
     """
     if not hasattr(tau, "shape") or is_real_scalar(tau):
-        return check_real(tau, "tau", positive=True)
-    check_array_argument(tau, "tau", backend, xp, None, beside=params)
+        return check_real(tau, argument, positive=True)
+    check_array_argument(tau, argument, backend, xp, None, beside=params)
     ok = positive_finite(tau, xp, backend)
-    if (validate or backend.is_host_readable(ok)) and not concrete_bool(xp.all(ok), "tau"):
-        raise ValueError("tau must be positive and finite everywhere; got a value <= 0, NaN or inf")
+    if (validate or backend.is_host_readable(ok)) and not concrete_bool(xp.all(ok), argument):
+        raise ValueError(f"{argument} must be positive and finite everywhere; got a value <= 0, "
+                         "NaN or inf")
     return tau
 
 

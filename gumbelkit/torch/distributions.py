@@ -36,8 +36,10 @@ from torch.distributions.utils import lazy_property
 
 import gumbelkit
 from gumbelkit import distributions as core
-from gumbelkit._checks import check_estimator, framework_row_temperature, type_name
+from gumbelkit._checks import check_estimator, check_real, framework_row_temperature, type_name
 from gumbelkit._core import log_or_minus_inf
+from gumbelkit.backends import resolved_for
+from gumbelkit.distributions._parameters import check_temperature
 from gumbelkit.estimators import Estimator, GumbelRao
 
 __all__ = [
@@ -103,13 +105,16 @@ def _temperature(temperature: float | torch.Tensor, like: torch.Tensor,
     axis: one temperature per row, lined up as PyTorch lines it up
     (:func:`gumbelkit._checks.framework_row_temperature`).
     """
+    # Checked here, so that errors name the constructor's argument (the core's is tau).
     if isinstance(temperature, numbers.Real) and not isinstance(temperature, bool):
-        return float(temperature)
-    if not isinstance(temperature,
-                      (torch.Tensor, numbers.Number, list, tuple, np.ndarray, np.generic)):
+        return check_real(temperature, "temperature", positive=True)
+    if isinstance(temperature, bool) or not isinstance(
+            temperature, (torch.Tensor, numbers.Real, list, tuple, np.ndarray, np.generic)):
         raise TypeError(f"temperature must be a positive number or a tensor; got "
                         f"{type_name(temperature)} {temperature!r}")
     tau = torch.as_tensor(temperature, dtype=like.dtype, device=like.device)
+    backend = resolved_for(tau, argument="temperature")
+    check_temperature(tau, backend, backend.namespace(tau), False, like, "temperature")
     if event_ndim and tau.ndim > 0:
         rows = framework_row_temperature(tuple(tau.shape), tuple(like.shape), -1, "temperature",
                                          grows_batch=True)
@@ -562,14 +567,14 @@ class _Binary(_Tempered):
     ) -> None:
         _choose_logits(probs, logits)
         if probs is not None:
-            self.probs = _floating_tensor(probs)
+            self.probs = _floating_tensor(_parameter_tensor(probs, "probs"))
             # As PyTorch: probabilities of exactly 0 or 1 are clamped; the binary Concrete
             # needs finite logits.
             clamped = self.probs.clamp(torch.finfo(self.probs.dtype).eps,
                                        1 - torch.finfo(self.probs.dtype).eps)
             given = torch.log(clamped) - torch.log1p(-clamped)
         else:
-            given = _floating_tensor(logits)
+            given = _floating_tensor(_parameter_tensor(logits, "logits"))
         tau = _temperature(temperature, given, 0)
         batch_shape = _batch_shape(given.shape, tau)
         self._setup(given, tau, batch_shape)
