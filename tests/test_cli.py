@@ -318,6 +318,21 @@ def test_sample_keeps_the_dtype_of_a_npy_file(stored, option, expected, capsys, 
     assert np.load(tmp_path / "y.npy").dtype == expected
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax", "dask", "array_api_strict"])
+def test_sample_reads_a_big_endian_file_on_every_backend(backend, capsys, tmp_path):
+    if unavailable_reason(backend) is not None:
+        pytest.skip(str(unavailable_reason(backend)))
+    logits = np.array([[0.0, 0.0, -np.inf], [-np.inf, 1.0, -np.inf]])
+    np.save(tmp_path / "logits.npy", logits.astype(">f8"))
+    code, out, err = call(capsys, "sample", "--logits", str(tmp_path / "logits.npy"), "-n", "3",
+                          "--seed", "1", "--hard", "--backend", backend)
+    assert (code, err) == (0, "")
+    hard = csv_values(out).reshape(3, 2, 3)
+    # The masked classes are never drawn; the second row has one class left.
+    assert (hard[..., 2] == 0).all()
+    assert (hard[:, 1, 1] == 1).all()
+
+
 def test_sample_of_a_float64_file_is_the_float64_sample(capsys, tmp_path):
     logits = np.array([[0.1, 0.5, 0.4], [0.0, 0.0, -np.inf]])
     np.save(tmp_path / "logits.npy", logits)

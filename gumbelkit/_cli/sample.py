@@ -286,8 +286,13 @@ def _to_backend(name: str, module: Any, values: np.ndarray, dtype: str) -> Any:
         # JAX computes in float32 unless x64 is on; a float64 request turns it on.
         config: Any = jax.config
         config.update("jax_enable_x64", True)
-    # NumPy and Dask take NumPy dtypes; the other array modules name their own.
-    native = np.dtype(dtype) if name in ("numpy", "dask") else getattr(module, dtype)
+    # NumPy and Dask take NumPy dtypes; the other array modules name their own, and take only
+    # the machine's byte order (a .npy file may hold big-endian values).
+    if name in ("numpy", "dask"):
+        native = np.dtype(dtype)
+    else:
+        native = getattr(module, dtype)
+        values = values.astype(values.dtype.newbyteorder("="), copy=False)
     # check_logit_range let through only logits that overflow to -inf, masked classes: NumPy's
     # cast warns of them.
     with np.errstate(over="ignore"):
