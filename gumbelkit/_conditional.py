@@ -80,6 +80,7 @@ def _conditional_block(prepared: Prepared, index: Array) -> Array:
             backend=backend, xp=xp, source=prepared.new_source(), device=prepared.device,
             check_index=True,
             bound=float(xp.finfo(logits.dtype).max),  # finite after the cast to logits.dtype
+            out_dtype=logits.dtype,
         )
     return _core.as_dtype(noise, logits.dtype, xp)
 
@@ -120,16 +121,16 @@ def conditional_gumbel(
     -------
     array
         The noise, with the dtype, device and namespace of ``logits``, computed in float32
-        (float64 for float64 logits). In that dtype ``argmax(logits + G, axis)`` is exactly
-        ``index``: a loser that would round up to the winner is moved a few units in the last
-        place below it (with float16 or bfloat16 logits, the final cast of ``G`` may round
-        this away). The noise of a valid row is finite for any finite logits, in the dtype of
-        ``logits``: where the winner's exact noise exceeds that dtype's largest finite value
-        (its logit lies more than that below the row maximum, as ``[-6e4, 6e4]`` in
-        float16), it is that largest value and the losers are moved below it. The noise carries no
-        gradient. An ``index`` out of range or at a ``-inf`` logit raises ``ValueError``
-        where its value can be read for free (host memory, no trace); elsewhere, as for a row
-        with a NaN, a ``+inf`` or no finite logit, that row is NaN.
+        (float64 for float64 logits). ``argmax(logits + G, axis)`` is exactly ``index``, the
+        sum taken in the dtype of ``logits``: a loser that would round up to the winner is
+        moved a few units in the last place below it (with float16 or bfloat16 logits, again
+        after the cast of ``G`` to that dtype). The noise of a valid row is finite for any
+        finite logits, in the dtype of ``logits``: where the winner's exact noise exceeds that
+        dtype's largest finite value (its logit lies more than that below the row maximum, as
+        ``[-6e4, 6e4]`` in float16), it is that largest value and the losers are moved below
+        it. The noise carries no gradient. An ``index`` out of range or at a ``-inf`` logit
+        raises ``ValueError`` where its value can be read for free (host memory, no trace);
+        elsewhere, as for a row with a NaN, a ``+inf`` or no finite logit, that row is NaN.
 
     Examples
     --------

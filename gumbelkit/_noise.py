@@ -248,6 +248,7 @@ def conditional_noise(
     device: Any,
     check_index: bool = False,
     bound: float | None = None,
+    out_dtype: DType | None = None,
 ) -> tuple[Array, Any]:
     """Return noise ``G`` of ``shape`` with ``argmax(theta + G, axis) == index``, and the source.
 
@@ -281,6 +282,10 @@ def conditional_noise(
     within ``[-bound, bound]``, and the conditioning holds in every valid row but one whose
     winner's logit is ``-bound`` and a loser's ``bound``: no noise within the bounds can do
     better than a tie there.
+
+    With ``out_dtype`` (a narrower dtype the caller wants, float16 or bfloat16; ``bound`` then
+    its largest value) the noise is returned in it, and the conditioning holds for the sums
+    ``theta + G`` in that dtype: the losers are moved below the winner there too.
     """
     theta = backend.stop_gradient(theta)
     dtype = theta.dtype
@@ -329,15 +334,43 @@ def conditional_noise(
     loser = -xp.logaddexp(shifted - top, -minus_log_e)
     noise = xp.where(chosen, winner, loser)
 
-    # Keep every loser strictly below the winner after rounding (see the docstring).
-    perturbed = theta + noise
-    best = xp.sum(xp.where(chosen, perturbed, zero), axis=axis, keepdims=True)
-    below = xp.nextafter(best, xp.full_like(best, -math.inf))
-    lowered = xp.subtract(below, theta)
-    lowered = xp.nextafter(lowered, xp.full_like(lowered, -math.inf))
-    keep = xp.logical_or(chosen, perturbed < best)
-    noise = xp.clip(xp.where(keep, noise, lowered), -largest, largest)
-
+    noise, best = _losers_below_the_winner(theta, noise, chosen, axis, largest, xp, device)
     valid = xp.logical_and(xp.logical_and(row_valid, index_valid), xp.isfinite(best))
-    nan = xp.asarray(math.nan, dtype=dtype, device=device)
+    if out_dtype is not None and out_dtype != dtype:
+        # Rounding to the narrower dtype can undo a loser's move (or tie a loser with the
+        # winner): the losers are moved again there, against the winner's sum in that dtype.
+        noise, _ = _losers_below_the_winner(xp.astype(theta, out_dtype),
+                                            xp.astype(noise, out_dtype), chosen, axis, largest,
+                                            xp, device)
+    nan = xp.asarray(math.nan, dtype=noise.dtype, device=device)
     return xp.where(valid, noise, nan), source
+
+
+def _losers_below_the_winner(
+    theta: Array, noise: Array, chosen: Array, axis: int, largest: float, xp: Namespace,
+    device: Any,
+) -> tuple[Array, Array]:
+    """Return the noise with every loser strictly below the winner after rounding, and the best.
+
+    In the dtype of ``theta`` and ``noise``: a loser whose ``theta + noise`` does not lie below
+    the winner's gets ``nextafter(fl(t - theta_j), -inf)``, ``t`` the largest float below the
+    winner's sum (:func:`conditional_noise`'s docstring); the noise is clipped to
+    ``[-largest, largest]``. Also returns the winner's sum, with the class axis kept.
+    """
+    perturbed = theta + noise
+    zero = xp.zeros((), dtype=perturbed.dtype, device=device)
+    best = xp.sum(xp.where(chosen, perturbed, zero), axis=axis, keepdims=True)
+    lowered = _float_below(xp.subtract(_float_below(best, xp), theta), xp)
+    keep = xp.logical_or(chosen, perturbed < best)
+    return xp.clip(xp.where(keep, noise, lowered), -largest, largest), best
+
+
+def _float_below(x: Array, xp: Namespace) -> Array:
+    """Return the largest float below each entry of ``x`` that is not flushed to zero.
+
+    ``nextafter(x, -inf)``, except at 0, whose lower neighbour is subnormal: XLA on the CPU
+    flushes it back to 0 (not below 0), so 0 gets minus the smallest normal number.
+    """
+    below = xp.nextafter(x, xp.full_like(x, -math.inf))
+    smallest = xp.full_like(x, -float(xp.finfo(x.dtype).smallest_normal))
+    return xp.where(below < x, below, xp.minimum(below, smallest))
