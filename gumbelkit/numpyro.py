@@ -32,8 +32,17 @@ from numpyro.distributions.util import lazy_property, validate_sample
 
 import gumbelkit
 from gumbelkit import distributions as core
-from gumbelkit._checks import broadcast_shapes, check_estimator, framework_row_temperature
+from gumbelkit._checks import (
+    broadcast_shapes,
+    check_estimator,
+    check_real,
+    framework_row_temperature,
+    is_real_scalar,
+    type_name,
+)
 from gumbelkit._core import log_or_minus_inf
+from gumbelkit.backends import resolved_for
+from gumbelkit.distributions._parameters import check_temperature
 from gumbelkit.estimators import Estimator, GumbelRao
 
 __all__ = [
@@ -52,6 +61,25 @@ def _floating(x: Any) -> jax.Array:
     if not jnp.issubdtype(array.dtype, jnp.floating):
         array = array.astype(jnp.result_type(float))
     return array
+
+
+def _temperature(temperature: Any, logits: jax.Array) -> jax.Array:
+    """Return the temperature as a JAX array in the dtype of ``logits``, or raise naming it.
+
+    A real number must be positive and finite; an array (JAX, NumPy, a list) is read for that
+    where reading is free (not under a trace), as the core reads it.
+    """
+    if is_real_scalar(temperature):
+        check_real(temperature, "temperature", positive=True)
+    elif isinstance(temperature, (bool, np.bool_)) or not isinstance(
+            temperature, (jax.Array, np.ndarray, np.generic, list, tuple)):
+        raise TypeError(f"temperature must be a positive number or an array; got "
+                        f"{type_name(temperature)} {temperature!r}")
+    tau = jnp.asarray(temperature, dtype=logits.dtype)
+    if tau.ndim > 0 or not is_real_scalar(temperature):
+        backend = resolved_for(tau, argument="temperature")
+        check_temperature(tau, backend, backend.namespace(tau), False, logits, "temperature")
+    return tau
 
 
 class _MaskableLogits(constraints.Constraint):
@@ -182,7 +210,7 @@ class _Categorical(_Relaxed):
         logits = _floating(logits)
         if logits.ndim < 1:
             raise ValueError("logits must be at least one-dimensional (the class axis)")
-        tau = jnp.asarray(temperature, dtype=logits.dtype)
+        tau = _temperature(temperature, logits)
         # One temperature per row as (logits + G) / temperature broadcasts it, size 1 along
         # the class axis ((n, 1) for (n, K) or (B, n, K) logits), or the batch shape's form.
         rows = framework_row_temperature(tau.shape, logits.shape, -1, "temperature",
@@ -449,7 +477,7 @@ class _Binary(_Relaxed):
             clamped = jnp.clip(given_probs, eps, 1.0 - eps)
             logits = jnp.log(clamped) - jnp.log1p(-clamped)
         logits = _floating(logits)
-        tau = jnp.asarray(temperature, dtype=logits.dtype)
+        tau = _temperature(temperature, logits)
         try:
             batch_shape = jnp.broadcast_shapes(logits.shape, tau.shape)
         except ValueError:

@@ -226,6 +226,20 @@ def test_validation_rejects_a_bad_temperature():
         gkn.RelaxedOneHotCategorical(-1.0, logits=jnp.zeros(3), validate_args=True)
 
 
+@pytest.mark.parametrize("cls", [gkn.RelaxedOneHotCategorical, gkn.RelaxedBernoulli])
+def test_a_bad_temperature_is_named_as_the_constructor_names_it(cls):
+    logits = jnp.zeros((2, 3)) if cls is gkn.RelaxedOneHotCategorical else jnp.zeros(2)
+    for temperature in ("0.5", True, None, 1 + 2j):
+        with pytest.raises(TypeError, match="temperature must be a positive number or an array"):
+            cls(temperature, logits=logits)
+    for temperature in (0.0, -1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="temperature must be a positive finite number"):
+            cls(temperature, logits=logits, validate_args=False)
+    with pytest.raises(ValueError, match="temperature must be positive and finite everywhere"):
+        cls(jnp.array([[0.5], [-1.0]]) if cls is gkn.RelaxedOneHotCategorical
+            else jnp.array([0.5, 0.0]), logits=logits)
+
+
 @pytest.mark.parametrize("cls", [gkn.RelaxedOneHotCategorical, gkn.ExpRelaxedCategorical,
                                  gkn.RelaxedOneHotCategoricalStraightThrough])
 def test_a_masked_class_passes_validation_and_fails_only_what_it_should(cls):

@@ -773,6 +773,21 @@ def test_a_parameter_temperature_is_learned():
 def test_bad_parameters_are_named_in_the_classes():
     with pytest.raises(TypeError, match="temperature must be a positive number or a tensor"):
         gtd.RelaxedOneHotCategorical("0.5", logits=torch.zeros(3))
+    # As the constructors name it (the core's argument is tau), with validation on or off.
+    for validate in (True, False):
+        for temperature in (True, 1 + 2j):
+            with pytest.raises(TypeError, match="temperature must be a positive number"):
+                gtd.RelaxedOneHotCategorical(temperature, logits=torch.zeros(3),
+                                             validate_args=validate)
+        for temperature in (0.0, math.inf):
+            with pytest.raises(ValueError, match="temperature must be a positive finite number"):
+                gtd.RelaxedBernoulli(temperature, logits=torch.zeros(3), validate_args=validate)
+        with pytest.raises(ValueError, match="temperature must be positive and finite"):
+            gtd.RelaxedOneHotCategorical(torch.tensor([[0.5], [-1.0]]), logits=torch.zeros(2, 3),
+                                         validate_args=validate)
+    for argument in ("logits", "probs"):
+        with pytest.raises(TypeError, match=f"{argument} must be a torch.Tensor"):
+            gtd.RelaxedBernoulli(0.5, **{argument: "a"})
     with pytest.raises(TypeError, match=r"log_alpha must be a torch\.Tensor"):
         gtd.HardConcrete("x")
     assert gtd.HardConcrete([0.0, 1.0]).batch_shape == (2,)
