@@ -303,6 +303,28 @@ def test_compile_fullgraph_matches_eager(inductor, fresh_dynamo):
     assert torch.all((index_rng >= 0) & (index_rng < 6))
 
 
+def test_compile_with_a_seed_or_a_generator_matches_eager(inductor, fresh_dynamo):
+    # Dynamo cannot put a torch.Generator in a graph (pytorch/pytorch#88576): with a seed or a
+    # generator the default mode compiles around a graph break, and the frame after it writes
+    # into the noise buffer's in-place softmax, which Inductor failed to compile
+    # (KeyError: 'buf4', with 10 classes; 6 compiled). Reference: the eager call with the same
+    # seed or generator state.
+    logits = tensor(np.random.default_rng(11).normal(size=(4, 10)), dtype=torch.float32)
+    soft = torch.compile(lambda lg: gk.gumbel_softmax(lg, tau=0.5, rng=5))
+    np.testing.assert_allclose(to_numpy(soft(logits)),
+                               to_numpy(gk.gumbel_softmax(logits, tau=0.5, rng=5)),
+                               rtol=1e-6, atol=1e-7)
+    hard = torch.compile(lambda lg: gk.gumbel_softmax(lg, tau=0.5, hard=True, rng=5))
+    assert torch.equal(hard(logits), gk.gumbel_softmax(logits, tau=0.5, hard=True, rng=5))
+    generator = torch.Generator(device=DEVICE)
+    compiled = torch.compile(lambda lg: gk.gumbel_softmax(lg, tau=0.5, rng=generator))
+    generator.manual_seed(6)
+    first = compiled(logits)
+    generator.manual_seed(6)
+    np.testing.assert_allclose(to_numpy(first),
+                               to_numpy(gk.gumbel_softmax(logits, tau=0.5, rng=generator)),
+                               rtol=1e-6, atol=1e-7)
+
 def test_compile_fullgraph_first_call_of_the_process(fresh_dynamo):
     # A fresh process compiles before gumbelkit has seen a tensor. Registering and removing an
     # adapter empties the lookup cache the same way, through the public API.

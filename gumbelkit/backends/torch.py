@@ -353,8 +353,10 @@ def tempered_softmax_(z: torch.Tensor, tau: Any, axis: int) -> torch.Tensor:
         divisor = torch.scalar_tensor(tau, dtype=z.dtype)
         if tau > 1.0:
             return torch.softmax(z / divisor, dim=axis)
-    # In place: z is gumbelkit's own buffer, and no backward needs its values.
     row_max = (z.detach() if z.requires_grad else z).amax(dim=axis, keepdim=True)
+    if torch.compiler.is_compiling():
+        return torch.softmax((z - row_max) / divisor, dim=axis)
+    # In place: z is gumbelkit's own buffer, and no backward needs its values.
     return torch.softmax(z.sub_(row_max).div_(divisor), dim=axis)
 
 
