@@ -373,10 +373,15 @@ def filter_logits(
 
 
 def _noise_by_seed(prepared: Prepared, seeds: object, rows: int, row_shape: tuple[int, ...],
-                   shape: tuple[int, ...]) -> Array:
-    """Return Gumbel noise of ``(rows, K)``, each row from its own seed's stream."""
+                   shape: tuple[int, ...]) -> tuple[Array, Array | None]:
+    """Return Gumbel noise of ``(rows, K)``, each row from its own seed's stream.
+
+    Also returns, for a seed array that cannot be read (under a trace), ``(rows, 1)`` booleans
+    saying where the seed lies in ``[0, 2**63)``; None where every seed was checked.
+    """
     backend, device = prepared.backend, prepared.device
     dtype = prepared.compute_dtype
+    seeds_ok: Array | None = None
     if isinstance(seeds, Sequence) or (hasattr(seeds, "shape") and not backend.matches(seeds)):
         flat = _flat(seeds)
         wrong = [s for s in flat if not isinstance(s, numbers.Integral) or isinstance(s, bool)]
@@ -398,8 +403,12 @@ def _noise_by_seed(prepared: Prepared, seeds: object, rows: int, row_shape: tupl
             raise ValueError(f"seeds must hold one seed per row, {rows} for the row shape "
                              f"{row_shape}; got an array of shape {tuple(seed_rows.shape)}")
         flat_rows: Array = prepared.xp.reshape(seed_rows, (-1,))  # in C order, as the rows
-        if backend.is_host_readable(flat_rows):  # free to read: checked as a list would be
+        # Free to read, or read to the host anyway (the default map_seeds): checked as a list
+        # would be.
+        if backend.is_host_readable(flat_rows) or "map_seeds" not in backend.supplied:
             _check_seed_array(flat_rows, prepared.xp)
+        else:  # a row whose seed is out of range is invalid, as for the other parameters
+            seeds_ok = _seeds_in_range(flat_rows, prepared.xp)
         seed_array = flat_rows
     else:
         raise TypeError(f"seeds must be a sequence of ints or an integer array with one seed "
@@ -409,7 +418,20 @@ def _noise_by_seed(prepared: Prepared, seeds: object, rows: int, row_shape: tupl
         noise, _ = draw_gumbel(backend, source, shape, dtype, device)
         return noise
 
-    return backend.map_seeds(row_noise, seed_array, device)
+    ok = None if seeds_ok is None else prepared.xp.reshape(seeds_ok, (rows, 1))
+    return backend.map_seeds(row_noise, seed_array, device), ok
+
+
+def _seeds_in_range(seeds: Array, xp: Namespace) -> Array | None:
+    """Return where the 1-d integer ``seeds`` lie in ``[0, 2**63)``; None where all must."""
+    info = xp.iinfo(seeds.dtype)
+    if int(info.min) < 0:
+        in_range: Array = seeds >= 0
+        return in_range
+    if int(info.max) >= 2**63:
+        in_range = seeds <= xp.asarray(2**63 - 1, dtype=seeds.dtype)
+        return in_range
+    return None
 
 
 def _check_seed_array(seeds: Array, xp: Namespace) -> None:
@@ -480,10 +502,13 @@ def _sample_prepared(prepared: Prepared, temperature: object, top_k: object, top
     rows, num_classes = int(logits.shape[0]), prepared.num_classes
     filters = _Filters(prepared, rows, temperature, top_k, top_p, min_p)
     if rows == 0 or seeds is not None:
-        noise = (xp.zeros((rows, num_classes), dtype=prepared.compute_dtype, device=device)
-                 if rows == 0 else _noise_by_seed(prepared, seeds, rows, row_shape,
-                                                  (num_classes,)))
-        return xp.reshape(_tokens(logits, filters, lambda: noise, prepared), row_shape)
+        seeds_ok = None
+        if rows == 0:
+            noise = xp.zeros((rows, num_classes), dtype=prepared.compute_dtype, device=device)
+        else:
+            noise, seeds_ok = _noise_by_seed(prepared, seeds, rows, row_shape, (num_classes,))
+        tokens = _tokens(logits, filters, lambda: noise, prepared, seeds_ok)
+        return xp.reshape(tokens, row_shape)
     # As gumbel_max: by row blocks (a large NumPy call on threads, each block filtering its own
     # rows), the noise drawn with the logits' shape, so that unfiltered tokens are gumbel_max's
     # indices from the same seed. The per-row parameters go with their rows: each is laid out
@@ -511,11 +536,12 @@ def _block_tokens(prepared: Prepared, filters: _Filters, names: tuple[str, ...],
 
 
 def _tokens(logits: Array, filters: _Filters, noise: Callable[[], Array],
-            prepared: Prepared) -> Array:
+            prepared: Prepared, seeds_ok: Array | None = None) -> Array:
     """Return the ``(rows, 1)`` tokens of ``(rows, K)`` logits.
 
     The filters, then the race against ``noise()`` (drawn after them: PyTorch's call of (64,
-    50257) took 70 ms with the noise first, 55 after), then the checks.
+    50257) took 70 ms with the noise first, 55 after), then the checks; ``seeds_ok``
+    (``(rows, 1)``) marks the rows whose traced seed was in range.
     """
     backend, xp, device = prepared.backend, prepared.xp, prepared.device
     z, valid = _valid_rows(logits, prepared)
@@ -527,6 +553,8 @@ def _tokens(logits: Array, filters: _Filters, noise: Callable[[], Array],
     if filters.temperature is not None:
         index = xp.where(greedy, backend.argmax(z, axis=-1, keepdims=True), index)
     valid = xp.logical_and(valid, filters.ok)
+    if seeds_ok is not None:
+        valid = xp.logical_and(valid, seeds_ok)
     invalid = xp.asarray(prepared.num_classes, dtype=index.dtype, device=device)
     return xp.where(valid, index, invalid)
 
