@@ -114,6 +114,45 @@ _maskable_logits = _MaskableLogits()
 biject_to.register(_MaskableLogits, lambda constraint: biject_to(constraints.real_vector))
 
 
+class _Simplex(constraints.Constraint):
+    """The simplex to the rounding of the value's dtype: NumPyro's, which float16 misses.
+
+    NumPyro's ``simplex`` asks ``|sum - 1| < 1e-6`` of a sum in the value's dtype, which a
+    float16 or bfloat16 sample (each entry rounded to that dtype, the sum too) can never meet
+    unless the sum is exactly 1. Here the sum is taken in float32 or wider and may miss 1 by
+    ``max(1e-6, 4 eps)`` of the value's dtype, the tolerance of the core's own validation;
+    ``biject_to`` maps onto it as onto ``simplex`` (registered below).
+    """
+
+    event_dim = 1
+
+    def __call__(self, x: Any) -> Any:
+        x = jnp.asarray(x)
+        tolerance = 1e-6
+        if jnp.issubdtype(x.dtype, jnp.floating):
+            info = jnp.finfo(x.dtype)  # type: ignore[no-untyped-call]
+            tolerance = max(tolerance, 4 * float(info.eps))
+            x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+        return jnp.logical_and(jnp.all(x >= 0, axis=-1),
+                               jnp.abs(jnp.sum(x, axis=-1) - 1) < tolerance)
+
+    def feasible_like(self, prototype: Any) -> Any:
+        return jnp.full_like(prototype, 1 / prototype.shape[-1])
+
+    def tree_flatten(self) -> tuple[tuple[()], tuple[tuple[()], dict[str, Any]]]:
+        return (), ((), {})
+
+    def eq(self, other: object, static: bool = False) -> bool:
+        return isinstance(other, type(self))
+
+    def __repr__(self) -> str:
+        return "Simplex()"
+
+
+_simplex = _Simplex()
+biject_to.register(_Simplex, lambda constraint: biject_to(constraints.simplex))
+
+
 def _choose(probs: Any, logits: Any) -> None:
     if (probs is None) == (logits is None):
         raise ValueError("Either `probs` or `logits` must be specified, but not both.")
@@ -289,7 +328,7 @@ class RelaxedOneHotCategorical(_Categorical):
 
     """
 
-    support = constraints.simplex
+    support = _simplex
 
 
 class RelaxedOneHotCategoricalStraightThrough(RelaxedOneHotCategorical):

@@ -615,6 +615,21 @@ def test_a_temperature_may_grow_the_batch_as_jax_broadcasts_it(logits_shape, tau
         gkn.RelaxedOneHotCategorical(jnp.ones((1, 4)), logits=jnp.zeros(4))
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_samples_pass_validation(dtype):
+    # NumPyro's simplex check (|sum - 1| < 1e-6 in the value's dtype) refused every float16
+    # draw but those summing to 1 exactly; the support here allows the dtype's rounding, and
+    # still refuses a point 5% off. biject_to maps onto it as onto NumPyro's simplex.
+    from numpyro.distributions.transforms import StickBreakingTransform, biject_to
+
+    logits = jax.random.normal(key(14), (1000, 6)).astype(dtype)
+    d = gkn.RelaxedOneHotCategorical(0.5, logits=logits, validate_args=True)
+    value = d.sample(key(15), (5,))
+    assert bool(jnp.all(d.support(value)))
+    assert bool(jnp.all(jnp.isfinite(d.log_prob(value))))
+    assert not bool(jnp.any(d.support(jnp.full((6,), 1.05 / 6, dtype=dtype))))
+    assert isinstance(biject_to(d.support), StickBreakingTransform)
+
 def test_a_masked_coordinate_lies_in_the_exp_concretes_support():
     from numpyro.distributions.transforms import biject_to
 

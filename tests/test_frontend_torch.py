@@ -171,7 +171,8 @@ def test_distribution_matches_torch_distributions(name, by):
     assert isinstance(ours.batch_shape, torch.Size)
     assert ours.event_shape == theirs.event_shape
     assert isinstance(ours.event_shape, torch.Size)
-    assert type(ours.support) is type(theirs.support)
+    # The same kind of support (the simplex's allows a half-precision value's rounding).
+    assert isinstance(ours.support, type(theirs.support))
     assert set(theirs.arg_constraints) <= set(ours.arg_constraints)
     torch.testing.assert_close(ours.probs, theirs.probs)
     torch.testing.assert_close(ours.logits, theirs.logits)
@@ -234,6 +235,22 @@ def test_a_float32_sample_cast_to_float64_passes_validation_as_in_pytorch(name):
     with pytest.raises(ValueError, match=r"(?i)simplex"):  # PyTorch's check or the core's
         ours.log_prob(off)
 
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_samples_pass_validation(dtype):
+    # PyTorch's simplex check (|sum - 1| < 1e-6 in the value's dtype) refused about one
+    # float16 draw in ten, its own class's too; the support here allows the dtype's rounding,
+    # and still refuses a point 5% off. biject_to maps onto it as onto PyTorch's simplex.
+    logits = torch.randn(1000, 6, generator=generator(12)).to(dtype)
+    d = gtd.RelaxedOneHotCategorical(0.5, logits=logits, validate_args=True)
+    value = d.rsample((5,), generator=generator(13))
+    assert torch.isfinite(d.log_prob(value)).all()
+    with pytest.raises(ValueError, match="support"):
+        d.log_prob(torch.full((1000, 6), 1.05 / 6, dtype=dtype))
+    assert isinstance(torch.distributions.biject_to(d.support),
+                      torch.distributions.transforms.StickBreakingTransform)
+    assert isinstance(torch.distributions.transform_to(d.support),
+                      torch.distributions.transforms.SoftmaxTransform)
 
 @pytest.mark.parametrize("name", list(PAIRS))
 def test_samples_and_log_prob_are_the_cores(name):

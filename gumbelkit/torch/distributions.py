@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import torch
-from torch.distributions import Distribution, constraints
+from torch.distributions import Distribution, biject_to, constraints, transform_to
 from torch.distributions.utils import lazy_property
 
 import gumbelkit
@@ -152,6 +152,32 @@ def _checked_instance(dist: Distribution, cls: type[Distribution], instance: Any
 
 def _expand_tau(tau: float | torch.Tensor, batch_shape: torch.Size) -> float | torch.Tensor:
     return tau if isinstance(tau, float) else tau.expand(batch_shape)
+
+
+class _Simplex(constraints._Simplex):
+    """The simplex to the rounding of the value's dtype: PyTorch's, which float16 misses.
+
+    PyTorch's ``simplex`` asks ``|sum - 1| < 1e-6`` of a sum in the value's dtype, which a
+    float16 or bfloat16 sample (each entry rounded to that dtype, the sum too) misses in about
+    one draw in ten. Here the sum is taken in float32 or wider and may miss 1 by
+    ``max(1e-6, 4 eps)`` of the value's dtype, the tolerance of the core's own validation;
+    ``biject_to`` and ``transform_to`` map onto it as onto ``simplex``.
+    """
+
+    def check(self, value: torch.Tensor) -> torch.Tensor:
+        tolerance = 1e-6
+        if value.is_floating_point():
+            tolerance = max(tolerance, 4 * torch.finfo(value.dtype).eps)
+            value = value.to(torch.promote_types(value.dtype, torch.float32))
+        return torch.all(value >= 0, dim=-1) & ((value.sum(-1) - 1).abs() < tolerance)
+
+
+_simplex = _Simplex()
+# PyTorch's registries are untyped.
+biject_to.register(  # type: ignore[no-untyped-call]
+    _Simplex, lambda constraint: biject_to(constraints.simplex))
+transform_to.register(  # type: ignore[no-untyped-call]
+    _Simplex, lambda constraint: transform_to(constraints.simplex))
 
 
 class _Relaxed(Distribution):
@@ -423,7 +449,7 @@ class RelaxedOneHotCategorical(_Categorical):
 
     """
 
-    support = constraints.simplex
+    support = _simplex
 
 
 
