@@ -67,7 +67,7 @@ def _row_parameter(
                         f"with their row shape {row_shape}; got {type_name(value)}")
     array: Array = value
     check_placed_with(array, argument, prepared.backend, prepared.logits)
-    if integer != xp.isdtype(array.dtype, "integral"):
+    if not xp.isdtype(array.dtype, "integral" if integer else "real floating"):  # no bool
         kind = "an integer" if integer else "a real floating"
         raise TypeError(f"{argument} must have {kind} dtype; got {array.dtype}")
     if array.ndim == 0:

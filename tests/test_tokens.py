@@ -212,6 +212,11 @@ def test_bad_arguments(xp):
         gk.sample_tokens(logits, rng=0, top_k=1.5)
     with pytest.raises(ValueError, match="top_p of shape"):
         gk.sample_tokens(logits, rng=0, top_p=make(xp, np.full(5, 0.5)))
+    # A boolean array is no number, as True is not (NumPy's np.True_ has a shape and a dtype).
+    flags = make(xp, np.array([True, False]), "bool")
+    for argument in ("temperature", "top_p", "min_p"):
+        with pytest.raises(TypeError, match=f"{argument} must have a real floating dtype"):
+            gk.sample_tokens(logits, rng=0, **{argument: flags})
 
 
 def test_seeds_follow_the_rows_in_any_shape_and_are_checked(xp):
