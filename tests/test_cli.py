@@ -130,6 +130,7 @@ def test_check_rejects_an_unknown_backend_in_one_line():
 
 @pytest.mark.parametrize(("value", "message"), [
     (",", "no backend named in ','"),
+    ("", "no backend named in ''"),  # it ran every backend
     ("all,numpy", "unknown backend 'all'"),
     (":", "--backend: "),
 ])

@@ -133,7 +133,7 @@ def _check_backend_names(backend: str | None) -> None:
     try:
         selected_names(backend)
     except (ValueError, ImportError, AttributeError) as exc:
-        source = "--backend" if backend else ENVIRONMENT_VARIABLE
+        source = "--backend" if backend is not None else ENVIRONMENT_VARIABLE
         raise UsageError(f"{source}: {exc or type(exc).__name__}") from exc
 
 
@@ -173,7 +173,7 @@ def run_check(
     # The progress bar and the table replace pytest's terminal output (and its addopts).
     arguments = [str(suite), "-p", "no:terminal", "-p", "no:cacheprovider", "-o", "addopts=",
                  "--rootdir", str(suite.parent)]
-    if backend:
+    if backend is not None:
         arguments += ["--backend", backend]
     if thorough:
         arguments.append("--thorough")

@@ -104,7 +104,8 @@ def selected_names(option: str | None) -> list[str]:
         For a name that is neither built in, registered, nor an importable ``module:attr``;
         ``ValueError`` also for a list of no name, and for ``all`` beside other names.
     """
-    value = option or os.environ.get(ENVIRONMENT_VARIABLE, "") or "all"
+    # An empty option names nothing (an error); an empty variable is an unset one.
+    value = option if option is not None else os.environ.get(ENVIRONMENT_VARIABLE, "") or "all"
     names = list(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
     if not names:
         raise ValueError(f"no backend named in {value!r}: give names separated by commas, or "
