@@ -88,6 +88,11 @@ def choose_method(draws: int, num_classes: int, *, cdf: bool = True) -> str:
     return "alias" if draws >= ALIAS_FROM_DRAWS_PER_CLASS * num_classes else "cdf"
 
 
+def _on(device: Any) -> str:
+    """Return `` on <device>`` for a message, or nothing where the device is unknown (a trace)."""
+    return "" if device is None else f" on {device}"
+
+
 def _check_method(method: object) -> str:
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
@@ -214,7 +219,7 @@ def _alias_draws(prepared: Prepared) -> Array:
         if not backend.float64_available(device):
             raise ValueError(
                 f"method='alias' builds its tables in float64 and sums them exactly in 64-bit "
-                f"integers, which {backend.name} arrays on {device} cannot hold; use "
+                f"integers, which {backend.name} arrays{_on(device)} cannot hold; use "
                 "method='gumbel'"
             )
         threshold, alias, valid = alias_table(logits, xp.float64, backend=backend, xp=xp,
@@ -420,7 +425,7 @@ def _categorical_body(
     if method == "cdf" and not backend.float64_available(device):
         raise ValueError(
             f"method='cdf' sums its tables in 64-bit integers and draws float64 uniforms, "
-            f"which {backend.name} arrays on {device} cannot hold now (JAX: set "
+            f"which {backend.name} arrays{_on(device)} cannot hold now (JAX: set "
             "jax_enable_x64); use method='alias' or 'auto'"
         )
     with backend.errstate():

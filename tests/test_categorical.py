@@ -292,6 +292,9 @@ def test_without_x64_alias_tables_are_built_in_a_scope(jax_without_x64):
     assert mapped.dtype == jnp.int32
     with pytest.raises(ValueError, match="jax_enable_x64"):
         gk.categorical(logits, sample_shape=(100,), rng=key, method="cdf")
+    # Under jit the device is not known: the message names none (it said "on None").
+    with pytest.raises(ValueError, match="which jax arrays cannot hold now"):
+        jax.jit(lambda x: gk.categorical(x, sample_shape=(100,), rng=key, method="cdf"))(logits)
 
 
 def test_without_x64_invalid_masked_and_empty(jax_without_x64):
