@@ -172,7 +172,11 @@ def surrogate(
         )
     if isinstance(estimator, GumbelRao):
         if source is None:
-            source = prepared.new_source()
+            try:
+                source = prepared.new_source()
+            except TypeError as error:  # JAX: no global generator for its conditional noise
+                raise TypeError(f"{error}. Gumbel-Rao draws its conditional noise also where "
+                                "noise is given: pass rng with it") from None
         noises, _ = conditional_noise(
             theta,
             xp.argmax(z, axis=axis),

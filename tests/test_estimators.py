@@ -486,7 +486,8 @@ def test_gumbel_rao_with_given_noise_takes_rng_for_the_conditional_noise():
     first = np.asarray(grad(logits, jax.random.key(1)))
     np.testing.assert_array_equal(first, np.asarray(grad(logits, jax.random.key(1))))
     assert not np.array_equal(first, np.asarray(grad(logits, jax.random.key(2))))
-    with pytest.raises(TypeError, match="rng"):
+    with pytest.raises(TypeError, match="Gumbel-Rao draws its conditional noise also where "
+                                        "noise is given: pass rng with it"):
         gk.gumbel_softmax(logits, hard=True, estimator="gumbel-rao", noise=noise)
 
 
