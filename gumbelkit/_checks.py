@@ -117,6 +117,8 @@ def check_logits(logits: Array, axis: object, xp: Namespace, backend: Backend) -
         raise TypeError(
             "logits must have a real floating dtype (float16, bfloat16, float32 or float64); "
             f"got {logits.dtype}"
+            # An ml_dtypes bfloat16 NumPy array: a dtype the library itself does not have.
+            + (f" ({backend.name} has no bfloat16)" if str(logits.dtype) == "bfloat16" else "")
         )
     if logits.ndim == 0:
         raise ValueError("logits must have at least one dimension, the class axis; got a scalar")

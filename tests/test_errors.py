@@ -425,6 +425,12 @@ def test_sizes_no_array_holds_are_named(xp):
         gk.gumbel((2**64, 0), rng=0, xp=xp)
 
 
+def test_an_ml_dtypes_bfloat16_numpy_array_is_refused_as_numpys_missing_dtype():
+    ml_dtypes = pytest.importorskip("ml_dtypes", reason="ml_dtypes is not installed")
+    with pytest.raises(TypeError, match=r"got bfloat16 \(numpy has no bfloat16\)"):
+        gk.gumbel_max(np.zeros(3, dtype=ml_dtypes.bfloat16), rng=0)
+
+
 def test_float8_logits_are_refused_by_name():
     # PyTorch's float8 reductions do not run on the CPU: refused where every dtype is checked.
     torch = pytest.importorskip("torch", reason="PyTorch is not installed")
