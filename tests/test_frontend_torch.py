@@ -252,6 +252,22 @@ def test_half_precision_samples_pass_validation(dtype):
     assert isinstance(torch.distributions.transform_to(d.support),
                       torch.distributions.transforms.SoftmaxTransform)
 
+@pytest.mark.parametrize("name", ["RelaxedOneHotCategorical", "ExpRelaxedCategorical"])
+def test_an_empty_batch_passes_validation(name):
+    # PyTorch's real_vector check reshapes zero entries to (..., -1) and fails (its own classes
+    # raise RuntimeError here); these validate, sample and score an empty batch.
+    ours_class, _ = PAIRS[name]
+    d = ours_class(0.5, logits=torch.zeros(0, 5), validate_args=True)
+    value = d.rsample((2,))
+    assert value.shape == (2, 0, 5)
+    assert d.log_prob(value).shape == (2, 0)
+    # NaN logits are still refused, and the support maps as PyTorch's real_vector does.
+    with pytest.raises(ValueError, match="logits"):
+        ours_class(0.5, logits=torch.tensor([[0.0, math.nan]]), validate_args=True)
+    if name == "ExpRelaxedCategorical":
+        assert isinstance(torch.distributions.biject_to(d.support),
+                          type(torch.distributions.biject_to(td.constraints.real_vector)))
+
 @pytest.mark.parametrize("name", list(PAIRS))
 def test_samples_and_log_prob_are_the_cores(name):
     ours_class, _ = PAIRS[name]

@@ -172,12 +172,30 @@ class _Simplex(constraints._Simplex):
         return torch.all(value >= 0, dim=-1) & ((value.sum(-1) - 1).abs() < tolerance)
 
 
+class _RealVector(constraints._IndependentConstraint):
+    """PyTorch's ``real_vector``, which also checks an empty batch.
+
+    PyTorch's reshapes the entries' checks to ``(..., -1)``, which fails for zero entries
+    (``RelaxedOneHotCategorical(0.5, logits=torch.zeros(0, 5))`` raised ``RuntimeError``).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(constraints.real, 1)  # type: ignore[no-untyped-call]
+
+    def check(self, value: torch.Tensor) -> torch.Tensor:
+        return (value == value).all(-1)  # real: not NaN (PyTorch's real takes +-inf)
+
+
+_real_vector = _RealVector()
 _simplex = _Simplex()
 # PyTorch's registries are untyped.
 biject_to.register(  # type: ignore[no-untyped-call]
     _Simplex, lambda constraint: biject_to(constraints.simplex))
 transform_to.register(  # type: ignore[no-untyped-call]
     _Simplex, lambda constraint: transform_to(constraints.simplex))
+for _registry in (biject_to, transform_to):
+    _registry.register(  # type: ignore[no-untyped-call]
+        _RealVector, lambda constraint, registry=_registry: registry(constraints.real_vector))
 
 
 class _Relaxed(Distribution):
@@ -309,7 +327,7 @@ class _Categorical(_Tempered):
     arg_constraints = {  # noqa: RUF012 (PyTorch's class attribute)
         "temperature": constraints.positive,
         "probs": constraints.simplex,
-        "logits": constraints.real_vector,
+        "logits": _real_vector,
     }
     _core_class: Any = core.RelaxedOneHotCategorical
 
@@ -414,7 +432,7 @@ class ExpRelaxedCategorical(_Categorical):
 
     """
 
-    support = constraints.real_vector
+    support = _real_vector
     _core_class = core.ExpRelaxedOneHotCategorical
 
 
