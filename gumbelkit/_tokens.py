@@ -13,6 +13,7 @@ Hugging Face's ``TopKLogitsWarper``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import numbers
@@ -77,6 +78,12 @@ def _row_parameter(
     except Exception:  # the namespaces raise ValueError, RuntimeError or TypeError
         raise ValueError(f"{argument} of shape {tuple(array.shape)} does not broadcast to the "
                          f"logits' row shape {row_shape}") from None
+    if integer and int(xp.iinfo(array.dtype).max) > int(xp.iinfo(dtype).max):
+        # A uint64 above the index dtype's range would wrap to a negative count: it keeps every
+        # class, as the largest index does (the count is clipped to the classes).
+        largest = xp.asarray(int(xp.iinfo(dtype).max), dtype=array.dtype, device=device)
+        with contextlib.suppress(NotImplementedError, RuntimeError, TypeError):  # PyTorch's
+            array = xp.minimum(array, largest)  # CPU has no uint64 minimum
     return xp.reshape(xp.astype(array, dtype), (rows, 1))
 
 
