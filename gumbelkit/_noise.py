@@ -360,17 +360,20 @@ def _losers_below_the_winner(
     perturbed = theta + noise
     zero = xp.zeros((), dtype=perturbed.dtype, device=device)
     best = xp.sum(xp.where(chosen, perturbed, zero), axis=axis, keepdims=True)
-    lowered = _float_below(xp.subtract(_float_below(best, xp), theta), xp)
+    lowered = _float_below(xp.subtract(_float_below(best, xp, device), theta), xp, device)
     keep = xp.logical_or(chosen, perturbed < best)
     return xp.clip(xp.where(keep, noise, lowered), -largest, largest), best
 
 
-def _float_below(x: Array, xp: Namespace) -> Array:
-    """Return the largest float below each entry of ``x`` that is not flushed to zero.
+def _float_below(x: Array, xp: Namespace, device: Any) -> Array:
+    """Return a float below each entry of ``x`` that arithmetic does not read as zero.
 
-    ``nextafter(x, -inf)``, except at 0, whose lower neighbour is subnormal: XLA on the CPU
-    flushes it back to 0 (not below 0), so 0 gets minus the smallest normal number.
+    ``nextafter(x, -inf)``, except at 0, whose lower neighbour is subnormal: XLA's CPU
+    arithmetic and comparisons in float32 and bfloat16 flush subnormals to zero (CuPy's
+    kernels are compiled with ``-ftz`` too), so that neighbour is not below 0 there; 0 gets
+    minus the smallest normal number.
     """
     below = xp.nextafter(x, xp.full_like(x, -math.inf))
-    smallest = xp.full_like(x, -float(xp.finfo(x.dtype).smallest_normal))
-    return xp.where(below < x, below, xp.minimum(below, smallest))
+    smallest = -float(xp.finfo(x.dtype).smallest_normal)
+    smallest_array = xp.asarray(smallest, dtype=x.dtype, device=device)
+    return xp.where(below < x, below, xp.minimum(below, smallest_array))

@@ -174,7 +174,10 @@ def surrogate(
         if source is None:
             try:
                 source = prepared.new_source()
-            except TypeError as error:  # JAX: no global generator for its conditional noise
+            except TypeError as error:
+                if prepared.rng is not None:  # a bad rng: its own message says it all
+                    raise
+                # JAX: no global generator for its conditional noise.
                 raise TypeError(f"{error}. Gumbel-Rao draws its conditional noise also where "
                                 "noise is given: pass rng with it") from None
         noises, _ = conditional_noise(

@@ -13,7 +13,6 @@ Hugging Face's ``TopKLogitsWarper``.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import numbers
@@ -78,13 +77,14 @@ def _row_parameter(
     except Exception:  # the namespaces raise ValueError, RuntimeError or TypeError
         raise ValueError(f"{argument} of shape {tuple(array.shape)} does not broadcast to the "
                          f"logits' row shape {row_shape}") from None
+    cast = xp.astype(array, dtype)
     if integer and int(xp.iinfo(array.dtype).max) > int(xp.iinfo(dtype).max):
-        # A uint64 above the index dtype's range would wrap to a negative count: it keeps every
-        # class, as the largest index does (the count is clipped to the classes).
-        largest = xp.asarray(int(xp.iinfo(dtype).max), dtype=array.dtype, device=device)
-        with contextlib.suppress(NotImplementedError, RuntimeError, TypeError):  # PyTorch's
-            array = xp.minimum(array, largest)  # CPU has no uint64 minimum
-    return xp.reshape(xp.astype(array, dtype), (rows, 1))
+        # A uint64 above the index dtype's range wraps to a negative count: it keeps every
+        # class, as the largest index does (the count is clipped to the classes). Compared
+        # after the cast: PyTorch's CPU compares no uint64.
+        largest = xp.asarray(int(xp.iinfo(dtype).max), dtype=dtype, device=device)
+        cast = xp.where(cast < 0, largest, cast)
+    return xp.reshape(cast, (rows, 1))
 
 
 def _check_range(ok: Array, argument: str, expected: str, prepared: Prepared) -> None:

@@ -75,7 +75,11 @@ def _temperature(temperature: Any, logits: jax.Array) -> jax.Array:
             temperature, (jax.Array, np.ndarray, np.generic, list, tuple)):
         raise TypeError(f"temperature must be a positive number or an array; got "
                         f"{type_name(temperature)} {temperature!r}")
-    tau = jnp.asarray(temperature, dtype=logits.dtype)
+    tau = jnp.asarray(temperature)
+    if tau.dtype == jnp.bool_:  # a boolean array: flags, not numbers
+        raise TypeError(f"temperature must be a positive number or an array; got a boolean "
+                        f"{type_name(temperature)}")
+    tau = tau.astype(logits.dtype)
     if tau.ndim > 0 or not is_real_scalar(temperature):
         backend = resolved_for(tau, argument="temperature")
         check_temperature(tau, backend, backend.namespace(tau), False, logits, "temperature")
@@ -233,7 +237,7 @@ class _Categorical(_Relaxed):
     arg_constraints = {  # noqa: RUF012 (NumPyro's attribute)
         "temperature": constraints.positive,
         "logits": _maskable_logits,
-        "probs": constraints.simplex,  # checked where probs were given, as NumPyro's own
+        "probs": _simplex,  # checked where probs were given, as NumPyro's own
     }
     _core_class: Any = core.RelaxedOneHotCategorical
 

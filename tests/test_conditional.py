@@ -162,7 +162,7 @@ HALF_MAX = {"float16": 65504.0, "bfloat16": (2 - 2.0**-7) * 2.0**127}
 def test_extreme_half_precision_logits_get_finite_noise(xp, dtype, gap):
     # Computed in float32, the winner's noise 2 * gap would overflow the half dtype: it
     # saturates at that dtype's largest value, and the loser lies below the winner before the
-    # final cast.
+    # final cast and after it.
     largest = HALF_MAX[dtype]
     logits = make(xp, [[-gap, gap], [gap, -gap], [-largest, 0.0]], dtype)
     g = gk.conditional_gumbel(logits, indices(xp, [0, 1, 0]), rng=15, sample_shape=SAMPLES)

@@ -489,6 +489,9 @@ def test_gumbel_rao_with_given_noise_takes_rng_for_the_conditional_noise():
     with pytest.raises(TypeError, match="Gumbel-Rao draws its conditional noise also where "
                                         "noise is given: pass rng with it"):
         gk.gumbel_softmax(logits, hard=True, estimator="gumbel-rao", noise=noise)
+    # A bad rng keeps its own message, without that hint.
+    with pytest.raises(TypeError, match=r"JAX has no global generator; got builtins\.float$"):
+        gk.gumbel_softmax(logits, hard=True, estimator="gumbel-rao", noise=noise, rng=1.5)
 
 
 # --- torch.compile(fullgraph=True) -------------------------------------------------------------

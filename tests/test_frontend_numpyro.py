@@ -229,7 +229,7 @@ def test_validation_rejects_a_bad_temperature():
 @pytest.mark.parametrize("cls", [gkn.RelaxedOneHotCategorical, gkn.RelaxedBernoulli])
 def test_a_bad_temperature_is_named_as_the_constructor_names_it(cls):
     logits = jnp.zeros((2, 3)) if cls is gkn.RelaxedOneHotCategorical else jnp.zeros(2)
-    for temperature in ("0.5", True, None, 1 + 2j):
+    for temperature in ("0.5", True, None, 1 + 2j, np.True_, jnp.array([[True], [False]])):
         with pytest.raises(TypeError, match="temperature must be a positive number or an array"):
             cls(temperature, logits=logits)
     for temperature in (0.0, -1.0, math.inf, math.nan):
@@ -629,6 +629,7 @@ def test_half_precision_samples_pass_validation(dtype):
     assert bool(jnp.all(jnp.isfinite(d.log_prob(value))))
     assert not bool(jnp.any(d.support(jnp.full((6,), 1.05 / 6, dtype=dtype))))
     assert isinstance(biject_to(d.support), StickBreakingTransform)
+
 
 def test_a_masked_coordinate_lies_in_the_exp_concretes_support():
     from numpyro.distributions.transforms import biject_to

@@ -325,6 +325,7 @@ def test_compile_with_a_seed_or_a_generator_matches_eager(inductor, fresh_dynamo
                                to_numpy(gk.gumbel_softmax(logits, tau=0.5, rng=generator)),
                                rtol=1e-6, atol=1e-7)
 
+
 def test_compile_fullgraph_first_call_of_the_process(fresh_dynamo):
     # A fresh process compiles before gumbelkit has seen a tensor. Registering and removing an
     # adapter empties the lookup cache the same way, through the public API.

@@ -331,7 +331,8 @@ def tempered_softmax_(z: torch.Tensor, tau: Any, axis: int) -> torch.Tensor:
     subtracts the row maximum itself) takes ``z / tau`` directly. A smaller one is applied after
     subtracting the detached row maximum, as in the core, so that a tiny ``tau`` sends the
     shifted values to ``-inf`` rather than ``z / tau`` to ``inf - inf``; both steps overwrite
-    ``z``, gumbelkit's own buffer. Masked entries get
+    ``z``, gumbelkit's own buffer (a copy while ``torch.compile`` traces: Inductor failed on
+    the in-place steps after a generator's graph break). Masked entries get
     probability 0 and gradient 0, invalid rows are NaN. The values agree with the core's to
     rounding (the fused kernel sums in its own order), not bit for bit. A temperature array
     that carries a gradient takes the core's path, whose gradient in the temperature has no
