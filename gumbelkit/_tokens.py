@@ -430,7 +430,11 @@ def _noise_by_seed(prepared: Prepared, seeds: object, rows: int, row_shape: tupl
 
 
 def _seeds_in_range(seeds: Array, xp: Namespace) -> Array | None:
-    """Return where the 1-d integer ``seeds`` lie in ``[0, 2**63)``; None where all must."""
+    """Return where the 1-d integer ``seeds`` lie in ``[0, 2**63)``; None where all must.
+
+    Only the bound its dtype can cross is compared: none for uint8 to uint32, and uint64's top
+    half by a value of its own dtype (a Python int ``2**63`` overflows JAX's).
+    """
     info = xp.iinfo(seeds.dtype)
     if int(info.min) < 0:
         in_range: Array = seeds >= 0
@@ -444,26 +448,20 @@ def _seeds_in_range(seeds: Array, xp: Namespace) -> Array | None:
 def _check_seed_array(seeds: Array, xp: Namespace) -> None:
     """Raise naming ``seeds`` where a seed of the 1-d integer array lies outside ``[0, 2**63)``.
 
-    Only the bounds its dtype can cross are compared: none for uint8 to uint32, and uint64's
-    top half by a value of its own dtype (PyTorch's CPU compares no unsigned integers; a
-    Python int ``2**63`` overflows JAX's). Where a comparison is not implemented, the values
-    are read as a list.
+    Compared as :func:`_seeds_in_range` compares; where a comparison is not implemented
+    (PyTorch's CPU compares no unsigned integers), the values are read as a list.
     """
-    info = xp.iinfo(seeds.dtype)
-    if int(info.min) >= 0 and int(info.max) < 2**63:
-        return
     try:
-        if int(info.min) < 0:
-            outside = seeds < 0
-        else:
-            outside = seeds > xp.asarray(2**63 - 1, dtype=seeds.dtype)
-        found = bool(xp.any(outside))
+        in_range = _seeds_in_range(seeds, xp)
+        if in_range is None:
+            return
+        found = not bool(xp.all(in_range))
     except (NotImplementedError, RuntimeError, TypeError):
         for seed in _flat(seeds):
             check_seed(seed, "seeds")
         return
     if found:
-        first = int(xp.argmax(xp.astype(outside, xp.int8)))
+        first = int(xp.argmax(xp.astype(xp.logical_not(in_range), xp.int8)))
         check_seed(int(seeds[first]), "seeds")  # raises, naming the seed
 
 
