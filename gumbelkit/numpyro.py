@@ -69,30 +69,30 @@ def _temperature(temperature: Any, logits: jax.Array) -> jax.Array:
     A real number must be positive and finite; an array (JAX, NumPy, a list) is read for that
     where reading is free (not under a trace), as the core reads it.
     """
-    if is_real_scalar(temperature):
+    if is_real_scalar(temperature):  # not a bool
         check_real(temperature, "temperature", positive=True)
-    elif isinstance(temperature, (bool, np.bool_)) or not isinstance(
-            temperature, (jax.Array, np.ndarray, np.generic, list, tuple)):
+    elif not isinstance(temperature, (jax.Array, np.ndarray, np.generic, list, tuple)):
         raise TypeError(f"temperature must be a positive number or an array; got "
                         f"{type_name(temperature)} {temperature!r}")
     tau = jnp.asarray(temperature)
-    if tau.dtype == jnp.bool_:  # a boolean array: flags, not numbers
+    if tau.dtype == jnp.bool_:  # np.True_, a boolean array: flags, not numbers
         raise TypeError(f"temperature must be a positive number or an array; got a boolean "
                         f"{type_name(temperature)}")
     tau = tau.astype(logits.dtype)
-    if tau.ndim > 0 or not is_real_scalar(temperature):
+    if not is_real_scalar(temperature):  # an array: a number was checked above
         backend = resolved_for(tau, argument="temperature")
         check_temperature(tau, backend, backend.namespace(tau), False, logits, "temperature")
     return tau
 
 
-class _MaskableLogits(constraints.Constraint):
+class _MaskableLogits(constraints.ParameterFreeConstraint):
     """Logit vectors: entries real or ``-inf`` (a masked class), at least one of them finite.
 
     NumPyro's ``real_vector`` refuses ``-inf``, which masks a class here. The ExpConcrete's
     points are such vectors too (a masked class's coordinate is ``-inf``), so it is that law's
     support; ``biject_to`` maps onto it as onto ``real_vector`` (registered below), for
-    guides and transforms.
+    guides and transforms. A parameter-free constraint: NumPyro's base flattens it as a pytree
+    with no leaves and compares it by type.
     """
 
     event_dim = 1
@@ -104,12 +104,6 @@ class _MaskableLogits(constraints.Constraint):
     def feasible_like(self, prototype: Any) -> Any:
         return jnp.zeros_like(prototype)
 
-    def tree_flatten(self) -> tuple[tuple[()], tuple[tuple[()], dict[str, Any]]]:
-        return (), ((), {})
-
-    def eq(self, other: object, static: bool = False) -> bool:
-        return isinstance(other, type(self))
-
     def __repr__(self) -> str:
         return "MaskableLogits()"
 
@@ -118,7 +112,7 @@ _maskable_logits = _MaskableLogits()
 biject_to.register(_MaskableLogits, lambda constraint: biject_to(constraints.real_vector))
 
 
-class _Simplex(constraints.Constraint):
+class _Simplex(constraints.ParameterFreeConstraint):
     """The simplex to the rounding of the value's dtype: NumPyro's, which float16 misses.
 
     NumPyro's ``simplex`` asks ``|sum - 1| < 1e-6`` of a sum in the value's dtype, which a
@@ -142,12 +136,6 @@ class _Simplex(constraints.Constraint):
 
     def feasible_like(self, prototype: Any) -> Any:
         return jnp.full_like(prototype, 1 / prototype.shape[-1])
-
-    def tree_flatten(self) -> tuple[tuple[()], tuple[tuple[()], dict[str, Any]]]:
-        return (), ((), {})
-
-    def eq(self, other: object, static: bool = False) -> bool:
-        return isinstance(other, type(self))
 
     def __repr__(self) -> str:
         return "Simplex()"

@@ -108,8 +108,7 @@ def _temperature(temperature: float | torch.Tensor, like: torch.Tensor,
     # Checked here, so that errors name the constructor's argument (the core's is tau).
     if isinstance(temperature, numbers.Real) and not isinstance(temperature, bool):
         return check_real(temperature, "temperature", positive=True)
-    if isinstance(temperature, bool) or not isinstance(
-            temperature, (torch.Tensor, numbers.Real, list, tuple, np.ndarray, np.generic)):
+    if not isinstance(temperature, (torch.Tensor, list, tuple, np.ndarray, np.generic)):
         raise TypeError(f"temperature must be a positive number or a tensor; got "
                         f"{type_name(temperature)} {temperature!r}")
     tau = torch.as_tensor(temperature)
