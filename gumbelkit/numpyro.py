@@ -42,7 +42,7 @@ from gumbelkit._checks import (
 )
 from gumbelkit._core import log_or_minus_inf
 from gumbelkit.backends import resolved_for
-from gumbelkit.distributions._parameters import check_temperature
+from gumbelkit.distributions._parameters import check_temperature, simplex_tolerance
 from gumbelkit.estimators import Estimator, GumbelRao
 
 __all__ = [
@@ -118,7 +118,7 @@ class _Simplex(constraints.ParameterFreeConstraint):
     NumPyro's ``simplex`` asks ``|sum - 1| < 1e-6`` of a sum in the value's dtype, which a
     float16 or bfloat16 sample (each entry rounded to that dtype, the sum too) can never meet
     unless the sum is exactly 1. Here the sum is taken in float32 or wider and may miss 1 by
-    ``max(1e-6, 4 eps)`` of the value's dtype, the tolerance of the core's own validation;
+    the core's ``simplex_tolerance`` of the value's dtype;
     ``biject_to`` maps onto it as onto ``simplex`` (registered below).
     """
 
@@ -126,10 +126,10 @@ class _Simplex(constraints.ParameterFreeConstraint):
 
     def __call__(self, x: Any) -> Any:
         x = jnp.asarray(x)
-        tolerance = 1e-6
+        tolerance = simplex_tolerance(0.0)
         if jnp.issubdtype(x.dtype, jnp.floating):
             info = jnp.finfo(x.dtype)  # type: ignore[no-untyped-call]
-            tolerance = max(tolerance, 4 * float(info.eps))
+            tolerance = simplex_tolerance(float(info.eps))
             x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
         return jnp.logical_and(jnp.all(x >= 0, axis=-1),
                                jnp.abs(jnp.sum(x, axis=-1) - 1) < tolerance)

@@ -24,6 +24,7 @@ from gumbelkit.distributions._parameters import (
     _require,
     _temperature_repr,
     check_temperature,
+    simplex_tolerance,
 )
 
 # --- log-densities -----------------------------------------------------------------------------
@@ -236,14 +237,11 @@ class _RelaxedCategorical(_Parameters):
     def _simplex_tolerance(self, value_dtype: DType) -> float:
         """How far from 1 the sum of a point of the simplex may be, when it is validated.
 
-        A value held in a coarser dtype than the compute dtype (a bfloat16 or float16 sample)
-        rounds each entry by up to half its ``eps``, and its sum by up to that much: 4 ``eps``
-        of the value's dtype is accepted too. At least ``1e-6``, the tolerance of
-        ``torch.distributions``' and NumPyro's simplex constraints: a float32 point cast to
-        float64 misses 1 by the float32 rounding of its sum, a few ``1e-7``.
+        The compute dtype's ``4 sqrt(eps)``, or :func:`simplex_tolerance` of the value's dtype
+        where that is more.
         """
         compute = math.sqrt(float(self._xp.finfo(self._compute_dtype).eps)) * 4
-        return max(compute, 4 * float(self._xp.finfo(value_dtype).eps), 1e-6)
+        return max(compute, simplex_tolerance(float(self._xp.finfo(value_dtype).eps)))
 
     def _finish_log_prob(self, log_p: Array, on_masked: Array) -> Array:
         """Return ``log_p`` without the class axis, in the dtype of the logits.

@@ -53,6 +53,18 @@ def check_temperature(
     return tau
 
 
+def simplex_tolerance(value_eps: float) -> float:
+    """How far from 1 the sum of a point of the simplex held with this ``eps`` may be.
+
+    Each entry of a value in a coarse dtype (a bfloat16 or float16 sample) rounds by up to
+    half its ``eps``, and its sum by up to that much: 4 ``eps``. At least ``1e-6``, the
+    tolerance of ``torch.distributions``' and NumPyro's simplex constraints: a float32 point
+    cast to float64 misses 1 by the float32 rounding of its sum, a few ``1e-7``. The front
+    ends' supports and the core's validation share it.
+    """
+    return max(4 * value_eps, 1e-6)
+
+
 def _temperature_repr(tau: float | Array) -> str:
     """Return the temperature as a ``repr`` shows it: the float, or ``array`` and its shape."""
     return str(tau) if isinstance(tau, float) else f"array{tuple(tau.shape)}"

@@ -39,7 +39,7 @@ from gumbelkit import distributions as core
 from gumbelkit._checks import check_estimator, check_real, framework_row_temperature, type_name
 from gumbelkit._core import log_or_minus_inf
 from gumbelkit.backends import resolved_for
-from gumbelkit.distributions._parameters import check_temperature
+from gumbelkit.distributions._parameters import check_temperature, simplex_tolerance
 from gumbelkit.estimators import Estimator, GumbelRao
 
 __all__ = [
@@ -163,15 +163,14 @@ class _Simplex(constraints._Simplex):
     PyTorch's ``simplex`` asks ``|sum - 1| < 1e-6`` of a sum in the value's dtype, which a
     float16 or bfloat16 sample (each entry rounded to that dtype, the sum too) misses in about
     2% of rows at a temperature of 0.5, so that a batch of them is refused. Here the sum is
-    taken in float32 or wider and may miss 1 by ``max(1e-6, 4 eps)`` of the value's dtype,
-    the tolerance of the core's own validation; ``biject_to`` and ``transform_to`` map onto
-    it as onto ``simplex``.
+    taken in float32 or wider and may miss 1 by the core's ``simplex_tolerance`` of the
+    value's dtype; ``biject_to`` and ``transform_to`` map onto it as onto ``simplex``.
     """
 
     def check(self, value: torch.Tensor) -> torch.Tensor:
-        tolerance = 1e-6
+        tolerance = simplex_tolerance(0.0)
         if value.is_floating_point():
-            tolerance = max(tolerance, 4 * torch.finfo(value.dtype).eps)
+            tolerance = simplex_tolerance(torch.finfo(value.dtype).eps)
             value = value.to(torch.promote_types(value.dtype, torch.float32))
         return torch.all(value >= 0, dim=-1) & ((value.sum(-1) - 1).abs() < tolerance)
 
