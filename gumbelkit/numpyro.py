@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numpyro.distributions import Distribution, constraints
-from numpyro.distributions.transforms import biject_to
+from numpyro.distributions.transforms import ParameterFreeTransform, biject_to
 from numpyro.distributions.util import lazy_property, validate_sample
 
 import gumbelkit
@@ -42,7 +42,11 @@ from gumbelkit._checks import (
 )
 from gumbelkit._core import log_or_minus_inf
 from gumbelkit.backends import resolved_for
-from gumbelkit.distributions._parameters import check_temperature, simplex_tolerance
+from gumbelkit.distributions._parameters import (
+    check_temperature,
+    simplex_tolerance,
+    validation_tolerance,
+)
 from gumbelkit.estimators import Estimator, GumbelRao
 
 __all__ = [
@@ -88,11 +92,10 @@ def _temperature(temperature: Any, logits: jax.Array) -> jax.Array:
 class _MaskableLogits(constraints.ParameterFreeConstraint):
     """Logit vectors: entries real or ``-inf`` (a masked class), at least one of them finite.
 
-    NumPyro's ``real_vector`` refuses ``-inf``, which masks a class here. The ExpConcrete's
-    points are such vectors too (a masked class's coordinate is ``-inf``), so it is that law's
-    support; ``biject_to`` maps onto it as onto ``real_vector`` (registered below), for
-    guides and transforms. A parameter-free constraint: NumPyro's base flattens it as a pytree
-    with no leaves and compares it by type.
+    NumPyro's ``real_vector`` refuses ``-inf``, which masks a class here; this is the logits'
+    constraint. ``biject_to`` maps onto it as onto ``real_vector`` (registered below). A
+    parameter-free constraint: NumPyro's base flattens it as a pytree with no leaves and
+    compares it by type.
     """
 
     event_dim = 1
@@ -143,6 +146,72 @@ class _Simplex(constraints.ParameterFreeConstraint):
 
 _simplex = _Simplex()
 biject_to.register(_Simplex, lambda constraint: biject_to(constraints.simplex))
+
+
+class _LogSimplex(constraints.ParameterFreeConstraint):
+    """Logarithms of points of the simplex, the ExpConcrete's support.
+
+    Entries at most 0, ``-inf`` allowed (a masked class), whose exponentials sum to 1 to the
+    tolerance of the core's validation, summed in float32 or wider. ``biject_to`` maps
+    ``real_vector`` onto it by :class:`_LogSoftmaxOfPadded` (registered below), so that guides
+    and HMC can take the ExpConcrete as a latent variable.
+    """
+
+    event_dim = 1
+
+    def __call__(self, x: Any) -> Any:
+        x = jnp.asarray(x)
+        eps = 0.0
+        if jnp.issubdtype(x.dtype, jnp.floating):
+            eps = float(jnp.finfo(x.dtype).eps)  # type: ignore[no-untyped-call]
+        x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+        compute = jnp.finfo(x.dtype)  # type: ignore[no-untyped-call]
+        tolerance = validation_tolerance(eps, float(compute.eps))
+        entries = jnp.all(x <= 0, axis=-1)  # NaN compares False
+        return jnp.logical_and(entries, jnp.abs(jnp.sum(jnp.exp(x), axis=-1) - 1) <= tolerance)
+
+    def feasible_like(self, prototype: Any) -> Any:
+        return jnp.full_like(prototype, -np.log(prototype.shape[-1]))
+
+    def __repr__(self) -> str:
+        return "LogSimplex()"
+
+
+_log_simplex = _LogSimplex()
+
+
+class _LogSoftmaxOfPadded(ParameterFreeTransform):
+    """``y -> log_softmax((y_1, .., y_{K-1}, 0))``: ``real_vector`` onto the log-simplex.
+
+    The inverse is ``z -> z_k - z_K`` for ``k < K``. The log-determinant is that of the
+    measure :meth:`ExpRelaxedCategorical.log_prob` is a density for, ``exp(-z_K) dz_1..dz_{K-1}``
+    (docs/mathematics.md#the-base-measure): the Jacobian of ``y -> (z_1..z_{K-1})`` is
+    ``exp(z_K)`` with respect to Lebesgue measure, so it is 1 there and its log is 0. A guide's
+    density and the law's ``log_prob`` are then taken on the same measure. A masked class
+    (``z_k = -inf``) has no preimage.
+    """
+
+    domain = constraints.real_vector
+    codomain = _log_simplex
+
+    def __call__(self, x: Any) -> Any:
+        padding = [(0, 0)] * (jnp.ndim(x) - 1) + [(0, 1)]
+        return jax.nn.log_softmax(jnp.pad(x, padding), axis=-1)
+
+    def _inverse(self, y: Any) -> Any:
+        return y[..., :-1] - y[..., -1:]
+
+    def log_abs_det_jacobian(self, x: Any, y: Any, intermediates: Any = None) -> Any:
+        return jnp.zeros_like(y[..., 0])
+
+    def forward_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (*shape[:-1], shape[-1] + 1)
+
+    def inverse_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (*shape[:-1], shape[-1] - 1)
+
+
+biject_to.register(_LogSimplex, lambda constraint: _LogSoftmaxOfPadded())
 
 
 def _choose(probs: Any, logits: Any) -> None:
@@ -461,7 +530,9 @@ class ExpRelaxedCategorical(_Categorical):
     Concrete's coordinates underflow, from
     :class:`gumbelkit.distributions.ExpRelaxedOneHotCategorical`. ``log_prob`` is the
     torch.distributions form ``log q(z)``, a density with respect to
-    ``exp(-z_K) dz_1..dz_{K-1}`` (docs/mathematics.md#the-base-measure).
+    ``exp(-z_K) dz_1..dz_{K-1}`` (docs/mathematics.md#the-base-measure). The support is the
+    log-simplex, onto which ``biject_to`` maps ``R^(K-1)`` with a log-determinant on that
+    measure, so that NUTS and guides take the law as a latent variable.
 
     Parameters
     ----------
@@ -485,7 +556,7 @@ class ExpRelaxedCategorical(_Categorical):
 
     """
 
-    support = _maskable_logits
+    support = _log_simplex
     _core_class = core.ExpRelaxedOneHotCategorical
 
 

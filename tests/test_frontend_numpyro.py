@@ -643,9 +643,67 @@ def test_a_masked_coordinate_lies_in_the_exp_concretes_support():
                                                 0.5).log_prob(z)
     np.testing.assert_allclose(np.asarray(d.log_prob(z)), np.asarray(expected))
     assert bool(jnp.all(jnp.isfinite(d.log_prob(z))))
-    unconstrained = jnp.array([0.3, -1.0, 2.0])
-    np.testing.assert_array_equal(np.asarray(biject_to(d.support)(unconstrained)),
-                                  np.asarray(unconstrained))
+    # biject_to maps R^(K-1) onto the log-simplex; a masked coordinate has no preimage.
+    z = biject_to(d.support)(jnp.array([0.3, -1.0]))
+    assert bool(d.support(z))
+    assert bool(jnp.all(jnp.isfinite(z)))
+
+
+@pytest.mark.parametrize(("tau", "logits"), [(0.7, [0.3, -1.2]), (2.0, [1.0, 0.0, -0.5])])
+def test_the_exp_concretes_bijection_carries_its_log_prob_to_a_density(tau, logits):
+    # The support was real-valued vectors, whose points are not the law's values, so a guide or
+    # HMC drew off the law. biject_to(support) maps R^(K-1) onto the log-simplex with a
+    # log-determinant on log_prob's own measure: log_prob + logdet is the density of the
+    # unconstrained point. Reference: its integral is 1, by the trapezoidal rule on a grid of
+    # step 0.05 over [-40, 40]^(K-1) (exact to far below 1e-6 for a smooth density that falls
+    # as exp(-|y| / tau) and faster), evaluated in float32 and summed in float64.
+    from numpyro.distributions.transforms import biject_to
+
+    d = gkn.ExpRelaxedCategorical(tau, logits=jnp.asarray(logits))
+    bijection = biject_to(d.support)
+    axis = np.linspace(-40.0, 40.0, 1601)
+    grid = np.stack(np.meshgrid(*[axis] * (len(logits) - 1), indexing="ij"), axis=-1)
+    y = jnp.asarray(grid, dtype=jnp.float32)
+    density = np.exp(np.asarray(d.log_prob(bijection(y))
+                                + bijection.log_abs_det_jacobian(y, bijection(y)), np.float64))
+    for _ in range(len(logits) - 1):
+        density = np.trapezoid(density, axis, axis=0)
+    assert abs(density - 1) < 1e-5
+    y = jax.random.normal(key(3), (4, len(logits) - 1))
+    np.testing.assert_allclose(np.asarray(bijection.inv(bijection(y))), np.asarray(y),
+                               atol=1e-5)
+    assert bool(jnp.all(d.support(d.sample(key(4), (100,)))))
+    off = jnp.log(jnp.full((len(logits),), 1.05 / len(logits)))
+    assert not bool(d.support(off))
+    assert not bool(d.support(jnp.full_like(off, jnp.nan)))
+
+
+def test_nuts_and_a_guide_over_an_exp_concrete_latent():
+    # HMC and AutoNormal over an ExpRelaxedCategorical latent: their points were unconstrained
+    # vectors, which validation refused (the law's values are logarithms of simplex points).
+    from numpyro.infer import MCMC, NUTS
+    from numpyro.infer.autoguide import AutoNormal
+
+    logits = jnp.array([0.0, 1.0, -1.0])
+
+    def model():
+        z = numpyro.sample("z", gkn.ExpRelaxedCategorical(0.5, logits=logits,
+                                                          validate_args=True))
+        numpyro.sample("x", numpyro.distributions.Normal(jnp.exp(z[0]), 0.1), obs=0.9)
+
+    mcmc = MCMC(NUTS(model), num_warmup=100, num_samples=100, progress_bar=False)
+    mcmc.run(key(5))
+    z = mcmc.get_samples()["z"]
+    assert z.shape == (100, 3)
+    assert float(jnp.max(jnp.abs(jax.nn.logsumexp(z, axis=-1)))) < 1e-5
+    assert float(jnp.mean(jnp.exp(z[:, 0]))) > 0.5  # the posterior puts the first class near 0.9
+    guide = AutoNormal(model)
+    result = SVI(model, guide, numpyro.optim.Adam(0.05), Trace_ELBO()).run(
+        key(6), 100, progress_bar=False)
+    assert bool(jnp.all(jnp.isfinite(result.losses)))
+    z = guide.sample_posterior(key(7), result.params)["z"]
+    assert z.shape == (3,)
+    assert abs(float(jax.nn.logsumexp(z))) < 1e-5
 
 
 @pytest.mark.parametrize(("cls", "probs"), [

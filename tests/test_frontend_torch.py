@@ -171,8 +171,16 @@ def test_distribution_matches_torch_distributions(name, by):
     assert isinstance(ours.batch_shape, torch.Size)
     assert ours.event_shape == theirs.event_shape
     assert isinstance(ours.event_shape, torch.Size)
-    # The same kind of support (the simplex's allows a half-precision value's rounding).
-    assert isinstance(ours.support, type(theirs.support))
+    # The same kind of support (the simplex's allows a half-precision value's rounding), but
+    # for the ExpConcrete's: PyTorch's real_vector holds points that are not its values, ours
+    # is the log-simplex, which holds PyTorch's samples.
+    assert ours.support.event_dim == theirs.support.event_dim
+    if name == "ExpRelaxedCategorical":
+        torch.manual_seed(1)
+        assert bool(ours.support.check(theirs.sample((50,))).all())
+        assert not bool(ours.support.check(torch.zeros(3, dtype=torch.float64)))
+    else:
+        assert isinstance(ours.support, type(theirs.support))
     assert set(theirs.arg_constraints) <= set(ours.arg_constraints)
     torch.testing.assert_close(ours.probs, theirs.probs)
     torch.testing.assert_close(ours.logits, theirs.logits)
@@ -265,9 +273,68 @@ def test_an_empty_batch_passes_validation(name):
     # NaN logits are still refused, and the support maps as PyTorch's real_vector does.
     with pytest.raises(ValueError, match="logits"):
         ours_class(0.5, logits=torch.tensor([[0.0, math.nan]]), validate_args=True)
-    if name == "ExpRelaxedCategorical":
-        assert isinstance(torch.distributions.biject_to(d.support),
-                          type(torch.distributions.biject_to(td.constraints.real_vector)))
+    if name == "ExpRelaxedCategorical":  # the log-simplex: y -> log_softmax((y, 0))
+        assert torch.distributions.biject_to(d.support)(torch.zeros(0, 4)).shape == (0, 5)
+
+
+@pytest.mark.parametrize(("tau", "logits"), [(0.7, [0.3, -1.2]), (2.0, [1.0, 0.0, -0.5])])
+def test_the_exp_concretes_bijection_carries_its_log_prob_to_a_density(tau, logits):
+    # PyTorch's ExpRelaxedCategorical declares real_vector, whose points are not its values, so
+    # a guide or HMC drew off the law. Here biject_to(support) maps R^(K-1) onto the
+    # log-simplex with a log-determinant on log_prob's own measure: log_prob + logdet is the
+    # density of the unconstrained point. Reference: its integral by quadrature is 1.
+    from scipy import integrate
+
+    d = gtd.ExpRelaxedCategorical(tau, logits=torch.tensor(logits, dtype=torch.float64))
+    bijection = torch.distributions.biject_to(d.support)
+    assert bijection == torch.distributions.transform_to(d.support)
+
+    def density(*unconstrained: float) -> float:
+        y = torch.tensor(unconstrained, dtype=torch.float64)
+        z = bijection(y)
+        return math.exp(d.log_prob(z) + bijection.log_abs_det_jacobian(y, z))
+
+    if len(logits) == 2:
+        total, error = integrate.quad(density, -np.inf, np.inf)
+    else:  # the density falls as exp(-|y| / tau) and less: [-40, 40]^2 holds all but 1e-8
+        total, error = integrate.dblquad(lambda a, b: density(b, a), -40, 40, -40, 40,
+                                         epsabs=1e-8)
+    assert abs(total - 1) < 1e-6 + error
+    # The inverse, and the support: the law's samples lie in it, a point 5% off and NaN not.
+    y = torch.randn(4, len(logits) - 1, generator=generator(3), dtype=torch.float64)
+    torch.testing.assert_close(bijection.inv(bijection(y)), y)
+    assert bool(d.support.check(d.rsample((100,), generator=generator(4))).all())
+    off = torch.log(torch.full((len(logits),), 1.05 / len(logits)))
+    assert not d.support.check(off)
+    assert not d.support.check(torch.full_like(off, math.nan))
+
+
+def test_pyro_guide_over_an_exp_concrete_latent():
+    # AutoNormal over an ExpRelaxedCategorical latent: the guide's points were unconstrained
+    # vectors, which validation refused (the law's values are logarithms of simplex points).
+    pyro = pytest.importorskip("pyro", reason="Pyro is not installed (the test extra has it)")
+    from pyro.infer import SVI, Trace_ELBO
+    from pyro.infer.autoguide import AutoNormal
+    from pyro.optim import Adam
+
+    from gumbelkit.torch import pyro as gkp
+
+    pyro.clear_param_store()
+    pyro.set_rng_seed(1)
+
+    def model():
+        z = pyro.sample("z", gkp.ExpRelaxedCategorical(0.5, logits=torch.tensor([0.0, 1.0, -1.0]),
+                                                       validate_args=True))
+        pyro.sample("x", pyro.distributions.Normal(z.exp()[0], 0.1), obs=torch.tensor(0.9))
+
+    guide = AutoNormal(model)
+    svi = SVI(model, guide, Adam({"lr": 0.05}), Trace_ELBO())
+    losses = [svi.step() for _ in range(60)]
+    assert all(math.isfinite(loss) for loss in losses)
+    z = guide()["z"].detach()
+    assert z.shape == (3,)
+    assert abs(float(z.logsumexp(-1))) < 1e-6
+    assert float(z.exp()[0]) > 0.5  # the posterior puts the first class near 0.9
 
 
 @pytest.mark.parametrize("name", list(PAIRS))

@@ -24,7 +24,7 @@ from gumbelkit.distributions._parameters import (
     _require,
     _temperature_repr,
     check_temperature,
-    simplex_tolerance,
+    validation_tolerance,
 )
 
 # --- log-densities -----------------------------------------------------------------------------
@@ -235,13 +235,9 @@ class _RelaxedCategorical(_Parameters):
         return self._compute(value)
 
     def _simplex_tolerance(self, value_dtype: DType) -> float:
-        """How far from 1 the sum of a point of the simplex may be, when it is validated.
-
-        The compute dtype's ``4 sqrt(eps)``, or :func:`simplex_tolerance` of the value's dtype
-        where that is more.
-        """
-        compute = math.sqrt(float(self._xp.finfo(self._compute_dtype).eps)) * 4
-        return max(compute, simplex_tolerance(float(self._xp.finfo(value_dtype).eps)))
+        """How far from 1 the sum of a point of the simplex may be, when it is validated."""
+        return validation_tolerance(float(self._xp.finfo(value_dtype).eps),
+                                    float(self._xp.finfo(self._compute_dtype).eps))
 
     def _finish_log_prob(self, log_p: Array, on_masked: Array) -> Array:
         """Return ``log_p`` without the class axis, in the dtype of the logits.

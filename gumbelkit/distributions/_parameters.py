@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -63,6 +64,17 @@ def simplex_tolerance(value_eps: float) -> float:
     ends' supports and the core's validation share it.
     """
     return max(4 * value_eps, 1e-6)
+
+
+def validation_tolerance(value_eps: float, compute_eps: float) -> float:
+    """How far from 1 the validation of a point of the simplex lets its sum be.
+
+    :func:`simplex_tolerance` of the value's ``eps``, or ``4 sqrt(eps)`` of the compute dtype
+    where that is more: a point computed in the compute dtype (a Concrete's softmax, an
+    ExpConcrete's ``log_softmax`` whose common ``log`` of the sum rounds) misses 1 by more than
+    the rounding of its entries. The core's validation and the front ends' log-simplex share it.
+    """
+    return max(4 * math.sqrt(compute_eps), simplex_tolerance(value_eps))
 
 
 def _temperature_repr(tau: float | Array) -> str:

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import torch
-from torch.distributions import Distribution, biject_to, constraints, transform_to
+from torch.distributions import Distribution, Transform, biject_to, constraints, transform_to
 from torch.distributions.utils import lazy_property
 
 import gumbelkit
@@ -39,7 +39,11 @@ from gumbelkit import distributions as core
 from gumbelkit._checks import check_estimator, check_real, framework_row_temperature, type_name
 from gumbelkit._core import log_or_minus_inf
 from gumbelkit.backends import resolved_for
-from gumbelkit.distributions._parameters import check_temperature, simplex_tolerance
+from gumbelkit.distributions._parameters import (
+    check_temperature,
+    simplex_tolerance,
+    validation_tolerance,
+)
 from gumbelkit.estimators import Estimator, GumbelRao
 
 __all__ = [
@@ -189,6 +193,64 @@ class _RealVector(constraints._IndependentConstraint):
         return (value == value).all(-1)  # real: not NaN (PyTorch's real takes +-inf)
 
 
+class _LogSimplex(constraints.Constraint):
+    """Logarithms of points of the simplex, the ExpConcrete's support.
+
+    Entries at most 0, ``-inf`` allowed (a masked class), whose exponentials sum to 1 to the
+    tolerance of the core's validation, summed in float32 or wider. ``biject_to`` and
+    ``transform_to`` map ``real_vector`` onto it by :class:`_LogSoftmaxOfPadded`, so that
+    guides and HMC can take the ExpConcrete as a latent variable; PyTorch declares its
+    ExpRelaxedCategorical's support ``real_vector``, whose unconstrained points are not
+    values of the law.
+    """
+
+    event_dim = 1
+
+    def check(self, value: torch.Tensor) -> torch.Tensor:
+        eps = torch.finfo(value.dtype).eps if value.is_floating_point() else 0.0
+        value = value.to(torch.promote_types(value.dtype, torch.float32))
+        tolerance = validation_tolerance(eps, torch.finfo(value.dtype).eps)
+        entries = torch.all(value <= 0, dim=-1)  # NaN compares False
+        return entries & ((value.exp().sum(-1) - 1).abs() <= tolerance)
+
+
+_log_simplex = _LogSimplex()
+
+
+class _LogSoftmaxOfPadded(Transform):
+    """``y -> log_softmax((y_1, .., y_{K-1}, 0))``: ``real_vector`` onto the log-simplex.
+
+    The inverse is ``z -> z_k - z_K`` for ``k < K``. The log-determinant is that of the
+    measure :meth:`ExpRelaxedCategorical.log_prob` is a density for, ``exp(-z_K) dz_1..dz_{K-1}``
+    (docs/mathematics.md#the-base-measure): the Jacobian of ``y -> (z_1..z_{K-1})`` is
+    ``exp(z_K)`` with respect to Lebesgue measure, so it is 1 there and its log is 0. A guide's
+    density and the law's ``log_prob`` are then taken on the same measure. A masked class
+    (``z_k = -inf``) has no preimage.
+    """
+
+    domain = constraints.real_vector
+    codomain = _log_simplex
+    bijective = True
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _LogSoftmaxOfPadded)
+
+    def _call(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(torch.nn.functional.pad(x, (0, 1)), dim=-1)
+
+    def _inverse(self, y: torch.Tensor) -> torch.Tensor:
+        return y[..., :-1] - y[..., -1:]
+
+    def log_abs_det_jacobian(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(y[..., 0])
+
+    def forward_shape(self, shape: _Shape) -> torch.Size:
+        return torch.Size((*shape[:-1], shape[-1] + 1))
+
+    def inverse_shape(self, shape: _Shape) -> torch.Size:
+        return torch.Size((*shape[:-1], shape[-1] - 1))
+
+
 _real_vector = _RealVector()
 _simplex = _Simplex()
 # PyTorch's registries are untyped.
@@ -200,6 +262,10 @@ biject_to.register(  # type: ignore[no-untyped-call]
     _RealVector, lambda constraint: biject_to(constraints.real_vector))
 transform_to.register(  # type: ignore[no-untyped-call]
     _RealVector, lambda constraint: transform_to(constraints.real_vector))
+biject_to.register(  # type: ignore[no-untyped-call]
+    _LogSimplex, lambda constraint: _LogSoftmaxOfPadded())
+transform_to.register(  # type: ignore[no-untyped-call]
+    _LogSimplex, lambda constraint: _LogSoftmaxOfPadded())
 
 
 class _Relaxed(Distribution):
@@ -423,7 +489,9 @@ class ExpRelaxedCategorical(_Categorical):
     -----
     :meth:`log_prob` is PyTorch's ``log q(z)``, a density with respect to
     ``exp(-z_K) dz_1..dz_{K-1}`` (docs/mathematics.md#the-base-measure): fine for KL terms
-    and likelihood ratios between ExpConcretes.
+    and likelihood ratios between ExpConcretes. The support is the log-simplex, onto which
+    ``biject_to`` maps ``R^(K-1)`` with a log-determinant on that measure, so that guides and
+    HMC take the law as a latent variable.
 
     Examples
     --------
@@ -436,7 +504,7 @@ class ExpRelaxedCategorical(_Categorical):
 
     """
 
-    support = _real_vector
+    support = _log_simplex
     _core_class = core.ExpRelaxedOneHotCategorical
 
 
