@@ -505,13 +505,19 @@ def _relaxed_sum(
 
     The recursion: docs/mathematics.md#relaxed-top-k.
     """
-    floor = xp.asarray(_EPSILON, dtype=z.dtype, device=device)
+    log_floor = xp.log(xp.asarray(_EPSILON, dtype=z.dtype, device=device))
     alpha = z
     weights = _core.tempered_softmax(alpha, tau, axis, xp=xp, stop_gradient=stop_gradient)
     total = weights
     for _ in range(1, k):
-        # A masked class keeps alpha = -inf: its weight 0 adds log 1 = 0.
-        alpha = alpha + xp.log(xp.maximum(1.0 - weights, floor))
+        # log(max(1 - a, eps)), as a choice between two logarithms of which the one not taken is
+        # log 1: where a rounds to 1, the derivative of log(1 - a) is 1 / 0, and XLA's compiled
+        # gradient multiplies that by the 0 of the branch not taken (NaN everywhere under
+        # jax.jit with a traced tau). A masked class keeps alpha = -inf: its weight 0 adds 0.
+        remaining = 1.0 - weights
+        kept = remaining > _EPSILON
+        safe = xp.where(kept, remaining, xp.ones_like(remaining))
+        alpha = alpha + xp.where(kept, xp.log(safe), log_floor)
         weights = _core.tempered_softmax(alpha, tau, axis, xp=xp, stop_gradient=stop_gradient)
         total = total + weights
     return total

@@ -805,6 +805,42 @@ def test_vmap_over_rows_noise_and_keys(jax):
     assert len({tuple(d.ravel()) for d in drawn}) > 1  # the keys differ, so do the draws
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_relaxed_gradient_under_jit_with_a_traced_temperature(jax, dtype):
+    # A temperature passed to a jitted function, as docs/schedules.md does it, is traced. Where
+    # a weight rounds to 1 (the first row at tau = 0.02), the derivative of log(1 - a) is 1 / 0,
+    # and XLA's compiled gradient gave NaN for every logit and for tau. Reference: the float64
+    # recursion's derivatives by central differences (0 in the first row, whose weights sit at 0
+    # and 1), and the gradient of the same loss with tau a constant.
+    jnp = jax.numpy
+    logits_np = np.array([[0.0, 1.0, 2.0, 20.0], [0.3, NINF, 0.8, 0.1], [0.5, -0.2, 0.1, 0.4]])
+    weights_np = np.array([0.0, 1.0, 2.0, 3.0])
+    logits, weights = jnp.asarray(logits_np, dtype=dtype), jnp.asarray(weights_np, dtype=dtype)
+
+    def loss(lg, tau):
+        return jnp.sum(gk.relaxed_top_k(lg, 2, tau=tau, noise=jnp.zeros_like(lg)) * weights)
+
+    def loss_np(lg, tau):
+        return np.sum(relaxed_top_k_np(lg, 2, tau) * weights_np)
+
+    for tau in (0.02, 0.5):
+        traced, traced_tau = jax.jit(jax.grad(loss, argnums=(0, 1)))(logits,
+                                                                     jnp.asarray(tau, dtype))
+        constant = jax.grad(lambda lg, tau=tau: loss(lg, tau))(logits)
+        assert np.isfinite(float(traced_tau))
+        np.testing.assert_array_equal(np.asarray(traced)[1, 1], 0.0)  # the masked class
+        np.testing.assert_allclose(np.asarray(traced), np.asarray(constant), rtol=1e-4,
+                                   atol=1e-6)
+        h = 1e-6
+        expected = np.zeros_like(logits_np)
+        for r, c in np.argwhere(np.isfinite(logits_np)):
+            step = np.zeros_like(logits_np)
+            step[r, c] = h
+            difference = loss_np(logits_np + step, tau) - loss_np(logits_np - step, tau)
+            expected[r, c] = difference / (2 * h)
+        np.testing.assert_allclose(np.asarray(traced), expected, rtol=1e-3, atol=1e-4)
+
+
 def test_grad(jax):
     jnp = jax.numpy
     logits_np = np.array([[0.3, NINF, 0.8, 0.1, -0.4], [2.0, 1.0, NINF, 0.0, -1.0]])
