@@ -206,6 +206,42 @@ def test_register_rejects_an_incomplete_adapter():
         gk.register_backend(SimpleNamespace(name="broken", matches=lambda x: False))
 
 
+@pytest.mark.parametrize(("members", "message"), [
+    ({"name": 3}, "adapter must have a non-empty str name; got 3"),
+    ({"name": ""}, "adapter must have a non-empty str name; got ''"),
+    ({"supports_autodiff": "no"}, "adapter must have a bool supports_autodiff; got 'no'"),
+    ({"uniform": 3, "make_rng": None}, "adapter must have callable make_rng, uniform"),
+])
+def test_register_rejects_a_member_of_the_wrong_kind(members, message):
+    # Accepted, a name of 3 broke get_backend's own message (it joins the names), and a
+    # member that cannot be called failed at the first draw, far from the registration.
+    before = backends.registered_backends()
+    with pytest.raises(TypeError, match=f"^{message} \\(see gumbelkit.backends.Adapter\\)$"):
+        gk.register_backend(type("Broken", (BoxAdapter,), members)())
+    assert backends.registered_backends() == before
+
+
+def test_register_rejects_the_class_of_an_adapter(monkeypatch):
+    # Registered, the class was asked matches(x) with x as self for every array, NumPy's too.
+    with pytest.raises(TypeError, match=r"adapter is the class BoxAdapter, whose methods need an "
+                                        r"instance: register BoxAdapter\(\)"):
+        gk.register_backend(BoxAdapter)
+    assert gk.gumbel_max(np.zeros(3), rng=0) == 0
+    monkeypatch.setitem(sys.modules, "toy_adapters", SimpleNamespace(Box=BoxAdapter))
+    with pytest.raises(ValueError, match=r"toy_adapters:Box is not a gumbelkit adapter: it is "
+                                         r"the class BoxAdapter"):
+        backends.get_backend("toy_adapters:Box")
+
+    class Static:  # a class of static methods is an adapter as it stands
+        name = "static"
+        supports_autodiff = False
+        matches = staticmethod(lambda x: False)
+        namespace = owns_rng = make_rng = uniform = stop_gradient = is_host_readable = matches
+
+    gk.register_backend(Static)
+    backends.unregister_backend(Static)
+
+
 def test_get_backend_by_module_attribute():
     import gumbelkit.backends.numpy as numpy_adapter
 

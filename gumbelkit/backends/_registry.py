@@ -9,9 +9,11 @@ per array type, so a sampling call pays one dictionary read for it.
 from __future__ import annotations
 
 import importlib
+import inspect
 import threading
 from collections.abc import Sequence
 from types import ModuleType
+from typing import Any
 
 from gumbelkit._typing import Namespace
 from gumbelkit.backends._catalogue import BUILTIN_BACKENDS, BuiltinBackend, builtin_backend
@@ -45,6 +47,33 @@ def _load(entry: BuiltinBackend) -> Adapter:
     return module  # a module satisfies the protocol
 
 
+def _contract_breach(adapter: Any) -> str | None:
+    """Return what ``adapter`` lacks of the contract, in words, or None where it has it all.
+
+    The members must be there, ``name`` a non-empty str, ``supports_autodiff`` a bool and the
+    rest callable. A class whose methods need an instance is not an adapter: registered, it
+    would be asked ``matches(x)`` with ``x`` in the place of ``self`` for every array.
+    """
+    missing = [member for member in REQUIRED_MEMBERS if not hasattr(adapter, member)]
+    if missing:
+        return f"must provide {', '.join(missing)}"
+    if isinstance(adapter, type) and not isinstance(
+            inspect.getattr_static(adapter, "matches"), (staticmethod, classmethod)):
+        return (f"is the class {adapter.__name__}, whose methods need an instance: register "
+                f"{adapter.__name__}()")
+    name = adapter.name
+    if not isinstance(name, str) or not name:
+        return f"must have a non-empty str name; got {name!r}"
+    autodiff = adapter.supports_autodiff
+    if not isinstance(autodiff, bool):
+        return f"must have a bool supports_autodiff; got {autodiff!r}"
+    functions = [m for m in REQUIRED_MEMBERS if m not in ("name", "supports_autodiff")]
+    not_callable = [member for member in functions if not callable(getattr(adapter, member))]
+    if not_callable:
+        return f"must have callable {', '.join(not_callable)}"
+    return None
+
+
 def register_backend(adapter: Adapter) -> None:
     """Register an adapter for an array library gumbelkit does not know.
 
@@ -59,7 +88,9 @@ def register_backend(adapter: Adapter) -> None:
     Raises
     ------
     TypeError
-        If ``adapter`` lacks a member of the contract.
+        If ``adapter`` lacks a member of the contract, or one has the wrong type (``name`` a
+        non-empty str, ``supports_autodiff`` a bool, the others callable), or it is a class
+        whose methods need an instance.
 
     Examples
     --------
@@ -78,11 +109,9 @@ def register_backend(adapter: Adapter) -> None:
     TypeError: adapter must provide matches, namespace, ... (see gumbelkit.backends.Adapter)
 
     """
-    missing = [member for member in REQUIRED_MEMBERS if not hasattr(adapter, member)]
-    if missing:
-        raise TypeError(
-            f"adapter must provide {', '.join(missing)} (see gumbelkit.backends.Adapter)"
-        )
+    breach = _contract_breach(adapter)
+    if breach is not None:
+        raise TypeError(f"adapter {breach} (see gumbelkit.backends.Adapter)")
     with _lock:
         _registered.insert(0, adapter)
         _by_type.clear()
@@ -384,9 +413,11 @@ def get_backend(name: str) -> Adapter:
     if ":" in name:
         module_name, _, attr = name.partition(":")
         adapter = getattr(importlib.import_module(module_name), attr)
-        if not isinstance(adapter, Adapter):
-            raise ValueError(f"{name} is not a gumbelkit adapter (see gumbelkit.backends.Adapter)")
-        return adapter
+        breach = _contract_breach(adapter)
+        if breach is not None:
+            raise ValueError(f"{name} is not a gumbelkit adapter: it {breach} (see "
+                             "gumbelkit.backends.Adapter)")
+        return adapter  # type: ignore[no-any-return]
     known = ", ".join([*(a.name for a in _registered), *_BUILTIN_BY_NAME])
     raise ValueError(f"unknown backend {name!r}; expected one of {known} or 'module:attr'")
 
