@@ -381,6 +381,38 @@ def test_hard_concrete_with_other_constants(xp):
     assert (gate.beta, gate.gamma, gate.zeta) == (beta, gamma, zeta)
 
 
+def test_hard_concrete_beta_beyond_float32s_range_takes_its_limit(xp):
+    # beta = 1e-50 rounded to 0 in float32 (x / 0 and a NaN gradient), beta = 1e39 to inf
+    # (inf * 0 = NaN in the CDF at the middle of the stretch). Clamped to [tiny, 1 / tiny], as
+    # the other families' temperatures are, each takes its limit. Reference: as beta -> 0 a
+    # gate is 0 or 1, and Q(x) = sigmoid(-log_alpha) inside (0, 1); as beta -> inf the stretched
+    # sample is the middle of (gamma, zeta), 0.5, where Q = sigmoid(-log_alpha) too.
+    log_alpha = np.array([-1.0, 0.0, 2.0])
+    middle = special.expit(-log_alpha)
+    cold = HardConcrete(make(xp, log_alpha, "float32"), beta=1e-50)
+    gates = to_numpy(cold.rsample(200, rng=3))
+    assert set(np.unique(gates)) == {0.0, 1.0}
+    x = make(xp, np.full((3,), 0.3), "float32")
+    assert_close(cold.cdf(x), middle, like=cold.log_alpha, rtol=1e-6)
+    hot = HardConcrete(make(xp, log_alpha, "float32"), beta=1e39)
+    for at, expected in ((0.25, np.zeros(3)), (0.5, middle), (0.75, np.ones(3))):
+        assert_close(hot.cdf(make(xp, np.full((3,), at), "float32")), expected,
+                     like=hot.log_alpha, rtol=1e-6)
+    # A stretch wider than float32's range would be inf - inf; float64 holds it.
+    with pytest.raises(ValueError, match=r"gamma and zeta must lie at most 3.403e\+38 apart"):
+        HardConcrete(make(xp, log_alpha, "float32"), gamma=-1e300)
+    wide = to_numpy(HardConcrete(make(xp, log_alpha), gamma=-1e300).sample(50, rng=4))
+    assert np.all((wide >= 0) & (wide <= 1))
+
+
+def test_hard_concrete_gradient_at_a_beta_below_float32s_range():
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    log_alpha = torch.zeros(1000, requires_grad=True)
+    HardConcrete(log_alpha, beta=1e-50).rsample(rng=0).sum().backward()
+    # Each gate sits at an atom, where the gradient is 0 (it was NaN everywhere).
+    assert torch.equal(log_alpha.grad, torch.zeros(1000))
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_hard_concrete_samples_lie_in_the_unit_interval_with_exact_atoms(xp, dtype):
     # log_alpha = 0: P(z = 0) = P(z = 1) = 0.168, so 60 gates without an exact 0 or 1 have

@@ -545,6 +545,11 @@ def test_modules_check_their_arguments_when_built():
     for shape in ((2.0,), True):
         with pytest.raises(TypeError, match="shape must be an int or a tuple of ints"):
             HardConcreteGate(shape)
+    for droprate in ("0.5", None):  # Python's own TypeError named no argument
+        with pytest.raises(TypeError, match="droprate_init must be a real number"):
+            HardConcreteGate(4, droprate_init=droprate)
+    with pytest.raises(ValueError, match=r"droprate_init must lie in \(0, 1\); got 1.0"):
+        HardConcreteGate(4, droprate_init=1)
     assert HardConcreteGate(0).log_alpha.shape == (0,)
     assert GumbelSoftmax(lambda step: 1.0 / (1 + step)).temperature == 1.0
     for hard in (1, "yes", None):

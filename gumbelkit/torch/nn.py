@@ -19,6 +19,7 @@ from gumbelkit import distributions as core
 from gumbelkit._checks import (
     check_bool,
     check_estimator,
+    check_real,
     check_shape,
     is_real_scalar,
     type_name,
@@ -231,6 +232,7 @@ class HardConcreteGate(nn.Module):
                  device: torch.device | str | None = None,
                  dtype: torch.dtype | None = None) -> None:
         super().__init__()
+        droprate_init = check_real(droprate_init, "droprate_init")
         if not 0.0 < droprate_init < 1.0:
             raise ValueError(f"droprate_init must lie in (0, 1); got {droprate_init}")
         size = check_shape(shape, "shape")
