@@ -303,6 +303,29 @@ def test_compile_fullgraph_matches_eager(inductor, fresh_dynamo):
     assert torch.all((index_rng >= 0) & (index_rng < 6))
 
 
+@pytest.mark.parametrize("options", [{}, {"dynamic": True, "fullgraph": True}],
+                         ids=["a-second-shape", "dynamic-fullgraph"])
+def test_compile_with_symbolic_shapes(inductor, fresh_dynamo, options):
+    # From the second shape a compiled function sees (or with dynamic=True), Dynamo traces the
+    # shapes as symbols, and its fake torch.rand(..., generator=None) asked for concrete sizes
+    # (TorchRuntimeError at the second batch size, so at a training loop's last short batch);
+    # torch.randint (alias tables) the same. Each shape's draws are valid samples: one-hot
+    # rows, indices in range, as for the first shape.
+    def sample(lg):
+        return (gk.gumbel_softmax(lg, tau=0.5, hard=True),
+                gk.categorical(lg, sample_shape=30, method="alias"))
+
+    compiled = torch.compile(sample, **options)
+    for rows in (4, 7, 9):
+        logits = tensor(np.random.default_rng(rows).normal(size=(rows, 5)), dtype=torch.float32)
+        hard, drawn = compiled(logits)
+        assert hard.shape == (rows, 5)
+        assert torch.equal(hard.sum(-1), torch.ones(rows, device=DEVICE))
+        assert torch.all((hard == 0) | (hard == 1))
+        assert drawn.shape == (30, rows)
+        assert torch.all((drawn >= 0) & (drawn < 5))
+
+
 def test_compile_with_a_seed_or_a_generator_matches_eager(inductor, fresh_dynamo):
     # Dynamo cannot put a torch.Generator in a graph (pytorch/pytorch#88576): with a seed or a
     # generator the default mode compiles around a graph break, and the frame after it writes

@@ -110,7 +110,14 @@ def uniform(
     returns multiples of ``2**-24`` (``2**-53``), so only 0 needs lifting. Elsewhere the clamp
     also guards the top end: cuRAND natively produces ``(0, 1]``.
     """
-    return _into_open_unit_(torch.rand(shape, generator=rng, dtype=dtype, device=device)), rng
+    # generator=None spelled out fails under torch.compile once a shape is symbolic (from the
+    # second shape a compiled function sees, or dynamic=True): Dynamo's fake torch.rand then
+    # asks for concrete sizes. Left out, the call traces as F.gumbel_softmax's does.
+    if rng is None:
+        u = torch.rand(shape, dtype=dtype, device=device)
+    else:
+        u = torch.rand(shape, generator=rng, dtype=dtype, device=device)
+    return _into_open_unit_(u), rng
 
 
 def _into_open_unit_(u: torch.Tensor) -> torch.Tensor:
@@ -131,6 +138,8 @@ def uniform_index(
     PyTorch reduces 32 random bits modulo ``n`` below ``2**32`` (64 bits above), a relative
     bias of at most ``n 2**-32`` per value.
     """
+    if rng is None:  # no generator=None under torch.compile: see uniform
+        return torch.randint(n, shape, device=device), rng
     return torch.randint(n, shape, generator=rng, device=device), rng
 
 
