@@ -463,6 +463,31 @@ def test_vmap_randomness_different_gives_different_rows():
                 assert not torch.equal(out[i], out[j])
 
 
+@pytest.mark.parametrize("tau", [0.5, 2.0])
+@pytest.mark.parametrize("hard", [False, True])
+def test_backward_through_vmap(tau, hard):
+    # Inside torch.func.vmap a tensor that autograd records says requires_grad=False, so the
+    # row maximum of a temperature below 1 was taken without a detach, and the in-place shift
+    # spoilt what its backward saved (RuntimeError: modified by an inplace operation).
+    # Reference: the unbatched call's gradient on the same noise.
+    logits = tensor(np.random.default_rng(30).normal(size=(6, 4)), dtype=torch.float64)
+    noise = tensor(gumbel_np((6, 4), seed=31), dtype=torch.float64)
+    weights = torch.arange(4.0, dtype=torch.float64, device=DEVICE)
+
+    def batched(lg):
+        return torch.func.vmap(lambda row, g: gk.gumbel_softmax(row, tau=tau, hard=hard, noise=g),
+                               randomness="different")(lg, noise)
+
+    leaf = logits.clone().requires_grad_(True)
+    (batched(leaf) * weights).pow(2).sum().backward()
+    expected = torch.func.grad(lambda lg: (gk.gumbel_softmax(lg, tau=tau, hard=hard, noise=noise)
+                                           * weights).pow(2).sum())(logits)
+    torch.testing.assert_close(leaf.grad, expected)
+    drawn = torch.func.vmap(lambda row: gk.gumbel_softmax(row, tau=tau, hard=hard),
+                            randomness="different")(leaf)
+    drawn.sum().backward()  # drawn noise too
+
+
 # --- 6. Reproducibility -------------------------------------------------------------------------
 
 SAMPLERS = {

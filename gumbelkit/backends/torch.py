@@ -363,7 +363,9 @@ def tempered_softmax_(z: torch.Tensor, tau: Any, axis: int) -> torch.Tensor:
         divisor = torch.scalar_tensor(tau, dtype=z.dtype)
         if tau > 1.0:
             return torch.softmax(z / divisor, dim=axis)
-    row_max = (z.detach() if z.requires_grad else z).amax(dim=axis, keepdim=True)
+    # Detached always: inside torch.func.vmap, z.requires_grad is False even where autograd
+    # records z, whose amax would then save it for a backward that the in-place steps spoil.
+    row_max = z.detach().amax(dim=axis, keepdim=True)
     if torch.compiler.is_compiling():
         return torch.softmax((z - row_max) / divisor, dim=axis)
     # In place: z is gumbelkit's own buffer, and no backward needs its values.
