@@ -316,11 +316,11 @@ class Prepared:
         """Return ``argmax(logits + G)`` along the class axis, the number of classes where invalid.
 
         A row with a NaN, a ``+inf`` or no finite logit gives the number of classes, an index
-        that is never a valid class.
+        that is never a valid class; so does a row whose given noise has a NaN or ``+inf``.
         """
         z, _, _ = self.perturbed_logits(by_rows=True)  # the row maximum decides validity too
         index = self.backend.argmax(z, axis=self.out_axis, keepdims=keepdims)
-        valid = self.logits_row_is_valid(keepdims)
+        valid = self.logits_row_is_valid(keepdims, z)
         invalid = self.xp.asarray(self.num_classes, dtype=index.dtype, device=self.device)
         return self.xp.where(valid, index, invalid)
 
@@ -408,18 +408,26 @@ class Prepared:
         """Return, with the class axis kept, whether each output row has a finite maximum."""
         return self.xp.isfinite(self.backend.row_max(z, self.out_axis, keepdims=True))
 
-    def logits_row_is_valid(self, keepdims: bool) -> Array:
+    def logits_row_is_valid(self, keepdims: bool, z: Array | None = None) -> Array:
         """Return whether each logits row is valid: no NaN, no ``+inf``, a finite logit.
 
         A row is valid where its maximum is finite. It depends on the logits only, so it is
         checked once, not once per sample, and broadcasts against the sample dimensions in
-        front; after :meth:`perturbed_logits` it reads the maximum found there.
+        front; after :meth:`perturbed_logits` it reads the maximum found there. Given ``z``,
+        that method's ``logits + G``, and a ``noise`` of the caller's, a row of ``z`` must have
+        a finite maximum too (per sample): a NaN or ``+inf`` in the given noise makes it
+        invalid, as in a hard sample. Drawn noise is finite, and needs no such look.
         """
         peak = self._peak
         if peak is None:
-            return self.xp.isfinite(self.backend.row_max(self.logits, self.axis, keepdims))
-        valid = self.xp.isfinite(peak)
-        return valid if keepdims else self.xp.squeeze(valid, axis=self.axis)
+            valid = self.xp.isfinite(self.backend.row_max(self.logits, self.axis, keepdims))
+        else:
+            valid = self.xp.isfinite(peak)
+            valid = valid if keepdims else self.xp.squeeze(valid, axis=self.axis)
+        if z is None or self.noise is None:
+            return valid
+        perturbed = self.xp.isfinite(self.backend.row_max(z, self.out_axis, keepdims))
+        return self.xp.logical_and(valid, perturbed)
 
     def class_rows(self) -> tuple[Array, tuple[int, ...]]:
         """Return the logits as ``(rows, K)``, classes last, and the shape of their rows.

@@ -48,14 +48,18 @@ def _check_k(k: object, num_classes: int) -> int:
     return int(k)
 
 
-def _finite_counts(prepared: Prepared, index_dtype: Any) -> tuple[Array, Array]:
+def _finite_counts(
+    prepared: Prepared, index_dtype: Any, z: Array | None = None
+) -> tuple[Array, Array]:
     """Return, with the class axis kept, each row's number of finite logits and validity.
 
-    A row is valid where its maximum is finite: no NaN, no ``+inf``, at least one finite logit.
+    A row is valid where its maximum is finite: no NaN, no ``+inf``, at least one finite logit
+    (and, given ``z = logits + G`` of a given noise, in ``z`` too:
+    :meth:`Prepared.logits_row_is_valid`).
     """
     xp, logits, axis = prepared.xp, prepared.logits, prepared.axis
     count = xp.sum(xp.astype(xp.isfinite(logits), index_dtype), axis=axis, keepdims=True)
-    return count, prepared.logits_row_is_valid(keepdims=True)
+    return count, prepared.logits_row_is_valid(keepdims=True, z=z)
 
 
 def _unmasked(prepared: Prepared) -> bool:
@@ -98,19 +102,20 @@ def _check_enough_classes(prepared: Prepared, k: int, unmasked: bool) -> None:
     )
 
 
-def _top_indices(prepared: Prepared, z: Array, k: int, unmasked: bool) -> Array:
-    """Return the indices of the ``k`` largest ``z`` in decreasing order.
+def _top_indices(prepared: Prepared, z: Array, keys: Array, k: int, unmasked: bool) -> Array:
+    """Return the indices of the ``k`` largest ``keys`` (of ``z = logits + G``), decreasing.
 
-    The invalid index ``K`` fills a row with a NaN, a ``+inf`` or no finite logit, and the
-    positions of a row that its finite logits cannot fill. ``unmasked`` is
-    :func:`_unmasked`'s answer for the call: then no row needs its finite logits counted.
+    The invalid index ``K`` fills a row with a NaN, a ``+inf`` or no finite logit (or such a
+    row of ``z`` from a given noise), and the positions of a row that its finite logits cannot
+    fill. ``unmasked`` is :func:`_unmasked`'s answer for the call: then no row needs its finite
+    logits counted.
     """
     xp = prepared.xp
-    top = prepared.backend.top_k(z, k, prepared.out_axis)
+    top = prepared.backend.top_k(keys, k, prepared.out_axis)
     invalid_index = xp.asarray(prepared.num_classes, dtype=top.dtype, device=prepared.device)
     if unmasked:
-        return xp.where(prepared.logits_row_is_valid(keepdims=True), top, invalid_index)
-    count, valid = _finite_counts(prepared, top.dtype)
+        return xp.where(prepared.logits_row_is_valid(keepdims=True, z=z), top, invalid_index)
+    count, valid = _finite_counts(prepared, top.dtype, z)
     position_shape = [1] * prepared.logits.ndim
     position_shape[prepared.axis] = k
     positions = xp.reshape(
@@ -148,7 +153,7 @@ def _gumbel_top_k_body(
 def _top_k_block(prepared: Prepared, k: int, unmasked: bool) -> Array:
     """Return the ``k`` indices of one row block: the top of ``logits + G``, decreasing."""
     z, _, _ = prepared.perturbed_logits()
-    return _top_indices(prepared, prepared.ranking_keys(z), k, unmasked)
+    return _top_indices(prepared, z, prepared.ranking_keys(z), k, unmasked)
 
 
 @publish(_gumbel_top_k_body)

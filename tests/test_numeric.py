@@ -346,6 +346,26 @@ class TestInvalidRows:
         out = gk.gumbel_softmax(make(xp, self.LOGITS[:1]), rng=0, validate=True)
         assert np.all(np.isfinite(to_numpy(out)))
 
+    @pytest.mark.parametrize("bad", [np.nan, np.inf])
+    def test_a_given_noise_with_a_nan_or_inf_marks_its_row(self, xp, bad):
+        # gumbel_max and gumbel_top_k took such a row's argmax (a valid-looking class, where
+        # the hard sample's return_index said K); now every sampler marks it invalid, in the
+        # sample where it stands only. Reference: the rows' argmax of logits + noise in NumPy.
+        logits = np.log([[0.2, 0.3, 0.5], [0.2, 0.3, 0.5]])
+        noise = np.array([[[0.0, bad, 0.0], [0.0, 0.0, 0.0]], [[0.0, 0.0, 0.0], [0.3, 0.0, 0.0]]])
+        x, g = make(xp, logits), make(xp, noise)
+        expected = np.argmax(logits + np.where(np.isfinite(noise), noise, 0), axis=-1)
+        expected[0, 0] = 3
+        np.testing.assert_array_equal(to_numpy(gk.gumbel_max(x, noise=g, sample_shape=2)),
+                                      expected)
+        hard, index = gk.gumbel_softmax(x, hard=True, noise=g, sample_shape=2, return_index=True)
+        np.testing.assert_array_equal(to_numpy(index), expected)
+        assert np.all(np.isnan(computed(hard)[0, 0]))
+        top = to_numpy(gk.gumbel_top_k(x, 2, noise=g, sample_shape=2))
+        np.testing.assert_array_equal(top[0, 0], [3, 3])
+        valid = (np.array([0, 1, 1]), np.array([1, 0, 1]))
+        np.testing.assert_array_equal(top[..., 0][valid], expected[valid])
+
 
 def test_float64_noise_keeps_float64_resolution(xp):
     dtype = native_dtype(xp, "float64")
