@@ -107,6 +107,23 @@ def test_eps_warns_as_pytorch_does():
         gkt.gumbel_softmax(logits, 1.0, False, 1e-10)  # the default value: no warning
 
 
+def test_eps_compiles_with_fullgraph():
+    # Dynamo cannot trace warnings.warn outside PyTorch: a drop-in call that passes eps failed
+    # under fullgraph=True, where F.gumbel_softmax compiles. The warning is eager-only.
+    torch._dynamo.reset()
+    try:
+        compiled = torch.compile(lambda lg: gkt.gumbel_softmax(lg, 0.5, True, 1e-5),
+                                 fullgraph=True)
+        logits = logits_of(4, 5, dtype=torch.float32)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.")
+            hard = compiled(logits)
+        assert torch.equal(hard.sum(-1), torch.ones(4))
+        assert torch.all((hard == 0) | (hard == 1))
+    finally:
+        torch._dynamo.reset()
+
+
 def test_a_tau_with_the_class_dim_kept_is_one_temperature_per_row():
     logits = logits_of(3, 4)
     tau = torch.tensor([0.3, 1.0, 3.0], dtype=torch.float64)

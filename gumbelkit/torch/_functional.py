@@ -67,7 +67,7 @@ def gumbel_softmax(
         Return an exactly one-hot sample whose gradient is given by ``estimator``.
     eps : float, optional
         Deprecated and without effect, as in PyTorch: a value other than the default warns
-        with PyTorch's ``UserWarning``.
+        with PyTorch's ``UserWarning`` (in eager mode; not while ``torch.compile`` traces).
     dim : int, optional
         The class dimension of ``logits``.
     generator : torch.Generator, optional
@@ -92,8 +92,10 @@ def gumbel_softmax(
     True
 
     """
-    if eps != _EPS_DEFAULT:
+    if eps != _EPS_DEFAULT and not torch.compiler.is_compiling():
         # PyTorch's own message and category (torch/nn/functional.py), so filters match both.
+        # Not while torch.compile traces: Dynamo cannot trace warnings.warn outside PyTorch,
+        # and fullgraph=True would fail on a parameter that does nothing.
         warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
     _checked_dim(dim, logits)
     sample: torch.Tensor = gumbelkit.gumbel_softmax(
