@@ -773,13 +773,14 @@ def test_bench_runs_a_tiny_benchmark(capsys, monkeypatch, tmp_path):
 
 
 def test_bench_prints_the_numpy_overhead_per_call(capsys):
-    code, out, err = call(capsys, "bench", "--backends", "numpy", "--shapes", "6x4",
+    # A backend named twice is timed once (each of its rows was printed twice).
+    code, out, err = call(capsys, "bench", "--backends", "numpy,numpy", "--shapes", "6x4",
                           "--repeats", "2")
     assert code == 0, err
     assert "\r" not in err  # stderr is no terminal here: no progress bar
     table = out.split("| backend | shape | op | gumbelkit overhead per call, us |")[1]
-    ops = [line.split("|")[3].strip() for line in table.strip().splitlines()[1:4]]
-    assert ops == ["soft", "hard", "max"]
+    rows = table.strip().split("\n\n")[0].splitlines()[1:]  # the table, to its blank line
+    assert [line.split("|")[3].strip() for line in rows] == ["soft", "hard", "max"]
 
 
 def test_bench_times_threads_and_top_k_when_asked(capsys, monkeypatch, tmp_path):
@@ -828,6 +829,13 @@ def test_bench_rejects_a_malformed_torch_device_in_one_line(capsys):
     assert code == 2
     assert err.strip().splitlines()[-1].startswith("gumbelkit bench: --torch-device: ")
     assert "nodevice" in err
+    # The meta device computes nothing: its times were printed as if they were measured.
+    code, _, err = call(capsys, "bench", "--backends", "torch", "--shapes", "2x2", "--repeats",
+                        "1", "--torch-device", "meta")
+    assert code == 2
+    assert err.strip().splitlines()[-1] == (
+        "gumbelkit bench: --torch-device: meta tensors hold no values, so nothing would be "
+        "timed; name a device that computes, such as cpu or cuda")
 
 
 class ZeroExponentials(np.random.Generator):
@@ -914,6 +922,7 @@ def test_bench_torch_device_without_cuda_says_so_and_fails(capsys, monkeypatch):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--backends", "numpy,tensorflow"], "--backends: unknown tensorflow"),
+    (["--backends", " , "], "--backends: no backend named; choose from numpy"),
     (["--shapes", "10"], "argument --shapes: expected comma-separated ROWSxCLASSES"),
     (["--shapes", "0x3"], "argument --shapes"),
     # 10**8 x 10**8 logits: 40,000 TB of float32.

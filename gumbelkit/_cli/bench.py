@@ -506,6 +506,9 @@ def bench_torch(settings: Settings) -> None:
         device = torch.device(settings.torch_device)
     except RuntimeError as exc:
         raise BenchError(f"--torch-device: {exc}") from None
+    if device.type == "meta":  # its tensors hold no values: every time would be of nothing
+        raise BenchError("--torch-device: meta tensors hold no values, so nothing would be "
+                         "timed; name a device that computes, such as cpu or cuda")
     if device.type == "cuda" and not torch.cuda.is_available():
         settings.skip(f"torch: skipped, --torch-device {device} but CUDA is not available")
         return
@@ -955,13 +958,14 @@ def run(args: argparse.Namespace) -> int:
         path whose folder is missing or cannot be written is found before anything is timed).
 
     """
-    wanted = [b.strip() for b in args.backends.split(",") if b.strip()]
+    # Each backend once, in the order given: a repeated name would time it twice.
+    wanted = list(dict.fromkeys(b.strip() for b in args.backends.split(",") if b.strip()))
     unknown = sorted(set(wanted) - set(BACKENDS))
-    if unknown or not wanted:
-        raise BenchError(
-            f"--backends: unknown {', '.join(unknown) or 'empty list'}; "
-            f"choose from {', '.join(BACKENDS)}"
-        )
+    if unknown:
+        raise BenchError(f"--backends: unknown {', '.join(unknown)}; "
+                         f"choose from {', '.join(BACKENDS)}")
+    if not wanted:
+        raise BenchError(f"--backends: no backend named; choose from {', '.join(BACKENDS)}")
     if args.repeats is not None and args.repeats < 1:
         raise BenchError(f"--repeats must be a positive integer; got {args.repeats}")
     if args.json is not None:
