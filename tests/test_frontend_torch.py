@@ -783,6 +783,10 @@ def test_the_front_end_names_dim():
         gkt.gumbel_max(torch.zeros(2, 3), dim=1.0)
     with pytest.raises(TypeError, match="dim must be an int"):
         GumbelSoftmax(dim="a")(torch.zeros(2, 3))
+    # PyTorch's signature takes tensors: a NumPy array came back as a NumPy array.
+    for function in (gkt.gumbel_softmax, gkt.gumbel_max, GumbelSoftmax(1.0)):
+        with pytest.raises(TypeError, match=r"logits must be a torch\.Tensor; got numpy\.ndarray"):
+            function(np.zeros((2, 3)))
 
 
 def test_distributions_line_the_temperature_up_as_pytorch():

@@ -7,7 +7,7 @@ import warnings
 import torch
 
 import gumbelkit
-from gumbelkit._checks import check_axis, framework_row_temperature
+from gumbelkit._checks import check_axis, framework_row_temperature, type_name
 from gumbelkit.estimators import Estimator
 
 __all__ = ["gumbel_max", "gumbel_softmax"]
@@ -33,8 +33,15 @@ def _row_temperature(tau: float | torch.Tensor, logits: torch.Tensor,
 
 
 def _checked_dim(dim: object, logits: object) -> None:
-    """Check ``dim`` against a tensor ``logits``, naming it ``dim`` (the core says ``axis``)."""
-    if isinstance(logits, torch.Tensor) and logits.ndim > 0:
+    """Check that ``logits`` is a tensor and ``dim`` one of its dims (the core says ``axis``).
+
+    The core takes every library's arrays, and gave a NumPy array back to a caller of
+    PyTorch's signature; ``F.gumbel_softmax`` refuses one.
+    """
+    if not isinstance(logits, torch.Tensor):
+        raise TypeError(f"logits must be a torch.Tensor; got {type_name(logits)} "
+                        "(gumbelkit's own functions take the arrays of every library)")
+    if logits.ndim > 0:
         check_axis(dim, logits.ndim, "dim")
 
 
