@@ -183,12 +183,8 @@ _log_simplex = _LogSimplex()
 class _LogSoftmaxOfPadded(ParameterFreeTransform):
     """``y -> log_softmax((y_1, .., y_{K-1}, 0))``: ``real_vector`` onto the log-simplex.
 
-    The inverse is ``z -> z_k - z_K`` for ``k < K``. The log-determinant is that of the
-    measure :meth:`ExpRelaxedCategorical.log_prob` is a density for, ``exp(-z_K) dz_1..dz_{K-1}``
-    (docs/mathematics.md#the-base-measure): the Jacobian of ``y -> (z_1..z_{K-1})`` is
-    ``exp(z_K)`` with respect to Lebesgue measure, so it is 1 there and its log is 0. A guide's
-    density and the law's ``log_prob`` are then taken on the same measure. A masked class
-    (``z_k = -inf``) has no preimage.
+    The PyTorch front end's transform of the same name, in NumPyro's terms; its docstring (and
+    docs/frontends.md) says why the log-determinant on ``log_prob``'s measure is 0.
     """
 
     domain = constraints.real_vector
