@@ -404,9 +404,9 @@ class Prepared:
         """Return a NaN scalar array in the compute dtype on the logits' device."""
         return self.xp.asarray(float("nan"), dtype=self.compute_dtype, device=self.device)
 
-    def row_is_valid(self, z: Array) -> Array:
-        """Return, with the class axis kept, whether each output row has a finite maximum."""
-        return self.xp.isfinite(self.backend.row_max(z, self.out_axis, keepdims=True))
+    def row_is_valid(self, z: Array, keepdims: bool = True) -> Array:
+        """Return whether each row of an output-shaped ``z`` has a finite maximum."""
+        return self.xp.isfinite(self.backend.row_max(z, self.out_axis, keepdims))
 
     def logits_row_is_valid(self, keepdims: bool, z: Array | None = None) -> Array:
         """Return whether each logits row is valid: no NaN, no ``+inf``, a finite logit.
@@ -426,8 +426,7 @@ class Prepared:
             valid = valid if keepdims else self.xp.squeeze(valid, axis=self.axis)
         if z is None or self.noise is None:
             return valid
-        perturbed = self.xp.isfinite(self.backend.row_max(z, self.out_axis, keepdims))
-        return self.xp.logical_and(valid, perturbed)
+        return self.xp.logical_and(valid, self.row_is_valid(z, keepdims))
 
     def class_rows(self) -> tuple[Array, tuple[int, ...]]:
         """Return the logits as ``(rows, K)``, classes last, and the shape of their rows.

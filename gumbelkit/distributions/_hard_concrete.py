@@ -73,6 +73,10 @@ class HardConcrete(_ElementwiseParameters):
             raise ValueError(
                 f"gamma and zeta must lie at most {largest:.4g} apart, the largest number of "
                 f"the compute dtype; got gamma={self._gamma}, zeta={self._zeta}")
+        # beta in [tiny, 1 / tiny] of the compute dtype, as the samplers clamp temperatures: a
+        # smaller beta would round to 0 (a division by 0 in rsample), a larger one to inf
+        # (inf * 0 at the centre of cdf).
+        self._compute_beta = self._compute_temperature(self._beta)
         self._log_alpha = log_alpha
         if self._validate_args:
             self._require_finite(log_alpha)
@@ -133,10 +137,10 @@ class HardConcrete(_ElementwiseParameters):
 
     def _rsample(self, sample_shape: int | tuple[int, ...], rng: object) -> Array:
         noise = self._logistic_noise(sample_shape, rng)
-        # Clamped: a beta below tiny would round to 0. The namespace's divide, which overflows
-        # to +-inf on purpose, quietly under Dask too (as in _core.tempered_softmax).
-        beta = self._compute_temperature(self._beta)
-        s = _sigmoid(self._xp.divide(self._compute(self._log_alpha) + noise, beta), self._xp)
+        # The namespace's divide, which overflows to +-inf on purpose, quietly under Dask too
+        # (as in _core.tempered_softmax).
+        s = _sigmoid(self._xp.divide(self._compute(self._log_alpha) + noise, self._compute_beta),
+                     self._xp)
         return self._output(self._stretch_and_clip(s))
 
     def _stretch_and_clip(self, s: Array) -> Array:
@@ -242,7 +246,5 @@ class HardConcrete(_ElementwiseParameters):
         inner = xp.clip(x, 0.0, 1.0)
         # logit((x - gamma) / (zeta - gamma)) = log(x - gamma) - log(zeta - x), both positive.
         t = xp.log(inner - self._gamma) - xp.log(self._zeta - inner)
-        # Clamped: above 1 / tiny, beta would be inf, and inf * 0 at t = 0 (see _rsample).
-        beta = self._compute_temperature(self._beta)
-        q = _sigmoid(xp.multiply(t, beta) - self._compute(self._log_alpha), xp)
+        q = _sigmoid(xp.multiply(t, self._compute_beta) - self._compute(self._log_alpha), xp)
         return self._output(_pin_ends(q, x < 0, x >= 1, xp))

@@ -32,7 +32,7 @@ def _row_temperature(tau: float | torch.Tensor, logits: torch.Tensor,
     return tau
 
 
-def _checked_dim(dim: object, logits: object) -> None:
+def _check_logits_and_dim(logits: object, dim: object) -> None:
     """Check that ``logits`` is a tensor and ``dim`` one of its dims (the core says ``axis``).
 
     The core takes every library's arrays, and gave a NumPy array back to a caller of
@@ -104,7 +104,7 @@ def gumbel_softmax(
         # Not while torch.compile traces: Dynamo cannot trace warnings.warn outside PyTorch,
         # and fullgraph=True would fail on a parameter that does nothing.
         warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
-    _checked_dim(dim, logits)
+    _check_logits_and_dim(logits, dim)
     sample: torch.Tensor = gumbelkit.gumbel_softmax(
         logits, tau=_row_temperature(tau, logits, dim), hard=hard, axis=dim, rng=generator,
         estimator=estimator,
@@ -146,7 +146,7 @@ def gumbel_max(
     torch.Size([3, 2])
 
     """
-    _checked_dim(dim, logits)
+    _check_logits_and_dim(logits, dim)
     index: torch.Tensor = gumbelkit.gumbel_max(logits, axis=dim, rng=generator,
                                                sample_shape=sample_shape)
     return index
