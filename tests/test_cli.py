@@ -1226,3 +1226,25 @@ def test_bench_checks_the_json_path_before_timing_anything(case, capsys, monkeyp
     assert out == ""
     assert err == f"gumbelkit bench: --json: cannot write {path}: {problem}\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_bench_json_path_the_system_refuses_is_found_before_timing(capsys, monkeypatch):
+    # A permission check passes everything for root; /proc takes no new file from anyone.
+    def never(settings: _bench.Settings) -> None:
+        raise AssertionError("the benchmark ran before the --json path was checked")
+
+    monkeypatch.setitem(_bench.BACKENDS, "numpy", ("numpy", never, 7))
+    code, out, err = call(capsys, "bench", "--backends", "numpy", "--shapes", "2x2",
+                          "--repeats", "1", "--json", "/proc/gumbelkit-bench.json")
+    assert (code, out) == (2, "")
+    assert err.startswith("gumbelkit bench: --json: cannot write /proc/gumbelkit-bench.json: ")
+
+
+def test_bench_json_check_leaves_no_file_and_keeps_an_existing_one(tmp_path):
+    existing = tmp_path / "kept.json"
+    existing.write_text("earlier results\n")
+    _bench.check_json_path(existing)
+    _bench.check_json_path(tmp_path / "new.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.json"]
+    assert existing.read_text() == "earlier results\n"

@@ -907,8 +907,10 @@ def add_arguments(parser: argparse.ArgumentParser, default_json: Path | None = N
 def check_json_path(path: Path) -> None:
     """Raise :class:`BenchError` unless the JSON results can be written to ``path``.
 
-    Checks without writing: the folder of ``path`` exists and may be written, and ``path`` is
-    not a folder and, if it exists, may be written. An existing file stays as it is.
+    The folder of ``path`` must exist and ``path`` must not be a folder; then ``path`` is opened
+    for appending, which asks the operating system itself (a permission check alone passes
+    everything for root, also where nothing can be written, as under ``/proc``). An existing
+    file stays as it is; a file the check creates is removed again.
 
     Parameters
     ----------
@@ -929,10 +931,16 @@ def check_json_path(path: Path) -> None:
         problem = f"{folder} is not a folder"
     elif path.is_dir():
         problem = "it is a folder"
-    elif not os.access(folder, os.W_OK | os.X_OK) or (
-        path.exists() and not os.access(path, os.W_OK)
-    ):
-        problem = "permission denied"
+    else:
+        existed = path.exists()
+        try:
+            with path.open("a"):
+                pass
+        except OSError as exc:
+            problem = exc.strerror or str(exc)
+        else:
+            if not existed:
+                path.unlink()
     if problem is not None:
         raise BenchError(f"--json: cannot write {path}: {problem}")
 
