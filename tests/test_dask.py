@@ -211,6 +211,41 @@ def test_values_are_numpy_block_streams_of_seed_and_block_index(layout, monkeypa
     np.testing.assert_array_equal(index.compute(), np.argmax(z, axis=-1))
 
 
+# Chunks of size 0, as filtering (x[mask]) leaves them: one along the rows, one among the classes.
+EMPTY_CHUNK_LAYOUTS = {
+    "rows": ((250, 0, 750), (CLASSES,)),
+    "classes": ((ROWS,), (10, 0, 30)),
+}
+
+
+@pytest.mark.parametrize("layout", EMPTY_CHUNK_LAYOUTS)
+def test_an_empty_chunk_changes_nothing(layout):
+    # Dask's own reductions (max, argmax) fail on an empty block; the samplers must not. The
+    # noise is still drawn block by block over the logits' chunks, the empty one included.
+    chunks = EMPTY_CHUNK_LAYOUTS[layout]
+    values, _ = _logits()
+    logits = da.from_array(values, chunks=chunks)
+    z = values + _numpy_block_noise(SEED, chunks, np.float32)
+    soft = gk.gumbel_softmax(logits, tau=0.5, rng=SEED)
+    np.testing.assert_allclose(soft.compute(), np_softmax(z.astype(np.float64) / 0.5),
+                               rtol=2e-5, atol=1e-7)
+    index = np.argmax(z, axis=-1)
+    np.testing.assert_array_equal(gk.gumbel_max(logits, rng=SEED).compute(), index)
+    hard = gk.gumbel_softmax(logits, hard=True, rng=SEED).compute()
+    np.testing.assert_array_equal(hard, np.eye(CLASSES, dtype=np.float32)[index])
+    np.testing.assert_array_equal(gk.gumbel_top_k(logits, 3, rng=SEED).compute(),
+                                  np.argsort(-z, axis=-1, kind="stable")[:, :3])
+    relaxed = gk.relaxed_top_k(logits, 3, rng=SEED).compute()
+    np.testing.assert_allclose(relaxed.sum(axis=-1), 3.0, rtol=1e-5)
+    for method in ("gumbel", "cdf", "alias"):
+        draws = gk.categorical(logits, sample_shape=2, rng=SEED, method=method).compute()
+        assert draws.shape == (2, ROWS)
+        assert ((draws >= 0) & (draws < CLASSES)).all(), method
+    tokens = gk.sample_tokens(logits, rng=SEED, temperature=0.7, top_k=5).compute()
+    top_five = np.argsort(-values, axis=-1, kind="stable")[:, :5]
+    assert (tokens[:, None] == top_five).any(axis=-1).all()
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_injected_noise_gives_numpy_values(layout):
     values, _ = _logits(LAYOUTS[layout], dtype=np.float64)

@@ -93,14 +93,38 @@ def matches(x: object) -> bool:
     return array_api_compat.is_dask_array(x)
 
 
+def _without_empty_chunks(x: Any) -> Any:
+    """Return ``x`` rechunked without its chunks of size 0 where an axis has other chunks.
+
+    Dask's reductions fail at compute time on an empty block of a non-empty array (its
+    per-block step meets a block of another shape). Such chunks come from filtering, as
+    ``x[mask]`` makes them; they hold no value, and dropping them changes no value.
+    """
+    chunks = tuple(tuple(c for c in axis if c != 0) or axis[:1] for axis in x.chunks)
+    if chunks == tuple(x.chunks) or any(math.isnan(c) for axis in chunks for c in axis):
+        return x  # nothing to drop, or sizes unknown until computed (Dask's own path)
+    return x.rechunk(chunks)
+
+
+def _block_safe(reduce: Callable[..., Any]) -> Callable[..., Any]:
+    """Return ``reduce`` (an ``argmax`` or a cumulative sum) made to accept an empty block."""
+
+    def reduced(x: Any, /, **options: Any) -> Any:
+        return reduce(_without_empty_chunks(x), **options)
+
+    reduced.__name__ = reduced.__qualname__ = reduce.__name__
+    return reduced
+
+
 def _empty_safe(reduce: Callable[..., Any]) -> Callable[..., Any]:
-    """Return ``reduce`` (Dask's ``max`` or ``min``) made to accept an empty array.
+    """Return ``reduce`` (Dask's ``max`` or ``min``) made to accept an empty array or block.
 
     Dask's own reduction fails at compute time on an empty array even where the reduced axes
     are not empty (its per-block step turns an empty block into one of another shape). Where the
     result is empty too, no value is read: the first entry along each reduced axis, a slice
     of the right shape, dtype and chunks, is the result. A reduction over an empty axis, which
-    has no value, is left to ``reduce``.
+    has no value, is left to ``reduce``. A non-empty array with an empty block is reduced
+    without it (:func:`_without_empty_chunks`).
     """
 
     def reduced(x: Any, /, *, axis: int | tuple[int, ...] | None = None,
@@ -111,7 +135,7 @@ def _empty_safe(reduce: Callable[..., Any]) -> Callable[..., Any]:
         kept = [d for i, d in enumerate(shape) if i not in axes]
         # An unknown size (NaN) is not 0: such arrays take Dask's path.
         if 0 not in kept or any(shape[a] == 0 for a in axes):
-            return reduce(x, axis=axis, keepdims=keepdims)
+            return reduce(_without_empty_chunks(x), axis=axis, keepdims=keepdims)
         first = slice(0, 1) if keepdims else 0
         return x[tuple(first if i in axes else slice(None) for i in range(len(shape)))]
 
@@ -145,8 +169,16 @@ def _quiet(ufunc: np.ufunc) -> Callable[[Any, Any], Any]:
     return quietly
 
 
+# array-api-compat's Dask namespace, whose names its type stubs do not list.
+_COMPAT: Any = xp_dask
+
+
 class _Namespace(types.ModuleType):
     """array-api-compat's Dask namespace, with a ``max`` and ``min`` that take empty arrays.
+
+    Its reductions and scans along an axis (``max``, ``min``, ``argmax``, ``argmin``,
+    ``cumulative_sum``, ``cumulative_prod``), which fail at compute time on a block of size 0 in
+    Dask itself, drop such blocks first (:func:`_without_empty_chunks`).
 
     Its ``divide`` and ``subtract`` compute without NumPy's floating-point warnings
     (:func:`_quiet`). Every other name is array-api-compat's, looked up on use.
@@ -154,6 +186,10 @@ class _Namespace(types.ModuleType):
 
     max = staticmethod(_empty_safe(da.max))
     min = staticmethod(_empty_safe(da.min))
+    argmax = staticmethod(_block_safe(_COMPAT.argmax))
+    argmin = staticmethod(_block_safe(_COMPAT.argmin))
+    cumulative_sum = staticmethod(_block_safe(_COMPAT.cumulative_sum))
+    cumulative_prod = staticmethod(_block_safe(_COMPAT.cumulative_prod))
     divide = staticmethod(_quiet(np.divide))
     subtract = staticmethod(_quiet(np.subtract))
 
@@ -360,7 +396,7 @@ def one_hot_argmax_(z: Any, axis: int) -> Any:
     ``arange`` would bring Dask's own chunks). Nothing is computed.
     """
     axis %= z.ndim
-    index = da.argmax(z, axis=axis, keepdims=True)
+    index = _NAMESPACE.argmax(z, axis=axis, keepdims=True)
     classes = da.arange(z.shape[axis], chunks=(z.chunks[axis],), dtype=index.dtype)
     classes = classes[(None,) * axis + (slice(None),) + (None,) * (z.ndim - axis - 1)]
     one_hot = (index == classes).astype(z.dtype)
