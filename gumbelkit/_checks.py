@@ -111,8 +111,20 @@ def check_axis(axis: object, ndim: int, argument: str = "axis") -> int:
     return normalised
 
 
+def check_supported(x: Array, argument: str, backend: Backend) -> None:
+    """Raise ``TypeError`` naming ``argument`` where ``backend`` cannot compute on ``x``.
+
+    A sparse or nested PyTorch tensor, for one (the adapter's ``unsupported``): the library's
+    own error would come from deep inside a sampler, naming an operator.
+    """
+    problem = backend.unsupported(x)
+    if problem is not None:
+        raise TypeError(f"{argument} must be a dense array; got {problem}")
+
+
 def check_logits(logits: Array, axis: object, xp: Namespace, backend: Backend) -> int:
     """Check the dtype, rank and class axis of ``logits``; return the normalised axis."""
+    check_supported(logits, "logits", backend)
     if not backend.is_real_floating(logits.dtype):
         raise TypeError(
             "logits must have a real floating dtype (float16, bfloat16, float32 or float64); "
@@ -284,6 +296,7 @@ def check_array_argument(
             f"{argument} must be an array of the same library as {like} ({backend.name}); "
             f"got {type_name(x)}"
         )
+    check_supported(x, argument, backend)
     check_placed_with(x, argument, backend, beside, like)
     if not xp.isdtype(x.dtype, "real floating"):
         raise TypeError(f"{argument} must have a real floating dtype; got {x.dtype}")

@@ -22,6 +22,7 @@ from gumbelkit._checks import (
     check_real,
     check_rows_valid,
     check_shape,
+    check_supported,
     concrete_bool,
     is_real_scalar,
     not_an_array,
@@ -204,6 +205,7 @@ class Prepared:
         if not self.backend.matches(mask):
             raise TypeError(f"mask must be a boolean array of the same library as logits "
                             f"({self.backend.name}); got {type_name(mask)}")
+        check_supported(mask, "mask", self.backend)
         check_placed_with(mask, "mask", self.backend, logits)
         allowed: Array = mask
         if not xp.isdtype(allowed.dtype, "bool"):
@@ -339,6 +341,8 @@ class Prepared:
         low, high = _core.UNCLAMPED_TEMPERATURES
         if type(tau) is float and low <= tau <= high:  # valid and representable: as it is
             return tau, None
+        if self.backend.matches(tau):  # before reading a shape a nested tensor lacks
+            check_supported(tau, "tau", self.backend)
         if not hasattr(tau, "shape") or is_real_scalar(tau):
             checked = check_real(tau, "tau", positive=True)
             return _core.representable_temperature(checked, xp, self.compute_dtype), None

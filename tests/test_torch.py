@@ -940,3 +940,57 @@ def test_filter_logits_under_vmap_equals_each_example():
             logits)
         for example, row in zip(batched, logits, strict=True):
             assert torch.equal(example, gk.filter_logits(row, axis=axis, **filters))
+
+
+def _sparse_and_nested():
+    dense = torch.tensor([[0.5, -1.0, 2.0], [1.0, 0.0, -0.5]])
+    with warnings.catch_warnings():  # PyTorch calls both layouts beta or prototype
+        warnings.simplefilter("ignore", UserWarning)
+        return {
+            "sparse_coo": (dense.to_sparse(), "layout torch.sparse_coo: pass its .to_dense()"),
+            "sparse_csr": (dense.to_sparse_csr(), "layout torch.sparse_csr: pass its .to_dense()"),
+            "nested": (torch.nested.nested_tensor([dense[0], dense[1]]),
+                       "a nested tensor: pad it into a dense one with "
+                       "torch.nested.to_padded_tensor"),
+        }
+
+
+@pytest.mark.parametrize("layout", ["sparse_coo", "sparse_csr", "nested"])
+def test_sparse_and_nested_tensors_are_refused_naming_the_argument(layout):
+    # PyTorch's own error named an operator (aten::amax on SparseCPU) or asked for a bug report
+    # (NestedTensorImpl doesn't support sizes); each argument is checked before any operation.
+    from gumbelkit import distributions as gkd
+    from gumbelkit import torch as gkt
+
+    odd, problem = _sparse_and_nested()[layout]
+    dense = torch.tensor([[0.5, -1.0, 2.0], [1.0, 0.0, -0.5]])
+    calls = {
+        "logits": [
+            lambda: gk.gumbel_softmax(odd, rng=0),
+            lambda: gk.gumbel_softmax(odd, hard=True, rng=0),
+            lambda: gk.gumbel_max(odd, rng=0),
+            lambda: gk.gumbel_top_k(odd, 2, rng=0),
+            lambda: gk.relaxed_top_k(odd, 2, rng=0),
+            lambda: gk.categorical(odd, sample_shape=4, rng=0),
+            lambda: gk.sample_tokens(odd, rng=0, top_p=0.9),
+            lambda: gk.filter_logits(odd, top_k=2),
+            lambda: gk.conditional_gumbel(odd, 0, rng=0),
+            lambda: gkd.RelaxedOneHotCategorical(odd, 0.5),
+            lambda: gkd.RelaxedBernoulli(odd, 0.5),
+            lambda: gkt.gumbel_softmax(odd),
+        ],
+        "log_alpha": [lambda: gkd.HardConcrete(odd)],
+        "noise": [lambda: gk.gumbel_softmax(dense, noise=odd)],
+        "mask": [lambda: gk.gumbel_max(dense, mask=odd, rng=0)],
+    }
+    if layout != "sparse_csr":  # a 2-d layout: no 1-d temperature per row
+        row_tau = odd if layout == "nested" else dense[:, 0].abs().to_sparse()
+        calls["tau"] = [lambda: gk.gumbel_softmax(dense, tau=row_tau, rng=0),
+                        lambda: gkd.RelaxedOneHotCategorical(dense, row_tau)]
+    for argument, made in calls.items():
+        for call in made:
+            with pytest.raises(TypeError) as raised:
+                call()
+            assert str(raised.value).startswith(f"{argument} must be a dense array; got "), (
+                argument, str(raised.value))
+            assert problem in str(raised.value), (argument, str(raised.value))

@@ -140,6 +140,7 @@ OPTIONAL_MEMBERS = (
     "map_seeds",
     "running_sum",
     "block_streams",
+    "unsupported",
 )
 """The members an adapter may supply; :class:`Backend` documents each and its default."""
 
@@ -248,6 +249,11 @@ class Backend:
         Nones blocks it. The streams must depend on ``source`` and ``count`` only, never on the
         thread count (``gumbelkit._row_blocks`` runs the blocks). Default: always None, no
         blocking.
+    unsupported : callable
+        ``unsupported(x) -> str | None``: why gumbelkit cannot compute on ``x``, an array of the
+        library, with what to pass instead; or None. The samplers and distributions check
+        every array argument with it before computing, and raise ``TypeError`` naming the
+        argument. PyTorch: a sparse or nested tensor. Default: always None.
     float64_available : callable
         ``float64_available(device)``: whether arrays of the namespace on ``device`` can be
         float64 and int64 now (JAX only with ``jax_enable_x64``; not array-api-strict's devices
@@ -329,6 +335,7 @@ class Backend:
     fused_gumbel_softmax: Callable[..., Array | None]
     top_k: Callable[[Array, int, int], Array]
     block_streams: Callable[[Any, int], list[Any] | None]
+    unsupported: Callable[[Array], str | None]
     float64_available: Callable[[Device], bool]
     float64_scope: Callable[[], AbstractContextManager[Any]]
     uniform_index: Callable[[Any, tuple[int, ...], int, Device], tuple[Array, Any]]
@@ -468,6 +475,10 @@ def _default_fused_gumbel_softmax(
     return None
 
 
+def _default_unsupported(x: Array) -> str | None:
+    return None
+
+
 def _default_block_streams(source: Any, count: int) -> list[Any] | None:
     return None
 
@@ -549,6 +560,7 @@ _CONSTANT_DEFAULTS: dict[str, Callable[[bool], Callable[..., Any]]] = {
     "gumbel_and_sliver": lambda autodiff: _not_supplied,
     "float64_scope": lambda autodiff: _null_context,
     "block_streams": lambda autodiff: _default_block_streams,
+    "unsupported": lambda autodiff: _default_unsupported,
 }
 _DEFAULTS: dict[str, Callable[..., Any]] = {
     member: globals()[f"_default_{member}"]

@@ -43,6 +43,16 @@ def namespace(x: Any) -> Any:
     return xp_torch
 
 
+def unsupported(x: torch.Tensor) -> str | None:
+    """Return why gumbelkit cannot compute on ``x`` (a sparse or nested tensor), or None."""
+    if x.is_nested:
+        return ("a nested tensor: pad it into a dense one with torch.nested.to_padded_tensor, "
+                "padding logits with float('-inf'), which masks the classes a row lacks")
+    if x.layout != torch.strided:
+        return f"a tensor of layout {x.layout}: pass its .to_dense()"
+    return None
+
+
 # The float8 dtypes are floating point too, but PyTorch's CPU reductions do not take them.
 _REAL_FLOATING = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64})
 

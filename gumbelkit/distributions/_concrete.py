@@ -12,7 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 from gumbelkit import _core
-from gumbelkit._checks import check_logits, check_rows_valid, concrete_bool, is_real_scalar
+from gumbelkit._checks import (
+    check_logits,
+    check_rows_valid,
+    check_supported,
+    concrete_bool,
+    is_real_scalar,
+)
 from gumbelkit._prepared import Prepared
 from gumbelkit._sampling import gumbel_softmax
 from gumbelkit._typing import Array, DType, Namespace
@@ -142,9 +148,10 @@ class _RelaxedCategorical(_Parameters):
         # habit, (n, 1) for (n, K) logits) means one temperature per row: drop that axis, so it
         # never broadcasts against the rows of the result.
         if (not isinstance(tau, float) and not is_real_scalar(tau)
-                and self._backend.matches(tau) and tau.ndim == logits.ndim
-                and tau.shape[self._axis] == 1):
-            tau = xp.squeeze(tau, axis=self._axis)
+                and self._backend.matches(tau)):
+            check_supported(tau, "tau", self._backend)  # before reading its shape
+            if tau.ndim == logits.ndim and tau.shape[self._axis] == 1:
+                tau = xp.squeeze(tau, axis=self._axis)
         self._tau = check_temperature(tau, self._backend, xp, self._validate_args, logits)
         if not isinstance(self._tau, float):
             logits = self._broadcast_logits(logits, tuple(self._tau.shape))

@@ -22,6 +22,7 @@ from gumbelkit._checks import (
     check_bool,
     check_real,
     check_shape,
+    check_supported,
     concrete_bool,
     is_real_scalar,
     not_an_array,
@@ -117,7 +118,10 @@ def _is_number_like(value: object, min_ndim: int) -> bool:
     """
     if is_real_scalar(value):
         return True
-    shape = getattr(value, "shape", None)
+    try:
+        shape = getattr(value, "shape", None)
+    except RuntimeError:  # a nested PyTorch tensor, whose sizes cannot be read
+        return False
     return shape is not None and len(shape) < min_ndim
 
 
@@ -213,6 +217,7 @@ class _Parameters:
         except TypeError as error:
             raise not_an_array(params, argument, error) from None
         self._xp: Namespace = self._backend.namespace(params)
+        check_supported(params, argument, self._backend)
         if not self._xp.isdtype(params.dtype, "real floating"):
             raise TypeError(
                 f"{argument} must have a real floating dtype (float16, bfloat16, float32 or "
