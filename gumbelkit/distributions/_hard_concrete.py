@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from gumbelkit import _core
 from gumbelkit._checks import check_real
 from gumbelkit._typing import Array
 from gumbelkit.distributions._math import _pin_ends, _sigmoid
@@ -76,7 +77,8 @@ class HardConcrete(_ElementwiseParameters):
         # beta in [tiny, 1 / tiny] of the compute dtype, as the samplers clamp temperatures: a
         # smaller beta would round to 0 (a division by 0 in rsample), a larger one to inf
         # (inf * 0 at the centre of cdf).
-        self._compute_beta = self._compute_temperature(self._beta)
+        self._compute_beta = _core.representable_temperature(self._beta, self._xp,
+                                                             self._compute_dtype)
         self._log_alpha = log_alpha
         if self._validate_args:
             self._require_finite(log_alpha)
@@ -167,8 +169,19 @@ class HardConcrete(_ElementwiseParameters):
 
     def _sigmoid_of(self, shift: float, sign: float) -> Array:
         """``sigmoid(sign * log_alpha + shift)`` in the dtype of ``log_alpha``."""
-        a = self._compute(self._log_alpha)
-        return self._quietly(lambda: self._output(_sigmoid(sign * a + shift, self._xp)))
+        return self._quietly(lambda: self._output(self._computed_sigmoid_of(shift, sign)))
+
+    def _computed_sigmoid_of(self, shift: float, sign: float) -> Array:
+        """``sigmoid(sign * log_alpha + shift)`` in the compute dtype."""
+        return _sigmoid(sign * self._compute(self._log_alpha) + shift, self._xp)
+
+    def _zero_shift(self) -> float:
+        """``beta log(-gamma / zeta)``: ``P(z = 0) = sigmoid(shift - log_alpha)``.
+
+        With the clamped ``beta``, so that the shift fits the compute dtype: beyond it, a Dask
+        graph would warn of the overflow when it computes, outside any ``errstate`` of ours.
+        """
+        return self._compute_beta * math.log(-self._gamma / self._zeta)
 
     def prob_zero(self) -> Array:
         """Return ``P(z = 0) = sigmoid(beta log(-gamma / zeta) - log_alpha)``.
@@ -179,7 +192,7 @@ class HardConcrete(_ElementwiseParameters):
             The mass of the atom at 0, shape :attr:`batch_shape`.
 
         """
-        return self._sigmoid_of(self._beta * math.log(-self._gamma / self._zeta), -1.0)
+        return self._sigmoid_of(self._zero_shift(), -1.0)
 
     def prob_one(self) -> Array:
         """Return ``P(z = 1) = sigmoid(log_alpha - beta log((1 - gamma) / (zeta - 1)))``.
@@ -191,7 +204,7 @@ class HardConcrete(_ElementwiseParameters):
 
         """
         return self._sigmoid_of(
-            -self._beta * math.log((1.0 - self._gamma) / (self._zeta - 1.0)), 1.0)
+            -self._compute_beta * math.log((1.0 - self._gamma) / (self._zeta - 1.0)), 1.0)
 
     def l0_penalty(self) -> Array:
         """Return the expected L0 norm per gate, ``P(z != 0)``.
@@ -205,7 +218,7 @@ class HardConcrete(_ElementwiseParameters):
             ``1 - P(z = 0)``, shape :attr:`batch_shape`, differentiable in ``log_alpha``.
 
         """
-        return self._sigmoid_of(-self._beta * math.log(-self._gamma / self._zeta), 1.0)
+        return self._sigmoid_of(-self._zero_shift(), 1.0)
 
     def deterministic_gate(self) -> Array:
         """Return the test-time gate ``min(1, max(0, sigmoid(log_alpha) (zeta - gamma) + gamma))``.
@@ -247,4 +260,7 @@ class HardConcrete(_ElementwiseParameters):
         # logit((x - gamma) / (zeta - gamma)) = log(x - gamma) - log(zeta - x), both positive.
         t = xp.log(inner - self._gamma) - xp.log(self._zeta - inner)
         q = _sigmoid(xp.multiply(t, self._compute_beta) - self._compute(self._log_alpha), xp)
+        # At 0 the atom's mass as prob_zero computes it: Q(0) by the formula above can round
+        # an ulp away from it.
+        q = xp.where(x == 0, self._computed_sigmoid_of(self._zero_shift(), -1.0), q)
         return self._output(_pin_ends(q, x < 0, x >= 1, xp))
