@@ -31,6 +31,7 @@ from numpyro.distributions.transforms import ParameterFreeTransform, biject_to
 from numpyro.distributions.util import lazy_property, validate_sample
 
 import gumbelkit
+from gumbelkit import _core
 from gumbelkit import distributions as core
 from gumbelkit._checks import (
     broadcast_shapes,
@@ -38,6 +39,7 @@ from gumbelkit._checks import (
     check_real,
     framework_row_temperature,
     is_real_scalar,
+    positive_finite,
     type_name,
 )
 from gumbelkit._core import log_or_minus_inf
@@ -68,25 +70,33 @@ def _floating(x: Any) -> jax.Array:
 
 
 def _temperature(temperature: Any, logits: jax.Array) -> jax.Array:
-    """Return the temperature as a JAX array in the dtype of ``logits``, or raise naming it.
+    """Return the temperature as a JAX array in the compute dtype of ``logits``, or raise.
 
     A real number must be positive and finite; an array (JAX, NumPy, a list) is read for that
-    where reading is free (not under a trace), as the core reads it.
+    where reading is free (not under a trace), as the core reads it, before any cast (which
+    could round a valid temperature to 0 or inf); errors name ``temperature``. The result is
+    in the logits' compute dtype (float32 for half precision), clamped to ``[tiny, 1 / tiny]``
+    of it as the samplers clamp a temperature; an invalid entry under a trace becomes NaN.
     """
+    compute = _core.compute_dtype(logits.dtype, jnp)
     if is_real_scalar(temperature):  # not a bool
-        check_real(temperature, "temperature", positive=True)
-    elif not isinstance(temperature, (jax.Array, np.ndarray, np.generic, list, tuple)):
+        value = check_real(temperature, "temperature", positive=True)
+        return jnp.asarray(_core.representable_temperature(value, jnp, compute), dtype=compute)
+    if not isinstance(temperature, (jax.Array, np.ndarray, np.generic, list, tuple)):
         raise TypeError(f"temperature must be a positive number or an array; got "
                         f"{type_name(temperature)} {temperature!r}")
     tau = jnp.asarray(temperature)
     if tau.dtype == jnp.bool_:  # np.True_, a boolean array: flags, not numbers
         raise TypeError(f"temperature must be a positive number or an array; got a boolean "
                         f"{type_name(temperature)}")
-    tau = tau.astype(logits.dtype)
-    if not is_real_scalar(temperature):  # an array: a number was checked above
-        backend = resolved_for(tau, argument="temperature")
-        check_temperature(tau, backend, backend.namespace(tau), False, logits, "temperature")
-    return tau
+    if not jnp.issubdtype(tau.dtype, jnp.floating):
+        tau = tau.astype(compute)
+    backend = resolved_for(tau, argument="temperature")
+    xp = backend.namespace(tau)
+    check_temperature(tau, backend, xp, False, logits, "temperature")
+    clamped: jax.Array = _core.clamp_temperature(tau, positive_finite(tau, xp, backend),
+                                                 compute, xp)
+    return clamped
 
 
 class _MaskableLogits(constraints.ParameterFreeConstraint):

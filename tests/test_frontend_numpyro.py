@@ -745,3 +745,26 @@ def test_probs_is_the_laws_after_the_check():
     assert eager[1] < 1
     np.testing.assert_allclose(eager, expected, rtol=1e-6)
     np.testing.assert_array_equal(np.asarray(jax.jit(lambda law: law.probs)(d)), eager)
+
+
+@pytest.mark.parametrize(("temperature", "dtype"), [
+    (1e-8, jnp.float16), (1e-40, jnp.float32), (1e39, jnp.float32),
+    (np.float64(1e-50), jnp.float32), (jnp.asarray(1e-45, dtype=jnp.float32), jnp.float32),
+])
+def test_a_temperature_beyond_the_logits_dtype_scores_as_the_core_scores_it(temperature, dtype):
+    # It was cast to the logits' dtype first: 0 (refused, or NaN under jit) or inf (refused
+    # later as "tau"). The core clamps a temperature to [tiny, 1 / tiny] of the compute dtype,
+    # and so does the front end.
+    logits = jnp.asarray([0.3, -1.2, 0.8], dtype=dtype)
+    value = jnp.asarray([0.2, 0.3, 0.5], dtype=dtype)
+    tau = temperature if isinstance(temperature, jax.Array) else float(temperature)
+    d = gkn.RelaxedOneHotCategorical(temperature, logits=logits, validate_args=True)
+    assert bool(jnp.isfinite(d.temperature))
+    assert bool(d.temperature > 0)
+    expected = core.RelaxedOneHotCategorical(logits, tau).log_prob(value)
+    np.testing.assert_array_equal(d.log_prob(value), expected)
+    np.testing.assert_array_equal(jax.jit(lambda d, v: d.log_prob(v))(d, value), expected)
+    assert bool(jnp.isfinite(d.sample(jax.random.key(0), (2,))).all())
+    bernoulli = gkn.RelaxedBernoulli(temperature, logits=logits, validate_args=True)
+    np.testing.assert_array_equal(bernoulli.log_prob(value),
+                                  core.RelaxedBernoulli(logits, tau).log_prob(value))

@@ -947,3 +947,33 @@ def test_a_tensor_temperature_compiles_without_reading_it():
     assert got.shape == logits.shape
     assert bool(torch.isfinite(got).all())
     torch.testing.assert_close(got.double().sum(dim=-1), torch.ones(2, dtype=torch.float64))
+
+
+# (temperature, logits dtype): valid temperatures that the logits' dtype cannot hold.
+EXTREME_TEMPERATURES = [
+    (1e-8, torch.float16), (1e-50, torch.float32), (1e39, torch.float32),
+    (torch.tensor(1e-50, dtype=torch.float64), torch.float32),
+    (torch.tensor(1e39, dtype=torch.float64), torch.float32),
+]
+
+
+@pytest.mark.parametrize(("temperature", "dtype"), EXTREME_TEMPERATURES)
+def test_a_temperature_beyond_the_logits_dtype_scores_as_the_core_scores_it(temperature, dtype):
+    # It was cast to the logits' dtype first: 0 or inf, which PyTorch's check refused. The core
+    # clamps a temperature to [tiny, 1 / tiny] of the compute dtype, and so does the front end.
+    logits = torch.tensor([0.3, -1.2, 0.8], dtype=dtype)
+    value = torch.tensor([0.2, 0.3, 0.5], dtype=dtype)
+    tau = float(temperature) if isinstance(temperature, torch.Tensor) else temperature
+    for front, family in ((gtd.RelaxedOneHotCategorical, core.RelaxedOneHotCategorical),
+                          (gtd.ExpRelaxedCategorical, core.ExpRelaxedOneHotCategorical)):
+        d = front(temperature, logits=logits, validate_args=True)
+        assert torch.isfinite(d.temperature)
+        assert d.temperature > 0
+        point = value if front is gtd.RelaxedOneHotCategorical else value.log()
+        normalised = logits - logits.logsumexp(-1, keepdim=True)
+        torch.testing.assert_close(d.log_prob(point), family(normalised, tau).log_prob(point),
+                                   rtol=0, atol=0)
+        assert torch.isfinite(d.rsample(torch.Size([2]))).all()
+    bernoulli = gtd.RelaxedBernoulli(temperature, logits=logits, validate_args=True)
+    torch.testing.assert_close(bernoulli.log_prob(value),
+                               core.RelaxedBernoulli(logits, tau).log_prob(value), rtol=0, atol=0)

@@ -35,8 +35,15 @@ from torch.distributions import Distribution, Transform, biject_to, constraints,
 from torch.distributions.utils import lazy_property
 
 import gumbelkit
+from gumbelkit import _core
 from gumbelkit import distributions as core
-from gumbelkit._checks import check_estimator, check_real, framework_row_temperature, type_name
+from gumbelkit._checks import (
+    check_estimator,
+    check_real,
+    framework_row_temperature,
+    positive_finite,
+    type_name,
+)
 from gumbelkit._core import log_or_minus_inf
 from gumbelkit.backends import resolved_for
 from gumbelkit.distributions._parameters import (
@@ -119,9 +126,14 @@ def _temperature(temperature: float | torch.Tensor, like: torch.Tensor,
     if tau.dtype == torch.bool:  # np.True_, a boolean tensor: a flag, not a number
         raise TypeError(f"temperature must be a positive number or a tensor; got a boolean "
                         f"{type_name(temperature)}")
-    tau = tau.to(dtype=like.dtype, device=like.device)
+    if not tau.is_floating_point():
+        tau = tau.to(dtype=like.dtype)
+    tau = tau.to(device=like.device)
     backend = resolved_for(tau, argument="temperature")
-    check_temperature(tau, backend, backend.namespace(tau), False, like, "temperature")
+    xp = backend.namespace(tau)
+    # Checked before any cast, which could round a valid temperature to 0 or inf.
+    check_temperature(tau, backend, xp, False, like, "temperature")
+    tau = _compute_temperature(tau, like, backend, xp)
     if event_ndim and tau.ndim > 0:
         rows = framework_row_temperature(tuple(tau.shape), tuple(like.shape), -1, "temperature",
                                          grows_batch=True)
@@ -143,10 +155,31 @@ def _batch_shape(params_batch: torch.Size, tau: float | torch.Tensor) -> torch.S
         ) from None
 
 
+def _compute_temperature(tau: torch.Tensor, like: torch.Tensor, backend: Any,
+                         xp: Any) -> torch.Tensor:
+    """Return a checked temperature tensor in the compute dtype of the logits ``like``.
+
+    Clamped to ``[tiny, 1 / tiny]`` of that dtype, as the samplers clamp a temperature: a
+    temperature below ``tiny`` samples as the one at ``tiny``. In the logits' own dtype a
+    float16 logits' ``1e-8`` would round to 0, and a float32 ``1e-50`` or ``1e39`` to 0 or
+    inf, which PyTorch's check of ``temperature`` then refuses.
+    """
+    compute = _core.compute_dtype(like.dtype, xp)
+    clamped: torch.Tensor = _core.clamp_temperature(
+        tau, positive_finite(tau, xp, backend), compute, xp)
+    return clamped
+
+
 def _tau_tensor(tau: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Return the temperature as a tensor (a float becomes a 0-d tensor like ``like``)."""
+    """Return the temperature as a tensor: a float becomes a 0-d tensor on ``like``'s device.
+
+    In the compute dtype of the logits ``like``, clamped as the samplers clamp it
+    (:func:`_compute_temperature`).
+    """
     if isinstance(tau, float):
-        return torch.tensor(tau, dtype=like.dtype, device=like.device)
+        compute = _core.compute_dtype(like.dtype, torch)
+        value = _core.representable_temperature(tau, torch, compute)
+        return torch.tensor(value, dtype=compute, device=like.device)
     return tau
 
 
