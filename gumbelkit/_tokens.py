@@ -53,12 +53,15 @@ def _row_parameter(
         number = _core.real_as_float(value)
         # In the compute dtype's range, as a checked number means: a temperature above its
         # largest value is its largest (uniform over the classes kept either way), and a
-        # positive top_p below its smallest normal is that (the top class alone). A min_p
+        # positive temperature or top_p below its smallest normal is that (the largest
+        # logits alone, the top class alone): XLA flushes a subnormal constant of a compiled
+        # function to 0, and divided by it the row's maximum was NaN under jax.jit. A min_p
         # keeps its value (a subnormal one keeps classes beyond the normals' range).
         finfo = xp.finfo(dtype)
         if number > float(finfo.max):
             number = float(finfo.max)
-        elif 0 < number < float(finfo.smallest_normal) and argument == "top_p":
+        elif 0 < number < float(finfo.smallest_normal) and argument in ("temperature",
+                                                                        "top_p"):
             number = float(finfo.smallest_normal)
         return xp.full((rows, 1), number, dtype=dtype, device=device)
     if not hasattr(value, "shape") or not prepared.backend.matches(value):

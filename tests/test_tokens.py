@@ -307,6 +307,27 @@ def test_invalid_rows_give_the_class_count(xp):
     assert got[2] in (1, 2)
 
 
+def test_jax_jit_with_a_subnormal_float_temperature():
+    # XLA flushes a subnormal constant of a compiled function to 0: divided by it, the row's
+    # maximum was NaN, and with a filter every class was -inf (class 0 drawn, not the argmax).
+    # Every class but the largest lies at least 1e37 below it, as in the temperature -> 0 limit.
+    jax = pytest.importorskip("jax", reason="JAX is not installed")
+    jnp = jax.numpy
+    rows = jnp.asarray([[1.0, 3.0, 0.0], [0.5, 0.0, 2.0]], dtype=jnp.float32)
+    key = jax.random.key(0)
+    for filters in ({}, {"top_k": 2}):
+        tokens = jax.jit(lambda z, f=filters: gk.sample_tokens(
+            z, temperature=1e-40, rng=key, **f))(rows)
+        np.testing.assert_array_equal(tokens, [1, 2])
+    for filters in ({}, {"min_p": 0.5}):
+        filtered = np.asarray(jax.jit(lambda z, f=filters: gk.filter_logits(
+            z, temperature=1e-40, **f))(rows))
+        np.testing.assert_array_equal(filtered[[0, 1], [1, 2]], [0.0, 0.0])
+        others = filtered[[0, 0, 1, 1], [0, 2, 0, 1]]
+        assert not np.isnan(others).any()
+        assert (others <= -1e37).all(), others
+
+
 def test_jax_jit_with_row_seeds():
     jax = pytest.importorskip("jax", reason="JAX is not installed")
     jax.config.update("jax_enable_x64", True)
