@@ -18,10 +18,15 @@ __all__ = ["conditional_gumbel"]
 
 
 def _check_index(
-    index: object, backend: Backend, xp: Namespace, row_shape: tuple[int, ...], logits: Array
+    index: object, backend: Backend, xp: Namespace, row_shape: tuple[int, ...], logits: Array,
+    axis: int,
 ) -> Array:
     """Return ``index`` as an integer array of the logits' library, or raise naming it."""
     if isinstance(index, int) and not isinstance(index, bool):
+        num_classes = int(logits.shape[axis])
+        if not 0 <= index < num_classes:  # before it meets an integer dtype it overflows
+            raise ValueError(f"index must name an unmasked class of each row, in "
+                             f"[0, {num_classes}); got {index}")
         return xp.asarray(index, device=backend.device(logits))
     if not backend.matches(index):
         raise TypeError(
@@ -59,7 +64,7 @@ def _conditional_gumbel_body(
     out_shape = prepared.out_shape
     out_axis = prepared.out_axis
     row_shape = out_shape[: len(out_shape) + out_axis] + out_shape[len(out_shape) + out_axis + 1:]
-    index = _check_index(index, backend, xp, row_shape, prepared.logits)
+    index = _check_index(index, backend, xp, row_shape, prepared.logits, prepared.axis)
     # The index goes with its rows into the row blocks of a large call: broadcast to the rows
     # and given the class axis (size 1), it aligns with the output as a per-row argument does.
     class_axis = len(out_shape) + out_axis
@@ -128,7 +133,10 @@ def conditional_gumbel(
         finite logits, in the dtype of ``logits``: where the winner's exact noise exceeds that
         dtype's largest finite value (its logit lies more than that below the row maximum, as
         ``[-6e4, 6e4]`` in float16), it is that largest value and the losers are moved below
-        it. The noise carries no gradient. An ``index`` out of range or at a ``-inf`` logit
+        it. Only where a loser's logit lies twice that largest value or more above the
+        winner's (``[65504, -65504]`` in float16, conditioned on class 1) can no finite noise
+        keep the winner ahead: the noise stays finite and the sums tie.
+        The noise carries no gradient. An ``index`` out of range or at a ``-inf`` logit
         raises ``ValueError`` where its value can be read for free (host memory, no trace);
         elsewhere, as for a row with a NaN, a ``+inf`` or no finite logit, that row is NaN.
 

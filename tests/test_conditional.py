@@ -214,6 +214,16 @@ def test_bad_index_raises_where_readable_and_gives_nan_rows_elsewhere(xp, index)
             gk.conditional_gumbel(logits, bad, rng=0)
 
 
+@pytest.mark.parametrize("index", [-1, 3, 2**63, 2**70])
+def test_an_int_index_out_of_range_raises_on_every_backend(xp, index):
+    # A Python int is read for free, Dask's too; beyond int64 it overflowed inside the
+    # library (PyTorch, JAX, array-api-strict, Dask) before the range check saw it.
+    logits = make(xp, [[0.0, 1.0, 2.0], [1.0, 0.5, -1.0]])
+    with pytest.raises(ValueError, match=r"index must name an unmasked class of each row, "
+                                         rf"in \[0, 3\); got {index}"):
+        gk.conditional_gumbel(logits, index, rng=0)
+
+
 @pytest.mark.parametrize(
     ("build", "error", "match"),
     [
