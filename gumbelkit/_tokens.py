@@ -391,6 +391,25 @@ def _noise_by_seed(prepared: Prepared, seeds: object, rows: int, row_shape: tupl
     """
     backend, device = prepared.backend, prepared.device
     dtype = prepared.compute_dtype
+    seed_array, seeds_ok = _checked_seeds(prepared, seeds, rows, row_shape)
+
+    def row_noise(source: Any) -> Array:
+        noise, _ = draw_gumbel(backend, source, shape, dtype, device)
+        return noise
+
+    ok = None if seeds_ok is None else prepared.xp.reshape(seeds_ok, (rows, 1))
+    return backend.map_seeds(row_noise, seed_array, device), ok
+
+
+def _checked_seeds(prepared: Prepared, seeds: object, rows: int,
+                   row_shape: tuple[int, ...]) -> tuple[object, Array | None]:
+    """Return the seeds as ``map_seeds`` takes them, and where a traced one is in range.
+
+    Raises naming ``seeds`` where one is not an int, lies outside ``[0, 2**63)`` (where it can
+    be read) or where there is not one per row. The second value is :func:`_seeds_in_range`
+    of a seed array that cannot be read (under a trace), None where every seed was checked.
+    """
+    backend = prepared.backend
     seeds_ok: Array | None = None
     if isinstance(seeds, Sequence) or (hasattr(seeds, "shape") and not backend.matches(seeds)):
         flat = _flat(seeds)
@@ -423,13 +442,7 @@ def _noise_by_seed(prepared: Prepared, seeds: object, rows: int, row_shape: tupl
     else:
         raise TypeError(f"seeds must be a sequence of ints or an integer array with one seed "
                         f"per row; got {type_name(seeds)}")
-
-    def row_noise(source: Any) -> Array:
-        noise, _ = draw_gumbel(backend, source, shape, dtype, device)
-        return noise
-
-    ok = None if seeds_ok is None else prepared.xp.reshape(seeds_ok, (rows, 1))
-    return backend.map_seeds(row_noise, seed_array, device), ok
+    return seed_array, seeds_ok
 
 
 def _seeds_in_range(seeds: Array, xp: Namespace) -> Array | None:
@@ -512,6 +525,8 @@ def _sample_prepared(prepared: Prepared, temperature: object, top_k: object, top
     if rows == 0 or seeds is not None:
         seeds_ok = None
         if rows == 0:
+            if seeds is not None:  # no seed to draw with, and still one per row, none
+                _checked_seeds(prepared, seeds, rows, row_shape)
             noise = xp.zeros((rows, num_classes), dtype=prepared.compute_dtype, device=device)
         else:
             noise, seeds_ok = _noise_by_seed(prepared, seeds, rows, row_shape, (num_classes,))

@@ -219,6 +219,16 @@ def test_bad_arguments(xp):
             gk.sample_tokens(logits, rng=0, **{argument: flags})
 
 
+def test_an_empty_batch_checks_its_seeds_too(xp):
+    # No row, so no seed to draw with: the seeds were not looked at.
+    logits = make(xp, np.zeros((0, 4)))
+    assert to_numpy(gk.sample_tokens(logits, seeds=[])).shape == (0,)
+    with pytest.raises(ValueError, match=r"seeds must hold one seed per row, 0 .* got 2"):
+        gk.sample_tokens(logits, seeds=[1, 2])
+    with pytest.raises(TypeError, match="seeds must be a sequence of ints or an integer array"):
+        gk.sample_tokens(logits, seeds=object())
+
+
 def test_seeds_follow_the_rows_in_any_shape_and_are_checked(xp):
     # Logits of row shape (2, 3): the seeds as a (2, 3) array of the logits' library, as a
     # nested list or as a flat list, in C order, draw the same tokens.
