@@ -340,6 +340,33 @@ def test_cdf_and_icdf_are_inverse_and_match_the_formula(xp):
     assert np.all(np.isnan(to_numpy(d.icdf(make(xp, _rows(-0.1, 1.1, 2.0, -1.0, np.inf))))))
 
 
+def test_exp_concrete_of_logits_further_apart_than_the_dtype_is_finite(xp):
+    # The difference -4e38 overflows to -inf, its limit, which the sampler took for a masked
+    # class: an unmasked -inf, refused by the distribution's own validation, log_prob NaN.
+    logits = make(xp, [[2e38, -2e38, 1e38]], "float32")
+    d = ExpRelaxedOneHotCategorical(logits, 0.5, validate_args=True)
+    z = d.sample(3, rng=0)
+    values = to_numpy(z)
+    assert np.isfinite(values).all()
+    np.testing.assert_array_equal(values[..., 1], -np.finfo(np.float32).max)
+    assert np.isfinite(to_numpy(d.log_prob(z))).all()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_exp_concrete_log_prob_at_a_vertex_is_its_limit(xp, dtype):
+    # At z = log(1, 0, 0) the density's limit is 0: its log -inf, not NaN (theta - tau z was
+    # +inf); a masked class at -inf is dropped as before, and an invalid row stays NaN.
+    vertex = make(xp, [[0.0, -np.inf, -np.inf]] * 3, dtype)
+    logits = make(xp, [[0.0, 0.0, 0.0], [0.0, 1.0, -np.inf], [np.nan, 0.0, 0.0]], dtype)
+    got = to_numpy(ExpRelaxedOneHotCategorical(logits, 0.5).log_prob(vertex))
+    np.testing.assert_array_equal(got[:2], [-np.inf, -np.inf])
+    assert np.isnan(got[2])
+    # Off the vertex, the limit is approached: 1e-30 of the mass is about -1e30 / 2 in log q.
+    near = make(xp, [[0.0, -1e30, -1e30]], dtype)
+    first = make(xp, [[0.0, 0.0, 0.0]], dtype)
+    assert float(to_numpy(ExpRelaxedOneHotCategorical(first, 0.5).log_prob(near))[0]) < -1e29
+
+
 # --- Hard Concrete -----------------------------------------------------------------------------
 
 def test_hard_concrete_atoms_and_penalty_match_the_closed_forms(xp):

@@ -94,6 +94,7 @@ def _exp_concrete_log_density(
 
 def _tempered_log_softmax(
     z: Array,
+    masked: Array,
     tau: float | Array,
     axis: int,
     xp: Namespace,
@@ -107,12 +108,13 @@ def _tempered_log_softmax(
     dividing, so the entries are ``<= 0`` and the normaliser ``log(sum exp)`` lies in
     ``[0, log K]``. Where ``tau`` is so small that a shifted entry falls below ``lowest`` (the
     most negative finite value of the result's dtype, which may be narrower than ``z``'s), the
-    entry is held there. A ``-inf`` entry of ``z`` (a masked class) stays exactly ``-inf``, with
-    no gradient. A row whose maximum is not finite (no unmasked class, ``+inf`` or NaN) comes
-    out NaN. ``differentiable``: whether the library has autodiff
+    entry is held there, and so is a ``-inf`` of ``z`` at a class that ``masked`` (which
+    broadcasts against ``z``: the logits' ``-inf``) does not mark, the limit of a logit more
+    than the dtype's largest value below its row's maximum. A masked class stays exactly
+    ``-inf``, with no gradient. A row whose maximum is not finite (no unmasked class, ``+inf``
+    or NaN) comes out NaN. ``differentiable``: whether the library has autodiff
     (:func:`gumbelkit._core.divide_by_temperature`).
     """
-    masked = z == -math.inf
     peak = stop_gradient(xp.max(z, axis=axis, keepdims=True))
     shifted = z - peak
     safe = xp.where(masked, xp.zeros_like(shifted), shifted)
@@ -463,7 +465,9 @@ class ExpRelaxedOneHotCategorical(_RelaxedCategorical):
         tau, _ = prepared.row_temperature(self._tau)
         z, _, _ = prepared.perturbed_logits()
         lowest = -float(self._xp.finfo(self._dtype).max)
-        out = _tempered_log_softmax(z, tau, prepared.out_axis, self._xp,
+        # The classes the logits mask: a -inf of z elsewhere is a difference that overflowed.
+        masked = self._logits == -math.inf
+        out = _tempered_log_softmax(z, masked, tau, prepared.out_axis, self._xp,
                                     self._backend.stop_gradient, lowest,
                                     self._backend.supports_autodiff)
         return self._output(out)
@@ -515,9 +519,14 @@ class ExpRelaxedOneHotCategorical(_RelaxedCategorical):
         theta = self._compute(self._logits)
         if self._validate_args:
             self._check_log_simplex(z, theta == -math.inf, self._simplex_tolerance(value_dtype))
+        # An unmasked class at -inf: a vertex of the simplex, where the density's limit is 0
+        # (its score theta - tau z would be +inf, and log q NaN).
+        vertex = xp.logical_and(z == -math.inf, theta > -math.inf)
+        z = xp.where(vertex, xp.zeros_like(z), z)
         log_q, masked = _exp_concrete_log_density(theta, z, self._temperature_with_axis(), axis,
                                                   xp, self._backend.stop_gradient, self._device)
-        return self._finish_log_prob(log_q, xp.logical_and(masked, z > -math.inf))
+        return self._finish_log_prob(
+            log_q, xp.logical_or(xp.logical_and(masked, z > -math.inf), vertex))
 
     def _check_log_simplex(self, z: Array, masked: Array, tolerance: float) -> None:
         xp, axis = self._xp, self._event_axis
