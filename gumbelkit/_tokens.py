@@ -80,6 +80,8 @@ def _row_parameter(
     except Exception:  # the namespaces raise ValueError, RuntimeError or TypeError
         raise ValueError(f"{argument} of shape {tuple(array.shape)} does not broadcast to the "
                          f"logits' row shape {row_shape}") from None
+    if not integer and float(xp.finfo(array.dtype).max) > float(xp.finfo(dtype).max):
+        array = _within_range_of(array, argument, xp, dtype)
     cast = xp.astype(array, dtype)
     if integer and int(xp.iinfo(array.dtype).max) > int(xp.iinfo(dtype).max):
         # A uint64 above the index dtype's range wraps to a negative count: it keeps every
@@ -88,6 +90,25 @@ def _row_parameter(
         largest = xp.asarray(int(xp.iinfo(dtype).max), dtype=dtype, device=device)
         cast = xp.where(cast < 0, largest, cast)
     return xp.reshape(cast, (rows, 1))
+
+
+def _within_range_of(array: Array, argument: str, xp: Namespace, dtype: Any) -> Array:
+    """Return a wider parameter array with its valid values held within ``dtype``'s range.
+
+    As for a number (:func:`_row_parameter`): a finite temperature above the largest value of
+    ``dtype`` is that value, and a positive temperature or ``top_p`` below its smallest normal
+    number is that number; the cast would make them ``inf`` or 0, which the range checks
+    refuse or read as greedy. Invalid values (negative, NaN, ``inf``) stay as they are.
+    """
+    finfo = xp.finfo(dtype)
+    largest, smallest = float(finfo.max), float(finfo.smallest_normal)
+    if argument == "temperature":
+        array = xp.where(xp.logical_and(xp.isfinite(array), array > largest),
+                         xp.full_like(array, largest), array)
+    if argument in ("temperature", "top_p"):
+        array = xp.where(xp.logical_and(array > 0, array < smallest),
+                         xp.full_like(array, smallest), array)
+    return array
 
 
 def _check_range(ok: Array, argument: str, expected: str, prepared: Prepared) -> None:

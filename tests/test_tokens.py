@@ -219,6 +219,20 @@ def test_bad_arguments(xp):
             gk.sample_tokens(logits, rng=0, **{argument: flags})
 
 
+def test_wider_parameter_arrays_keep_values_the_compute_dtype_cannot_hold(xp):
+    # float64 parameters of float32 logits were cast first: a temperature of 1e300 became inf
+    # and 1e-300 became 0 (greedy), a top_p of 1e-300 became 0; two were refused as out of
+    # range. Each row filters as the same number does.
+    rows = np.array([[1.0, 3.0, 0.0], [0.5, 0.0, 2.0]])
+    logits = make(xp, rows, "float32")
+    for argument, values in (("temperature", [1e300, 1.0]), ("temperature", [1e-300, 1.0]),
+                             ("top_p", [1e-300, 0.5])):
+        got = to_numpy(gk.filter_logits(logits, **{argument: make(xp, values)}))
+        for row, value in enumerate(values):
+            alone = gk.filter_logits(make(xp, rows[row:row + 1], "float32"), **{argument: value})
+            np.testing.assert_array_equal(got[row], to_numpy(alone)[0], err_msg=argument)
+
+
 def test_an_empty_batch_checks_its_seeds_too(xp):
     # No row, so no seed to draw with: the seeds were not looked at.
     logits = make(xp, np.zeros((0, 4)))
