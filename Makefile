@@ -33,9 +33,9 @@ docs: $(VENV)/.installed
 ## test: install every backend this machine can run, then lint, type-check, build the docs, run
 ## the unit tests and the statistical conformance suite on every installed backend, one pytest
 ## worker per core (pytest-xdist); every test has its own seed, so the order does not matter
-# XLA compiles with its classic CPU emitters, which compile each new shape about 1.7 times faster
-# than its default fusion emitters: JAX compiling each new shape is most of the suite's time.
-# tests/test_jax.py runs the deterministic conformance checks on JAX once more under the default.
+# XLA compiles with its classic CPU emitters instead of its default fusion emitters: JAX compiling
+# each new shape is most of the suite's time, and they take about 30% off a first call on a new
+# shape. tests/test_jax.py runs the deterministic conformance checks on JAX under the default.
 test: lint docs
 	XLA_FLAGS="--xla_cpu_use_fusion_emitters=false $${XLA_FLAGS:-}" \
 		$(VENV)/bin/python -m pytest -n auto tests gumbelkit/conformance
