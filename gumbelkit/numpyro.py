@@ -39,13 +39,13 @@ from gumbelkit._checks import (
     check_real,
     framework_row_temperature,
     is_real_scalar,
-    positive_finite,
     type_name,
 )
 from gumbelkit._core import log_or_minus_inf
 from gumbelkit.backends import resolved_for
 from gumbelkit.distributions._parameters import (
     check_temperature,
+    clamped_temperature,
     simplex_tolerance,
     validation_tolerance,
 )
@@ -94,8 +94,7 @@ def _temperature(temperature: Any, logits: jax.Array) -> jax.Array:
     backend = resolved_for(tau, argument="temperature")
     xp = backend.namespace(tau)
     check_temperature(tau, backend, xp, False, logits, "temperature")
-    clamped: jax.Array = _core.clamp_temperature(tau, positive_finite(tau, xp, backend),
-                                                 compute, xp)
+    clamped: jax.Array = clamped_temperature(tau, backend, xp, compute)
     return clamped
 
 

@@ -29,7 +29,7 @@ from gumbelkit._checks import (
     positive_finite,
 )
 from gumbelkit._noise import draw_gumbel
-from gumbelkit._typing import Array, Namespace
+from gumbelkit._typing import Array, DType, Namespace
 from gumbelkit.backends import Backend, resolved_for
 
 
@@ -53,6 +53,16 @@ def check_temperature(
         raise ValueError(f"{argument} must be positive and finite everywhere; got a value <= 0, "
                          "NaN or inf")
     return tau
+
+
+def clamped_temperature(tau: Array, backend: Backend, xp: Namespace, dtype: DType) -> Array:
+    """Return a temperature array in ``dtype``, clamped to the range the samplers use.
+
+    ``[tiny, 1 / tiny]`` of ``dtype`` (:func:`gumbelkit._core.clamp_temperature`), computed
+    before the cast, which would round a smaller or larger valid temperature to 0 or inf. An
+    invalid entry (not positive, not finite) becomes NaN, so its rows come out NaN.
+    """
+    return _core.clamp_temperature(tau, positive_finite(tau, xp, backend), dtype, xp)
 
 
 def simplex_tolerance(value_eps: float) -> float:
@@ -278,8 +288,7 @@ class _Parameters:
         """
         if isinstance(tau, float):
             return _core.representable_temperature(tau, self._xp, self._compute_dtype)
-        return _core.clamp_temperature(tau, positive_finite(tau, self._xp, self._backend),
-                                       self._compute_dtype, self._xp)
+        return clamped_temperature(tau, self._backend, self._xp, self._compute_dtype)
 
 
 class _ElementwiseParameters(_Parameters):

@@ -41,13 +41,13 @@ from gumbelkit._checks import (
     check_estimator,
     check_real,
     framework_row_temperature,
-    positive_finite,
     type_name,
 )
 from gumbelkit._core import log_or_minus_inf
 from gumbelkit.backends import resolved_for
 from gumbelkit.distributions._parameters import (
     check_temperature,
+    clamped_temperature,
     simplex_tolerance,
     validation_tolerance,
 )
@@ -133,13 +133,17 @@ def _temperature(temperature: float | torch.Tensor, like: torch.Tensor,
     xp = backend.namespace(tau)
     # Checked before any cast, which could round a valid temperature to 0 or inf.
     check_temperature(tau, backend, xp, False, like, "temperature")
-    tau = _compute_temperature(tau, like, backend, xp)
-    if event_ndim and tau.ndim > 0:
-        rows = framework_row_temperature(tuple(tau.shape), tuple(like.shape), -1, "temperature",
-                                         grows_batch=True)
+    # In the logits' compute dtype, clamped as the samplers clamp it: in their own dtype a
+    # float16 logits' 1e-8 would round to 0, a float32 1e-50 or 1e39 to 0 or inf, which
+    # PyTorch's check of temperature refuses.
+    held: torch.Tensor = clamped_temperature(tau, backend, xp,
+                                             _core.compute_dtype(like.dtype, xp))
+    if event_ndim and held.ndim > 0:
+        rows = framework_row_temperature(tuple(held.shape), tuple(like.shape), -1,
+                                         "temperature", grows_batch=True)
         if rows is not None:
-            tau = tau.reshape(rows)
-    return tau
+            held = held.reshape(rows)
+    return held
 
 
 def _batch_shape(params_batch: torch.Size, tau: float | torch.Tensor) -> torch.Size:
@@ -155,26 +159,11 @@ def _batch_shape(params_batch: torch.Size, tau: float | torch.Tensor) -> torch.S
         ) from None
 
 
-def _compute_temperature(tau: torch.Tensor, like: torch.Tensor, backend: Any,
-                         xp: Any) -> torch.Tensor:
-    """Return a checked temperature tensor in the compute dtype of the logits ``like``.
-
-    Clamped to ``[tiny, 1 / tiny]`` of that dtype, as the samplers clamp a temperature: a
-    temperature below ``tiny`` samples as the one at ``tiny``. In the logits' own dtype a
-    float16 logits' ``1e-8`` would round to 0, and a float32 ``1e-50`` or ``1e39`` to 0 or
-    inf, which PyTorch's check of ``temperature`` then refuses.
-    """
-    compute = _core.compute_dtype(like.dtype, xp)
-    clamped: torch.Tensor = _core.clamp_temperature(
-        tau, positive_finite(tau, xp, backend), compute, xp)
-    return clamped
-
-
 def _tau_tensor(tau: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Return the temperature as a tensor: a float becomes a 0-d tensor on ``like``'s device.
 
-    In the compute dtype of the logits ``like``, clamped as the samplers clamp it
-    (:func:`_compute_temperature`).
+    In the compute dtype of the logits ``like``, clamped as the samplers clamp it (as
+    :func:`_temperature` holds a tensor).
     """
     if isinstance(tau, float):
         compute = _core.compute_dtype(like.dtype, torch)
