@@ -6,6 +6,9 @@ the Gumbel-Rao estimator.
 
 from __future__ import annotations
 
+import numbers
+import operator
+
 from gumbelkit import _core
 from gumbelkit._checks import broadcast_shapes, call_error, check_placed_with, publish
 from gumbelkit._noise import conditional_noise
@@ -21,7 +24,15 @@ def _check_index(
     index: object, backend: Backend, xp: Namespace, row_shape: tuple[int, ...], logits: Array,
     axis: int,
 ) -> Array:
-    """Return ``index`` as an integer array of the logits' library, or raise naming it."""
+    """Return ``index`` as an integer array of the logits' library, or raise naming it.
+
+    An integer scalar of another library (``numpy.int64(2)`` with PyTorch logits) is read as
+    the Python int it holds.
+    """
+    if isinstance(index, numbers.Integral) and not isinstance(index, bool) and not (
+        backend.matches(index)
+    ):
+        index = operator.index(index)
     if isinstance(index, int) and not isinstance(index, bool):
         num_classes = int(logits.shape[axis])
         if not 0 <= index < num_classes:  # before it meets an integer dtype it overflows

@@ -224,6 +224,20 @@ def test_an_int_index_out_of_range_raises_on_every_backend(xp, index):
         gk.conditional_gumbel(logits, index, rng=0)
 
 
+def test_an_integer_scalar_of_numpy_is_an_int_index(xp):
+    # numpy.int64 is an int to Python's number tower; PyTorch's and JAX's logits refused it.
+    logits = make(xp, LOGITS)
+    expected = computed(gk.conditional_gumbel(logits, 2, rng=4, sample_shape=SAMPLES))
+    for scalar in (np.int64(2), np.uint8(2)):
+        g = computed(gk.conditional_gumbel(logits, scalar, rng=4, sample_shape=SAMPLES))
+        np.testing.assert_array_equal(g, expected)
+    with pytest.raises(ValueError, match=r"index must name an unmasked class of each row, "
+                                         r"in \[0, 4\)"):
+        gk.conditional_gumbel(logits, np.int64(4), rng=0)
+    with pytest.raises(TypeError, match="index must"):  # a bool is no index, np.True_ neither
+        gk.conditional_gumbel(logits, np.bool_(True), rng=0)
+
+
 @pytest.mark.parametrize(
     ("build", "error", "match"),
     [
