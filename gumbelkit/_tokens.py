@@ -453,9 +453,11 @@ def _checked_seeds(prepared: Prepared, seeds: object, rows: int,
             raise ValueError(f"seeds must hold one seed per row, {rows} for the row shape "
                              f"{row_shape}; got an array of shape {tuple(seed_rows.shape)}")
         flat_rows: Array = prepared.xp.reshape(seed_rows, (-1,))  # in C order, as the rows
-        # Free to read, or read to the host anyway (the default map_seeds): checked as a list
-        # would be.
-        if backend.is_host_readable(flat_rows) or "map_seeds" not in backend.supplied:
+        if "map_seeds" not in backend.supplied:
+            # The default map_seeds reads the seeds to the host: read once, here, and checked
+            # as a list is.
+            return [check_seed(s, "seeds") for s in _read_seeds(flat_rows, backend)], None
+        if backend.is_host_readable(flat_rows):  # free to read: checked as a list would be
             _check_seed_array(flat_rows, prepared.xp)
         else:  # a row whose seed is out of range is invalid, as for the other parameters
             seeds_ok = _seeds_in_range(flat_rows, prepared.xp)
@@ -500,6 +502,23 @@ def _check_seed_array(seeds: Array, xp: Namespace) -> None:
     if found:
         first = int(xp.argmax(xp.astype(xp.logical_not(in_range), xp.int8)))
         check_seed(int(seeds[first]), "seeds")  # raises, naming the seed
+
+
+def _read_seeds(seeds: Array, backend: Backend) -> list[Any]:
+    """Return the values of the seed array, or raise naming ``seeds`` where they cannot be read.
+
+    A PyTorch tensor on the ``meta`` device has a shape and no values.
+    """
+    try:
+        if hasattr(seeds, "tolist"):
+            listed: list[Any] = seeds.tolist()
+            return listed
+        return [int(seed) for seed in seeds]  # 0-d arrays (Dask's computed one by one)
+    except (NotImplementedError, RuntimeError) as error:
+        raise TypeError(
+            f"seeds must be an array whose values can be read: {backend.name} reads the seeds "
+            f"to the host, and an array on {backend.device(seeds)} could not be read ({error})"
+        ) from error
 
 
 def _flat(seeds: Any) -> list[Any]:

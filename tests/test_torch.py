@@ -955,6 +955,21 @@ def _sparse_and_nested():
         }
 
 
+def test_seeds_on_the_meta_device_are_refused_naming_them():
+    # PyTorch's adapter reads seed tensors to the host; a meta tensor has no values to read,
+    # and PyTorch's NotImplementedError ("Cannot copy out of meta tensor") came out of the call.
+    logits = torch.zeros(2, 3)
+    with pytest.raises(TypeError, match=r"seeds must be an array whose values can be read: "
+                                        r"torch reads the seeds to the host, and an array on "
+                                        r"meta could not be read"):
+        gk.sample_tokens(logits, seeds=torch.tensor([1, 2], device="meta"))
+    # Read seed tensors draw what the same seeds as a list draw.
+    rows = torch.randn(3, 40, generator=torch.Generator().manual_seed(0))
+    np.testing.assert_array_equal(
+        gk.sample_tokens(rows, seeds=torch.tensor([7, 8, 9]), top_p=0.9).numpy(),
+        gk.sample_tokens(rows, seeds=[7, 8, 9], top_p=0.9).numpy())
+
+
 @pytest.mark.parametrize("layout", ["sparse_coo", "sparse_csr", "nested"])
 def test_sparse_and_nested_tensors_are_refused_naming_the_argument(layout):
     # PyTorch's own error named an operator (aten::amax on SparseCPU) or asked for a bug report
