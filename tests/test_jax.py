@@ -673,26 +673,28 @@ def test_traced_merge_places_the_jth_value_at_the_jth_true_entry():
 
 
 ROOT = Path(__file__).resolve().parent.parent
-# The option `make test` sets in XLA_FLAGS to compile faster (see the Makefile).
-CLASSIC_EMITTERS = "--xla_cpu_use_fusion_emitters=false"
+# The options `make test` sets in XLA_FLAGS to compile faster (see the Makefile).
+FAST_COMPILE = ("--xla_cpu_use_fusion_emitters=false", "--xla_backend_optimization_level=0")
 
 
 def test_the_deterministic_checks_pass_under_xlas_default_code_generation():
-    # `make test` compiles with XLA's classic CPU emitters, which take about 30% off a first
-    # call on a new shape, not its default fusion emitters. The suite's exact equalities (the
-    # noise each sampler draws, every index path against the argmax on thousands of rows,
-    # the float64 references) run here once more in a fresh process under XLA's default, the
-    # code generation users get.
-    if CLASSIC_EMITTERS not in os.environ.get("XLA_FLAGS", ""):
-        pytest.skip(f"XLA_FLAGS lacks {CLASSIC_EMITTERS}: every JAX test of this run compiles "
-                    "with XLA's default code generation")
+    # `make test` has XLA compile faster than by default: with its classic CPU emitters instead
+    # of its fusion emitters, and with LLVM's optimisation off. The programs are the same, but
+    # their rounding may differ (float64 softmaxes differed in the last place at 110 of 64,000
+    # entries). The suite's exact equalities (the noise each sampler draws, every index path
+    # against the argmax on thousands of rows, the float64 references) run here once more in
+    # a fresh process under XLA's default, the code generation users get, in float32 and
+    # float64.
+    given = os.environ.get("XLA_FLAGS", "").split()
+    if not any(flag in given for flag in FAST_COMPILE):
+        pytest.skip(f"XLA_FLAGS has none of {', '.join(FAST_COMPILE)}: every JAX test of this "
+                    "run compiles with XLA's default code generation")
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
-    env["XLA_FLAGS"] = " ".join(flag for flag in env["XLA_FLAGS"].split()
-                                if flag != CLASSIC_EMITTERS)
+    env["XLA_FLAGS"] = " ".join(flag for flag in given if flag not in FAST_COMPILE)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
          str(ROOT / "gumbelkit" / "conformance" / "test_deterministic.py"),
-         "--backend", "jax", "-k", "float32"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+         "--backend", "jax", "-k", "float32 or float64"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=400, check=False)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert re.search(r"\b\d{2,} passed\b", done.stdout), done.stdout[-2000:]
