@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import subprocess
 import sys
 import threading
@@ -248,6 +250,80 @@ def test_get_backend_by_module_attribute():
     assert backends.get_backend("gumbelkit.backends:numpy") is numpy_adapter
     with pytest.raises(ValueError, match="gumbelkit:gumbel is not a gumbelkit adapter"):
         backends.get_backend("gumbelkit:gumbel")
+
+
+def test_get_backend_names_a_module_attr_that_is_no_adapter():
+    # The import's and the lookup's own errors came out: ModuleNotFoundError, AttributeError,
+    # or "Empty module name" for ":".
+    for name, error in (("no_such_module_here:x", "ModuleNotFoundError"),
+                        ("gumbelkit:no_such_name", "AttributeError"),
+                        (":", "ValueError")):
+        with pytest.raises(ValueError, match=f"^{re.escape(name)} names no adapter: {error}"):
+            backends.get_backend(name)
+
+
+def test_unregister_removes_the_very_adapter_given():
+    # Two equal adapters (a dataclass compares by value): list.remove took the first equal one.
+    @dataclasses.dataclass
+    class Equal:
+        name: str = "equal"
+        supports_autodiff: bool = False
+
+    for member in backends.REQUIRED_MEMBERS[:-2]:
+        setattr(Equal, member, staticmethod(getattr(backends.get_backend("numpy"), member)))
+    first, second = Equal(), Equal()
+    assert first == second
+    gk.register_backend(first)
+    gk.register_backend(second)
+    try:
+        backends.unregister_backend(first)
+        assert len(backends.registered_backends()) == 1
+        assert backends.registered_backends()[0] is second
+    finally:
+        for adapter in backends.registered_backends():
+            backends.unregister_backend(adapter)
+
+
+def test_a_registration_during_a_lookup_is_not_undone():
+    # A lookup that began before a registration found the older adapter and cached it in the
+    # cache the registration had just cleared, so the new adapter was never used.
+    numpy_adapter = backends.get_backend("numpy")
+    asked, released = threading.Event(), threading.Event()
+
+    def slow_matches(x):
+        asked.set()
+        released.wait(10)
+        return False
+
+    slow = minimal_adapter("numpy", name="slow", matches=slow_matches)
+    newer = minimal_adapter("numpy", name="newer")
+    gk.register_backend(slow)
+    try:
+        looker = threading.Thread(target=backends.backend_for, args=(np.zeros(1),))
+        looker.start()
+        assert asked.wait(10)
+        gk.register_backend(newer)
+        released.set()
+        looker.join(10)
+        assert backends.backend_for(np.zeros(1)) is newer
+    finally:
+        released.set()
+        for adapter in (newer, slow):
+            if any(a is adapter for a in backends.registered_backends()):
+                backends.unregister_backend(adapter)
+    assert backends.backend_for(np.zeros(1)) is numpy_adapter
+
+
+def test_register_rejects_an_optional_member_that_cannot_be_called():
+    # Accepted, it failed inside a sampling call with "'str' object is not callable".
+    before = backends.registered_backends()
+    with pytest.raises(TypeError, match=r"^adapter must have row_max, top_k callable or None "
+                                        r"\(an optional member\)"):
+        gk.register_backend(minimal_adapter("numpy", top_k=5, row_max="x"))
+    assert backends.registered_backends() == before
+    adapter = minimal_adapter("numpy", top_k=None)  # None: not supplied
+    gk.register_backend(adapter)
+    backends.unregister_backend(adapter)
 
 
 def test_unavailable_reason():

@@ -171,7 +171,9 @@ def test_check_whose_every_test_skips_says_why_and_fails(monkeypatch):
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    (["--backend", "no_such_module:ADAPTER"], "No module named 'no_such_module'"),
+    (["--backend", "no_such_module:ADAPTER"],
+     "no_such_module:ADAPTER names no adapter: ModuleNotFoundError: No module named "
+     "'no_such_module'"),
     (["--backend", "numpy", "--seed", "-1"], "--seed must lie in [0, 2**63); got -1"),
 ])
 def test_the_suites_pytest_plugin_refuses_bad_options_once(options, message):

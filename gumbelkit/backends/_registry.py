@@ -17,7 +17,7 @@ from typing import Any
 
 from gumbelkit._typing import Namespace
 from gumbelkit.backends._catalogue import BUILTIN_BACKENDS, BuiltinBackend, builtin_backend
-from gumbelkit.backends._contract import REQUIRED_MEMBERS, Adapter, Backend
+from gumbelkit.backends._contract import OPTIONAL_MEMBERS, REQUIRED_MEMBERS, Adapter, Backend
 
 __all__ = [
     "available_backends",
@@ -71,6 +71,13 @@ def _contract_breach(adapter: Any) -> str | None:
     not_callable = [member for member in functions if not callable(getattr(adapter, member))]
     if not_callable:
         return f"must have callable {', '.join(not_callable)}"
+    # An optional member is supplied (callable) or not (missing or None): anything else would
+    # fail inside a sampling call, naming nothing.
+    wrong = [member for member in OPTIONAL_MEMBERS
+             if getattr(adapter, member, None) is not None
+             and not callable(getattr(adapter, member))]
+    if wrong:
+        return f"must have {', '.join(wrong)} callable or None (an optional member)"
     return None
 
 
@@ -89,8 +96,8 @@ def register_backend(adapter: Adapter) -> None:
     ------
     TypeError
         If ``adapter`` lacks a member of the contract, or one has the wrong type (``name`` a
-        non-empty str, ``supports_autodiff`` a bool, the others callable), or it is a class
-        whose methods need an instance.
+        non-empty str, ``supports_autodiff`` a bool, the others callable, an optional member
+        callable or None), or it is a class whose methods need an instance.
 
     Examples
     --------
@@ -112,9 +119,10 @@ def register_backend(adapter: Adapter) -> None:
     breach = _contract_breach(adapter)
     if breach is not None:
         raise TypeError(f"adapter {breach} (see gumbelkit.backends.Adapter)")
+    global _by_type
     with _lock:
         _registered.insert(0, adapter)
-        _by_type.clear()
+        _by_type = {}  # a lookup under way writes into the old cache, never into this one
         _resolved.pop(id(adapter), None)
 
 
@@ -144,12 +152,15 @@ def unregister_backend(adapter: Adapter) -> None:
     False
 
     """
+    global _by_type
     with _lock:
-        if not any(a is adapter for a in _registered):
+        # By identity: list.remove compares with ==, which an equal adapter would satisfy.
+        at = next((i for i, a in enumerate(_registered) if a is adapter), None)
+        if at is None:
             raise ValueError(f"adapter {getattr(adapter, 'name', adapter)!r} is not registered "
                              "(unregister_backend takes the object given to register_backend)")
-        _registered.remove(adapter)
-        _by_type.clear()
+        del _registered[at]
+        _by_type = {}
         _resolved.pop(id(adapter), None)
 
 
@@ -172,7 +183,7 @@ def registered_backends() -> tuple[Adapter, ...]:
 
 
 def _find(x: object) -> Adapter | None:
-    for adapter in _registered:
+    for adapter in tuple(_registered):  # a registration may insert while this looks
         if adapter.matches(x):
             return adapter
     for entry in BUILTIN_BACKENDS:
@@ -275,8 +286,10 @@ def resolved_for(x: object, *, argument: str = "logits") -> Backend:
 
     """
     # Lock-free fast path: a dict read is atomic, and this keeps the lookup traceable by
-    # torch.compile without a graph break.
-    backend = _by_type.get(type(x))
+    # torch.compile without a graph break. A registration replaces the cache, so what this
+    # lookup finds goes into the cache it read, never into a newer one.
+    cache = _by_type
+    backend = cache.get(type(x))
     if backend is not None:
         return backend
     found = _find(x)
@@ -287,7 +300,7 @@ def resolved_for(x: object, *, argument: str = "logits") -> Backend:
             f"got {type(x).__module__}.{type(x).__qualname__}"
         )
     # dict.setdefault is atomic; a lock here is untraceable by torch.compile.
-    return _by_type.setdefault(type(x), resolve(found))
+    return cache.setdefault(type(x), resolve(found))
 
 
 def backend_for_namespace(xp: Namespace) -> Adapter:
@@ -358,7 +371,7 @@ def backend_for_rng(rng: object) -> Adapter | None:
     """
     if rng is None or isinstance(rng, int):
         return None
-    for adapter in _registered:
+    for adapter in tuple(_registered):
         if adapter.owns_rng(rng):
             return adapter
     for entry in BUILTIN_BACKENDS:
@@ -405,14 +418,19 @@ def get_backend(name: str) -> Adapter:
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, a backend's name; got {type(name).__name__}")
-    for adapter in _registered:
+    for adapter in tuple(_registered):
         if adapter.name == name:
             return adapter
     if name in _BUILTIN_BY_NAME:
         return _load(_BUILTIN_BY_NAME[name])
     if ":" in name:
         module_name, _, attr = name.partition(":")
-        adapter = getattr(importlib.import_module(module_name), attr)
+        try:
+            adapter = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError, ValueError, TypeError) as error:  # ":" or "m:"
+            raise ValueError(f"{name} names no adapter: {type(error).__name__}: {error} "
+                             "(expected 'module:attr', an adapter object in an importable "
+                             "module)") from error
         breach = _contract_breach(adapter)
         if breach is not None:
             raise ValueError(f"{name} is not a gumbelkit adapter: it {breach} (see "

@@ -86,7 +86,7 @@ def make_subject(name: str) -> Subject:
         config: Any = jax.config
         config.update("jax_enable_x64", True)
     adapter = get_backend(name)
-    if ":" in name and adapter not in registered_backends():
+    if ":" in name and not any(a is adapter for a in registered_backends()):
         # A third-party adapter given as module:attr must also serve the arrays it matches.
         register_backend(adapter)
     builtin = builtin_backend(name) if name in BUILTIN else None
@@ -100,9 +100,9 @@ def selected_names(option: str | None) -> list[str]:
 
     Raises
     ------
-    ValueError, ImportError, AttributeError
-        For a name that is neither built in, registered, nor an importable ``module:attr``;
-        ``ValueError`` also for a list of no name, and for ``all`` beside other names.
+    ValueError
+        For a name that is neither built in, registered, nor an importable ``module:attr``,
+        for a list of no name, and for ``all`` beside other names.
     """
     # An empty option names nothing (an error); an empty variable is an unset one.
     value = option if option is not None else os.environ.get(ENVIRONMENT_VARIABLE, "") or "all"
@@ -114,7 +114,6 @@ def selected_names(option: str | None) -> list[str]:
         return list(BUILTIN)
     for name in names:
         if name not in BUILTIN:
-            # Raises ValueError naming the known backends, or the import's own error for a
-            # module:attr that cannot be imported.
+            # Raises ValueError naming the known backends, or what a module:attr lacks.
             get_backend(name)
     return names
