@@ -34,8 +34,8 @@ from gumbelkit.backends import Backend, resolved_for
 
 __all__ = ["gumbel_top_k", "plackett_luce_log_prob", "relaxed_top_k"]
 
-# The floor of ``1 - a`` in the relaxed top-k recursion: float32's smallest normal, as in
-# Xie & Ermon's reference code, in every compute dtype.
+# The floor of ``1 - a`` in the relaxed top-k recursion for a class with no finite class beside
+# it: float32's smallest normal, as in Xie & Ermon's reference code, in every compute dtype.
 _EPSILON = 2.0**-126
 
 
@@ -412,8 +412,10 @@ def relaxed_top_k(
     """Draw a relaxed k-hot sample: the relaxed top-k of Xie & Ermon (arXiv 1901.10517).
 
     With ``r = logits + G``: ``alpha_1 = r``, ``a_1 = softmax(alpha_1 / tau)``, and for
-    ``j = 2..k``: ``alpha_j = alpha_{j-1} + log(max(1 - a_{j-1}, eps))``,
-    ``a_j = softmax(alpha_j / tau)``, with ``eps`` float32's smallest normal. The sample is
+    ``j = 2..k``: ``alpha_j = alpha_{j-1} + log(1 - a_{j-1})``,
+    ``a_j = softmax(alpha_j / tau)``, the logarithm computed without rounding ``1 - a`` to 0
+    (docs/mathematics.md#relaxed-top-k; Xie & Ermon's code floors it at ``2**-126``, and a key
+    leading the next by more than 87 nats then wins every round). The sample is
     ``y = a_1 + ... + a_k``: entries ``>= 0`` summing to ``k``. Entries are **not** bounded
     by 1: an item whose weight ``a_j`` was small in one round is damped little, and where the
     leading keys lie within about ``tau`` of each other it can gather more than 1. As
@@ -510,22 +512,61 @@ def _relaxed_sum(
 
     The recursion: docs/mathematics.md#relaxed-top-k.
     """
-    log_floor = xp.log(xp.asarray(_EPSILON, dtype=z.dtype, device=device))
     alpha = z
-    weights = _core.tempered_softmax(alpha, tau, axis, xp=xp, stop_gradient=stop_gradient)
+    weights, scaled, total_exp = _tempered_round(alpha, tau, axis, xp, stop_gradient)
     total = weights
     for _ in range(1, k):
-        # log(max(1 - a, eps)), as a choice between two logarithms of which the one not taken is
-        # log 1: where a rounds to 1, the derivative of log(1 - a) is 1 / 0, and XLA's compiled
-        # gradient multiplies that by the 0 of the branch not taken (NaN everywhere under
-        # jax.jit with a traced tau). A masked class keeps alpha = -inf: its weight 0 adds 0.
-        remaining = 1.0 - weights
-        kept = remaining > _EPSILON
-        safe = xp.where(kept, remaining, xp.ones_like(remaining))
-        alpha = alpha + xp.where(kept, xp.log(safe), log_floor)
-        weights = _core.tempered_softmax(alpha, tau, axis, xp=xp, stop_gradient=stop_gradient)
+        alpha = alpha + _log_remaining(alpha, weights, scaled, total_exp, axis, xp,
+                                       stop_gradient, device)
+        weights, scaled, total_exp = _tempered_round(alpha, tau, axis, xp, stop_gradient)
         total = total + weights
     return total
+
+
+def _tempered_round(
+    alpha: Array, tau: float | Array, axis: int, xp: Namespace,
+    stop_gradient: Callable[[Array], Array],
+) -> tuple[Array, Array, Array]:
+    """Return ``a = softmax(alpha / tau)``, ``s = (alpha - max) / tau`` and ``sum exp(s)``.
+
+    ``a`` is :func:`gumbelkit._core.tempered_softmax`'s, computed the same way; ``s`` and the
+    sum give the logarithm of a share of ``a`` without rounding it first.
+    """
+    shifted = xp.subtract(alpha, stop_gradient(xp.max(alpha, axis=axis, keepdims=True)))
+    scaled = _core.divide_by_temperature(shifted, tau, xp=xp, stop_gradient=stop_gradient)
+    e = xp.exp(scaled)
+    total_exp = xp.sum(e, axis=axis, keepdims=True)
+    return e / total_exp, scaled, total_exp
+
+
+def _log_remaining(
+    alpha: Array, weights: Array, scaled: Array, total_exp: Array, axis: int, xp: Namespace,
+    stop_gradient: Callable[[Array], Array], device: Any,
+) -> Array:
+    """Return ``log(1 - a)`` for the weights ``a`` of :func:`_tempered_round`, without rounding.
+
+    A weight of at most one half (every class but a row's leader) gives ``log1p(-a)`` to full
+    precision. The leader's ``1 - a`` is the others' share, whose logarithm is
+    ``logsumexp(s_others) - log(sum exp(s))``: exact where ``1 - a`` rounds to 0. Xie & Ermon's
+    floor of ``1 - a`` at ``2**-126`` lowered a leader by at most 87 nats a round, so a key
+    leading the next by more than that won every round and ``y`` did not tend to the k-hot.
+    Where the others' share underflows (their keys lie beyond the dtype's range below, after
+    the division by ``tau``), it is ``-inf``, its limit: the leader is out of the later rounds,
+    weight 0 and gradient 0. Where the leader has no finite class beside it (a row with fewer
+    finite logits than ``k``), it keeps that floor, so the sample stays finite.
+    """
+    minus_inf = xp.asarray(-math.inf, dtype=weights.dtype, device=device)
+    leader = weights > 0.5
+    others = _core.logsumexp(xp.where(leader, minus_inf, scaled), axis, xp=xp,
+                             stop_gradient=stop_gradient, keepdims=True)
+    others_left = xp.any(xp.logical_and(xp.logical_not(leader), xp.isfinite(alpha)), axis=axis,
+                         keepdims=True)
+    floor = xp.asarray(math.log(_EPSILON), dtype=weights.dtype, device=device)
+    leader_share = xp.where(others_left, others - xp.log(total_exp), floor)
+    # log1p(1 - 2a) where a > 1/2 would be NaN, and a NaN in the branch not taken is a NaN in
+    # the gradient: the leader's entry is given 0 there.
+    follower = xp.log1p(-xp.where(leader, xp.zeros_like(weights), weights))
+    return xp.where(leader, leader_share, follower)
 
 
 def _k_hot(prepared: Prepared, z: Array, k: int) -> Array:

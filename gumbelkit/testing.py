@@ -28,6 +28,7 @@ __all__ = [
     "get_dtype",
     "has_dtype",
     "reference_gumbel",
+    "reference_relaxed_top_k",
     "reference_softmax",
     "to_numpy",
 ]
@@ -394,3 +395,67 @@ def reference_gumbel(u: npt.ArrayLike) -> npt.NDArray[np.float64]:
     if not np.all((values > 0) & (values < 1)):
         raise ValueError("u must lie in the open interval (0, 1)")
     return -np.log(-np.log(values))
+
+
+def reference_relaxed_top_k(
+    z: npt.ArrayLike, k: int, tau: Any, axis: int = -1
+) -> npt.NDArray[np.float64]:
+    """Return Xie & Ermon's relaxed top-k of the perturbed logits ``z``, in float64.
+
+    ``alpha_1 = z``, ``alpha_j = alpha_{j-1} + log(1 - a_{j-1})``, ``a_j = softmax(alpha_j /
+    tau)``, and the sample ``a_1 + ... + a_k`` (docs/mathematics.md#relaxed-top-k). Each
+    ``log(1 - a_i)`` is the logarithm of the other classes' share, ``logsumexp`` of their
+    ``alpha / tau`` less that of all, over a mask per class (``O(K^2)`` per row), so a weight
+    that rounds to 1 loses nothing; a class with no finite class beside it gets
+    ``log(2**-126)``.
+
+    Parameters
+    ----------
+    z : array_like
+        The perturbed logits (logits plus noise); ``-inf`` masks a class.
+    k : int
+        The number of rounds.
+    tau : float or array_like
+        The temperature, positive; an array broadcasts against ``z``.
+    axis : int, optional
+        The class axis.
+
+    Returns
+    -------
+    numpy.ndarray
+        The relaxed k-hot, float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gumbelkit.testing import reference_relaxed_top_k
+    >>> reference_relaxed_top_k([200.0, 0.0, -1.0], 2, tau=1e-3)
+    array([1., 1., 0.])
+
+    """
+    alpha = np.moveaxis(np.asarray(z, dtype=np.float64), axis, -1)
+    temperature = np.asarray(tau, dtype=np.float64)
+    if temperature.ndim:
+        temperature = np.moveaxis(np.broadcast_to(temperature, np.broadcast_shapes(
+            temperature.shape, np.asarray(z).shape)), axis, -1)
+    num_classes = alpha.shape[-1]
+    others = ~np.eye(num_classes, dtype=bool)  # row i: every class but i
+    total = np.zeros_like(alpha)
+    for round_number in range(k):
+        scaled = alpha / temperature
+        top = np.max(scaled, axis=-1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            e = np.exp(scaled - top)
+            total = total + e / np.sum(e, axis=-1, keepdims=True)
+            if round_number == k - 1:
+                break
+            # Row i of the last two axes: the classes other than i, each shifted by its own
+            # maximum, so that a share far below the leader's does not underflow.
+            masked = np.where(others, scaled[..., None, :], -np.inf)
+            shift = np.max(masked, axis=-1)
+            shift = np.where(np.isfinite(shift), shift, 0.0)
+            log_shares = np.log(np.sum(np.exp(masked - shift[..., None]), axis=-1)) + shift
+            log_remaining = log_shares - (np.log(np.sum(e, axis=-1, keepdims=True)) + top)
+        alone = ~np.any(np.where(others, np.isfinite(alpha)[..., None, :], False), axis=-1)
+        alpha = alpha + np.where(alone, np.log(2.0**-126), log_remaining)
+    return np.asarray(np.moveaxis(total, -1, axis))

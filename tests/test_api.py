@@ -23,6 +23,7 @@ from helpers import (
 from scipy import stats
 
 import gumbelkit as gk
+from gumbelkit.testing import reference_relaxed_top_k
 
 ALPHA = 1e-6  # per-test significance level of the statistical checks below
 
@@ -143,16 +144,8 @@ def test_per_row_temperature_keeping_the_class_axis(xp, shape, axis, tau_shape):
 
 
 def np_relaxed_top_k(z: np.ndarray, k: int, tau: object, axis: int = -1) -> np.ndarray:
-    """The relaxed top-k of Xie & Ermon in float64: sum_j softmax(alpha_j / tau), with
-    alpha_j = alpha_{j-1} + log(max(1 - a_{j-1}, 2**-126))."""
-    alpha = np.asarray(z, dtype=np.float64)
-    weights = np_softmax(alpha / tau, axis=axis)
-    total = weights
-    for _ in range(1, k):
-        alpha = alpha + np.log(np.maximum(1.0 - weights, 2.0**-126))
-        weights = np_softmax(alpha / tau, axis=axis)
-        total = total + weights
-    return total
+    """The relaxed top-k of Xie & Ermon in float64 (docs/mathematics.md#relaxed-top-k)."""
+    return reference_relaxed_top_k(z, k, tau, axis)
 
 
 @pytest.mark.parametrize("tau", [np.float64(0.5), np.float32(0.5), np.int64(2)],

@@ -26,11 +26,11 @@ from helpers import assert_same_namespace_device, make, to_numpy
 
 import gumbelkit as gk
 from gumbelkit.backends import backend_for
+from gumbelkit.testing import reference_relaxed_top_k
 
 NINF = -np.inf
 LOGITS = np.log(np.array([[0.1, 0.2, 0.3, 0.15, 0.25], [0.4, 0.05, 0.05, 0.3, 0.2]]))
 MASKED = np.array([[0.0, NINF, 1.0, -0.5, NINF], [NINF, 2.0, -1.0, NINF, 0.3]])
-EPSILON32 = float(np.finfo(np.float32).tiny)
 # Samples share one shape, (SAMPLES, 2, 5): eager JAX compiles every operation per shape.
 SAMPLES = 50
 
@@ -61,15 +61,8 @@ def softmax_np(z, axis=-1):
 
 
 def relaxed_top_k_np(z, k, tau, axis=-1):
-    """Xie & Ermon's recursion (docs/mathematics.md#relaxed-top-k) transcribed in float64 NumPy."""
-    alpha = np.asarray(z, dtype=np.float64)
-    a = softmax_np(alpha / tau, axis)
-    y = a
-    for _ in range(k - 1):
-        alpha = alpha + np.log(np.maximum(1.0 - a, EPSILON32))
-        a = softmax_np(alpha / tau, axis)
-        y = y + a
-    return y
+    """Xie & Ermon's recursion (docs/mathematics.md#relaxed-top-k) in float64 NumPy."""
+    return reference_relaxed_top_k(z, k, tau, axis)
 
 
 def product_log_prob(logits, ordering):
@@ -523,6 +516,26 @@ def test_relaxed_tends_to_the_k_hot_as_tau_goes_to_zero(xp, dtype):
     assert gaps > 2e-3
     np.testing.assert_allclose(y, k_hot_np(z, 2), atol=1e-6)
     assert np.all(np.isfinite(y))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_relaxed_tends_to_the_k_hot_for_keys_far_apart(xp, dtype):
+    # 1 - a rounds to 0 for a leading key; floored at 2**-126 (Xie & Ermon's code), it lowered
+    # the leader by at most 87 nats a round, so a key leading by more won every round: [90, 0,
+    # -1] gave [2, 0, 0] at any small tau, [1e30, ...] put all k on one class.
+    z = np.array([[90.0, 0.0, -1.0, -3.0], [0.0, 200.0, -1e4, 1.0],
+                  [1e30, -1e30, 0.0, 2e29]])
+    logits, zeros = make(xp, z, dtype), make(xp, np.zeros_like(z), dtype)
+    for tau in (1e-2, 1e-6):
+        y = to_numpy(gk.relaxed_top_k(logits, 2, tau=tau, noise=zeros))
+        np.testing.assert_allclose(y, k_hot_np(z, 2), atol=1e-6)
+    # At tau = 1 against the float64 recursion (in the third row the leader lands on the next
+    # key within rounding at the keys' magnitude: a tie either way, not compared).
+    y = to_numpy(gk.relaxed_top_k(logits[:2, ...], 3, tau=1.0, noise=zeros[:2, ...]))
+    expected = relaxed_top_k_np(z[:2].astype(dtype).astype(np.float64), 3, 1.0)
+    rtol = 1e-12 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(y, expected, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(y.sum(axis=-1), 3.0, rtol=rtol)
 
 
 def test_relaxed_hard_is_the_k_hot_of_gumbel_top_k(xp):

@@ -31,7 +31,7 @@ from gumbelkit.conformance.stats import (
     logistic_cdf,
     smallest_n,
 )
-from gumbelkit.testing import reference_softmax
+from gumbelkit.testing import reference_relaxed_top_k, reference_softmax
 
 DESIGNS: dict[str, Design] = {}
 
@@ -900,27 +900,17 @@ RELAXED_TOP_K_LOGITS = np.log(np.array([0.35, 0.25, 0.2, 0.12, 0.08]))
 RELAXED_TOP_K_K = 2
 RELAXED_TOP_K_TAUS = (0.3, 1.0)
 RELAXED_TOP_K_TEMPERATURE_ERROR = 0.05
-_FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 
 
 def relaxed_top_k_from_noise(
     noise: np.ndarray, logits: np.ndarray, k: int, tau: float
 ) -> np.ndarray:
     """Return Xie & Ermon's relaxed top-k (docs/mathematics.md#relaxed-top-k) for noise of shape
-    ``(n, K)`` in float64.
-
-    ``alpha_1 = logits + noise``, ``alpha_{j+1} = alpha_j + log(max(1 - a_j, eps))`` with
-    ``a_j = softmax(alpha_j / tau)`` and ``eps`` float32's smallest normal; the sample is
-    ``sum_j a_j``.
+    ``(n, K)`` in float64: :func:`gumbelkit.testing.reference_relaxed_top_k` of
+    ``logits + noise``.
     """
     alpha = np.asarray(logits, dtype=np.float64) + np.asarray(noise, dtype=np.float64)
-    weights = special.softmax(alpha / tau, axis=-1)
-    total = weights.copy()
-    for _ in range(k - 1):
-        alpha += np.log(np.maximum(1.0 - weights, _FLOAT32_TINY))
-        weights = special.softmax(alpha / tau, axis=-1)
-        total += weights
-    return np.asarray(total)
+    return reference_relaxed_top_k(alpha, k, tau)
 
 
 def squared_norm(y: np.ndarray) -> np.ndarray:
