@@ -155,19 +155,33 @@ def test_check_that_selects_no_test_says_so_and_fails():
     ]
 
 
-def test_check_whose_every_test_skips_says_why_and_fails(monkeypatch):
-    # A backend that is not installed skips every test: no pass. A third-party adapter that
-    # lacks bfloat16 runs its other tests, and the summary says why the rest skipped.
+def test_check_whose_every_test_skips_says_why_and_fails():
+    # Every selected test skipping is no pass: NumPy has no autodiff for the gradient checks.
+    result = run("check", "--backend", "numpy", "-k", "extreme_noise_gives_finite_gradients")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line == ("gumbelkit check: no test ran: every selected test was skipped: numpy has "
+                    "no autodiff (3); numpy has no bfloat16 (1)")
+
+
+def test_check_of_a_named_backend_that_cannot_run_fails_with_its_reason(monkeypatch):
+    # Named on purpose, a backend that is not installed (or CuPy without a GPU) is an error
+    # before the suite runs. Without -k, the suite's own statistics checks, which need no
+    # backend, used to pass and hide that every test of the backend skipped (exit 0).
     from gumbelkit.backends import BUILTIN_BACKENDS
 
     missing = next((entry.name for entry in BUILTIN_BACKENDS if entry.unavailable_reason()), None)
     if missing is None:
         pytest.skip("every built-in backend is installed here")
-    result = run("check", "--backend", missing, "-k", "noise_follows_the_gumbel_cdf")
+    for options in (["--backend", missing], ["--backend", f"numpy,{missing}", "-k", "cdf"]):
+        result = run("check", *options)
+        assert result.returncode == 2, options
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"gumbelkit check: --backend: {missing} cannot run here: "), line
+    monkeypatch.setenv("GUMBELKIT_BACKEND", missing)
+    result = run("check")
     assert result.returncode == 2
-    (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("gumbelkit check: no test ran: every selected test was skipped: ")
-    assert missing in line
+    assert result.stderr.startswith(f"gumbelkit check: GUMBELKIT_BACKEND: {missing} cannot run")
 
 
 @pytest.mark.parametrize(("options", "message"), [

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gumbelkit._cli._ui import ProgressBar, UsageError, check_seed
-from gumbelkit.backends import BUILTIN_BACKENDS
+from gumbelkit.backends import BUILTIN_BACKENDS, unavailable_reason
 from gumbelkit.backends._common import SEED_RANGE
 
 HELP = "run the statistical conformance suite and print a table of verdicts"
@@ -125,16 +125,27 @@ def _check_backend_names(backend: str | None) -> None:
     """Reject what the suite's plugin would reject, in one line, before pytest starts.
 
     An unknown name, an empty list, ``all`` among other names, a ``module:attr`` that does not
-    import; from ``--backend`` or, without it, from ``GUMBELKIT_BACKEND``.
+    import, a built-in backend named that cannot run here (not installed, CuPy without a GPU);
+    from ``--backend`` or, without it, from ``GUMBELKIT_BACKEND``.
     """
     # The plugin's own reading (imported here: it needs pytest, which run_check has checked).
     from gumbelkit.conformance.subjects import ENVIRONMENT_VARIABLE, selected_names
 
+    source = "--backend" if backend is not None else ENVIRONMENT_VARIABLE
     try:
-        selected_names(backend)
+        names = selected_names(backend)
     except (ValueError, ImportError, AttributeError) as exc:
-        source = "--backend" if backend is not None else ENVIRONMENT_VARIABLE
         raise UsageError(f"{source}: {exc or type(exc).__name__}") from exc
+    value = backend if backend is not None else os.environ.get(ENVIRONMENT_VARIABLE, "")
+    if value.strip() in ("", "all"):
+        return  # every backend: one that cannot run here skips with its reason
+    # A backend named on purpose that cannot run here is an error, not a run of the suite's
+    # own statistics checks (which need no backend) reported as a pass.
+    for name in names:
+        if any(entry.name == name for entry in BUILTIN_BACKENDS):
+            reason = unavailable_reason(name)
+            if reason is not None:
+                raise UsageError(f"{source}: {name} cannot run here: {reason}")
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
