@@ -142,6 +142,22 @@ def _empty_safe(reduce: Callable[..., Any]) -> Callable[..., Any]:
     return reduced
 
 
+def _reshape(x: Any, /, shape: tuple[int, ...], **options: Any) -> Any:
+    """Return array-api-compat's ``reshape`` of ``x``, also where ``x`` has no value.
+
+    Dask reshapes only by merging or splitting whole chunks, and fails on an empty array whose
+    chunks do not line up (``((0,), (3, 4))`` to ``(-1,)``), as it does on a block of size 0
+    beside others; an empty array holds nothing to move, so it is first made one chunk, and
+    an empty block is dropped (:func:`_without_empty_chunks`).
+    """
+    sizes = tuple(x.shape)
+    if not any(math.isnan(size) for size in sizes) and math.prod(sizes) == 0:
+        x = x.rechunk(tuple(-1 for _ in sizes))
+    else:
+        x = _without_empty_chunks(x)
+    return _COMPAT.reshape(x, shape, **options)
+
+
 def _quietly(ufunc: np.ufunc, x1: Any, x2: Any) -> Any:
     """Return ``ufunc(x1, x2)`` of two blocks with NumPy's warnings off.
 
@@ -178,7 +194,8 @@ class _Namespace(types.ModuleType):
 
     Its reductions and scans along an axis (``max``, ``min``, ``argmax``, ``argmin``,
     ``cumulative_sum``, ``cumulative_prod``), which fail at compute time on a block of size 0 in
-    Dask itself, drop such blocks first (:func:`_without_empty_chunks`).
+    Dask itself, drop such blocks first (:func:`_without_empty_chunks`); so does its
+    ``reshape``, which also takes an empty array of any chunks (:func:`_reshape`).
 
     Its ``divide`` and ``subtract`` compute without NumPy's floating-point warnings
     (:func:`_quiet`). Every other name is array-api-compat's, looked up on use.
@@ -190,6 +207,7 @@ class _Namespace(types.ModuleType):
     argmin = staticmethod(_block_safe(_COMPAT.argmin))
     cumulative_sum = staticmethod(_block_safe(_COMPAT.cumulative_sum))
     cumulative_prod = staticmethod(_block_safe(_COMPAT.cumulative_prod))
+    reshape = staticmethod(_reshape)
     divide = staticmethod(_quiet(np.divide))
     subtract = staticmethod(_quiet(np.subtract))
 
@@ -393,7 +411,8 @@ def one_hot_argmax_(z: Any, axis: int) -> Any:
     The one-hot of ``argmax(z, axis)`` (ties to the first index) in ``z``'s dtype, a row whose
     maximum is not finite all NaN. The class indices it is compared with are chunked like the
     class axis of ``z``, so the sample keeps every chunk of the logits (the generic path's
-    ``arange`` would bring Dask's own chunks). Nothing is computed.
+    ``arange`` would bring Dask's own chunks); an empty chunk that the ``argmax`` dropped is put
+    back. Nothing is computed.
     """
     axis %= z.ndim
     index = _NAMESPACE.argmax(z, axis=axis, keepdims=True)
@@ -401,4 +420,5 @@ def one_hot_argmax_(z: Any, axis: int) -> Any:
     classes = classes[(None,) * axis + (slice(None),) + (None,) * (z.ndim - axis - 1)]
     one_hot = (index == classes).astype(z.dtype)
     valid = da.isfinite(_NAMESPACE.max(z, axis=axis, keepdims=True))
-    return da.where(valid, one_hot, np.asarray(np.nan, dtype=z.dtype))
+    sample = da.where(valid, one_hot, np.asarray(np.nan, dtype=z.dtype))
+    return sample if sample.chunks == z.chunks else sample.rechunk(z.chunks)
