@@ -563,8 +563,8 @@ def _log_remaining(
                          keepdims=True)
     floor = xp.asarray(math.log(_EPSILON), dtype=weights.dtype, device=device)
     leader_share = xp.where(others_left, others - xp.log(total_exp), floor)
-    # log1p(1 - 2a) where a > 1/2 would be NaN, and a NaN in the branch not taken is a NaN in
-    # the gradient: the leader's entry is given 0 there.
+    # log1p(-a) of a leader's a = 1 is -inf, whose infinite derivative meets the 0 of the
+    # branch not taken as a NaN in the gradient: the leader's entry is given 0 there.
     follower = xp.log1p(-xp.where(leader, xp.zeros_like(weights), weights))
     return xp.where(leader, leader_share, follower)
 
