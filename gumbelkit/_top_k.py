@@ -302,6 +302,13 @@ def plackett_luce_log_prob(logits: Array, indices: Array, *, axis: int = -1) -> 
     check_placed_with(indices, "indices", backend, logits)
     if not xp.isdtype(indices.dtype, "integral"):
         raise TypeError(f"indices must have an integer dtype; got {indices.dtype}")
+    # Read as int64 (int32 where the namespace has no 64-bit arrays): the class numbers are
+    # compared in the indices' dtype, where a narrow one wraps them (uint8: class 256 read as
+    # 0) and PyTorch's CPU compares no uint16 to uint64. A uint64 beyond int64 reads negative:
+    # out of range.
+    wide = xp.int64 if backend.float64_available(None) else xp.int32
+    if indices.dtype != wide:
+        indices = xp.astype(indices, wide)
     position_axis = axis - logits.ndim
     if indices.ndim < -position_axis:
         raise ValueError(

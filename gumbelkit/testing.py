@@ -180,6 +180,8 @@ def asarray(xp: Any, values: Any, dtype: str = "float64") -> Any:
 
     """
     data = np.array(values)  # a copy: PyTorch warns about read-only NumPy views
+    if not data.dtype.isnative:  # PyTorch refuses a byte order other than the machine's
+        data = data.astype(data.dtype.newbyteorder("="))
     library = _library(xp)
     if library == "array_api_strict" and data.dtype == object:
         raise TypeError("array_api_strict arrays need numeric data")
@@ -224,7 +226,8 @@ def to_numpy(x: Any) -> npt.NDArray[Any]:
 
     """
     if array_api_compat.is_torch_array(x):
-        x = x.detach().cpu()
+        # Conjugate and negative views (x.conj(), its .imag) have no NumPy view: resolved first.
+        x = x.detach().cpu().resolve_conj().resolve_neg()
         if x.is_floating_point() and x.element_size() < 4:
             x = x.float()
         values = np.asarray(x.numpy())
@@ -239,7 +242,7 @@ def to_numpy(x: Any) -> npt.NDArray[Any]:
     else:
         try:
             values = np.asarray(x)
-        except TypeError:
+        except (TypeError, RuntimeError):  # array-api-strict raises RuntimeError off the CPU
             values = np.from_dlpack(x)
     if values.dtype == object:
         raise TypeError(

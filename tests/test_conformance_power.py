@@ -279,3 +279,33 @@ def test_to_numpy_reads_an_array_by_dlpack_and_names_one_it_cannot_read():
     np.testing.assert_array_equal(read, [[1.5, -2.0], [0.25, 3.0]])
     with pytest.raises(TypeError, match="cannot read the values of a object"):
         to_numpy(object())
+
+
+def test_to_numpy_reads_resolved_views_and_arrays_off_the_cpu():
+    # PyTorch has no NumPy view of a conjugate or negative view ("Can't call numpy() on Tensor
+    # that has negative bit set"); array-api-strict's np.asarray refuses an array on another
+    # of its devices with a RuntimeError, which DLPack reads.
+    from gumbelkit.testing import to_numpy
+
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    complex_values = torch.tensor([1 + 2j, -3 - 0.5j])
+    np.testing.assert_array_equal(to_numpy(complex_values.conj().imag), [-2.0, 0.5])
+    np.testing.assert_array_equal(to_numpy(complex_values.conj()), [1 - 2j, -3 + 0.5j])
+    strict = pytest.importorskip("array_api_strict", reason="array-api-strict is not installed")
+    elsewhere = strict.asarray([1.0, 2.0], device=strict.Device("device1"))
+    np.testing.assert_array_equal(to_numpy(elsewhere), [1.0, 2.0])
+
+
+@pytest.mark.parametrize("name", ["numpy", "torch", "dask.array", "array_api_strict"])
+def test_asarray_takes_values_of_either_byte_order(name):
+    # PyTorch refused a big-endian NumPy array ("given numpy array has byte order different
+    # from the native byte order").
+    from gumbelkit.testing import asarray, to_numpy
+
+    xp = pytest.importorskip(name, reason=f"{name} is not installed")
+    for dtype, values in (("float64", [1.5, -2.0]), ("float32", [1.5, -2.0]), ("int32", [1, -2]),
+                          ("bfloat16", [1.5, -2.0])):
+        if dtype == "bfloat16" and name != "torch":
+            continue  # the others have no bfloat16
+        big = np.array(values, dtype=">f8" if dtype != "int32" else ">i4")
+        np.testing.assert_array_equal(to_numpy(asarray(xp, big, dtype)), values)

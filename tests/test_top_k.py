@@ -26,7 +26,7 @@ from helpers import assert_same_namespace_device, make, to_numpy
 
 import gumbelkit as gk
 from gumbelkit.backends import backend_for
-from gumbelkit.testing import reference_relaxed_top_k
+from gumbelkit.testing import has_dtype, reference_relaxed_top_k
 
 NINF = -np.inf
 LOGITS = np.log(np.array([[0.1, 0.2, 0.3, 0.15, 0.25], [0.4, 0.05, 0.05, 0.3, 0.2]]))
@@ -368,6 +368,26 @@ HUGE_LOGITS = {
         [-1e300, 1e300, 0.0, 1.0],
     ],
 }
+
+
+@pytest.mark.parametrize("index_dtype", ["uint8", "int8", "int16", "uint16", "uint32"])
+def test_log_prob_takes_indices_of_every_integer_dtype(xp, index_dtype):
+    # The class numbers were compared in the indices' dtype: with uint8 indices of 300 equal
+    # classes, class 256 was read as class 0 (a wrong value, silently); array-api-strict
+    # refused to compare with 300, and PyTorch's CPU compares no uint16 or uint32.
+    if not has_dtype(xp, index_dtype):
+        pytest.skip(f"{xp.__name__} has no {index_dtype}")
+    for orderings in ([[0, 1], [1, 0], [120, 7]], [[299, 0], [256, 0]]):
+        if index_dtype in ("uint8", "int8") and np.max(orderings) > 127:
+            continue  # not held by the dtype
+        log_p = computed(gk.plackett_luce_log_prob(make(xp, np.zeros(300)),
+                                                   make(xp, orderings, index_dtype)))
+        np.testing.assert_allclose(log_p, -math.log(300) - math.log(299), rtol=1e-14)
+    # uint8 reaches 255 and int8 127, below 300: each is still a class of 300.
+    top = 255 if index_dtype == "uint8" else 127
+    log_p = computed(gk.plackett_luce_log_prob(make(xp, np.zeros(300)),
+                                               make(xp, [[top, 0]], index_dtype)))
+    np.testing.assert_allclose(log_p, -math.log(300) - math.log(299), rtol=1e-14)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
