@@ -333,9 +333,11 @@ def plackett_luce_log_prob(logits: Array, indices: Array, *, axis: int = -1) -> 
         )
     if backend.is_host_readable(order):
         _check_indices(order, num_classes, xp)
+    # NumPy warns about the deliberate infinities, and about a log-probability below the range
+    # of float16 logits, which the cast makes -inf (the docstring's promise).
     with backend.errstate():
         log_prob = _plackett_luce(theta, order, backend, xp, backend.device(logits))
-    return xp.astype(log_prob, logits.dtype, copy=False)
+        return xp.astype(log_prob, logits.dtype, copy=False)
 
 
 def _plackett_luce(theta: Array, order: Array, backend: Backend, xp: Namespace,

@@ -400,6 +400,16 @@ def test_log_prob_of_equal_logits_is_exact_at_any_magnitude(xp, dtype):
         assert math.isclose(float(to_numpy(log_p)), expected, rel_tol=4 * np.finfo(dtype).eps)
 
 
+def test_log_prob_below_the_range_of_half_precision_is_minus_inf_quietly(xp):
+    # Computed in float32 (-60000.7), the value lies below float16's range: the cast gives -inf,
+    # as documented, and NumPy's overflow warning (an error under -W error) stays inside.
+    if not has_dtype(xp, "float16"):
+        pytest.skip(f"{xp.__name__} has no float16")
+    log_p = gk.plackett_luce_log_prob(make(xp, [0.0, -60000.0, -60000.0], "float16"),
+                                      make(xp, [1, 2], "int64"))
+    assert computed(log_p) == -np.inf
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("k", [2, 4])
 def test_log_prob_is_exact_to_rounding_for_huge_logits(xp, dtype, k):
