@@ -211,17 +211,28 @@ def _divided(shifted: Array, temperature: Array, top: Array, backend: Backend,
     folds a temperature that is a constant of the compiled function (a Python number under
     ``jax.jit``) and its scaling back into the flushed reciprocal. Where the temperatures can
     be read and none is that large, the plain division, the same values as before.
+
+    With autodiff, a masked class (``-inf``) is divided as 0 and put back: the derivative of
+    its quotient in the temperature, infinite, would meet the 0 of its gradient as a NaN, which
+    reached the logits through the tie to ``top`` (``torch.func.grad``, ``jax.jit`` of
+    ``jax.grad``). The tie carries no gradient.
     """
     finfo = xp.finfo(temperature.dtype)
     huge = 1.0 / float(finfo.smallest_normal)  # 2**126, 2**1022
-    if backend.is_host_readable(temperature) and not bool(xp.any(temperature > huge)):
+    plain = backend.is_host_readable(temperature) and not bool(xp.any(temperature > huge))
+    if plain and not backend.supports_autodiff:
         return xp.divide(shifted, temperature)
-    temperature = temperature + 0.0 * top
-    power = 2.0**-64 if finfo.bits <= 32 else 2.0**-512
-    scale = xp.where(temperature > huge, xp.full_like(temperature, power),
-                     xp.ones_like(temperature))
-    quotient = xp.divide(xp.multiply(shifted, scale), xp.multiply(temperature, scale))
-    return xp.where(shifted == -math.inf, shifted, quotient)
+    masked = shifted == -math.inf
+    finite = xp.where(masked, xp.zeros_like(shifted), shifted)
+    if plain:
+        quotient = xp.divide(finite, temperature)
+    else:
+        temperature = temperature + 0.0 * backend.stop_gradient(top)
+        power = 2.0**-64 if finfo.bits <= 32 else 2.0**-512
+        scale = xp.where(temperature > huge, xp.full_like(temperature, power),
+                         xp.ones_like(temperature))
+        quotient = xp.divide(xp.multiply(finite, scale), xp.multiply(temperature, scale))
+    return xp.where(masked, shifted, quotient)
 
 
 def _filtered(

@@ -134,6 +134,33 @@ def test_jit_with_static_int_seed_equals_key_of_that_seed():
 # --- 2. jax.vmap ------------------------------------------------------------------------------
 
 
+def test_jit_grad_of_filtered_logits_with_a_masked_class():
+    # Under jit the temperature is a constant of the trace: the traced division's derivative
+    # at the -inf entry (inf times 0) gave NaN at the row's maximum and in the temperature's
+    # gradient. Expected: 1 / t at each finite non-maximal class, minus their count / t at the
+    # maximum, 0 at the masked class; in t, -sum(l - max) / t**2.
+    logits_np = np.array([[0.5, NINF, 1.0, -0.3], [2.0, 0.0, NINF, NINF]])
+    t_np = np.array([0.5, 2.0])
+
+    def loss(logits, t):
+        out = gk.filter_logits(logits, temperature=t)
+        return jnp.where(jnp.isfinite(out), out, 0.0).sum()
+
+    finite = np.isfinite(logits_np)
+    is_max = logits_np == logits_np.max(axis=-1, keepdims=True)
+    others = finite.sum(axis=-1, keepdims=True) - 1
+    expected = np.where(finite, np.where(is_max, -others, 1.0), 0.0) / t_np[:, None]
+    with np.errstate(invalid="ignore"):
+        shifted = np.where(finite, logits_np - logits_np.max(axis=-1, keepdims=True), 0.0)
+    logits, t = jnp.asarray(logits_np), jnp.asarray(t_np)
+    np.testing.assert_allclose(jax.jit(jax.grad(loss))(logits, t), expected, rtol=1e-12)
+    np.testing.assert_allclose(jax.jit(jax.grad(loss, argnums=1))(logits, t),
+                               -shifted.sum(axis=-1) / t_np**2, rtol=1e-12)
+    one = jax.jit(jax.grad(lambda logits: loss(logits, 0.5)))(logits)
+    np.testing.assert_allclose(one, np.where(finite, np.where(is_max, -others, 1.0), 0.0) / 0.5,
+                               rtol=1e-12)
+
+
 @pytest.mark.parametrize("make_key", [jax.random.key, jax.random.PRNGKey], ids=["typed", "raw"])
 def test_vmap_over_logits_and_keys_equals_per_row_calls(make_key):
     logits = jnp.asarray(LOGITS, dtype=jnp.float64)
