@@ -182,9 +182,10 @@ def gumbel(
     Returns
     -------
     array
-        Finite Gumbel noise of the given shape, at least -4.47 in float32 (-6.57 in float64),
-        the noise of the smallest normal uniform, and below 103.3 (744.5); its upper tail is
-        exact (docs/numeric-contract.md), not capped where the uniforms' grid ends (16.6).
+        Finite Gumbel noise of the given shape, at least -4.470 in float32 (-6.563 in
+        float64), the noise of the smallest normal uniform, and below 103.3 (744.5); its upper
+        tail is exact (docs/numeric-contract.md), not capped where the uniforms' grid ends
+        (16.6).
 
     Examples
     --------

@@ -308,10 +308,12 @@ class _Categorical(_Relaxed):
         _choose(probs, logits)
         given_probs = None
         if probs is not None:
+            # Checked as given (NumPyro's categoricals refuse probs that do not sum to 1),
+            # normalised for the law.
             given_probs = _floating(probs)
-            given_probs = given_probs / jnp.sum(given_probs, axis=-1, keepdims=True)
+            normalised = given_probs / jnp.sum(given_probs, axis=-1, keepdims=True)
             # A zero probability masks its class: -inf, with a zero gradient (not NaN).
-            logits = log_or_minus_inf(given_probs, jnp)
+            logits = log_or_minus_inf(normalised, jnp)
         logits = _floating(logits)
         if logits.ndim < 1:
             raise ValueError("logits must be at least one-dimensional (the class axis)")

@@ -707,8 +707,18 @@ def test_a_guide_over_an_exp_concrete_latent():
     (gkn.ExpRelaxedCategorical, [0.5, -0.1, 0.6]),
     (gkn.RelaxedBernoulli, [0.3, 1.5]),
     (gkn.LogitRelaxedBernoulli, [-0.1]),
+    # Not summing to 1: checked as given, not after normalising (which accepted them).
+    (gkn.RelaxedOneHotCategorical, [0.5, 0.6]),
+    (gkn.ExpRelaxedCategorical, [0.2, 0.2, 0.2]),
+    (gkn.RelaxedOneHotCategoricalStraightThrough, [0.5, 0.6]),
 ])
 def test_probs_are_checked_as_numpyros_own(cls, probs):
+    if cls in (gkn.RelaxedBernoulli, gkn.LogitRelaxedBernoulli):
+        own = numpyro.distributions.BernoulliProbs
+    else:
+        own = numpyro.distributions.CategoricalProbs
+    with pytest.raises(ValueError, match="got invalid probs parameter"):
+        own(jnp.array(probs), validate_args=True)
     with pytest.raises(ValueError, match="got invalid probs parameter"):
         cls(0.5, probs=jnp.array(probs), validate_args=True)
 
