@@ -305,7 +305,8 @@ SLIVER_CELLS = chisquare_design(
 # The noise's upper tail in cells at the Gumbel law's upper quantiles: P(G > t) = 1e-1 down to
 # 1e-5, each cell's probability exact (the cell above t_1e-5 holds 1e-5). The bias: an upper
 # tail thinned by 20% beyond the 1e-3 quantile (t = 6.9), the mass moved below the 1e-1 one;
-# noise computed in float16 stops at 6.9 and empties those cells altogether.
+# noise computed in float16 stops at 7.6 (the noise of its largest uniform, 1 - 2**-11) and
+# empties the cells beyond the 1e-4 quantile (t = 9.2) altogether.
 UPPER_QUANTILES = np.array([1e-1, 1e-2, 1e-3, 1e-4, 1e-5])
 UPPER_QUANTILE_EDGES = -np.log(-np.log1p(-UPPER_QUANTILES))
 """``t`` with ``P(G > t)`` equal to each of :data:`UPPER_QUANTILES`, increasing."""
@@ -340,8 +341,9 @@ NOISE = ks_design(
 )
 
 # Half-precision noise is the float32 law rounded once. Cells are 30 equally likely Gumbel
-# cells plus cells that isolate the tails noise computed in half precision cannot reach (it
-# stops at -2.27 and 6.9 in float16, 4.85 in bfloat16), moved to rounding boundaries.
+# cells plus cells that isolate the tails noise computed in half precision reaches with only
+# its few top grid values or not at all (it stops at -2.27 and 7.6 in float16, between 4.85
+# and 5.5 in bfloat16 as the uniforms' grid ends), moved to rounding boundaries.
 HALF_NOISE_POINTS = np.sort(np.concatenate([gumbel_edges(30), [-2.3, 4.9, 7.0]]))
 HALF_NOISE_SHIFT = 0.02
 
