@@ -212,27 +212,22 @@ def _divided(shifted: Array, temperature: Array, top: Array, backend: Backend,
     ``jax.jit``) and its scaling back into the flushed reciprocal. Where the temperatures can
     be read and none is that large, the plain division, the same values as before.
 
-    With autodiff, a masked class (``-inf``) is divided as 0 and put back: the derivative of
-    its quotient in the temperature, infinite, would meet the 0 of its gradient as a NaN, which
-    reached the logits through the tie to ``top`` (``torch.func.grad``, ``jax.jit`` of
-    ``jax.grad``). The tie carries no gradient.
+    The division is the samplers' (:func:`gumbelkit._core.divide_by_temperature`), whose
+    gradient has no NaN at a masked class (``-inf``): there the derivative of the quotient in
+    the temperature is infinite, and it reached the logits through the tie to ``top``
+    (``torch.func.grad``, ``jax.jit`` of ``jax.grad``). The tie carries no gradient.
     """
     finfo = xp.finfo(temperature.dtype)
     huge = 1.0 / float(finfo.smallest_normal)  # 2**126, 2**1022
-    plain = backend.is_host_readable(temperature) and not bool(xp.any(temperature > huge))
-    if plain and not backend.supports_autodiff:
-        return xp.divide(shifted, temperature)
-    masked = shifted == -math.inf
-    finite = xp.where(masked, xp.zeros_like(shifted), shifted)
-    if plain:
-        quotient = xp.divide(finite, temperature)
-    else:
+    if not backend.is_host_readable(temperature) or bool(xp.any(temperature > huge)):
         temperature = temperature + 0.0 * backend.stop_gradient(top)
         power = 2.0**-64 if finfo.bits <= 32 else 2.0**-512
         scale = xp.where(temperature > huge, xp.full_like(temperature, power),
                          xp.ones_like(temperature))
-        quotient = xp.divide(xp.multiply(finite, scale), xp.multiply(temperature, scale))
-    return xp.where(masked, shifted, quotient)
+        shifted, temperature = xp.multiply(shifted, scale), xp.multiply(temperature, scale)
+    return _core.divide_by_temperature(shifted, temperature, xp=xp,
+                                       stop_gradient=backend.stop_gradient,
+                                       differentiable=backend.supports_autodiff)
 
 
 def _filtered(
