@@ -280,3 +280,25 @@ def textbook_levels() -> list[AtomLevel]:
         return -np.log(-np.log(u))
 
     return [AtomLevel(noise, 0, 2**23 - 1, 2.0**-23, True)]
+
+
+# Logits with masked classes, and one temperature per row, for the gradients of filter_logits.
+MASKED_ROWS = np.array([[0.5, -np.inf, 1.0, -0.3], [2.0, 0.0, -np.inf, -np.inf]])
+ROW_TEMPERATURES = np.array([0.5, 2.0])
+
+
+def tempered_sum_gradients(logits: np.ndarray, t: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Return the gradients of ``sum over finite entries of (logits - row max) / t``.
+
+    In the logits: ``1 / t`` at each finite class but the maximum, minus their count over ``t``
+    at the maximum, 0 at a masked class. In ``t`` (one per row): ``-sum(logits - max) / t**2``.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    rows = t[..., None] if t.ndim else t
+    finite = np.isfinite(logits)
+    is_max = logits == logits.max(axis=-1, keepdims=True)
+    others = finite.sum(axis=-1, keepdims=True) - 1
+    in_logits = np.where(finite, np.where(is_max, -others, 1.0), 0.0) / rows
+    with np.errstate(invalid="ignore"):
+        shifted = np.where(finite, logits - logits.max(axis=-1, keepdims=True), 0.0)
+    return in_logits, -shifted.sum(axis=-1) / t**2

@@ -20,7 +20,13 @@ import pytest
 jax = pytest.importorskip("jax", reason="JAX is not installed")
 
 import jax.numpy as jnp  # noqa: E402
-from helpers import np_softmax, to_numpy  # noqa: E402
+from helpers import (  # noqa: E402
+    MASKED_ROWS,
+    ROW_TEMPERATURES,
+    np_softmax,
+    tempered_sum_gradients,
+    to_numpy,
+)
 
 import gumbelkit as gk  # noqa: E402
 
@@ -137,28 +143,19 @@ def test_jit_with_static_int_seed_equals_key_of_that_seed():
 def test_jit_grad_of_filtered_logits_with_a_masked_class():
     # Under jit the temperature is a constant of the trace: the traced division's derivative
     # at the -inf entry (inf times 0) gave NaN at the row's maximum and in the temperature's
-    # gradient. Expected: 1 / t at each finite non-maximal class, minus their count / t at the
-    # maximum, 0 at the masked class; in t, -sum(l - max) / t**2.
-    logits_np = np.array([[0.5, NINF, 1.0, -0.3], [2.0, 0.0, NINF, NINF]])
-    t_np = np.array([0.5, 2.0])
+    # gradient. The expected gradients: tempered_sum_gradients.
 
     def loss(logits, t):
         out = gk.filter_logits(logits, temperature=t)
         return jnp.where(jnp.isfinite(out), out, 0.0).sum()
 
-    finite = np.isfinite(logits_np)
-    is_max = logits_np == logits_np.max(axis=-1, keepdims=True)
-    others = finite.sum(axis=-1, keepdims=True) - 1
-    expected = np.where(finite, np.where(is_max, -others, 1.0), 0.0) / t_np[:, None]
-    with np.errstate(invalid="ignore"):
-        shifted = np.where(finite, logits_np - logits_np.max(axis=-1, keepdims=True), 0.0)
-    logits, t = jnp.asarray(logits_np), jnp.asarray(t_np)
+    expected, expected_t = tempered_sum_gradients(MASKED_ROWS, ROW_TEMPERATURES)
+    logits, t = jnp.asarray(MASKED_ROWS), jnp.asarray(ROW_TEMPERATURES)
     np.testing.assert_allclose(jax.jit(jax.grad(loss))(logits, t), expected, rtol=1e-12)
-    np.testing.assert_allclose(jax.jit(jax.grad(loss, argnums=1))(logits, t),
-                               -shifted.sum(axis=-1) / t_np**2, rtol=1e-12)
-    one = jax.jit(jax.grad(lambda logits: loss(logits, 0.5)))(logits)
-    np.testing.assert_allclose(one, np.where(finite, np.where(is_max, -others, 1.0), 0.0) / 0.5,
+    np.testing.assert_allclose(jax.jit(jax.grad(loss, argnums=1))(logits, t), expected_t,
                                rtol=1e-12)
+    one = jax.jit(jax.grad(lambda logits: loss(logits, 0.5)))(logits)
+    np.testing.assert_allclose(one, tempered_sum_gradients(MASKED_ROWS, 0.5)[0], rtol=1e-12)
 
 
 @pytest.mark.parametrize("make_key", [jax.random.key, jax.random.PRNGKey], ids=["typed", "raw"])

@@ -18,7 +18,13 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed")
 
-from helpers import np_softmax, to_numpy  # noqa: E402
+from helpers import (  # noqa: E402
+    MASKED_ROWS,
+    ROW_TEMPERATURES,
+    np_softmax,
+    tempered_sum_gradients,
+    to_numpy,
+)
 
 import gumbelkit as gk  # noqa: E402
 from gumbelkit.backends import get_backend, register_backend, unregister_backend  # noqa: E402
@@ -422,25 +428,17 @@ def test_func_grad_with_respect_to_row_temperature():
 def test_func_grad_of_filtered_logits_with_a_masked_class():
     # The temperature, unread under torch.func, took the traced division, whose derivative in
     # the temperature at the -inf entry (inf times 0) put a NaN in every entry of the row.
-    # sum of the finite (l - max) / t: 1 / t at each finite non-maximal class, minus their
-    # count / t at the maximum, 0 at the masked class; in t, -sum(l - max) / t**2.
-    logits_np = np.array([[0.5, NINF, 1.0, -0.3], [2.0, 0.0, NINF, NINF]])
-    t_np = np.array([0.5, 2.0])
+    # The expected gradients: tempered_sum_gradients.
 
     def loss(logits, t):
         out = gk.filter_logits(logits, temperature=t)
         return torch.where(torch.isfinite(out), out, 0.0).sum()
 
-    finite = np.isfinite(logits_np)
-    is_max = logits_np == logits_np.max(axis=-1, keepdims=True)
-    others = finite.sum(axis=-1, keepdims=True) - 1
-    expected = np.where(finite, np.where(is_max, -others, 1.0), 0.0) / t_np[:, None]
-    with np.errstate(invalid="ignore"):
-        shifted = np.where(finite, logits_np - logits_np.max(axis=-1, keepdims=True), 0.0)
-    grad = torch.func.grad(loss)(tensor(logits_np), tensor(t_np))
+    expected, expected_t = tempered_sum_gradients(MASKED_ROWS, ROW_TEMPERATURES)
+    grad = torch.func.grad(loss)(tensor(MASKED_ROWS), tensor(ROW_TEMPERATURES))
     np.testing.assert_allclose(to_numpy(grad), expected, rtol=1e-12)
-    grad_t = torch.func.grad(loss, argnums=1)(tensor(logits_np), tensor(t_np))
-    np.testing.assert_allclose(to_numpy(grad_t), -shifted.sum(axis=-1) / t_np**2, rtol=1e-12)
+    grad_t = torch.func.grad(loss, argnums=1)(tensor(MASKED_ROWS), tensor(ROW_TEMPERATURES))
+    np.testing.assert_allclose(to_numpy(grad_t), expected_t, rtol=1e-12)
 
 
 def test_vmap_per_row_temperature_and_shared_noise():
