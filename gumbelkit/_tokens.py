@@ -493,19 +493,13 @@ def _seeds_in_range(seeds: Array, xp: Namespace) -> Array | None:
 def _check_seed_array(seeds: Array, xp: Namespace) -> None:
     """Raise naming ``seeds`` where a seed of the 1-d integer array lies outside ``[0, 2**63)``.
 
-    Compared as :func:`_seeds_in_range` compares; where a comparison is not implemented
-    (PyTorch's CPU compares no unsigned integers), the values are read as a list.
+    Compared as :func:`_seeds_in_range` compares: for a backend with its own ``map_seeds``,
+    where the seeds can be read for free (the others read them as a list, :func:`_read_seeds`).
     """
-    try:
-        in_range = _seeds_in_range(seeds, xp)
-        if in_range is None:
-            return
-        found = not bool(xp.all(in_range))
-    except (NotImplementedError, RuntimeError, TypeError):
-        for seed in _flat(seeds):
-            check_seed(seed, "seeds")
+    in_range = _seeds_in_range(seeds, xp)
+    if in_range is None:
         return
-    if found:
+    if not bool(xp.all(in_range)):
         first = int(xp.argmax(xp.astype(xp.logical_not(in_range), xp.int8)))
         check_seed(int(seeds[first]), "seeds")  # raises, naming the seed
 
