@@ -127,14 +127,34 @@ def tempered_softmax(
     :func:`divide_by_temperature`'s, whose gradient has no NaN at a masked entry or at a tiny
     ``tau``; ``differentiable=False`` (a library without autodiff) skips its guard.
     """
+    _, e, total = tempered_exponentials(z, tau, axis, xp=xp, stop_gradient=stop_gradient,
+                                        differentiable=differentiable)
+    return e / total
+
+
+def tempered_exponentials(
+    z: Array,
+    tau: float | Array,
+    axis: int,
+    *,
+    xp: Namespace,
+    stop_gradient: Callable[[Array], Array],
+    differentiable: bool = True,
+) -> tuple[Array, Array, Array]:
+    """Return ``s = (z - max z) / tau``, ``exp(s)`` and its sum along ``axis`` (kept).
+
+    :func:`tempered_softmax` is ``exp(s) / sum``; ``s`` and the sum also give the logarithm of
+    a share of it without rounding the share first (the relaxed top-k's ``log(1 - a)``).
+    """
     # The subtraction and the division are the namespace's, not the operators: they are where
     # a logit more than the dtype's largest value below the row maximum, or a tiny tau,
     # overflows to -inf on purpose, and a lazy library's namespace (Dask's) runs them without
     # NumPy's overflow warning at compute time, when no errstate of the caller's is active.
     shifted = xp.subtract(z, stop_gradient(xp.max(z, axis=axis, keepdims=True)))
-    e = xp.exp(divide_by_temperature(shifted, tau, xp=xp, stop_gradient=stop_gradient,
-                                     differentiable=differentiable))
-    return e / xp.sum(e, axis=axis, keepdims=True)
+    scaled = divide_by_temperature(shifted, tau, xp=xp, stop_gradient=stop_gradient,
+                                   differentiable=differentiable)
+    e = xp.exp(scaled)
+    return scaled, e, xp.sum(e, axis=axis, keepdims=True)
 
 
 def finite_or_zero(x: Array, xp: Namespace) -> Array:

@@ -522,47 +522,37 @@ def _relaxed_sum(
     The recursion: docs/mathematics.md#relaxed-top-k.
     """
     alpha = z
-    weights, scaled, total_exp = _tempered_round(alpha, tau, axis, xp, stop_gradient)
+    scaled, e, total_exp = _core.tempered_exponentials(alpha, tau, axis, xp=xp,
+                                                       stop_gradient=stop_gradient)
+    weights = e / total_exp
     total = weights
     for _ in range(1, k):
         alpha = alpha + _log_remaining(alpha, weights, scaled, total_exp, axis, xp,
                                        stop_gradient, device)
-        weights, scaled, total_exp = _tempered_round(alpha, tau, axis, xp, stop_gradient)
+        scaled, e, total_exp = _core.tempered_exponentials(alpha, tau, axis, xp=xp,
+                                                           stop_gradient=stop_gradient)
+        weights = e / total_exp
         total = total + weights
     return total
-
-
-def _tempered_round(
-    alpha: Array, tau: float | Array, axis: int, xp: Namespace,
-    stop_gradient: Callable[[Array], Array],
-) -> tuple[Array, Array, Array]:
-    """Return ``a = softmax(alpha / tau)``, ``s = (alpha - max) / tau`` and ``sum exp(s)``.
-
-    ``a`` is :func:`gumbelkit._core.tempered_softmax`'s, computed the same way; ``s`` and the
-    sum give the logarithm of a share of ``a`` without rounding it first.
-    """
-    shifted = xp.subtract(alpha, stop_gradient(xp.max(alpha, axis=axis, keepdims=True)))
-    scaled = _core.divide_by_temperature(shifted, tau, xp=xp, stop_gradient=stop_gradient)
-    e = xp.exp(scaled)
-    total_exp = xp.sum(e, axis=axis, keepdims=True)
-    return e / total_exp, scaled, total_exp
 
 
 def _log_remaining(
     alpha: Array, weights: Array, scaled: Array, total_exp: Array, axis: int, xp: Namespace,
     stop_gradient: Callable[[Array], Array], device: Any,
 ) -> Array:
-    """Return ``log(1 - a)`` for the weights ``a`` of :func:`_tempered_round`, without rounding.
+    """Return ``log(1 - a)`` for the weights ``a = exp(s) / sum exp(s)``, without rounding.
 
-    A weight of at most one half (every class but a row's leader) gives ``log1p(-a)`` to full
-    precision. The leader's ``1 - a`` is the others' share, whose logarithm is
-    ``logsumexp(s_others) - log(sum exp(s))``: exact where ``1 - a`` rounds to 0. Xie & Ermon's
-    floor of ``1 - a`` at ``2**-126`` lowered a leader by at most 87 nats a round, so a key
-    leading the next by more than that won every round and ``y`` did not tend to the k-hot.
-    Where the others' share underflows (their keys lie beyond the dtype's range below, after
-    the division by ``tau``), it is ``-inf``, its limit: the leader is out of the later rounds,
-    weight 0 and gradient 0. Where the leader has no finite class beside it (a row with fewer
-    finite logits than ``k``), it keeps that floor, so the sample stays finite.
+    ``scaled`` and ``total_exp`` are ``s`` and the sum
+    (:func:`gumbelkit._core.tempered_exponentials`). A weight of at most one half (every class
+    but a row's leader) gives ``log1p(-a)`` to full precision. The leader's ``1 - a`` is the
+    others' share, whose logarithm is ``logsumexp(s_others) - log(sum exp(s))``: exact where
+    ``1 - a`` rounds to 0. Xie & Ermon's floor of ``1 - a`` at ``2**-126`` lowered a leader by
+    at most 87 nats a round, so a key leading the next by more than that won every round and
+    ``y`` did not tend to the k-hot. Where the others' share underflows (their keys lie beyond
+    the dtype's range below, after the division by ``tau``), it is ``-inf``, its limit: the
+    leader is out of the later rounds, weight 0 and gradient 0. Where the leader has no finite
+    class beside it (a row with fewer finite logits than ``k``), it keeps that floor, so the
+    sample stays finite.
     """
     minus_inf = xp.asarray(-math.inf, dtype=weights.dtype, device=device)
     leader = weights > 0.5
