@@ -129,7 +129,7 @@ def _check_backend_names(backend: str | None) -> None:
     from ``--backend`` or, without it, from ``GUMBELKIT_BACKEND``.
     """
     # The plugin's own reading (imported here: it needs pytest, which run_check has checked).
-    from gumbelkit.conformance.subjects import ENVIRONMENT_VARIABLE, selected_names
+    from gumbelkit.conformance.subjects import BUILTIN, ENVIRONMENT_VARIABLE, selected_names
 
     source = "--backend" if backend is not None else ENVIRONMENT_VARIABLE
     try:
@@ -142,7 +142,7 @@ def _check_backend_names(backend: str | None) -> None:
     # A backend named on purpose that cannot run here is an error, not a run of the suite's
     # own statistics checks (which need no backend) reported as a pass.
     for name in names:
-        if any(entry.name == name for entry in BUILTIN_BACKENDS):
+        if name in BUILTIN:
             reason = unavailable_reason(name)
             if reason is not None:
                 raise UsageError(f"{source}: {name} cannot run here: {reason}")
