@@ -50,19 +50,13 @@ def _row_parameter(
     if integer and isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return xp.full((rows, 1), int(value), dtype=dtype, device=device)
     if not integer and is_real_scalar(value):
+        # Checked already (_Filters), so only the valid values the dtype cannot hold move.
+        largest, smallest = _held_range(argument, xp.finfo(dtype))
         number = _core.real_as_float(value)
-        # In the compute dtype's range, as a checked number means: a temperature above its
-        # largest value is its largest (uniform over the classes kept either way), and a
-        # positive temperature or top_p below its smallest normal is that (the largest
-        # logits alone, the top class alone): XLA flushes a subnormal constant of a compiled
-        # function to 0, and divided by it the row's maximum was NaN under jax.jit. A min_p
-        # keeps its value (a subnormal one keeps classes beyond the normals' range).
-        finfo = xp.finfo(dtype)
-        if number > float(finfo.max):
-            number = float(finfo.max)
-        elif 0 < number < float(finfo.smallest_normal) and argument in ("temperature",
-                                                                        "top_p"):
-            number = float(finfo.smallest_normal)
+        if largest is not None and number > largest:
+            number = largest
+        if smallest is not None and 0 < number < smallest:
+            number = smallest
         return xp.full((rows, 1), number, dtype=dtype, device=device)
     if not hasattr(value, "shape") or not prepared.backend.matches(value):
         expected = "an int" if integer else "a real number"
@@ -92,20 +86,35 @@ def _row_parameter(
     return xp.reshape(cast, (rows, 1))
 
 
-def _within_range_of(array: Array, argument: str, xp: Namespace, dtype: Any) -> Array:
-    """Return a wider parameter array with its valid values held within ``dtype``'s range.
+def _held_range(argument: str, finfo: Any) -> tuple[float | None, float | None]:
+    """Return how the compute dtype holds the valid values of ``argument`` it cannot represent.
 
-    As for a number (:func:`_row_parameter`): a finite temperature above the largest value of
-    ``dtype`` is that value, and a positive temperature or ``top_p`` below its smallest normal
-    number is that number; the cast would make them ``inf`` or 0, which the range checks
-    refuse or read as greedy. Invalid values (negative, NaN, ``inf``) stay as they are.
+    ``(largest, smallest)``: a finite value above ``largest`` becomes ``largest``, a positive
+    value below ``smallest`` becomes ``smallest``; None leaves that end as it is. A temperature
+    above the dtype's largest value is that value (uniform over the classes kept either way,
+    where the cast would make it ``inf``, which the range check refuses). A positive
+    temperature or ``top_p`` below its smallest normal number is that number (the largest
+    logits alone, the top class alone): the cast would make a small one 0, read as greedy or
+    refused, and XLA flushes a subnormal constant of a compiled function to 0, so that divided
+    by it the row's maximum was NaN under ``jax.jit``. A ``min_p`` keeps its value (a
+    subnormal one keeps classes beyond the normals' range).
     """
-    finfo = xp.finfo(dtype)
-    largest, smallest = float(finfo.max), float(finfo.smallest_normal)
-    if argument == "temperature":
+    largest = float(finfo.max) if argument == "temperature" else None
+    smallest = float(finfo.smallest_normal) if argument in ("temperature", "top_p") else None
+    return largest, smallest
+
+
+def _within_range_of(array: Array, argument: str, xp: Namespace, dtype: Any) -> Array:
+    """Return a wider parameter array with its valid values held as :func:`_held_range` says.
+
+    As for a number (:func:`_row_parameter`); invalid values (negative, NaN, ``inf``) stay as
+    they are, for the range checks to refuse.
+    """
+    largest, smallest = _held_range(argument, xp.finfo(dtype))
+    if largest is not None:
         array = xp.where(xp.logical_and(xp.isfinite(array), array > largest),
                          xp.full_like(array, largest), array)
-    if argument in ("temperature", "top_p"):
+    if smallest is not None:
         array = xp.where(xp.logical_and(array > 0, array < smallest),
                          xp.full_like(array, smallest), array)
     return array
