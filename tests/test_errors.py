@@ -8,6 +8,7 @@ from fractions import Fraction
 import array_api_compat
 import numpy as np
 import pytest
+from numpy.testing import assert_array_equal
 from helpers import make, native_dtype, to_numpy
 
 import gumbelkit as gk
@@ -513,3 +514,12 @@ def test_the_testing_helpers_check_their_arguments():
     for u in ([0.0, 0.5], [0.5, 1.0], [np.nan], [1.5]):
         with pytest.raises(ValueError, match=r"u must lie in the open interval \(0, 1\)"):
             testing.reference_gumbel(u)
+
+
+def test_a_list_of_ints_is_read_as_the_tuple(xp):
+    # As NumPy and PyTorch read a shape: the draw is the tuple's, value for value.
+    logits = make(xp, LOGITS)
+    assert_array_equal(to_numpy(gk.gumbel_max(logits, sample_shape=[3, 2], rng=5)),
+                       to_numpy(gk.gumbel_max(logits, sample_shape=(3, 2), rng=5)))
+    assert_array_equal(to_numpy(gk.gumbel([2, 3], rng=5, xp=xp)),
+                       to_numpy(gk.gumbel((2, 3), rng=5, xp=xp)))
