@@ -355,6 +355,17 @@ def test_compile_with_a_seed_or_a_generator_matches_eager(inductor, fresh_dynamo
                                rtol=1e-6, atol=1e-7)
 
 
+def test_compile_default_mode_validates(inductor, fresh_dynamo):
+    # validate=True reads the data: the default mode compiles around the read (a graph break)
+    # and checks as the eager call does. fullgraph=True allows no break; the docs say so.
+    compiled = torch.compile(lambda lg: gk.gumbel_softmax(lg, tau=0.5, validate=True))
+    logits = tensor(np.random.default_rng(12).normal(size=(4, 5)), dtype=torch.float32)
+    np.testing.assert_allclose(to_numpy(compiled(logits)).sum(-1), 1.0, rtol=1e-5)
+    logits[2, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"logits row \(2,\)"):
+        compiled(logits)
+
+
 def test_compile_fullgraph_first_call_of_the_process(fresh_dynamo):
     # A fresh process compiles before gumbelkit has seen a tensor. Registering and removing an
     # adapter empties the lookup cache the same way, through the public API.
