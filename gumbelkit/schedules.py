@@ -4,7 +4,8 @@ A schedule is host-side scalar logic: call it with the training step and pass th
 returns as ``tau``. No array library is involved, so it works in any training loop, and a
 changing Python float never retraces a ``jax.jit`` function that takes ``tau`` as an argument.
 
-This module imports nothing but the standard library.
+This module imports only the standard library and ``gumbelkit._core`` (for reading a number),
+no array library.
 """
 
 from __future__ import annotations

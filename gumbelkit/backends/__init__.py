@@ -6,9 +6,9 @@ gumbelkit is written once against the standard.
 
 An adapter is any object (a module works) with the members of ``Adapter``. The built-in
 adapters live in this package and are imported lazily, the first time an array of their library
-is seen: a cheap predicate from array-api-compat, which looks only at ``sys.modules``, decides
-whether the library can be involved at all, so gumbelkit never imports a framework the user has
-not imported.
+is seen: a cheap predicate that looks only at ``sys.modules`` or the array's type (mostly
+array-api-compat's ``is_*_array``) decides whether the library can be involved at all, so
+gumbelkit never imports a framework the user has not imported.
 
 Third-party libraries register their own adapter with ``register_backend``.
 """

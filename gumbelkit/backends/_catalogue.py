@@ -1,8 +1,9 @@
 """The one catalogue of the built-in backends: every fact about them that gumbelkit needs.
 
 The registry, the command line (``sample``, ``info``, ``check``), the conformance subjects and
-the tests all read this table; none keeps a list of its own. Nothing here imports an array
-library: the predicates look at ``sys.modules`` and at type names only.
+the tests all read this table; none keeps a list of its own. Nothing here imports a framework
+(NumPy and array-api-compat are gumbelkit's own dependencies): the predicates look at
+``sys.modules`` and at type names only.
 """
 
 from __future__ import annotations

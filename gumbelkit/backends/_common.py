@@ -1,4 +1,4 @@
-"""Helpers shared by the adapter modules (no framework imports here)."""
+"""Helpers shared by the adapter modules (NumPy and array-api-compat only: no framework here)."""
 
 from __future__ import annotations
 

@@ -368,8 +368,8 @@ ROUNDED_NOISE: dict[str, tuple[np.ndarray, Design]] = {
 }
 """dtype -> (cell edges at rounding boundaries, design)."""
 
-# F3: with logits theta and noise G, M = max(theta + G) satisfies M - LSE(theta) ~ Gumbel,
-# independent of the argmax.
+# The maximum (docs/mathematics.md#the-maximum): with logits theta and noise G,
+# M = max(theta + G) satisfies M - LSE(theta) ~ Gumbel, independent of the argmax.
 MAX_LOGITS = np.log(np.array([0.5, 0.3, 0.2]))
 MAX_SHIFT = 0.02
 
@@ -515,7 +515,8 @@ def independence_tests(index: np.ndarray) -> list[tuple[str, float, float, int]]
 
 # --- gumbel_softmax (test_gumbel_softmax.py) ------------------------------------------------
 
-# F1: the argmax of a soft sample is Categorical(softmax(logits)) at every temperature.
+# The argmax of a soft sample is Categorical(softmax(logits)) at every temperature
+# (docs/mathematics.md#argmax-at-every-temperature).
 SOFT_ARGMAX_LOGITS, SOFT_ARGMAX = logits_design(
     "gumbel-softmax-argmax",
     np.log([0.4, 0.25, 0.15, 0.12, 0.08]),
@@ -579,7 +580,8 @@ ROW_TEMPERATURES = ks_design(
     "given to the wrong rows are off by 2x or more); n counts PIT values",
 )
 
-# F2: tau (Z_i - Z_j) - (theta_i - theta_j) ~ Logistic(0, 1), Z = log Y, from the disjoint
+# Pairwise log-ratios (docs/mathematics.md#pairwise-log-ratios):
+# tau (Z_i - Z_j) - (theta_i - theta_j) ~ Logistic(0, 1), Z = log Y, from the disjoint
 # pairs (0, 1) and (2, 3) of each draw (pairs sharing an index are dependent). Both pairs have
 # a logit gap of 2, so a temperature error shifts them alike.
 PAIR_LOGITS = np.array([2.0, 0.0, 1.5, -0.5, 0.3])
@@ -996,7 +998,7 @@ RELAXED_TOP_K = _relaxed_top_k_designs()
 # binomial tests and its
 # interior by KS against the conditional CDF (docs/mathematics.md#hard-concrete). The ExpConcrete's
 # pairwise log-ratios
-# reuse PAIRWISE_LOGISTIC (F2).
+# reuse PAIRWISE_LOGISTIC (pairwise log-ratios).
 
 # log alpha < 0 puts the mass of Y near 0, where float32 keeps log Y, and so logit Y, exact.
 RELAXED_BERNOULLI_LOG_ALPHA = -2.0

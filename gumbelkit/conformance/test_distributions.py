@@ -5,9 +5,10 @@ docs/mathematics.md#hard-concrete).
 Exact laws: the logit of a RelaxedBernoulli sample (and a LogitRelaxedBernoulli sample itself)
 is Logistic(log_alpha / tau, 1 / tau); the Hard Concrete gate has atoms P(z = 0) = Q(0) and
 P(z = 1) = 1 - Q(1), tested by exact binomial tests, and between them the conditional CDF
-(Q(x) - P0) / (1 - P0 - P1), tested by KS; the ExpConcrete's pairwise log-ratios satisfy F2,
-tau (Z_i - Z_j) - (theta_i - theta_j) ~ Logistic(0, 1). Each test's sample size and the bias it
-detects are in designs.py.
+(Q(x) - P0) / (1 - P0 - P1), tested by KS; the ExpConcrete's pairwise log-ratios satisfy
+tau (Z_i - Z_j) - (theta_i - theta_j) ~ Logistic(0, 1)
+(docs/mathematics.md#pairwise-log-ratios). Each test's sample size and the bias it detects are
+in designs.py.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def test_exp_concrete_pairwise_log_ratios_are_logistic(subject, dtype, factor, s
     draws = math.ceil(design.scaled(factor) / len(pairs))
     d = ExpRelaxedOneHotCategorical(subject.asarray(logits, dtype), tau)
     z = subject.to_numpy(d.sample(draws, rng=seed)).astype(np.float64)
-    # F2 on the log-space sample itself; disjoint pairs of one draw are independent.
+    # The pairwise log-ratios' law on the log-space sample itself; disjoint pairs of one draw
+    # are independent.
     values = np.concatenate(
         [tau * (z[:, i] - z[:, j]) - (logits[i] - logits[j]) for i, j in pairs]
     )

@@ -1,7 +1,7 @@
 """Tier 1: ``gumbel`` draws standard Gumbel noise (docs/mathematics.md#the-noise-law).
 
-It is rounded once in half precision (11.8), and iid within a row: the maximum of logits +
-noise follows F3.
+It is rounded once in half precision (docs/mathematics.md#half-precision-outputs), and iid
+within a row: the maximum of logits + noise follows its law (docs/mathematics.md#the-maximum).
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def test_half_precision_noise_is_the_rounded_law(subject, dtype, factor, seed, v
 def test_max_minus_logsumexp_is_gumbel_and_independent_of_argmax(
     subject, dtype, factor, seed, verdict
 ):
-    # F3 on logits + gumbel noise: M - LSE(logits) ~ Gumbel(0, 1), independent of the argmax.
+    # The maximum (docs/mathematics.md#the-maximum) on logits + gumbel noise:
+    # M - LSE(logits) ~ Gumbel(0, 1), independent of the argmax.
     # It needs iid noise within each row, which the marginal KS of the noise does not see.
     subject.require(dtype)
     logits = designs.MAX_LOGITS

@@ -2,9 +2,10 @@
 docs/mathematics.md#binary-concrete and docs/mathematics.md#exact-properties).
 
 Exact laws: the argmax of a soft (or hard) sample is Categorical(softmax(logits)) at every
-temperature (F1); the binary Concrete CDF (K = 2), also with one temperature per row; the
-logistic law of the pairwise log-ratios for K > 2 (F2). Each test's sample size and the bias
-it detects are in designs.py.
+temperature (docs/mathematics.md#argmax-at-every-temperature); the binary Concrete CDF
+(K = 2), also with one temperature per row; the logistic law of the pairwise log-ratios for
+K > 2 (docs/mathematics.md#pairwise-log-ratios). Each test's sample size and the bias it
+detects are in designs.py.
 """
 
 from __future__ import annotations
@@ -92,8 +93,8 @@ def test_pairwise_log_ratios_are_logistic(subject, dtype, factor, seed, verdict)
     draws = math.ceil(design.scaled(factor) / len(pairs))
     z = _log(subject.to_numpy(gk.gumbel_softmax(subject.asarray(logits, dtype), tau=tau,
                                                 sample_shape=draws, rng=seed)))
-    # F2: tau (Z_i - Z_j) - (theta_i - theta_j) = G_i - G_j ~ Logistic(0, 1); disjoint pairs
-    # of one draw are independent.
+    # Pairwise log-ratios: tau (Z_i - Z_j) - (theta_i - theta_j) = G_i - G_j ~ Logistic(0, 1);
+    # disjoint pairs of one draw are independent.
     values = np.concatenate(
         [tau * (z[:, i] - z[:, j]) - (logits[i] - logits[j]) for i, j in pairs]
     )
