@@ -8,8 +8,8 @@ from fractions import Fraction
 import array_api_compat
 import numpy as np
 import pytest
-from numpy.testing import assert_array_equal
 from helpers import make, native_dtype, to_numpy
+from numpy.testing import assert_array_equal
 
 import gumbelkit as gk
 from gumbelkit.distributions import HardConcrete, RelaxedOneHotCategorical
