@@ -140,7 +140,8 @@ def get_num_threads() -> int:
     text = os.environ.get(ENVIRONMENT_VARIABLE, "").strip()
     if not text:
         return _available_cpus()
-    if not text.isdigit() or int(text) < 1:
+    # ASCII digits only: str.isdigit also takes superscripts, which int() refuses.
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise ValueError(f"{ENVIRONMENT_VARIABLE} must be a positive integer; got {text!r}")
     return int(text)
 

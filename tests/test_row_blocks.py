@@ -556,9 +556,12 @@ def test_the_thread_count_is_set_then_the_environment_then_the_cpus(monkeypatch)
     assert gk.get_num_threads() == 5
     gk.set_num_threads(None)
     assert gk.get_num_threads() == 3
-    monkeypatch.setenv(_row_blocks.ENVIRONMENT_VARIABLE, "many")
-    with pytest.raises(ValueError, match="GUMBELKIT_NUM_THREADS must be a positive integer"):
-        gk.get_num_threads()
+    # Digits that str.isdigit takes and int() refuses (a superscript) or reads (Arabic-Indic)
+    # are not a count either.
+    for text in ("many", "0", "-1", "2.5", "\u00b2", "\u0663"):
+        monkeypatch.setenv(_row_blocks.ENVIRONMENT_VARIABLE, text)
+        with pytest.raises(ValueError, match="GUMBELKIT_NUM_THREADS must be a positive integer"):
+            gk.get_num_threads()
 
 
 @pytest.mark.parametrize(("value", "error"), [
