@@ -75,8 +75,11 @@ def _row_parameter(
         raise ValueError(f"{argument} of shape {tuple(array.shape)} does not broadcast to the "
                          f"logits' row shape {row_shape}") from None
     if not integer and float(xp.finfo(array.dtype).max) > float(xp.finfo(dtype).max):
-        array = _within_range_of(array, argument, xp, dtype)
+        # Held before the cast, which would make them inf or 0.
+        array = _within_range_of(array, argument, dtype, prepared)
     cast = xp.astype(array, dtype)
+    if not integer:  # a subnormal of the compute dtype, given or made by the cast (bfloat16)
+        cast = _within_range_of(cast, argument, dtype, prepared, largest_too=False)
     if integer and int(xp.iinfo(array.dtype).max) > int(xp.iinfo(dtype).max):
         # A uint64 above the index dtype's range wraps to a negative count: it keeps every
         # class, as the largest index does (the count is clipped to the classes). Compared
@@ -104,19 +107,23 @@ def _held_range(argument: str, finfo: Any) -> tuple[float | None, float | None]:
     return largest, smallest
 
 
-def _within_range_of(array: Array, argument: str, xp: Namespace, dtype: Any) -> Array:
-    """Return a wider parameter array with its valid values held as :func:`_held_range` says.
+def _within_range_of(array: Array, argument: str, dtype: Any, prepared: Prepared, *,
+                     largest_too: bool = True) -> Array:
+    """Return a parameter array with its valid values held as :func:`_held_range` says.
 
-    As for a number (:func:`_row_parameter`); invalid values (negative, NaN, ``inf``) stay as
-    they are, for the range checks to refuse.
+    As for a number (:func:`_row_parameter`), in the compute ``dtype``'s range; invalid values
+    (negative, NaN, ``inf``) stay as they are, for the range checks to refuse. Positive is
+    read from the bits (:func:`positive_finite`): XLA on the CPU reads a subnormal as 0 in
+    ``x > 0``. ``largest_too=False`` holds only the small end (an array already in ``dtype``).
     """
+    xp = prepared.xp
     largest, smallest = _held_range(argument, xp.finfo(dtype))
-    if largest is not None:
+    if largest is not None and largest_too:
         array = xp.where(xp.logical_and(xp.isfinite(array), array > largest),
                          xp.full_like(array, largest), array)
     if smallest is not None:
-        array = xp.where(xp.logical_and(array > 0, array < smallest),
-                         xp.full_like(array, smallest), array)
+        tiny = xp.logical_and(positive_finite(array, xp, prepared.backend), array < smallest)
+        array = xp.where(tiny, xp.full_like(array, smallest), array)
     return array
 
 
@@ -472,10 +479,13 @@ def _checked_seeds(prepared: Prepared, seeds: object, rows: int,
             # The default map_seeds reads the seeds to the host: read once, here, and checked
             # as a list is.
             return [check_seed(s, "seeds") for s in _read_seeds(flat_rows, backend)], None
-        if backend.is_host_readable(flat_rows):  # free to read: checked as a list would be
-            _check_seed_array(flat_rows, prepared.xp)
+        in_range = _seeds_in_range(flat_rows, prepared.xp)
+        # Free to read: checked as a list would be. Asked of the comparison, not the seeds:
+        # under jax.jit a constant's comparison is traced.
+        if in_range is not None and backend.is_host_readable(in_range):
+            _check_seed_array(flat_rows, in_range, prepared.xp)
         else:  # a row whose seed is out of range is invalid, as for the other parameters
-            seeds_ok = _seeds_in_range(flat_rows, prepared.xp)
+            seeds_ok = in_range
         seed_array = flat_rows
     else:
         raise TypeError(f"seeds must be a sequence of ints or an integer array with one seed "
@@ -499,15 +509,13 @@ def _seeds_in_range(seeds: Array, xp: Namespace) -> Array | None:
     return None
 
 
-def _check_seed_array(seeds: Array, xp: Namespace) -> None:
+def _check_seed_array(seeds: Array, in_range: Array, xp: Namespace) -> None:
     """Raise naming ``seeds`` where a seed of the 1-d integer array lies outside ``[0, 2**63)``.
 
-    Compared as :func:`_seeds_in_range` compares: for a backend with its own ``map_seeds``,
-    where the seeds can be read for free (the others read them as a list, :func:`_read_seeds`).
+    ``in_range`` is :func:`_seeds_in_range` of ``seeds``: for a backend with its own
+    ``map_seeds``, where it can be read for free (the others read the seeds as a list,
+    :func:`_read_seeds`).
     """
-    in_range = _seeds_in_range(seeds, xp)
-    if in_range is None:
-        return
     if not bool(xp.all(in_range)):
         first = int(xp.argmax(xp.astype(xp.logical_not(in_range), xp.int8)))
         check_seed(int(seeds[first]), "seeds")  # raises, naming the seed

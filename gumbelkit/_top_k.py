@@ -71,7 +71,9 @@ def _unmasked(prepared: Prepared) -> bool:
     xp = prepared.xp
     if not prepared.backend.is_host_readable(prepared.logits):
         return False
-    return bool(xp.all(xp.isfinite(xp.min(prepared.logits, axis=prepared.axis))))
+    unmasked = xp.all(xp.isfinite(xp.min(prepared.logits, axis=prepared.axis)))
+    # Asked of the reduction too: under jax.jit a constant's reduction is traced.
+    return prepared.backend.is_host_readable(unmasked) and bool(unmasked)
 
 
 def _check_enough_classes(prepared: Prepared, k: int, unmasked: bool) -> None:
@@ -88,6 +90,8 @@ def _check_enough_classes(prepared: Prepared, k: int, unmasked: bool) -> None:
         return
     count, valid = _finite_counts(prepared, xp.int32)
     short = xp.logical_and(valid, count < k)
+    if not (prepared.validate or prepared.backend.is_host_readable(short)):
+        return  # constant logits under jax.jit: their counts are traced
     if not concrete_bool(xp.any(short), "k"):
         return
     flat = xp.reshape(xp.squeeze(short, axis=prepared.axis), (-1,))
@@ -223,12 +227,15 @@ def gumbel_top_k(
     raise NotImplementedError  # never runs: publish makes _gumbel_top_k_body this function
 
 
-def _check_indices(indices: Array, num_classes: int, xp: Namespace) -> None:
+def _check_indices(indices: Array, num_classes: int, xp: Namespace, backend: Backend) -> None:
     """Raise ``ValueError`` for an index outside ``[0, K)`` or an index repeated in a row.
 
-    ``indices`` has its positions along the last axis.
+    ``indices`` has its positions along the last axis. Only where the comparisons can be read
+    for free: constant indices under ``jax.jit`` give traced ones, and go unchecked.
     """
     outside = xp.logical_or(indices < 0, indices >= num_classes)
+    if not backend.is_host_readable(outside):
+        return
     if bool(xp.any(outside)):
         raise ValueError(
             f"indices must lie in [0, {num_classes}) for {num_classes} classes; got "
@@ -332,7 +339,7 @@ def plackett_luce_log_prob(logits: Array, indices: Array, *, axis: int = -1) -> 
             f"{tuple(logits.shape)} (class axis {axis} and position axis {position_axis} aside)"
         )
     if backend.is_host_readable(order):
-        _check_indices(order, num_classes, xp)
+        _check_indices(order, num_classes, xp, backend)
     # NumPy warns about the deliberate infinities, and about a log-probability below the range
     # of float16 logits, which the cast makes -inf (the docstring's promise).
     with backend.errstate():

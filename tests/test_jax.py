@@ -658,6 +658,33 @@ def test_jit_with_a_captured_per_row_tau_array():
     np.testing.assert_allclose(to_numpy(jitted), to_numpy(eager), rtol=1e-12)
 
 
+LOGITS_CAPTURED = jnp.asarray([[0.0, 1.0, 2.0, -np.inf], [0.5, 0.1, 0.2, 0.3]], jnp.float32)
+INDICES_CAPTURED = jnp.asarray([[2, 1], [0, 3]])
+TEMPERATURES_CAPTURED = jnp.asarray([0.5, 1e-45], jnp.float32)
+SEEDS_CAPTURED = jnp.asarray([1, 2])
+
+
+@pytest.mark.parametrize("call", [
+    lambda x, key: gk.gumbel_top_k(LOGITS_CAPTURED, 2, rng=key),
+    lambda x, key: gk.relaxed_top_k(LOGITS_CAPTURED, 2, rng=key),
+    lambda x, key: gk.plackett_luce_log_prob(x, INDICES_CAPTURED),
+    lambda x, key: gk.sample_tokens(x, temperature=0.5, seeds=SEEDS_CAPTURED),
+    lambda x, key: gk.filter_logits(x, temperature=TEMPERATURES_CAPTURED),
+], ids=["top-k-logits", "relaxed-top-k-logits", "plackett-luce-indices", "token-seeds",
+        "subnormal-temperature"])
+def test_jit_with_captured_constants_equals_eager(call):
+    # A concrete array captured by a jitted function is host-readable, but what gumbelkit
+    # computes from it there is traced: reading it was JAX's TracerBoolConversionError, and a
+    # subnormal temperature constant, flushed to 0 by XLA, a NaN row.
+    x = LOGITS_CAPTURED
+    key = jax.random.key(3)
+    eager = to_numpy(call(x, key))
+    jitted = to_numpy(jax.jit(call)(x, key))
+    assert not np.isnan(jitted).any()
+    np.testing.assert_allclose(jitted, eager, rtol=1e-6)
+
+
+
 def test_large_seeds_differ_without_x64():
     # Without x64, jax.random.key keeps the low 32 bits of a seed; gumbelkit folds in the rest.
     jax.config.update("jax_enable_x64", False)

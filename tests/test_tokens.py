@@ -233,6 +233,20 @@ def test_wider_parameter_arrays_keep_values_the_compute_dtype_cannot_hold(xp):
             np.testing.assert_array_equal(got[row], to_numpy(alone)[0], err_msg=argument)
 
 
+def test_subnormal_parameter_arrays_filter_as_the_same_numbers(xp):
+    # A float32 array of float32 logits holding a positive subnormal temperature or top_p: the
+    # number is clamped to the smallest normal; the array entry was read as greedy eagerly and,
+    # as a constant under jax.jit (XLA flushes it to 0), gave a NaN row.
+    rows = np.array([[1.0, 3.0, 0.0], [0.5, 0.0, 2.0]])
+    logits = make(xp, rows, "float32")
+    for argument, values in (("temperature", [1e-45, 1.0]), ("temperature", [1e-40, 0.5]),
+                             ("top_p", [1e-45, 0.5])):
+        got = to_numpy(gk.filter_logits(logits, **{argument: make(xp, values, "float32")}))
+        for row, value in enumerate(values):
+            alone = gk.filter_logits(make(xp, rows[row:row + 1], "float32"), **{argument: value})
+            np.testing.assert_array_equal(got[row], to_numpy(alone)[0], err_msg=argument)
+
+
 def test_an_empty_batch_checks_its_seeds_too(xp):
     # No row, so no seed to draw with: the seeds were not looked at.
     logits = make(xp, np.zeros((0, 4)))
