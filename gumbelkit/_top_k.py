@@ -371,9 +371,10 @@ def _plackett_luce(theta: Array, order: Array, backend: Backend, xp: Namespace,
     # Each position's logits less their maximum: theta_i - LSE = (theta_i - m) - LSE(theta - m),
     # so differences of logits enter, never logits so large that log K is below their spacing.
     # The shift carries no gradient (it cancels); a non-finite maximum (nothing remains, or an
-    # invalid row) shifts by 0.
+    # invalid row) shifts by 0. A difference beyond the dtype's range is -inf, its limit (the
+    # namespace's subtraction: Dask's computes it without NumPy's warning).
     top = backend.stop_gradient(xp.max(remaining, axis=-1, keepdims=True))
-    remaining = remaining - _core.finite_or_zero(top, xp)
+    remaining = xp.subtract(remaining, _core.finite_or_zero(top, xp))
     # A repeated class reads -inf in ``remaining``; an index outside [0, K) names no class.
     picked = xp.sum(xp.where(pick, remaining, xp.zeros_like(minus_inf)), axis=-1)
     picked = xp.where(xp.any(pick, axis=-1), picked, minus_inf)

@@ -24,6 +24,7 @@ from helpers import exact_tail_noise, np_softmax
 
 import gumbelkit as gk
 from gumbelkit.conformance import designs, stats
+from gumbelkit.distributions import ExpRelaxedOneHotCategorical
 
 dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
@@ -497,3 +498,23 @@ def test_neighbouring_blocks_are_independent_on_the_cluster(client, seed, verdic
         np.outer(pi, pi)))
     verdict("joint law of the same row of neighbouring blocks vs pi x pi", dtype="float32",
             n=n, statistic=statistic, pvalue=pvalue, method=f"chi-square, df {df}")
+
+
+def test_extreme_finite_logits_compute_without_warnings():
+    # A difference or a neighbour beyond the dtype's range is its limit, on purpose: Dask
+    # computes the blocks outside gumbelkit's errstate, and NumPy warned there ("overflow
+    # encountered in subtract" / "in nextafter"; warnings are errors in this suite).
+    top = float(np.finfo(np.float32).max)
+    column = np.array([[top], [-top], [0.0]], dtype=np.float32)
+    noise = gk.conditional_gumbel(da.from_array(column), da.from_array(np.zeros(3, np.int64)),
+                                  rng=0).compute()
+    assert np.isfinite(noise).all()
+    spread = np.array([[3e38, -3e38, 0.0]], dtype=np.float32)
+    # Class 0 outweighs the others by e**(3e38), then class 2 outweighs class 1: log 1 + log 1.
+    log_prob = gk.plackett_luce_log_prob(da.from_array(spread),
+                                         da.from_array(np.array([[0, 2]]))).compute()
+    np.testing.assert_array_equal(log_prob, [0.0])
+    sample = ExpRelaxedOneHotCategorical(da.from_array(spread), 1e30).sample(rng=0)
+    np.testing.assert_array_equal(
+        ExpRelaxedOneHotCategorical(da.from_array(spread), 1e30).log_prob(sample).compute(),
+        [-np.inf])

@@ -352,6 +352,25 @@ def test_exp_concrete_of_logits_further_apart_than_the_dtype_is_finite(xp):
     assert np.isfinite(to_numpy(d.log_prob(z))).all()
 
 
+def test_log_prob_of_scores_beyond_the_dtype(xp):
+    # At tau = 1e30 the sample of logits 6e38 apart holds the lowest float32 for the far class,
+    # whose score theta - tau z overflowed: log_prob was NaN. It lies at the simplex's boundary,
+    # where the density's limit is 0 (the Concrete's log_prob of its exponential is -inf too).
+    logits = make(xp, [[3e38, -3e38, 0.0]], "float32")
+    d = ExpRelaxedOneHotCategorical(logits, 1e30)
+    got = to_numpy(d.log_prob(d.sample(rng=0)))
+    np.testing.assert_array_equal(got, [-np.inf])
+    # Logits near the largest float32 overflowed the scores of a point inside the simplex; the
+    # log-density depends on their differences only (shift invariance).
+    value = make(xp, [[0.25, 0.25, 0.5]], "float32")
+    top = float(np.finfo(np.float32).max)
+    for tau in (0.5, 1e30):
+        at_the_top = RelaxedOneHotCategorical(make(xp, [[top] * 3], "float32"), tau)
+        at_zero = RelaxedOneHotCategorical(make(xp, [[0.0] * 3], "float32"), tau)
+        np.testing.assert_allclose(to_numpy(at_the_top.log_prob(value)),
+                                   to_numpy(at_zero.log_prob(value)), rtol=1e-6)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_exp_concrete_log_prob_at_a_vertex_is_its_limit(xp, dtype):
     # At z = log(1, 0, 0) the density's limit is 0: its log -inf, not NaN (theta - tau z was

@@ -172,9 +172,10 @@ def _quiet(ufunc: np.ufunc) -> Callable[[Any, Any], Any]:
     """Return the namespace function ``ufunc(x1, x2)``, each block computed by :func:`_quietly`.
 
     The graph is that of the operator (one elementwise layer, the same chunks and dtype); only
-    its blocks are silent. gumbelkit subtracts and divides through the namespace where the
-    result may overflow to ``-inf`` on purpose: a logit more than the dtype's largest value
-    below its row's maximum, a tiny temperature.
+    its blocks are silent. gumbelkit subtracts, multiplies, divides and steps to a neighbour
+    through the namespace where the result may overflow on purpose: a logit more than the
+    dtype's largest value below its row's maximum, a tiny temperature, the float below the
+    dtype's lowest value.
     """
     blocks = functools.partial(_quietly, ufunc)
 
@@ -197,8 +198,9 @@ class _Namespace(types.ModuleType):
     Dask itself, drop such blocks first (:func:`_without_empty_chunks`); so does its
     ``reshape``, which also takes an empty array of any chunks (:func:`_reshape`).
 
-    Its ``divide`` and ``subtract`` compute without NumPy's floating-point warnings
-    (:func:`_quiet`). Every other name is array-api-compat's, looked up on use.
+    Its ``divide``, ``subtract``, ``multiply`` and ``nextafter`` compute without NumPy's
+    floating-point warnings (:func:`_quiet`). Every other name is array-api-compat's, looked up
+    on use.
     """
 
     max = staticmethod(_empty_safe(da.max))
@@ -210,6 +212,8 @@ class _Namespace(types.ModuleType):
     reshape = staticmethod(_reshape)
     divide = staticmethod(_quiet(np.divide))
     subtract = staticmethod(_quiet(np.subtract))
+    multiply = staticmethod(_quiet(np.multiply))
+    nextafter = staticmethod(_quiet(np.nextafter))
 
     def __getattr__(self, attribute: str) -> Any:
         """Return array-api-compat's ``attribute``."""

@@ -70,16 +70,39 @@ def _exp_concrete_log_density(
     unmasked classes only: a class with ``theta_k = -inf`` is dropped and ``K`` counts the rest.
     ``tau`` is a float or an array that keeps ``axis`` with size 1. Masked entries never enter
     an arithmetic operation (``-inf - tau * (-inf)`` would be NaN, and its gradient too). A row
-    with no finite score (no unmasked class, a ``+inf`` or a NaN logit) gives NaN.
+    with no unmasked class, a ``+inf`` or a NaN logit gives NaN.
+
+    Only the logits' differences enter ``log_softmax``: the scores are those of the logits
+    shifted by their row maximum, so logits far from 0 give the log-density of any others
+    (shift invariance) instead of rounding ``tau z`` away or overflowing. A row where a shifted
+    logit overflows (one more than the dtype's largest value below the maximum) takes the
+    scores of the logits as they are. A score still beyond the dtype's range at an unmasked
+    class (such a logit, or a coordinate ``z`` so negative that ``tau z`` overflows) lies at the
+    simplex's boundary, where the density's limit is 0: ``log q`` is ``-inf`` there.
     """
     masked = theta == -math.inf
     zero = xp.zeros_like(theta)
+    top = stop_gradient(xp.max(theta, axis=axis, keepdims=True))
+    row_valid = xp.isfinite(top)
     theta_safe = xp.where(masked, zero, theta)
     z_safe = xp.where(masked, xp.zeros_like(z), z)
-    scores = theta_safe - tau * z_safe
+    given = xp.logical_and(xp.logical_not(masked), xp.logical_not(xp.isnan(z_safe)))
+
+    def beyond(scores: Array) -> Array:
+        return xp.logical_and(given, xp.logical_not(xp.isfinite(scores)))
+
+    # The namespace's operations: Dask's compute these, which may overflow, without warnings.
+    tempered = xp.multiply(tau, z_safe)
+    shifted = xp.subtract(xp.subtract(theta_safe, xp.where(row_valid, top, xp.zeros_like(top))),
+                          tempered)
+    as_given = xp.subtract(theta_safe, tempered)
+    scores = xp.where(xp.any(beyond(shifted), axis=axis, keepdims=True), as_given, shifted)
+    boundary = beyond(scores)
+    scores = xp.where(boundary, xp.zeros_like(scores), scores)
     scores = xp.where(masked, xp.full_like(scores, -math.inf), scores)
     # log-sum-exp, shifted by the maximum; the shift cancels exactly, so it carries no gradient.
     peak = stop_gradient(xp.max(scores, axis=axis, keepdims=True))
+    peak = xp.where(xp.isfinite(peak), peak, xp.zeros_like(peak))
     log_norm = peak + xp.log(xp.sum(xp.exp(scores - peak), axis=axis, keepdims=True))
     log_softmax = scores - log_norm
     log_softmax = xp.where(masked, xp.zeros_like(log_softmax), log_softmax)
@@ -89,7 +112,10 @@ def _exp_concrete_log_density(
         + (count - 1.0) * _log(tau, xp)
         + xp.sum(log_softmax, axis=axis, keepdims=True)
     )
-    return xp.where(xp.isfinite(peak), log_q, xp.full_like(log_q, math.nan)), masked
+    at_boundary = xp.logical_and(xp.any(boundary, axis=axis, keepdims=True),
+                                 xp.logical_not(xp.isnan(log_q)))
+    log_q = xp.where(at_boundary, xp.full_like(log_q, -math.inf), log_q)
+    return xp.where(row_valid, log_q, xp.full_like(log_q, math.nan)), masked
 
 
 def _tempered_log_softmax(
