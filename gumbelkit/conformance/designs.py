@@ -995,10 +995,9 @@ RELAXED_TOP_K = _relaxed_top_k_designs()
 # --- distributions ---
 # gumbelkit.distributions (test_distributions.py): the logit of a binary Concrete sample against
 # its Logistic law (docs/mathematics.md#binary-concrete), the Hard Concrete gate's atoms by exact
-# binomial tests and its
-# interior by KS against the conditional CDF (docs/mathematics.md#hard-concrete). The ExpConcrete's
-# pairwise log-ratios
-# reuse PAIRWISE_LOGISTIC (pairwise log-ratios).
+# binomial tests and its interior by KS against the conditional CDF
+# (docs/mathematics.md#hard-concrete). The ExpConcrete's pairwise log-ratios reuse
+# PAIRWISE_LOGISTIC.
 
 # log alpha < 0 puts the mass of Y near 0, where float32 keeps log Y, and so logit Y, exact.
 RELAXED_BERNOULLI_LOG_ALPHA = -2.0
