@@ -14,6 +14,7 @@ import numbers
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ParamSpec, TypeGuard, TypeVar, cast
 
 from gumbelkit._typing import Array, Namespace
@@ -335,6 +336,17 @@ def check_device(device: object, namespace: Namespace, library: str) -> None:
             f"device must be a device that {library} can create arrays on here; got "
             f"{device!r} ({type(exc).__name__}: {exc})"
         ) from None
+
+
+def eager_where_readable(x: Array, backend: Backend) -> AbstractContextManager[Any]:
+    """Return the backend's ``eager_scope`` where ``x`` can be read for free, else no context.
+
+    Inside it, a parameter array captured as a constant by ``jax.jit`` is checked and held in
+    range as it is eagerly, and the trace embeds the held values.
+    """
+    if backend.is_host_readable(x):
+        return backend.eager_scope()
+    return nullcontext()
 
 
 def concrete_bool(flag: Array, argument: str) -> bool:

@@ -23,6 +23,7 @@ from gumbelkit import _core
 from gumbelkit._checks import (
     call_error,
     check_placed_with,
+    eager_where_readable,
     is_real_scalar,
     positive_finite,
     publish,
@@ -74,12 +75,15 @@ def _row_parameter(
     except Exception:  # the namespaces raise ValueError, RuntimeError or TypeError
         raise ValueError(f"{argument} of shape {tuple(array.shape)} does not broadcast to the "
                          f"logits' row shape {row_shape}") from None
-    if not integer and float(xp.finfo(array.dtype).max) > float(xp.finfo(dtype).max):
-        # Held before the cast, which would make them inf or 0.
-        array = _within_range_of(array, argument, dtype, prepared)
-    cast = xp.astype(array, dtype)
-    if not integer:  # a subnormal of the compute dtype, given or made by the cast (bfloat16)
-        cast = _within_range_of(cast, argument, dtype, prepared, largest_too=False)
+    # An array that can be read (a constant captured by jax.jit too) is held in range now:
+    # the trace embeds the held values, not a subnormal that XLA flushes to 0.
+    with eager_where_readable(array, prepared.backend):
+        if not integer and float(xp.finfo(array.dtype).max) > float(xp.finfo(dtype).max):
+            # Held before the cast, which would make them inf or 0.
+            array = _within_range_of(array, argument, dtype, prepared)
+        cast = xp.astype(array, dtype)
+        if not integer:  # a subnormal of the compute dtype, given or made by the cast (bfloat16)
+            cast = _within_range_of(cast, argument, dtype, prepared, largest_too=False)
     if integer and int(xp.iinfo(array.dtype).max) > int(xp.iinfo(dtype).max):
         # A uint64 above the index dtype's range wraps to a negative count: it keeps every
         # class, as the largest index does (the count is clipped to the classes). Compared

@@ -29,6 +29,7 @@ from helpers import (  # noqa: E402
 )
 
 import gumbelkit as gk  # noqa: E402
+from gumbelkit.distributions import RelaxedOneHotCategorical  # noqa: E402
 
 # float64 gradients need x64; set here so the result does not depend on test order.
 jax.config.update("jax_enable_x64", True)
@@ -660,7 +661,7 @@ def test_jit_with_a_captured_per_row_tau_array():
 
 LOGITS_CAPTURED = jnp.asarray([[0.0, 1.0, 2.0, -np.inf], [0.5, 0.1, 0.2, 0.3]], jnp.float32)
 INDICES_CAPTURED = jnp.asarray([[2, 1], [0, 3]])
-TEMPERATURES_CAPTURED = jnp.asarray([0.5, 1e-45], jnp.float32)
+TEMPERATURES_CAPTURED = jnp.asarray([1e-45, 1.0], jnp.float32)
 SEEDS_CAPTURED = jnp.asarray([1, 2])
 
 
@@ -670,12 +671,17 @@ SEEDS_CAPTURED = jnp.asarray([1, 2])
     lambda x, key: gk.plackett_luce_log_prob(x, INDICES_CAPTURED),
     lambda x, key: gk.sample_tokens(x, temperature=0.5, seeds=SEEDS_CAPTURED),
     lambda x, key: gk.filter_logits(x, temperature=TEMPERATURES_CAPTURED),
+    lambda x, key: gk.gumbel_softmax(x, tau=TEMPERATURES_CAPTURED, rng=key),
+    lambda x, key: gk.relaxed_top_k(x, 2, tau=TEMPERATURES_CAPTURED, rng=key),
+    lambda x, key: RelaxedOneHotCategorical(x, TEMPERATURES_CAPTURED).rsample(rng=key),
 ], ids=["top-k-logits", "relaxed-top-k-logits", "plackett-luce-indices", "token-seeds",
-        "subnormal-temperature"])
+        "subnormal-temperature", "subnormal-tau", "subnormal-tau-relaxed-top-k",
+        "subnormal-tau-distribution"])
 def test_jit_with_captured_constants_equals_eager(call):
     # A concrete array captured by a jitted function is host-readable, but what gumbelkit
-    # computes from it there is traced: reading it was JAX's TracerBoolConversionError, and a
-    # subnormal temperature constant, flushed to 0 by XLA, a NaN row.
+    # computes from it there is traced: reading it was JAX's TracerBoolConversionError. XLA
+    # flushes a subnormal constant to 0 before any operation sees it: a temperature of 1e-45
+    # gave a NaN row where eagerly it is held at the smallest normal number.
     x = LOGITS_CAPTURED
     key = jax.random.key(3)
     eager = to_numpy(call(x, key))

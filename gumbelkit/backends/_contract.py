@@ -134,6 +134,7 @@ OPTIONAL_MEMBERS = (
     "top_k",
     "float64_available",
     "float64_scope",
+    "eager_scope",
     "uniform_index",
     "search_rows",
     "merge_rows",
@@ -268,6 +269,13 @@ class Backend:
         ``jax.enable_x64``, which also holds while a function is traced). Computations that
         need 64 bits inside and return narrower results run in it: ``categorical``'s tables.
         Default: a context that does nothing.
+    eager_scope : callable
+        ``eager_scope()``: a context manager inside which operations on arrays that
+        ``is_host_readable`` computes at once, also while a function is traced (JAX:
+        ``jax.ensure_compile_time_eval``). A parameter array that can be read for free is
+        checked and held in range there (a constant that ``jax.jit`` captured), so the trace
+        embeds the held values: XLA on the CPU flushes a subnormal constant to 0 before any
+        operation sees it. Default: a context that does nothing.
     uniform_index : callable
         ``uniform_index(rng, shape, n, device) -> (index, next_rng)``: integers uniform on
         ``0 .. n - 1``, in the namespace's default index dtype. Default: ``floor(n u)`` of
@@ -338,6 +346,7 @@ class Backend:
     unsupported: Callable[[Array], str | None]
     float64_available: Callable[[Device], bool]
     float64_scope: Callable[[], AbstractContextManager[Any]]
+    eager_scope: Callable[[], AbstractContextManager[Any]]
     uniform_index: Callable[[Any, tuple[int, ...], int, Device], tuple[Array, Any]]
     search_rows: Callable[[Array, Array], Array]
     merge_rows: Callable[[Array, Array], tuple[Array, Array]]
@@ -559,6 +568,7 @@ _CONSTANT_DEFAULTS: dict[str, Callable[[bool], Callable[..., Any]]] = {
     "fused_gumbel_softmax": lambda autodiff: _default_fused_gumbel_softmax,
     "gumbel_and_sliver": lambda autodiff: _not_supplied,
     "float64_scope": lambda autodiff: _null_context,
+    "eager_scope": lambda autodiff: _null_context,
     "block_streams": lambda autodiff: _default_block_streams,
     "unsupported": lambda autodiff: _default_unsupported,
 }

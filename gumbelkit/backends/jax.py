@@ -252,6 +252,17 @@ def float64_scope() -> Any:
     return enable(True)
 
 
+def eager_scope() -> Any:
+    """Return ``jax.ensure_compile_time_eval()``: concrete arrays compute at once, also in a trace.
+
+    A constant that ``jax.jit`` captured is concrete; what is computed from it in the scope is
+    too, and enters the trace as a constant of its own. XLA on the CPU flushes a subnormal
+    constant of a compiled function to 0 before any operation sees it (even a bitcast), so a
+    subnormal temperature is held at the smallest normal number here, as it is eagerly.
+    """
+    return jax.ensure_compile_time_eval()
+
+
 def uniform_index(rng: Any, shape: tuple[int, ...], n: int, device: Any) -> tuple[Any, Any]:
     """Draw integers uniform on ``0 .. n - 1`` with ``jax.random.randint``; return the next key.
 

@@ -24,6 +24,7 @@ from gumbelkit._checks import (
     check_shape,
     check_supported,
     concrete_bool,
+    eager_where_readable,
     is_real_scalar,
     not_an_array,
     positive_finite,
@@ -48,10 +49,12 @@ def check_temperature(
     if not hasattr(tau, "shape") or is_real_scalar(tau):
         return check_real(tau, argument, positive=True)
     check_array_argument(tau, argument, backend, xp, None, beside=params)
-    ok = positive_finite(tau, xp, backend)
-    if (validate or backend.is_host_readable(ok)) and not concrete_bool(xp.all(ok), argument):
-        raise ValueError(f"{argument} must be positive and finite everywhere; got a value <= 0, "
-                         "NaN or inf")
+    with eager_where_readable(tau, backend):  # a constant captured by jax.jit is read too
+        ok = positive_finite(tau, xp, backend)
+        if (validate or backend.is_host_readable(ok)) and not concrete_bool(xp.all(ok),
+                                                                            argument):
+            raise ValueError(f"{argument} must be positive and finite everywhere; got a value "
+                             "<= 0, NaN or inf")
     return tau
 
 
@@ -60,9 +63,12 @@ def clamped_temperature(tau: Array, backend: Backend, xp: Namespace, dtype: DTyp
 
     ``[tiny, 1 / tiny]`` of ``dtype`` (:func:`gumbelkit._core.clamp_temperature`), computed
     before the cast, which would round a smaller or larger valid temperature to 0 or inf. An
-    invalid entry (not positive, not finite) becomes NaN, so its rows come out NaN.
+    invalid entry (not positive, not finite) becomes NaN, so its rows come out NaN. A ``tau``
+    that can be read (a constant that ``jax.jit`` captured too) is clamped now: XLA flushes a
+    subnormal constant to 0, which would make its rows NaN.
     """
-    return _core.clamp_temperature(tau, positive_finite(tau, xp, backend), dtype, xp)
+    with eager_where_readable(tau, backend):
+        return _core.clamp_temperature(tau, positive_finite(tau, xp, backend), dtype, xp)
 
 
 def simplex_tolerance(value_eps: float) -> float:
