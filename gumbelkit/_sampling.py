@@ -371,7 +371,7 @@ def _relaxed_sample(
     z, owned, source = prepared.perturbed_logits()
     if not hard:
         return prepared.tempered_softmax(z, tau, owned)
-    if not (backend.supports_autodiff and _may_differentiate(backend, estimator, prepared, tau)):
+    if not (backend.supports_autodiff and _may_differentiate(backend, estimator, z, tau)):
         # Without a gradient the straight-through bracket is 0: the hard sample is the one-hot,
         # with its invalid rows NaN.
         if owned:
@@ -389,17 +389,18 @@ def _relaxed_sample(
 
 
 def _may_differentiate(
-    backend: Backend, estimator: Estimator, prepared: Prepared, tau: float | Array
+    backend: Backend, estimator: Estimator, z: Array, tau: float | Array
 ) -> bool:
     """Return whether a hard sample's gradient may be taken, so its surrogate is needed.
 
     The backend's ``tracks_gradient`` may say no (PyTorch: recording off, or nothing requires
-    a gradient). Gumbel-Rao's surrogate draws noise, so it is always computed: skipping it
-    would change what the rng draws next.
+    a gradient), asked of the perturbed logits ``z``, which carry the gradient of the logits
+    and of a precomputed ``noise`` alike, and of ``tau``. Gumbel-Rao's surrogate draws noise,
+    so it is always computed: skipping it would change what the rng draws next.
     """
     if isinstance(estimator, GumbelRao):
         return True
-    return bool(backend.tracks_gradient(prepared.logits, tau))
+    return bool(backend.tracks_gradient(z, tau))
 
 
 def _gumbel_max_body(

@@ -216,6 +216,24 @@ def test_masked_classes_probability_and_gradient_exactly_zero(hard, tau):
 
 
 @pytest.mark.parametrize("hard", [False, True], ids=["soft", "hard"])
+def test_a_precomputed_noise_gets_the_soft_samples_gradient(hard):
+    # Only the noise requires a gradient: the hard sample skipped its surrogate (nothing but
+    # the logits and tau was asked) and gave the noise a zero gradient. Reference: the
+    # straight-through gradient (1/tau) J(y) w, J(y) = diag(y) - y y^T, in float64.
+    rng = np.random.default_rng(13)
+    logits_np, noise_np = rng.normal(size=(4, 6)), gumbel_np((4, 6), seed=14)
+    weights = np.linspace(-1.0, 1.0, 24).reshape(4, 6)
+    noise = tensor(noise_np, dtype=torch.float64).requires_grad_(True)
+    sample = gk.gumbel_softmax(tensor(logits_np, dtype=torch.float64), tau=0.5, noise=noise,
+                               hard=hard)
+    (gradient,) = torch.autograd.grad((sample * tensor(weights, dtype=torch.float64)).sum(),
+                                      noise)
+    y = np_softmax((logits_np + noise_np) / 0.5, axis=-1)
+    expected = y * (weights - (y * weights).sum(-1, keepdims=True)) / 0.5
+    np.testing.assert_allclose(to_numpy(gradient), expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("hard", [False, True], ids=["soft", "hard"])
 def test_masked_classes_give_a_finite_per_row_tau_gradient(hard):
     # d softmax(z/tau)/d tau = -(1/tau^2) J(y) z; masked classes have y = 0 and add nothing.
     noise_np = gumbel_np(MASKED_LOGITS.shape, seed=7)
