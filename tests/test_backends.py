@@ -604,10 +604,10 @@ def test_generic_defaults_give_the_fast_paths_values(name):
         "relaxed top-k": lambda: gk.relaxed_top_k(logits, 2, tau=0.7, hard=True, rng=5),
         "conditional": lambda: gk.conditional_gumbel(logits[:2], 1, rng=5),
         "noise": lambda: gk.gumbel((4, 5), rng=5, xp=namespace),
-        # Large enough for NumPy's gumbel_and_sliver (more than one piece of up to 2**18
-        # values), small enough for one block.
-        "large noise": lambda: gk.gumbel((6, 100_003), rng=5, xp=namespace),
-        "large max": lambda: gk.gumbel_max(namespace.asarray(np.zeros((6, 100_003)),
+        # Large enough for NumPy's gumbel_and_sliver (more than 2**20 float32 values, in
+        # pieces), and one block (one dimension, one row).
+        "large noise": lambda: gk.gumbel((1_100_003,), rng=5, xp=namespace),
+        "large max": lambda: gk.gumbel_max(namespace.asarray(np.zeros((1, 1_100_003)),
                                                              dtype=namespace.float32), rng=5),
     }
     with np.errstate(all="ignore"):
@@ -641,23 +641,25 @@ def test_numpy_pieces_fit_the_cache(monkeypatch, cache, float32_piece, float64_p
     try:
         assert numpy_adapter._piece_values(4) == float32_piece
         assert numpy_adapter._piece_values(8) == float64_piece
-        shape = (5, 2**17 + 5)  # the conformance suite's fused shape: two pieces or more
+        shape = (5, 2**18 + 5)  # the conformance suite's fused shape: in pieces
         fused = numpy_adapter.gumbel_and_sliver(np.random.default_rng(4), shape, np.float32,
                                                 "cpu", 0.999)
         assert fused is not None
         u, _ = numpy_adapter.uniform(np.random.default_rng(4), shape, np.float32, "cpu")
         np.testing.assert_array_equal(fused[1], np.flatnonzero(u >= 0.999))
         np.testing.assert_array_equal(fused[0], numpy_adapter.gumbel_(u))
-        # A draw that fits one piece takes the composed path; one value more, two pieces.
-        assert numpy_adapter.gumbel_and_sliver(np.random.default_rng(4), (float32_piece,),
-                                               np.float32, "cpu", 0.999) is None
-        two = numpy_adapter.gumbel_and_sliver(np.random.default_rng(4), (float32_piece + 1,),
-                                              np.float32, "cpu", 0.999)
-        u, _ = numpy_adapter.uniform(np.random.default_rng(4), (float32_piece + 1,), np.float32,
-                                     "cpu")
-        assert two is not None
-        np.testing.assert_array_equal(two[1], np.flatnonzero(u >= 0.999))
-        np.testing.assert_array_equal(two[0], numpy_adapter.gumbel_(u))
+        # A draw of at most 4 MiB takes the composed path (2**20 float32 values, 2**19 float64
+        # ones); one value more runs in pieces.
+        for dtype in (np.float32, np.float64):
+            most = numpy_adapter._WHOLE_BYTES // np.dtype(dtype).itemsize
+            assert numpy_adapter.gumbel_and_sliver(np.random.default_rng(4), (most,), dtype,
+                                                   "cpu", 0.999) is None
+            more = numpy_adapter.gumbel_and_sliver(np.random.default_rng(4), (most + 1,), dtype,
+                                                   "cpu", 0.999)
+            u, _ = numpy_adapter.uniform(np.random.default_rng(4), (most + 1,), dtype, "cpu")
+            assert more is not None
+            np.testing.assert_array_equal(more[1], np.flatnonzero(u >= 0.999))
+            np.testing.assert_array_equal(more[0], numpy_adapter.gumbel_(u))
     finally:
         numpy_adapter._piece_values.cache_clear()
 

@@ -116,6 +116,11 @@ def _l2_cache_bytes(caches: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -
     return 2**20
 
 
+_WHOLE_BYTES = 2**22
+"""The largest draw :func:`gumbel_and_sliver` leaves to the composed path (4 MiB: ``2**20``
+float32 values, a whole row block)."""
+
+
 @functools.cache
 def _piece_values(itemsize: int) -> int:
     """Return the values per piece of :func:`gumbel_and_sliver` for floats of ``itemsize`` bytes.
@@ -138,18 +143,20 @@ def gumbel_and_sliver(
     Drawn piece by piece into one buffer: ``Generator.random`` continues its stream from call
     to call (float32 values take the halves of its 64-bit words in order, across calls too), so
     the values are those of one draw. Each piece is drawn, searched and transformed while it
-    is in the cache (:func:`_piece_values`). With the exact tail, one draw of 2**20 or 2**22
-    float32 values took 0.91 to 1.06 times the textbook noise in pieces, about 1.16 times in
-    whole-array passes (benchmarks/RESULTS.md). A draw that fits one piece returns None: it
-    fits the cache whole, and the composed path is as fast there. One piece more is split in two
-    (an 8-row block of 50,257 classes, 402,056 values: 1.09 to 1.10 times the textbook noise
-    instead of 1.10 to 1.14 in one pass, ``python benchmarks/tail_cost.py --backends numpy
-    --shapes 64x50257 --threads 1``).
+    is in the cache (:func:`_piece_values`). A draw of at most :data:`_WHOLE_BYTES` returns
+    None: the composed path's whole-array passes are as fast or faster there, where they stay
+    in the last-level cache, and they cost fewer Python calls, which the threads running row
+    blocks wait on each other for (a row block holds at most ``2**20`` values). Measured with
+    the exact tail over the textbook noise, interleaved in one process on a 2-core AMD EPYC
+    (benchmarks/RESULTS.md): a (1, 2**22) float32 ``gumbel_max`` 1.02 to 1.05 in pieces, 1.11
+    in whole passes; the blocks of (64, 50257) on two threads 1.14 to 1.17 in pieces of 2**17,
+    1.07 to 1.09 whole.
     """
     n = math.prod(shape)
-    most = _piece_values(np.dtype(dtype).itemsize)
-    if n <= most:
+    itemsize = np.dtype(dtype).itemsize
+    if n * itemsize <= _WHOLE_BYTES:
         return None
+    most = _piece_values(itemsize)
     noise = np.empty(shape, dtype=dtype)
     flat = noise.reshape(-1)
     found = []

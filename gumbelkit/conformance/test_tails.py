@@ -104,8 +104,8 @@ def test_noise_members_keep_the_contract(subject: Subject, dtype: str) -> None:
                                   subject.to_numpy(noise + logits))
     # The fused body and sliver, where the backend has them: the uniforms' transform and their
     # positions at or above the threshold, and the source advanced as uniform advances it. The
-    # shape (an odd count above 2**19) is large enough for a fused path to run in pieces.
-    shape = (5, 2**17 + 5)
+    # shape (an odd count above 2**20) is large enough for a fused path to run in pieces.
+    shape = (5, 2**18 + 5)
     fused = backend.gumbel_and_sliver(backend.make_rng(1, None), shape, native, None, 0.999)
     if fused is not None:
         body, positions, after = fused
