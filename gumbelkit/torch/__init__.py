@@ -1,7 +1,8 @@
 """gumbelkit for PyTorch users: PyTorch's signatures and classes over the one core.
 
 ``import gumbelkit.torch`` (``import gumbelkit`` never imports PyTorch). The names follow
-PyTorch's, so replacing an import is the migration:
+PyTorch's, so replacing an import is the migration (the values that are refused where PyTorch
+takes them, such as ``tau=0``, ``hard=1`` or 0-d logits, are in docs/migration.md):
 
 - :func:`gumbel_softmax` has the positional order and defaults of
   ``torch.nn.functional.gumbel_softmax`` (``dim=-1``, ``eps`` accepted and ignored), plus a
