@@ -100,7 +100,8 @@ def _check_method(method: object) -> str:
 
 
 # Fixed-point sums: a row of K classes sums to at most K 2**(60 - ceil(log2 K)) <= 2**60 units,
-# and four levels' offsets of 2**60 stay below 2**63.
+# and with the offsets of the levels (slot L at L 2**60, at most 2 2**60 for _LEVELS = 3) a
+# key stays below 3 2**60 < 2**63.
 _FIXED_POINT_BITS = 60
 
 

@@ -230,7 +230,8 @@ def _divided(shifted: Array, temperature: Array, top: Array, backend: Backend,
     there (``+ 0 * top``, ``top`` the finite row maxima that ``shifted`` is relative to): XLA
     folds a temperature that is a constant of the compiled function (a Python number under
     ``jax.jit``) and its scaling back into the flushed reciprocal. Where the temperatures can
-    be read and none is that large, the plain division, the same values as before.
+    be read and none is that large, the plain division, unscaled (the values the scaling
+    would give).
 
     The division is the samplers' (:func:`gumbelkit._core.divide_by_temperature`), whose
     gradient has no NaN at a masked class (``-inf``): there the derivative of the quotient in

@@ -35,8 +35,8 @@ def _row_temperature(tau: float | torch.Tensor, logits: torch.Tensor,
 def _check_logits_and_dim(logits: object, dim: object) -> None:
     """Check that ``logits`` is a tensor and ``dim`` one of its dims (the core says ``axis``).
 
-    The core takes every library's arrays, and gave a NumPy array back to a caller of
-    PyTorch's signature; ``F.gumbel_softmax`` refuses one.
+    The core takes every library's arrays; this front end, like ``F.gumbel_softmax``, takes
+    tensors only, so NumPy logits raise here rather than come back as a NumPy array.
     """
     if not isinstance(logits, torch.Tensor):
         raise TypeError(f"logits must be a torch.Tensor; got {type_name(logits)} "
