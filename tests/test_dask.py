@@ -26,9 +26,10 @@ import gumbelkit as gk
 from gumbelkit.conformance import designs, stats
 from gumbelkit.distributions import ExpRelaxedOneHotCategorical
 
-dask = pytest.importorskip("dask")
-da = pytest.importorskip("dask.array")
-dask_adapter = pytest.importorskip("gumbelkit.backends.dask")
+_NO_DASK = "Dask is not installed (pip install 'gumbelkit[dask]')"
+dask = pytest.importorskip("dask", reason=_NO_DASK)
+da = pytest.importorskip("dask.array", reason=_NO_DASK)
+dask_adapter = pytest.importorskip("gumbelkit.backends.dask", reason=_NO_DASK)
 
 DISTRIBUTED_MISSING = (
     None if importlib.util.find_spec("distributed") else

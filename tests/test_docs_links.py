@@ -262,7 +262,8 @@ def python_prose(text: str) -> Iterator[tuple[int, str]]:
 def test_slug_rule_matches_mkdocs(heading: str, slug: str) -> None:
     """Headings of the docs get the anchors MkDocs gives them (Python-Markdown's toc slugify)."""
     assert slugify(heading_text(heading)) == slug
-    toc = pytest.importorskip("markdown.extensions.toc")
+    toc = pytest.importorskip("markdown.extensions.toc",
+                              reason="Python-Markdown is not installed (the docs extra)")
     assert toc.slugify(heading_text(heading), "-") == slug
 
 
