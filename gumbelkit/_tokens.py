@@ -77,12 +77,13 @@ def _row_parameter(
                          f"logits' row shape {row_shape}") from None
     # An array that can be read (a constant captured by jax.jit too) is held in range now:
     # the trace embeds the held values, not a subnormal that XLA flushes to 0.
+    wider = not integer and float(xp.finfo(array.dtype).max) > float(xp.finfo(dtype).max)
     with eager_where_readable(array, prepared.backend):
-        if not integer and float(xp.finfo(array.dtype).max) > float(xp.finfo(dtype).max):
-            # Held before the cast, which would make them inf or 0.
+        if wider:  # held before the cast, which would make them inf or 0
             array = _within_range_of(array, argument, dtype, prepared)
         cast = xp.astype(array, dtype)
-        if not integer:  # a subnormal of the compute dtype, given or made by the cast (bfloat16)
+        if not integer and not wider:
+            # A subnormal of the compute dtype, given or made by the cast (bfloat16).
             cast = _within_range_of(cast, argument, dtype, prepared, largest_too=False)
     if integer and int(xp.iinfo(array.dtype).max) > int(xp.iinfo(dtype).max):
         # A uint64 above the index dtype's range wraps to a negative count: it keeps every
