@@ -225,9 +225,6 @@ def _alias_draws(prepared: Prepared) -> Array:
             )
         threshold, alias, valid = alias_table(logits, xp.float64, backend=backend, xp=xp,
                                               device=device)
-        thresholds, aliases = xp.reshape(threshold, (-1,)), xp.reshape(alias, (-1,))
-        offsets = xp.reshape(xp.arange(rows, dtype=alias.dtype, device=device) * num_classes,
-                             (1, rows))
         valid = xp.reshape(valid, (1, rows))
 
     def draw(source: Any, shape: tuple[int, ...]) -> Array:
@@ -236,10 +233,11 @@ def _alias_draws(prepared: Prepared) -> Array:
         column, source = backend.uniform_index(source, shape, num_classes, device)
         uniform, _ = draw_complement(backend, source, shape, uniform_dtype, device)
         with backend.float64_scope():
-            cell = xp.reshape(xp.astype(column, alias.dtype) + offsets, (-1,))
-            keep = xp.astype(uniform, xp.float64) < xp.reshape(
-                xp.take(thresholds, cell, axis=0), shape)
-            other = xp.reshape(xp.take(aliases, cell, axis=0), shape)
+            # The tables are read row by row: (rows, draws) columns, returned as drawn.
+            by_row = xp.permute_dims(column, (1, 0))
+            keep = xp.astype(uniform, xp.float64) < xp.permute_dims(
+                _core.take_rows(threshold, by_row, xp, device), (1, 0))
+            other = xp.permute_dims(_core.take_rows(alias, by_row, xp, device), (1, 0))
             # In the dtype of the column draws: the namespace's index dtype outside the scope.
             index = xp.where(keep, column, xp.astype(other, column.dtype))
             invalid = xp.asarray(num_classes, dtype=index.dtype, device=device)

@@ -295,9 +295,15 @@ def placed_scalar(x: Array, xp: Namespace, device: Any) -> Array:
 def take_rows(x: Array, index: Array, xp: Namespace, device: Any) -> Array:
     """Return ``x[r, index[r, j]]`` for 2-d ``x`` and ``index``: a gather per row.
 
-    One flat ``take`` with the rows' offsets (integer arithmetic, exact): the array API's
-    ``take`` gathers along one axis only.
+    The namespace's ``take_along_axis`` (array API 2024.12), with indices in its default
+    index dtype (PyTorch's takes int64 only): a chunked array (Dask) then gathers block by
+    block. A namespace without it takes one flat ``take`` with the rows' offsets (integer
+    arithmetic, exact), which reads every row from the one flattened array.
     """
+    if hasattr(xp, "take_along_axis"):
+        info = xp.__array_namespace_info__()
+        index_dtype = info.default_dtypes(device=device)["indexing"]
+        return xp.take_along_axis(x, xp.astype(index, index_dtype, copy=False), axis=-1)
     rows, width = int(x.shape[0]), int(x.shape[1])
     offsets = xp.reshape(xp.arange(rows, dtype=index.dtype, device=device) * width, (rows, 1))
     flat = xp.take(xp.reshape(x, (-1,)), xp.reshape(index + offsets, (-1,)), axis=0)

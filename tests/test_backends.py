@@ -732,3 +732,27 @@ def test_merge_rows_counts_each_run_before_the_other(xp, default, rows, first_wi
             to_numpy(before_second),
             np.array([np.searchsorted(first[r], second[r], side="right") for r in range(rows)],
                      dtype=np.intp).reshape(rows, second_width))
+
+
+@pytest.mark.parametrize("index_dtype", ["int32", "int64"])
+def test_row_gathers_equal_numpy_on_every_backend(xp, index_dtype):
+    # take_rows is the namespace's take_along_axis where it has one (PyTorch's takes int64
+    # indices only), else one flat take with each row's offset; both give NumPy's gather.
+    from gumbelkit import _core
+
+    rng = np.random.default_rng(5)
+    values = rng.standard_normal((6, 9))
+    index = rng.integers(0, 9, size=(6, 4))
+    x = make(xp, values)
+    adapter = backends.resolve(backends.backend_for(x))
+    namespace = adapter.namespace(x)
+    picks = namespace.asarray(make(xp, index, "int64"), dtype=getattr(namespace, index_dtype))
+    expected = np.take_along_axis(values, index, axis=-1)
+    taken = _core.take_rows(x, picks, namespace, adapter.device(x))
+    assert type(taken) is type(x)
+    np.testing.assert_array_equal(to_numpy(taken), expected)
+    # A namespace without take_along_axis (an array API before 2024.12) takes the flat path.
+    older = SimpleNamespace(**{name: getattr(namespace, name) for name in
+                               ("reshape", "arange", "take", "asarray")})
+    flat = _core.take_rows(x, picks, older, adapter.device(x))
+    np.testing.assert_array_equal(to_numpy(flat), expected)
