@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ParamSpec, TypeGuard, TypeVar, cast
 
-from gumbelkit._typing import Array, Namespace
+from gumbelkit import _core
+from gumbelkit._typing import Array, DType, Namespace
 from gumbelkit.backends import Backend
 from gumbelkit.estimators import Estimator, Gapped, GumbelRao, ReinMaxTemperatureWarning
 
@@ -347,6 +348,40 @@ def eager_where_readable(x: Array, backend: Backend) -> AbstractContextManager[A
     if backend.is_host_readable(x):
         return backend.eager_scope()
     return nullcontext()
+
+
+def check_temperature_array(
+    tau: Array, argument: str, backend: Backend, xp: Namespace, validate: bool
+) -> Array:
+    """Return where the temperature array ``tau`` is valid: positive and finite.
+
+    An invalid entry raises ``ValueError`` where reading it is free (host memory, no trace, a
+    constant that ``jax.jit`` captured) or ``validate`` asks for it; elsewhere its rows come
+    out NaN. The samplers' ``tau``, the distributions' and the front ends' temperatures are
+    checked here.
+    """
+    with eager_where_readable(tau, backend):
+        ok = positive_finite(tau, xp, backend)
+        if (validate or backend.is_host_readable(ok)) and not concrete_bool(xp.all(ok),
+                                                                            argument):
+            raise ValueError(f"{argument} must be positive and finite everywhere; got a value "
+                             "<= 0, NaN or inf")
+    return ok
+
+
+def held_temperature(tau: Array, ok: Array, backend: Backend, xp: Namespace,
+                     dtype: DType) -> Array:
+    """Return the temperature array ``tau`` in ``dtype``, held in the range the samplers use.
+
+    ``ok`` is :func:`check_temperature_array`'s mask: an invalid entry becomes NaN, so its rows
+    come out NaN. A valid one is held in ``[tiny, 1 / tiny]`` of ``dtype`` before the cast,
+    which would round a smaller or larger temperature to 0 or inf
+    (:func:`gumbelkit._core.clamp_temperature`). A ``tau`` that can be read (a constant that
+    ``jax.jit`` captured too) is held now: the trace embeds the held values, not a subnormal
+    that XLA flushes to 0, which would make its rows NaN.
+    """
+    with eager_where_readable(tau, backend):
+        return _core.clamp_temperature(tau, ok, dtype, xp)
 
 
 def concrete_bool(flag: Array, argument: str) -> bool:

@@ -23,11 +23,10 @@ from gumbelkit._checks import (
     check_rows_valid,
     check_shape,
     check_supported,
-    concrete_bool,
-    eager_where_readable,
+    check_temperature_array,
+    held_temperature,
     is_real_scalar,
     not_an_array,
-    positive_finite,
     type_name,
 )
 from gumbelkit._noise import perturb
@@ -363,17 +362,9 @@ class Prepared:
                 f"logits without axis {self.axis}, nor to {keep_shape}, their shape with size 1 "
                 "along it"
             )
-        # A tau that can be read (a constant captured by jax.jit too) is checked and clamped
-        # now: the trace embeds the clamped values, not a subnormal that XLA flushes to 0.
-        with eager_where_readable(tau_array, self.backend):
-            tau_ok = positive_finite(tau_array, xp, self.backend)
-            if (self.validate or self.backend.is_host_readable(tau_ok)) and not concrete_bool(
-                xp.all(tau_ok), "tau"
-            ):
-                raise ValueError("tau must be positive and finite in every row; got a value "
-                                 "<= 0, NaN or inf")
-            # A NaN temperature turns its whole row NaN in the softmax.
-            tau = _core.clamp_temperature(tau_array, tau_ok, self.compute_dtype, xp)
+        tau_ok = check_temperature_array(tau_array, "tau", self.backend, xp, self.validate)
+        # A NaN temperature turns its whole row NaN in the softmax.
+        tau = held_temperature(tau_array, tau_ok, self.backend, xp, self.compute_dtype)
         if keeps_axis:
             return tau, tau_ok
         # tau aligns with the trailing dimensions of the row shape; put the class axis back.

@@ -610,7 +610,7 @@ def test_relaxed_temperature_is_checked(xp):
     logits = make(xp, LOGITS)
     with pytest.raises(ValueError, match="tau must be a positive finite number"):
         gk.relaxed_top_k(logits, 2, tau=0.0, rng=0)
-    with pytest.raises(ValueError, match="tau must be positive and finite in every row"):
+    with pytest.raises(ValueError, match="tau must be positive and finite everywhere"):
         gk.relaxed_top_k(logits, 2, tau=make(xp, [1.0, -1.0]), rng=0, validate=True)
     with pytest.raises(TypeError, match="hard must be True or False"):
         gk.relaxed_top_k(logits, 2, rng=0, hard=1)

@@ -23,8 +23,10 @@ from gumbelkit._checks import (
     check_real,
     check_shape,
     check_supported,
+    check_temperature_array,
     concrete_bool,
     eager_where_readable,
+    held_temperature,
     is_real_scalar,
     not_an_array,
     positive_finite,
@@ -49,26 +51,19 @@ def check_temperature(
     if not hasattr(tau, "shape") or is_real_scalar(tau):
         return check_real(tau, argument, positive=True)
     check_array_argument(tau, argument, backend, xp, None, beside=params)
-    with eager_where_readable(tau, backend):  # a constant captured by jax.jit is read too
-        ok = positive_finite(tau, xp, backend)
-        if (validate or backend.is_host_readable(ok)) and not concrete_bool(xp.all(ok),
-                                                                            argument):
-            raise ValueError(f"{argument} must be positive and finite everywhere; got a value "
-                             "<= 0, NaN or inf")
+    check_temperature_array(tau, argument, backend, xp, validate)
     return tau
 
 
 def clamped_temperature(tau: Array, backend: Backend, xp: Namespace, dtype: DType) -> Array:
-    """Return a temperature array in ``dtype``, clamped to the range the samplers use.
+    """Return a temperature array in ``dtype``, held in the range the samplers use.
 
-    ``[tiny, 1 / tiny]`` of ``dtype`` (:func:`gumbelkit._core.clamp_temperature`), computed
-    before the cast, which would round a smaller or larger valid temperature to 0 or inf. An
-    invalid entry (not positive, not finite) becomes NaN, so its rows come out NaN. A ``tau``
-    that can be read (a constant that ``jax.jit`` captured too) is clamped now: XLA flushes a
-    subnormal constant to 0, which would make its rows NaN.
+    :func:`gumbelkit._checks.held_temperature`: an invalid entry (not positive, not finite)
+    becomes NaN, so its rows come out NaN.
     """
     with eager_where_readable(tau, backend):
-        return _core.clamp_temperature(tau, positive_finite(tau, xp, backend), dtype, xp)
+        ok = positive_finite(tau, xp, backend)
+    return held_temperature(tau, ok, backend, xp, dtype)
 
 
 def simplex_tolerance(value_eps: float) -> float:
