@@ -559,3 +559,29 @@ def test_row_gathers_read_only_their_own_rows(x_chunks, index_chunks):
     assert len(gathers) == taken.numblocks[0] * taken.numblocks[1]
     assert all(len(get_dependencies(graph, key)) == 2 for key in gathers)
     np.testing.assert_array_equal(taken.compute(), np.take_along_axis(values, index, axis=-1))
+
+
+@pytest.mark.parametrize("operation", ["sort", "argsort", "take_along_axis"])
+def test_sorts_and_row_gathers_keep_blocks_no_larger_than_the_input(operation):
+    # array-api-compat's sort and argsort merge the other axes' chunks up to Dask's chunk size
+    # (128 MiB): the top-p filter of 256 MiB of logits in 4 MiB chunks peaked at 1.5 GiB.
+    # The sorted axis becomes one chunk; a block grows past the largest input block only to
+    # hold one whole row.
+    values = np.random.default_rng(4).standard_normal((64, 96))
+    x = da.from_array(values, chunks=(8, 48))
+    namespace = dask_adapter.namespace(x)
+    if operation == "take_along_axis":
+        index = np.random.default_rng(5).integers(0, 96, size=(64, 10))
+        result = namespace.take_along_axis(x, da.from_array(index, chunks=(32, 5)), axis=-1)
+        expected = np.take_along_axis(values, index, axis=-1)
+    else:
+        result = getattr(namespace, operation)(x, axis=-1)
+        expected = getattr(np, operation)(values, axis=-1, kind="stable")
+    largest_input = 8 * 48 * values.itemsize
+    row_of_x = 96 * values.itemsize
+    assert max(result.chunks[0]) * row_of_x <= largest_input  # x's blocks as it was read
+    assert len(result.chunks[0]) > 1
+    np.testing.assert_array_equal(result.compute(), expected)
+    # A row larger than any block still makes one block of its own.
+    wide = da.from_array(values, chunks=(1, 8))
+    assert namespace.sort(wide, axis=-1).chunks == ((1,) * 64, (96,))

@@ -203,6 +203,33 @@ def _clip(x: Any, /, min: Any = None, max: Any = None) -> Any:
     return _COMPAT.clip(x, min=min, max=max)
 
 
+def _one_chunk_along(x: Any, axis: int) -> Any:
+    """Return ``x`` in one chunk along ``axis``, its blocks no larger than its largest now.
+
+    What a sort and a gather per row need. array-api-compat makes the other axes' chunks
+    Dask's ``"auto"``, up to its ``array.chunk-size`` (128 MiB): the top-p filter of 256 MiB
+    of logits in 4 MiB chunks peaked at 1.5 GiB. Here a block grows past the largest block of
+    ``x`` only to hold one whole row along ``axis``.
+    """
+    axis = axis % x.ndim
+    if x.numblocks[axis] < 2 or any(math.isnan(c) for chunks in x.chunks for c in chunks):
+        return x
+    largest = math.prod(max(chunks, default=0) for chunks in x.chunks) * x.dtype.itemsize
+    limit = max(largest, x.shape[axis] * x.dtype.itemsize)
+    return x.rechunk({i: -1 if i == axis else "auto" for i in range(x.ndim)},
+                     block_size_limit=limit)
+
+
+def _along_one_chunk(sort: Callable[..., Any]) -> Callable[..., Any]:
+    """Return array-api-compat's ``sort`` or ``argsort``, with its blocks bounded."""
+
+    def sorted_along(x: Any, /, *, axis: int = -1, **options: Any) -> Any:
+        return sort(_one_chunk_along(x, axis), axis=axis, **options)
+
+    sorted_along.__name__ = sorted_along.__qualname__ = sort.__name__
+    return sorted_along
+
+
 def _take_block(x: np.ndarray, indices: np.ndarray, axis: int) -> np.ndarray:
     return np.take_along_axis(x, indices, axis=axis)
 
@@ -211,10 +238,10 @@ def _take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> Any:
     """Return ``take_along_axis(x, indices, axis)``, block by block along the other axes.
 
     array-api-compat's Dask namespace has none, and a flat ``take`` with each row's offset
-    gathers from the whole array for every block of the index: a graph that grows with the
-    product of the two arrays' block counts (the alias method's draws of 64 MiB of logits
-    peaked at 2.1 GiB). Here ``x`` is one chunk along ``axis``, as ``argsort`` makes it,
-    and each block of ``indices`` reads the block of ``x`` holding its own rows.
+    makes every block of the result depend on every block of ``x``: ``categorical``'s
+    ``"cdf"`` draws from 256 MiB of logits peaked at 3.3 GiB. Here ``x`` is one chunk along
+    ``axis`` (:func:`_one_chunk_along`), and each block of ``indices`` reads the block of
+    ``x`` that holds its own rows.
     """
     if x.ndim != indices.ndim:
         raise ValueError(
@@ -230,7 +257,7 @@ def _take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> Any:
         full.insert(axis, a.shape[axis])
         return da.broadcast_to(a, tuple(full))
 
-    x = broadcast(x).rechunk({axis: -1})
+    x = _one_chunk_along(broadcast(x), axis)
     indices = broadcast(indices).rechunk({i: x.chunks[i] for i in others})
     letters = "abcdefghijklmnopqrstuvwxy"[:x.ndim]
     along = letters[:axis] + "z" + letters[axis + 1:]
@@ -267,6 +294,8 @@ class _Namespace(types.ModuleType):
     nextafter = staticmethod(_quiet(np.nextafter))
     clip = staticmethod(_clip)
     take_along_axis = staticmethod(_take_along_axis)
+    sort = staticmethod(_along_one_chunk(_COMPAT.sort))
+    argsort = staticmethod(_along_one_chunk(_COMPAT.argsort))
 
     def __getattr__(self, attribute: str) -> Any:
         """Return array-api-compat's ``attribute``."""
