@@ -1060,3 +1060,30 @@ def test_sparse_and_nested_tensors_are_refused_naming_the_argument(layout):
             assert str(raised.value).startswith(f"{argument} must be a dense array; got "), (
                 argument, str(raised.value))
             assert problem in str(raised.value), (argument, str(raised.value))
+
+
+@pytest.mark.parametrize("tau", [0.5, 2.0, 1e-45])
+def test_another_default_device_changes_no_cpu_sample(tau):
+    # torch.set_default_device (here the meta device, as a context) must not move what
+    # gumbelkit makes for CPU logits: the divisor of a float tau was made on the default
+    # device, where a meta one left z undivided (tau < 1) or failed to combine (tau > 1).
+    import gumbelkit.torch as gkt
+    from gumbelkit.torch import distributions as tdist
+
+    logits = torch.randn(4, 10, generator=torch.Generator().manual_seed(0))
+    expected = gk.gumbel_softmax(logits, tau=tau, rng=5)
+    frontend = gkt.gumbel_softmax(logits, tau, generator=torch.Generator().manual_seed(5))
+    temperature = torch.tensor(0.5)
+    family = tdist.RelaxedOneHotCategorical(temperature, logits=logits)
+    drawn = family.rsample(generator=torch.Generator().manual_seed(6))
+    with torch.device("meta"):
+        sample = gk.gumbel_softmax(logits, tau=tau, rng=5)
+        sample_frontend = gkt.gumbel_softmax(logits, tau,
+                                             generator=torch.Generator().manual_seed(5))
+        family_here = tdist.RelaxedOneHotCategorical(temperature, logits=logits)
+        drawn_here = family_here.rsample(generator=torch.Generator().manual_seed(6))
+    assert sample.device.type == "cpu"
+    torch.testing.assert_close(sample, expected, rtol=0, atol=0)
+    torch.testing.assert_close(sample_frontend, frontend, rtol=0, atol=0)
+    assert drawn_here.device.type == "cpu"
+    torch.testing.assert_close(drawn_here, drawn, rtol=0, atol=0)

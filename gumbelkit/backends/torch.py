@@ -369,8 +369,9 @@ def tempered_softmax_(z: torch.Tensor, tau: Any, axis: int) -> torch.Tensor:
     else:
         # A zero-dimensional CPU tensor, not the float: PyTorch wraps a Python scalar into a
         # tensor on every call, several microseconds per kernel for small inputs. The quotient
-        # is the same.
-        divisor = torch.scalar_tensor(tau, dtype=z.dtype)
+        # is the same. On the CPU whatever the default device (torch.set_default_device), which
+        # combines with a tensor on any device.
+        divisor = torch.scalar_tensor(tau, dtype=z.dtype, device="cpu")
         if tau > 1.0:
             return torch.softmax(z / divisor, dim=axis)
     # Detached always: inside torch.func.vmap, z.requires_grad is False even where autograd

@@ -101,7 +101,7 @@ def _sample_shape(sample_shape: _Shape) -> tuple[int, ...]:
 
 def _floating_tensor(x: torch.Tensor | float | None) -> torch.Tensor:
     """Return ``x`` as a tensor of a floating dtype (PyTorch's default for numbers and ints)."""
-    tensor = torch.as_tensor(x)
+    tensor = x if isinstance(x, torch.Tensor) else torch.as_tensor(x)
     return tensor if tensor.is_floating_point() else tensor.to(torch.get_default_dtype())
 
 
@@ -122,7 +122,10 @@ def _temperature(temperature: float | torch.Tensor, like: torch.Tensor,
     if not isinstance(temperature, (torch.Tensor, list, tuple, np.ndarray, np.generic)):
         raise TypeError(f"temperature must be a positive number or a tensor; got "
                         f"{type_name(temperature)} {temperature!r}")
-    tau = torch.as_tensor(temperature)
+    # A tensor stays where it is until it meets the logits' device; a list or array goes there
+    # at once (torch.as_tensor of a tensor inside a default-device context would move it).
+    tau = (temperature if isinstance(temperature, torch.Tensor)
+           else torch.as_tensor(temperature, device=like.device))
     if tau.dtype == torch.bool:  # np.True_, a boolean tensor: a flag, not a number
         raise TypeError(f"temperature must be a positive number or a tensor; got a boolean "
                         f"{type_name(temperature)}")
