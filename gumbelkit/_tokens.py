@@ -151,7 +151,9 @@ class _Filters:
         ranges: tuple[tuple[str, object, str, Callable[[float], bool]], ...] = (
             ("temperature", temperature, "a finite number >= 0 (0 is greedy)",
              lambda v: math.isfinite(v) and v >= 0),
-            ("top_k", top_k, "at least 1", lambda v: v >= 1),
+            # A top_k that is not an integer is a TypeError whatever its value (below).
+            ("top_k", top_k if isinstance(top_k, numbers.Integral) else None, "at least 1",
+             lambda v: v >= 1),
             ("top_p", top_p, "in (0, 1]", lambda v: 0 < v <= 1),
             ("min_p", min_p, "in [0, 1]", lambda v: 0 <= v <= 1),
         )

@@ -208,8 +208,10 @@ def test_bad_arguments(xp):
         gk.sample_tokens(logits, rng=0, seeds=[1, 2])
     with pytest.raises(ValueError, match="one seed per row"):
         gk.sample_tokens(logits, seeds=[1])
-    with pytest.raises(TypeError, match="top_k"):
-        gk.sample_tokens(logits, rng=0, top_k=1.5)
+    # A top_k that is not an integer is a TypeError whatever its value, below 1 too.
+    for not_an_integer in (1.5, 0.5, float("nan"), np.float32(0.5)):
+        with pytest.raises(TypeError, match="top_k"):
+            gk.sample_tokens(logits, rng=0, top_k=not_an_integer)
     with pytest.raises(ValueError, match="top_p of shape"):
         gk.sample_tokens(logits, rng=0, top_p=make(xp, np.full(5, 0.5)))
     # A boolean array is no number, as True is not (NumPy's np.True_ has a shape and a dtype).
