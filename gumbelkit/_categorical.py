@@ -416,7 +416,8 @@ def _categorical_body(
             method = choose_method(draws, prepared.num_classes, cdf=False) if scoped else "gumbel"
     if method == "gumbel":
         # As gumbel_max draws (large NumPy calls by row blocks on threads): the same values.
-        return by_row_blocks(prepared, Prepared.gumbel_max_indices, False)
+        with backend.errstate():
+            return by_row_blocks(prepared, Prepared.gumbel_max_indices, False)
     if math.prod(prepared.out_shape) == 0:  # nothing to build a table for (Dask cannot reshape)
         shape = prepared.sample_shape + tuple(
             n for i, n in enumerate(prepared.logits.shape) if i != prepared.axis)

@@ -136,7 +136,8 @@ def _gumbel_body(
         return namespace.reshape(namespace.astype(scaled, dtype, copy=False), block_shape)
 
     # A large NumPy draw runs by row blocks on threads, each from its own spawned stream.
-    return by_shape_blocks(backend, source, dims, draw)
+    with backend.errstate():  # float16 noise near 0 underflows in the cast, as it should
+        return by_shape_blocks(backend, source, dims, draw)
 
 
 @publish(_gumbel_body)
@@ -421,7 +422,8 @@ def _gumbel_max_body(
     prepared = Prepared(logits, axis, rng, noise, sample_shape, validate, mask=mask)
     keepdims = check_bool(keepdims, "keepdims")
     # A large NumPy call runs by row blocks on threads, each from its own spawned stream.
-    return by_row_blocks(prepared, Prepared.gumbel_max_indices, keepdims)
+    with prepared.backend.errstate():
+        return by_row_blocks(prepared, Prepared.gumbel_max_indices, keepdims)
 
 
 @publish(_gumbel_max_body)

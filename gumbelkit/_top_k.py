@@ -151,7 +151,8 @@ def _gumbel_top_k_body(
     unmasked = _unmasked(prepared)
     _check_enough_classes(prepared, k, unmasked)
     # A large NumPy call runs by row blocks on threads, each from its own spawned stream.
-    return by_row_blocks(prepared, _top_k_block, k, unmasked)
+    with prepared.backend.errstate():
+        return by_row_blocks(prepared, _top_k_block, k, unmasked)
 
 
 def _top_k_block(prepared: Prepared, k: int, unmasked: bool) -> Array:

@@ -585,3 +585,14 @@ def test_sorts_and_row_gathers_keep_blocks_no_larger_than_the_input(operation):
     # A row larger than any block still makes one block of its own.
     wide = da.from_array(values, chunks=(1, 8))
     assert namespace.sort(wide, axis=-1).chunks == ((1,) * 64, (96,))
+
+
+def test_a_hard_sample_of_many_row_and_class_blocks_builds_without_warnings():
+    # Broadcasting one block per row against one per class gave Dask's PerformanceWarning
+    # ("Increasing number of chunks by factor of 16") at build time; warnings are errors here.
+    x = da.from_array(np.random.default_rng(3).normal(size=(48, 200)), chunks=(4, 7))
+    y = gk.gumbel_softmax(x, hard=True, rng=0)
+    assert y.chunks == x.chunks
+    values = y.compute()
+    np.testing.assert_array_equal(values.sum(axis=-1), 1.0)
+    np.testing.assert_array_equal(np.argmax(values, axis=-1), gk.gumbel_max(x, rng=0).compute())

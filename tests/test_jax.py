@@ -755,3 +755,36 @@ def test_the_deterministic_checks_pass_under_xlas_default_code_generation():
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=400, check=False)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert re.search(r"\b\d{2,} passed\b", done.stdout), done.stdout[-2000:]
+
+
+def test_every_sampler_runs_where_the_user_refuses_rank_promotion():
+    # jax_numpy_rank_promotion="raise" guards the user's code; gumbelkit broadcasts ranks as the
+    # array API does (logits against sample dimensions, a per-row parameter against its rows),
+    # so its calls run under "allow" (the JAX adapter's errstate), eagerly and under jit.
+    from gumbelkit.distributions import HardConcrete, RelaxedBernoulli
+
+    logits = jnp.asarray(LOGITS)
+    key = jax.random.key(0)
+    index = jnp.argmax(logits, axis=-1)
+    calls = {
+        "soft, sample_shape": lambda: gk.gumbel_softmax(logits, tau=0.5, rng=key,
+                                                        sample_shape=3),
+        "soft under jit": lambda: jax.jit(lambda x: gk.gumbel_softmax(x, rng=key))(logits),
+        "gumbel-rao": lambda: gk.gumbel_softmax(logits, hard=True, estimator="gumbel-rao",
+                                                rng=key),
+        "gumbel_max": lambda: gk.gumbel_max(logits, rng=key, sample_shape=3),
+        "categorical": lambda: gk.categorical(logits, rng=key, sample_shape=3, method="gumbel"),
+        "gumbel_top_k": lambda: gk.gumbel_top_k(logits, 2, rng=key, sample_shape=3),
+        "plackett_luce_log_prob": lambda: gk.plackett_luce_log_prob(
+            logits, jnp.asarray([[0, 1], [2, 0], [1, 3]])),
+        "conditional_gumbel": lambda: gk.conditional_gumbel(logits, index, rng=key),
+        # The two largest of each row kept, the others -inf: finite where kept.
+        "filter_logits": lambda: jnp.sort(gk.filter_logits(logits, top_k=2), axis=-1)[:, -2:],
+        "sample_tokens, seeds": lambda: gk.sample_tokens(logits, temperature=0.7,
+                                                         seeds=[1, 2, 3]),
+        "RelaxedBernoulli": lambda: RelaxedBernoulli(logits[0], 0.5).sample((3,), rng=key),
+        "HardConcrete": lambda: HardConcrete(logits[0]).sample((3,), rng=key),
+    }
+    with jax.numpy_rank_promotion("raise"):
+        for name, call in calls.items():
+            assert np.all(np.isfinite(to_numpy(call()))), name

@@ -676,3 +676,23 @@ def test_the_static_capacity_is_exceeded_with_probability_below_3e_27(bits):
     assert max(tails) < 3e-27
     if bits == 12:
         assert max(tails) > 1e-27
+
+
+def test_valid_numpy_calls_raise_nothing_where_the_user_raises_on_floating_point_errors():
+    # np.seterr(all="raise") (here its context) guards the user's code; gumbelkit's own
+    # deliberate underflows and infinities (float16 noise near 0, a tiny tau, a masked class)
+    # stay silent inside its calls.
+    logits = np.random.default_rng(1).normal(size=(64, 50)) * 3
+    logits[:, 0] = -np.inf
+    half = logits.astype(np.float16)
+    with np.errstate(all="raise"):
+        noise = gk.gumbel((100_000,), dtype=np.float16, rng=0)
+        assert noise.dtype == np.float16
+        assert np.all(np.isfinite(noise))
+        for x in (half, logits):
+            for tau in (1e-30, 0.5, 1e30):
+                assert np.all(np.isfinite(gk.gumbel_softmax(x, tau=tau, rng=1)))
+                assert np.all(np.isfinite(gk.gumbel_softmax(x, tau=tau, hard=True, rng=1)))
+            assert np.all(gk.gumbel_max(x, rng=2) > 0)
+            assert np.all(gk.gumbel_top_k(x, 3, rng=3) > 0)
+            assert np.all(gk.categorical(x, rng=4, sample_shape=5) > 0)

@@ -179,9 +179,11 @@ class Backend:
         committed to different devices; Dask and CuPy (which enables peer access between
         GPUs): always. Default: ``device(x) == device(y)``.
     errstate : callable
-        ``errstate()``: a context manager that silences floating-point warnings around
-        gumbelkit's deliberate infinities (a tiny ``tau``, an invalid row). Default: a context
-        that does nothing.
+        ``errstate()``: a context manager, entered around each call's computation, in which
+        gumbelkit's deliberate operations raise no warning or error that a user's setting
+        would turn on: NumPy's floating-point warnings around its deliberate infinities and
+        underflows (a tiny ``tau``, an invalid row, float16 noise near 0); JAX's implicit rank
+        promotion (``jax_numpy_rank_promotion``). Default: a context that does nothing.
     gumbel_ : callable
         ``gumbel_(u)``: ``-log(-log(u))`` of uniforms ``u`` that gumbelkit owns, which it may
         compute in ``u``'s buffer. Default: the core's transform.

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import types
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +24,7 @@ import array_api_compat
 import array_api_compat.dask.array as xp_dask
 import dask.array as da
 import numpy as np
-from dask.array.core import elemwise, normalize_chunks
+from dask.array.core import PerformanceWarning, elemwise, normalize_chunks
 from dask.base import tokenize
 
 from gumbelkit.backends._common import (
@@ -504,7 +505,11 @@ def one_hot_argmax_(z: Any, axis: int) -> Any:
     index = _NAMESPACE.argmax(z, axis=axis, keepdims=True)
     classes = da.arange(z.shape[axis], chunks=(z.chunks[axis],), dtype=index.dtype)
     classes = classes[(None,) * axis + (slice(None),) + (None,) * (z.ndim - axis - 1)]
-    one_hot = (index == classes).astype(z.dtype)
-    valid = da.isfinite(_NAMESPACE.max(z, axis=axis, keepdims=True))
-    sample = da.where(valid, one_hot, np.asarray(np.nan, dtype=z.dtype))
+    with warnings.catch_warnings():
+        # Broadcasting one block per row against one per class makes z's blocks, which Dask
+        # calls an increase in the number of chunks once both counts pass about ten.
+        warnings.simplefilter("ignore", PerformanceWarning)
+        one_hot = (index == classes).astype(z.dtype)
+        valid = da.isfinite(_NAMESPACE.max(z, axis=axis, keepdims=True))
+        sample = da.where(valid, one_hot, np.asarray(np.nan, dtype=z.dtype))
     return sample if sample.chunks == z.chunks else sample.rechunk(z.chunks)

@@ -252,6 +252,18 @@ def float64_scope() -> Any:
     return enable(True)
 
 
+def errstate() -> Any:
+    """Return ``jax.numpy_rank_promotion("allow")`` for gumbelkit's own computations.
+
+    The array API broadcasts arrays of different ranks, and gumbelkit's code does (logits
+    against sample dimensions, a per-row parameter against its rows). A user's
+    ``jax_numpy_rank_promotion`` of ``"raise"`` or ``"warn"`` guards the user's code; inside
+    gumbelkit's calls it would refuse or warn on valid input. The setting is part of JAX's
+    trace context, so it also holds while ``jax.jit`` traces a call.
+    """
+    return jax.numpy_rank_promotion("allow")
+
+
 def eager_scope() -> Any:
     """Return ``jax.ensure_compile_time_eval()``: concrete arrays compute at once, also in a trace.
 
