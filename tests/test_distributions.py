@@ -1232,3 +1232,22 @@ def test_distributions_pickle_on_every_backend(xp):
             sample = twin.sample((3,), rng=4)
             assert_same_namespace_device(sample, params)
             np.testing.assert_array_equal(to_numpy(sample), to_numpy(d.sample((3,), rng=4)))
+
+
+@pytest.mark.parametrize("tau", [0.1, 1.0, 10.0])
+def test_binary_log_prob_at_infinite_logits_is_minus_inf_in_both_spaces(xp, tau):
+    # An infinite logit's sample in logit space is held at the dtype's end; a large tau scaled
+    # it back to the same infinity, and log_prob was inf - inf = NaN where the sigmoid space
+    # gives the boundary's limit, -inf. The finite entries keep scipy's logistic density.
+    logits_np = np.array([3.0, 1.0, -np.inf, np.inf])
+    logits = make(xp, logits_np)
+    for family in (LogitRelaxedBernoulli, RelaxedBernoulli):
+        d = family(logits, tau)
+        log_prob = to_numpy(d.log_prob(d.sample(rng=0)))
+        assert not np.any(np.isnan(log_prob)), (family, log_prob)
+        np.testing.assert_array_equal(log_prob[2:], -np.inf)
+        assert np.all(np.isfinite(log_prob[:2]))
+    t = to_numpy(LogitRelaxedBernoulli(logits, tau).sample(rng=0))[:2]
+    expected = scipy_stats.logistic.logpdf(t, loc=logits_np[:2] / tau, scale=1 / tau)
+    finite = LogitRelaxedBernoulli(make(xp, logits_np[:2]), tau)
+    np.testing.assert_allclose(to_numpy(finite.log_prob(make(xp, t))), expected, rtol=1e-10)

@@ -31,9 +31,17 @@ def _logistic_log_density(t: Array, logits: Array, tau: float | Array, xp: Names
     would overflow for ``d`` above about 88 in float32 and return ``-inf`` where the value is
     about ``log tau - |d|``.
     """
-    d = logits - tau * t
+    scaled = xp.multiply(tau, t)  # quietly on Dask too: its product may overflow
+    # An infinite logit and its sample, held at the dtype's end, that a large tau scales to the
+    # same infinity: the point lies at the boundary, where the density's limit is 0 (-inf, as
+    # the sigmoid space gives), not inf - inf. d is made finite there first, so that no NaN
+    # enters a gradient either.
+    boundary = xp.logical_and(xp.isinf(logits), xp.isinf(scaled))
+    boundary = xp.logical_and(boundary, (logits > 0) == (scaled > 0))
+    d = xp.where(boundary, xp.zeros_like(scaled), xp.subtract(logits, scaled))
     a = xp.abs(d)
-    return _log(tau, xp) - a - 2.0 * xp.log1p(xp.exp(-a))
+    log_f = _log(tau, xp) - a - 2.0 * xp.log1p(xp.exp(-a))
+    return xp.where(boundary, xp.full_like(log_f, -math.inf), log_f)
 
 
 @_catches_habits
