@@ -562,29 +562,34 @@ def test_row_gathers_read_only_their_own_rows(x_chunks, index_chunks):
 
 
 @pytest.mark.parametrize("operation", ["sort", "argsort", "take_along_axis"])
-def test_sorts_and_row_gathers_keep_blocks_no_larger_than_the_input(operation):
+def test_sorts_and_row_gathers_keep_the_row_chunks(operation, monkeypatch):
     # array-api-compat's sort and argsort merge the other axes' chunks up to Dask's chunk size
-    # (128 MiB): the top-p filter of 256 MiB of logits in 4 MiB chunks peaked at 1.5 GiB.
-    # The sorted axis becomes one chunk; a block grows past the largest input block only to
-    # hold one whole row.
+    # (128 MiB): the top-p filter of 256 MiB of logits in (512, 2048) chunks peaked at 1.5 GiB.
+    # The sorted axis becomes one chunk and the rows keep theirs, which line up with the
+    # logits' again; only a block above ROW_BLOCK_BYTES is split along the rows.
     values = np.random.default_rng(4).standard_normal((64, 96))
     x = da.from_array(values, chunks=(8, 48))
     namespace = dask_adapter.namespace(x)
-    if operation == "take_along_axis":
-        index = np.random.default_rng(5).integers(0, 96, size=(64, 10))
-        result = namespace.take_along_axis(x, da.from_array(index, chunks=(32, 5)), axis=-1)
-        expected = np.take_along_axis(values, index, axis=-1)
-    else:
-        result = getattr(namespace, operation)(x, axis=-1)
-        expected = getattr(np, operation)(values, axis=-1, kind="stable")
-    largest_input = 8 * 48 * values.itemsize
-    row_of_x = 96 * values.itemsize
-    assert max(result.chunks[0]) * row_of_x <= largest_input  # x's blocks as it was read
-    assert len(result.chunks[0]) > 1
+
+    def run(x):
+        if operation == "take_along_axis":
+            index = np.random.default_rng(5).integers(0, 96, size=(64, 10))
+            return (namespace.take_along_axis(x, da.from_array(index, chunks=(32, 5)), axis=-1),
+                    np.take_along_axis(values, index, axis=-1))
+        return (getattr(namespace, operation)(x, axis=-1),
+                getattr(np, operation)(values, axis=-1, kind="stable"))
+
+    result, expected = run(x)
+    assert result.chunks[0] == x.chunks[0]
     np.testing.assert_array_equal(result.compute(), expected)
-    # A row larger than any block still makes one block of its own.
-    wide = da.from_array(values, chunks=(1, 8))
-    assert namespace.sort(wide, axis=-1).chunks == ((1,) * 64, (96,))
+    # Above the bound (here 4 rows' worth), the rows are split: no block holds more.
+    monkeypatch.setattr(dask_adapter, "ROW_BLOCK_BYTES", 4 * 96 * values.itemsize)
+    result, expected = run(x)
+    assert max(result.chunks[0]) <= 4
+    np.testing.assert_array_equal(result.compute(), expected)
+    # A row larger than the bound still makes one block of its own.
+    monkeypatch.setattr(dask_adapter, "ROW_BLOCK_BYTES", 8)
+    assert namespace.sort(x, axis=-1).chunks == ((1,) * 64, (96,))
 
 
 def test_a_hard_sample_of_many_row_and_class_blocks_builds_without_warnings():
@@ -596,3 +601,15 @@ def test_a_hard_sample_of_many_row_and_class_blocks_builds_without_warnings():
     values = y.compute()
     np.testing.assert_array_equal(values.sum(axis=-1), 1.0)
     np.testing.assert_array_equal(np.argmax(values, axis=-1), gk.gumbel_max(x, rng=0).compute())
+
+
+@pytest.mark.parametrize("filters", [{"top_p": 0.9}, {"top_k": 5}, {"top_k": 5, "top_p": 0.9}])
+def test_token_filters_of_a_chunked_class_axis_keep_the_row_blocks(filters):
+    # Rows in one block, classes in many: a sort that split the rows into blocks of one row met
+    # the logits' blocks again in the cross product (Dask's "Increasing number of chunks by
+    # factor of 16", an error here, and a graph 16 times as large).
+    values = np.random.default_rng(6).normal(size=(16, 2048))
+    x = da.from_array(values, chunks=(16, 128))
+    filtered = gk.filter_logits(x, **filters)
+    assert filtered.numblocks[0] == 1
+    np.testing.assert_array_equal(filtered.compute(), gk.filter_logits(values, **filters))

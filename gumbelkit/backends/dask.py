@@ -47,6 +47,10 @@ SAMPLE_BLOCK_BYTES = 128 * 2**20
 sample per block where a logits block is larger). A fixed size, not Dask's configurable
 ``array.chunk-size``, so a seed gives the same values whatever the configuration."""
 
+ROW_BLOCK_BYTES = 128 * 2**20
+"""The largest block a sort or a gather along the class axis makes by merging the class
+chunks of a block of rows; a larger one is split along the rows."""
+
 Chunks = tuple[tuple[int, ...], ...]
 
 
@@ -205,20 +209,24 @@ def _clip(x: Any, /, min: Any = None, max: Any = None) -> Any:
 
 
 def _one_chunk_along(x: Any, axis: int) -> Any:
-    """Return ``x`` in one chunk along ``axis``, its blocks no larger than its largest now.
+    """Return ``x`` in one chunk along ``axis``, its chunks along the other axes kept.
 
-    What a sort and a gather per row need. array-api-compat makes the other axes' chunks
-    Dask's ``"auto"``, up to its ``array.chunk-size`` (128 MiB): the top-p filter of 256 MiB
-    of logits in 4 MiB chunks peaked at 1.5 GiB. Here a block grows past the largest block of
-    ``x`` only to hold one whole row along ``axis``.
+    What a sort and a gather per row need. Kept, the other chunks line up with those of the
+    arrays the result meets again (the logits); array-api-compat makes them Dask's
+    ``"auto"``, which merges them up to its ``array.chunk-size``: the top-p filter of 256 MiB
+    of logits in (512, 2048) chunks peaked at 1.5 GiB. Only where a block would then exceed
+    :data:`ROW_BLOCK_BYTES` (or one row, if that is larger) are the other axes split.
     """
     axis = axis % x.ndim
     if x.numblocks[axis] < 2 or any(math.isnan(c) for chunks in x.chunks for c in chunks):
         return x
-    largest = math.prod(max(chunks, default=0) for chunks in x.chunks) * x.dtype.itemsize
-    limit = max(largest, x.shape[axis] * x.dtype.itemsize)
+    row = x.shape[axis] * x.dtype.itemsize
+    block = row * math.prod(max(chunks, default=0) for i, chunks in enumerate(x.chunks)
+                            if i != axis)
+    if block <= ROW_BLOCK_BYTES:
+        return x.rechunk({axis: -1})
     return x.rechunk({i: -1 if i == axis else "auto" for i in range(x.ndim)},
-                     block_size_limit=limit)
+                     block_size_limit=max(ROW_BLOCK_BYTES, row))
 
 
 def _along_one_chunk(sort: Callable[..., Any]) -> Callable[..., Any]:
