@@ -756,3 +756,39 @@ def test_row_gathers_equal_numpy_on_every_backend(xp, index_dtype):
                                ("reshape", "arange", "take", "asarray")})
     flat = _core.take_rows(x, picks, older, adapter.device(x))
     np.testing.assert_array_equal(to_numpy(flat), expected)
+
+
+def test_a_third_party_uniform_of_another_shape_or_dtype_is_refused():
+    # Uniforms of one value per row broadcast against the logits: every class of a row got the
+    # same noise, and gumbel_max returned each row's argmax, with no error.
+    import array_api_strict as strict
+
+    base = backends.get_backend("array_api_strict")
+
+    def one_per_row(rng, shape, dtype, device):
+        u, rng = base.uniform(rng, shape, dtype, device)
+        return u[..., :1], rng
+
+    def always_float64(rng, shape, dtype, device):
+        return base.uniform(rng, shape, strict.float64, device)
+
+    logits = strict.asarray(np.zeros((3, 5), dtype=np.float32))
+    for uniform, message in ((one_per_row, r"shape \(3, 1\)"), (always_float64, "dtype")):
+        adapter = minimal_adapter("array_api_strict", uniform=uniform, name="planted")
+        backends.register_backend(adapter)
+        try:
+            for call in (lambda: gk.gumbel_max(logits, rng=0),
+                         lambda: gk.gumbel_softmax(logits, rng=0)):
+                with pytest.raises(TypeError, match=f"planted adapter's uniform .*{message}"):
+                    call()
+        finally:
+            backends.unregister_backend(adapter)
+    # A correct one passes unchanged: the values of the built-in adapter.
+    builtin = to_numpy(gk.gumbel_softmax(logits, rng=3))
+    adapter = minimal_adapter("array_api_strict", name="planted")
+    backends.register_backend(adapter)
+    try:
+        assert backends.backend_for(logits) is adapter
+        np.testing.assert_array_equal(to_numpy(gk.gumbel_softmax(logits, rng=3)), builtin)
+    finally:
+        backends.unregister_backend(adapter)

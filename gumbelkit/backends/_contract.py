@@ -359,6 +359,8 @@ class Backend:
         self.adapter = adapter
         for member in REQUIRED_MEMBERS:
             setattr(self, member, getattr(adapter, member))
+        if not getattr(adapter, "__name__", "").startswith("gumbelkit.backends."):
+            self.uniform = _shape_checked(adapter.uniform, self.name)
         supplied = []
         for member in OPTIONAL_MEMBERS:
             own = getattr(adapter, member, None)
@@ -375,6 +377,30 @@ class Backend:
 
     def __repr__(self) -> str:
         return f"<gumbelkit backend {self.name!r}>"
+
+
+def _shape_checked(
+    uniform: Callable[..., tuple[Array, Any]], name: str
+) -> Callable[..., tuple[Array, Any]]:
+    """Return a third-party adapter's ``uniform``, refusing an array of another shape or dtype.
+
+    The noise is added to the logits, so uniforms of a shape that merely broadcasts (one per
+    row) would give every class of a row the same noise and a wrong law without an error.
+    The built-in adapters are tested for it instead; the conformance suite tests any adapter.
+    """
+
+    def checked(rng: Any, shape: tuple[int, ...], dtype: DType, device: Device
+                ) -> tuple[Array, Any]:
+        u, next_rng = uniform(rng, shape, dtype, device)
+        got = (tuple(getattr(u, "shape", ())), getattr(u, "dtype", type(u)))
+        if got != (tuple(shape), dtype):
+            raise TypeError(
+                f"the {name} adapter's uniform returned an array of shape {got[0]} and dtype "
+                f"{got[1]} where shape {tuple(shape)} and dtype {dtype} were asked for"
+            )
+        return u, next_rng
+
+    return checked
 
 
 # The generic defaults, one per optional member. Each asks the adapter for the namespace of its
