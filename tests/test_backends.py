@@ -792,3 +792,24 @@ def test_a_third_party_uniform_of_another_shape_or_dtype_is_refused():
         np.testing.assert_array_equal(to_numpy(gk.gumbel_softmax(logits, rng=3)), builtin)
     finally:
         backends.unregister_backend(adapter)
+
+
+def test_a_distribution_unpickled_without_its_adapter_names_its_argument():
+    # In a process where the adapter of a registered library is not registered (a spawned
+    # child), unpickling says which parameter it cannot place, as the constructor does.
+    import pickle
+
+    from gumbelkit.distributions import HardConcrete
+
+    adapter = BoxAdapter()
+    gk.register_backend(adapter)
+    try:
+        gate = HardConcrete(_Box(np.array([0.1, 0.2])))
+        state = pickle.dumps(gate)
+        assert isinstance(pickle.loads(state), HardConcrete)  # registered: it restores
+    finally:
+        backends.unregister_backend(adapter)
+    with pytest.raises(TypeError, match="log_alpha must be an array of a supported library"):
+        HardConcrete(_Box(np.array([0.1, 0.2])))
+    with pytest.raises(TypeError, match="log_alpha must be an array of a supported library"):
+        pickle.loads(state)

@@ -239,6 +239,7 @@ class _Parameters:
         self._dtype = params.dtype
         self._compute_dtype = _core.compute_dtype(params.dtype, self._xp)
         self._library_of = params  # what pickling looks the backend up by again
+        self._argument = argument  # and the name its errors give it
 
     def __getstate__(self) -> dict[str, Any]:
         """Return the instance's state for pickling, without the backend, namespace and device.
@@ -253,7 +254,12 @@ class _Parameters:
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Restore the state of :meth:`__getstate__`, looking the backend up again."""
         self.__dict__.update(state)
-        self._backend = resolved_for(self._library_of)
+        # In another process the adapter of a registered library may not be registered.
+        argument = self.__dict__.get("_argument", "logits")
+        try:
+            self._backend = resolved_for(self._library_of, argument=argument)
+        except TypeError as error:
+            raise not_an_array(self._library_of, argument, error) from None
         self._xp = self._backend.namespace(self._library_of)
         self._device = self._backend.device(self._library_of)
 
@@ -297,7 +303,6 @@ class _ElementwiseParameters(_Parameters):
 
     def __init__(self, params: Array, argument: str, validate_args: object) -> None:
         super().__init__(params, argument, validate_args)
-        self._argument = argument
         self._batch_shape = tuple(int(d) for d in params.shape)
 
     def _require_finite(self, params: Array) -> None:
