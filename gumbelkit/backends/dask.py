@@ -230,7 +230,7 @@ def _one_chunk_along(x: Any, axis: int) -> Any:
 
 
 def _along_one_chunk(sort: Callable[..., Any]) -> Callable[..., Any]:
-    """Return array-api-compat's ``sort`` or ``argsort``, with its blocks bounded."""
+    """Return array-api-compat's ``sort`` or ``argsort``, the other axes' chunks kept."""
 
     def sorted_along(x: Any, /, *, axis: int = -1, **options: Any) -> Any:
         return sort(_one_chunk_along(x, axis), axis=axis, **options)
@@ -286,8 +286,9 @@ class _Namespace(types.ModuleType):
     Its ``divide``, ``subtract``, ``multiply`` and ``nextafter`` compute without NumPy's
     floating-point warnings (:func:`_quiet`), and its ``clip`` takes number bounds as Dask
     does (:func:`_clip`). Its ``take_along_axis``, which array-api-compat's lacks, gathers
-    block by block (:func:`_take_along_axis`). Every other name is array-api-compat's, looked
-    up on use.
+    block by block (:func:`_take_along_axis`); it, ``sort`` and ``argsort`` make the sorted
+    axis one chunk and keep the other axes' chunks (:func:`_one_chunk_along`). Every other
+    name is array-api-compat's, looked up on use.
     """
 
     max = staticmethod(_empty_safe(da.max))
