@@ -813,3 +813,17 @@ def test_a_distribution_unpickled_without_its_adapter_names_its_argument():
         HardConcrete(_Box(np.array([0.1, 0.2])))
     with pytest.raises(TypeError, match="log_alpha must be an array of a supported library"):
         pickle.loads(state)
+
+
+def test_a_namespace_without_data_dependent_shapes_draws_the_exact_tail_in_static_shapes():
+    # array-api-strict's data_dependent_shapes=False refuses nonzero, with which the default
+    # positions_at_least found the noise's top sliver: every float32 draw of 4096 values or more
+    # raised. The namespace's capabilities() say so, and the static-shape merge is used.
+    import array_api_strict as strict
+
+    logits = strict.asarray(np.random.default_rng(0).normal(size=(8, 4096)).astype(np.float32))
+    expected = to_numpy(gk.gumbel_softmax(logits, rng=4))
+    expected_index = to_numpy(gk.gumbel_max(logits, rng=159))
+    with strict.ArrayAPIStrictFlags(data_dependent_shapes=False):
+        np.testing.assert_array_equal(to_numpy(gk.gumbel_softmax(logits, rng=4)), expected)
+        np.testing.assert_array_equal(to_numpy(gk.gumbel_max(logits, rng=159)), expected_index)

@@ -203,7 +203,8 @@ class Backend:
         ``positions_at_least(u, threshold)``: the flat C-order positions (an int64 array) of
         the entries of ``u`` at or above the float ``threshold``, where they can be read for free
         (host memory, outside a trace); None elsewhere. The noise finds its top sliver with it.
-        Default: ``nonzero(u >= threshold)`` where ``is_host_readable(u)``, else None.
+        Default: ``nonzero(u >= threshold)`` where ``is_host_readable(u)`` and the
+        namespace's ``capabilities()`` allow data-dependent shapes, else None.
     put_ : callable
         ``put_(x, positions, values)``: ``x`` with ``values[j]`` at the flat C-order position
         ``positions[j]`` (increasing, from :attr:`positions_at_least`), possibly in ``x``'s
@@ -438,6 +439,11 @@ def _default_positions_at_least(backend: Backend, u: Array, threshold: float) ->
     if not backend.is_host_readable(u):
         return None
     xp = backend.namespace(u)
+    # nonzero's shape depends on the data, which a namespace may refuse (array-api-strict's
+    # data_dependent_shapes=False): the static-shape merge is used there.
+    info = getattr(xp, "__array_namespace_info__", None)
+    if info is not None and not info().capabilities().get("data-dependent shapes", True):
+        return None
     return xp.nonzero(xp.reshape(u >= threshold, (-1,)))[0]
 
 
